@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what `make demo` / `make test` need and this machine lacks, so a
+# fresh Debian box needs nothing but `make`. Idempotent: does nothing (and
+# touches no network) when everything is present.
+set -euo pipefail
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have cmake       || need+=(cmake)            # libopus is built from source by opusic-sys
+have pkg-config  || need+=(pkg-config)
+have ffmpeg      || need+=(ffmpeg)           # interop receiver and test fixtures
+have gst-launch-1.0 || need+=(gstreamer1.0-tools)
+have tshark      || need+=(tshark)           # packet captures in tests and pacing measurements
+have ip          || need+=(iproute2)         # private network namespace for tests
+have unshare     || need+=(util-linux)
+have espeak-ng   || need+=(espeak-ng)        # regenerating the spoken demo asset
+# GStreamer elements the interop tests use, by the package that ships them.
+if have gst-inspect-1.0; then
+  gst-inspect-1.0 udpsrc    >/dev/null 2>&1 || need+=(gstreamer1.0-plugins-good)
+  gst-inspect-1.0 rtpopusdepay >/dev/null 2>&1 || need+=(gstreamer1.0-plugins-good)
+  gst-inspect-1.0 opusdec   >/dev/null 2>&1 || need+=(gstreamer1.0-plugins-base)
+  gst-inspect-1.0 wavenc    >/dev/null 2>&1 || need+=(gstreamer1.0-plugins-good)
+  gst-inspect-1.0 opusparse >/dev/null 2>&1 || need+=(gstreamer1.0-plugins-bad)
+else
+  need+=(gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
+fi
+
+if ! have cargo; then
+  echo "deps: cargo is not installed; install Rust (https://rustup.rs) first" >&2
+  exit 1
+fi
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+# Deduplicate while keeping order.
+mapfile -t need < <(printf '%s\n' "${need[@]}" | awk '!seen[$0]++')
+echo "deps: installing ${need[*]}" >&2
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"

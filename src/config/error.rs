@@ -1,0 +1,1 @@
+//! Span-carrying config errors: every message is `FILE:LINE:COL: message`.

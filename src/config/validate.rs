@@ -1,0 +1,1 @@
+//! Raw TOML → typed `Config`, collecting every error with its position.

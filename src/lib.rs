@@ -1,0 +1,15 @@
+//! loa — broadcast controller for commune IP loudspeaker systems.
+//!
+//! The crate is one binary (`src/main.rs`) over this library. Modules that
+//! decide (`rtp::session`, later the scheduler, arbiter and health monitor)
+//! take time as an argument and do no I/O; the modules that touch the world
+//! (`net`, `pacer`, `stream`) are thin shells around them.
+
+pub mod config;
+pub mod media;
+pub mod net;
+pub mod opus;
+pub mod pacer;
+pub mod program;
+pub mod rtp;
+pub mod stream;

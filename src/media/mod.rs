@@ -1,0 +1,15 @@
+//! Media input: owns turning an audio file into 48 kHz interleaved `f32` PCM
+//! in the configured channel count — decode (symphonia, packet by packet),
+//! channel mix, resample (rubato, only when the rate differs).
+//!
+//! Memory is independent of file length: nothing here holds more than a few
+//! packets' worth of audio. Must not touch: encoding, sockets, clocks.
+
+mod decode;
+mod mix;
+mod resample;
+
+pub use decode::{MediaError, Source};
+
+/// Output sample rate of this module; the RTP/Opus clock.
+pub const OUTPUT_RATE: u32 = 48_000;

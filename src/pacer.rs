@@ -1,0 +1,526 @@
+//! The pacer: owns the one dedicated thread that sends every zone's RTP at
+//! absolute deadlines (`start + n·frame` on CLOCK_MONOTONIC), and each zone's
+//! RTP session (sequence, timestamp, RTCP timing).
+//!
+//! Per tick it takes at most one frame from each program that owns a zone
+//! (encoded once, fanned out to all its zones), stamps it per zone and sends
+//! it. It never waits on decode, disk or locks: program queues are read with
+//! `try_recv`, commands arrive on a channel polled each tick, events leave on
+//! an unbounded channel, and the socket is non-blocking.
+//!
+//! Must not touch: decoding, encoding, files, the store.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::config::FrameDuration;
+use crate::program::Frame;
+use crate::rtp::session::{Session, SessionConfig};
+
+pub type ProgramId = u64;
+
+/// What the pacer sends for one zone.
+pub struct ZoneSpec {
+    pub name: String,
+    pub session: SessionConfig,
+    /// The multicast group first, then unicast targets.
+    pub rtp_targets: Vec<SocketAddr>,
+    /// RTCP destinations (each RTP target's port + 1).
+    pub rtcp_targets: Vec<SocketAddr>,
+}
+
+pub enum Command {
+    /// Registers a program's frame queue. It plays nowhere until assigned.
+    AddProgram {
+        id: ProgramId,
+        frames: Receiver<Frame>,
+    },
+    /// Gives `zone` (index into the zone list) to `program`, or makes it idle,
+    /// from the next frame boundary on.
+    Assign {
+        zone: usize,
+        program: Option<ProgramId>,
+    },
+    /// Sends RTCP BYE on every zone and ends the thread.
+    Shutdown,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PacerEvent {
+    /// The first packet of a program left on a zone.
+    FirstPacket {
+        program: ProgramId,
+        zone: usize,
+        at: Instant,
+    },
+    /// Where a program is; sent when the item changes and about once a second.
+    Progress {
+        program: ProgramId,
+        item: usize,
+        position: Duration,
+    },
+    /// The program's queue closed after its last frame; its zones are idle.
+    ProgramEnded { program: ProgramId },
+}
+
+/// How often `Progress` is reported, in ticks of the frame clock.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
+/// Lateness beyond this is a stall (suspend, debugger): instead of sending a
+/// burst of everything missed, the missed ticks are skipped on the same grid,
+/// which receivers see as a timestamp jump with a marker bit.
+const STALL: Duration = Duration::from_secs(1);
+
+pub struct PacerOptions {
+    pub frame: FrameDuration,
+    pub zones: Vec<ZoneSpec>,
+    /// End the thread (after BYE) once no program is registered or playing.
+    pub exit_when_idle: bool,
+}
+
+pub struct PacerHandle {
+    pub commands: Sender<Command>,
+    pub events: Receiver<PacerEvent>,
+    join: JoinHandle<PacerStats>,
+}
+
+impl PacerHandle {
+    pub fn is_finished(&self) -> bool {
+        self.join.is_finished()
+    }
+
+    /// Waits for the pacer thread and returns its statistics.
+    pub fn join(self) -> PacerStats {
+        self.join.join().unwrap_or_default()
+    }
+}
+
+/// Starts the pacer thread.
+pub fn spawn(socket: UdpSocket, options: PacerOptions) -> io::Result<PacerHandle> {
+    let (commands, command_rx) = mpsc::channel();
+    let (event_tx, events) = mpsc::channel();
+    let join = std::thread::Builder::new()
+        .name("loa-pacer".into())
+        .spawn(move || {
+            let mut pacer = Pacer::new(socket, options, command_rx, event_tx);
+            pacer.run();
+            pacer.stats
+        })?;
+    Ok(PacerHandle {
+        commands,
+        events,
+        join,
+    })
+}
+
+struct ZoneState {
+    name: String,
+    session: Session,
+    rtp_targets: Vec<SocketAddr>,
+    rtcp_targets: Vec<SocketAddr>,
+    program: Option<ProgramId>,
+    /// Program whose first packet on this zone is still to be reported.
+    announce_first: bool,
+}
+
+struct ProgramState {
+    frames: Receiver<Frame>,
+    last_item: Option<usize>,
+    last_progress_tick: u64,
+    started: bool,
+}
+
+struct Pacer {
+    socket: UdpSocket,
+    frame: FrameDuration,
+    zones: Vec<ZoneState>,
+    programs: HashMap<ProgramId, ProgramState>,
+    commands: Receiver<Command>,
+    events: Sender<PacerEvent>,
+    exit_when_idle: bool,
+    stats: PacerStats,
+    packet: Vec<u8>,
+    session_configs: Vec<SessionConfig>,
+    /// Set once a program was added, so `exit_when_idle` does not end the
+    /// thread before its first command arrives.
+    seen_program: bool,
+}
+
+impl Pacer {
+    fn new(
+        socket: UdpSocket,
+        options: PacerOptions,
+        commands: Receiver<Command>,
+        events: Sender<PacerEvent>,
+    ) -> Pacer {
+        let mut session_configs = Vec::new();
+        let zones = options
+            .zones
+            .into_iter()
+            .map(|spec| {
+                session_configs.push(spec.session);
+                ZoneState {
+                    name: spec.name,
+                    // Replaced in `run` once the epoch is known.
+                    session: Session::new(session_configs.last().unwrap().clone(), Instant::now()),
+                    rtp_targets: spec.rtp_targets,
+                    rtcp_targets: spec.rtcp_targets,
+                    program: None,
+                    announce_first: false,
+                }
+            })
+            .collect();
+        Pacer {
+            socket,
+            frame: options.frame,
+            zones,
+            programs: HashMap::new(),
+            commands,
+            events,
+            exit_when_idle: options.exit_when_idle,
+            stats: PacerStats::default(),
+            packet: Vec::with_capacity(1500),
+            session_configs,
+            seen_program: false,
+        }
+    }
+
+    fn run(&mut self) {
+        clock::lower_timer_slack();
+        clock::try_realtime_priority();
+        let frame_ns = self.frame.duration().as_nanos() as u64;
+        let frame_samples = self.frame.samples_48k() as u64;
+        let progress_ticks = (PROGRESS_EVERY.as_nanos() as u64 / frame_ns).max(1);
+
+        // The zones' epoch is the first tick: media time 0 is `start`, and
+        // tick n is due at `start + n·frame` with RTP media time n·frame.
+        let start_ns = clock::now_ns();
+        let start = Instant::now();
+        for (zone, cfg) in self.zones.iter_mut().zip(&self.session_configs) {
+            zone.session = Session::new(cfg.clone(), start);
+        }
+        let mut tick: u64 = 0;
+        loop {
+            let deadline_ns = start_ns + tick * frame_ns;
+            clock::sleep_until_ns(deadline_ns);
+            let late = Duration::from_nanos(clock::now_ns().saturating_sub(deadline_ns));
+            if late > STALL {
+                self.stats.stalls += 1;
+                tracing::warn!(
+                    late_ms = late.as_millis() as u64,
+                    "pacer stalled; skipping the missed frames"
+                );
+                // Stay on the same grid: the skipped ticks become a
+                // timestamp jump (with marker) that receivers handle.
+                tick += late.as_nanos() as u64 / frame_ns;
+                continue;
+            }
+            self.stats.record_lateness(late);
+            let due = start + Duration::from_nanos(tick * frame_ns);
+            let now = Instant::now();
+
+            if !self.handle_commands() {
+                break;
+            }
+            self.send_tick(due, now, tick * frame_samples, tick, progress_ticks);
+            self.send_rtcp(now);
+            tick += 1;
+            self.stats.ticks += 1;
+            let idle = self.programs.is_empty() && self.zones.iter().all(|z| z.program.is_none());
+            if self.exit_when_idle && self.seen_program && idle {
+                break;
+            }
+        }
+        self.send_bye();
+        tracing::debug!(stats = ?self.stats, "pacer stopped");
+    }
+
+    /// Applies queued commands. Returns false on shutdown.
+    fn handle_commands(&mut self) -> bool {
+        loop {
+            match self.commands.try_recv() {
+                Ok(Command::AddProgram { id, frames }) => {
+                    self.seen_program = true;
+                    self.programs.insert(
+                        id,
+                        ProgramState {
+                            frames,
+                            last_item: None,
+                            last_progress_tick: 0,
+                            started: false,
+                        },
+                    );
+                }
+                Ok(Command::Assign { zone, program }) => {
+                    if let Some(state) = self.zones.get_mut(zone) {
+                        if state.program != program {
+                            state.program = program;
+                            state.announce_first = program.is_some();
+                        }
+                    }
+                }
+                Ok(Command::Shutdown) => return false,
+                // The controller went away: a one-shot stream plays out, a
+                // daemon's pacer stops (nobody could ever stop it otherwise).
+                Err(TryRecvError::Disconnected) => return self.exit_when_idle,
+                Err(TryRecvError::Empty) => return true,
+            }
+        }
+    }
+
+    fn send_tick(&mut self, due: Instant, now: Instant, media_samples: u64, tick: u64, progress_ticks: u64) {
+        let frame_samples = self.frame.samples_48k() as u32;
+        let mut ended = Vec::new();
+        for (&id, program) in self.programs.iter_mut() {
+            if !self.zones.iter().any(|z| z.program == Some(id)) {
+                continue; // paused or not yet assigned: keep its position
+            }
+            let frame = match program.frames.try_recv() {
+                Ok(frame) => frame,
+                Err(TryRecvError::Empty) => {
+                    self.stats.underruns += 1;
+                    continue;
+                }
+                Err(TryRecvError::Disconnected) => {
+                    ended.push(id);
+                    continue;
+                }
+            };
+            for (index, zone) in self.zones.iter_mut().enumerate() {
+                if zone.program != Some(id) {
+                    continue;
+                }
+                zone.session
+                    .handle_frame(due, media_samples, frame_samples, &frame.payload, &mut self.packet);
+                for target in &zone.rtp_targets {
+                    match self.socket.send_to(&self.packet, target) {
+                        Ok(_) => self.stats.packets += 1,
+                        Err(err) => self.stats.send_error(&zone.name, *target, err),
+                    }
+                }
+                if zone.announce_first {
+                    zone.announce_first = false;
+                    let _ = self.events.send(PacerEvent::FirstPacket {
+                        program: id,
+                        zone: index,
+                        at: now,
+                    });
+                }
+            }
+            let item_changed = program.last_item != Some(frame.item);
+            if item_changed || !program.started || tick - program.last_progress_tick >= progress_ticks {
+                program.started = true;
+                program.last_item = Some(frame.item);
+                program.last_progress_tick = tick;
+                let _ = self.events.send(PacerEvent::Progress {
+                    program: id,
+                    item: frame.item,
+                    position: frame.position,
+                });
+            }
+        }
+        for id in ended {
+            self.programs.remove(&id);
+            for zone in self.zones.iter_mut().filter(|z| z.program == Some(id)) {
+                zone.program = None;
+            }
+            let _ = self.events.send(PacerEvent::ProgramEnded { program: id });
+        }
+    }
+
+    fn send_rtcp(&mut self, now: Instant) {
+        for zone in &mut self.zones {
+            if zone.session.poll_timeout().is_some_and(|t| t <= now)
+                && zone.session.poll_rtcp(now, SystemTime::now(), &mut self.packet)
+            {
+                for target in &zone.rtcp_targets {
+                    match self.socket.send_to(&self.packet, target) {
+                        Ok(_) => self.stats.rtcp_packets += 1,
+                        Err(err) => self.stats.send_error(&zone.name, *target, err),
+                    }
+                }
+            }
+        }
+    }
+
+    fn send_bye(&mut self) {
+        let now = Instant::now();
+        for zone in &mut self.zones {
+            zone.session.bye(now, SystemTime::now(), None, &mut self.packet);
+            for target in &zone.rtcp_targets {
+                match self.socket.send_to(&self.packet, target) {
+                    Ok(_) => self.stats.rtcp_packets += 1,
+                    Err(err) => self.stats.send_error(&zone.name, *target, err),
+                }
+            }
+        }
+    }
+}
+
+/// What the pacer measured over its life.
+#[derive(Debug, Clone, Default)]
+pub struct PacerStats {
+    pub ticks: u64,
+    pub packets: u64,
+    pub rtcp_packets: u64,
+    /// Ticks where a playing program had no frame ready.
+    pub underruns: u64,
+    pub send_errors: u64,
+    pub stalls: u64,
+    pub max_lateness: Duration,
+    lateness_hist: LatenessHistogram,
+}
+
+impl PacerStats {
+    fn record_lateness(&mut self, late: Duration) {
+        self.max_lateness = self.max_lateness.max(late);
+        self.lateness_hist.record(late);
+    }
+
+    /// Wake-up lateness at quantile `q` (0.0–1.0), to histogram resolution.
+    pub fn lateness_quantile(&self, q: f64) -> Duration {
+        self.lateness_hist.quantile(q)
+    }
+
+    fn send_error(&mut self, zone: &str, target: SocketAddr, err: io::Error) {
+        self.send_errors += 1;
+        // Rate-limited: a missing route must not flood the log at 50 Hz.
+        if self.send_errors == 1 || self.send_errors % 1000 == 0 {
+            tracing::warn!(zone, %target, errors = self.send_errors, "cannot send: {err}");
+        }
+    }
+}
+
+/// Lateness histogram with 10 µs buckets up to 20 ms (plus one overflow
+/// bucket): fixed size, so recording never allocates on the pacer thread.
+#[derive(Debug, Clone)]
+struct LatenessHistogram {
+    buckets: Box<[u64]>,
+    count: u64,
+}
+
+const BUCKET_NS: u64 = 10_000;
+const BUCKETS: usize = 2_000;
+
+impl Default for LatenessHistogram {
+    fn default() -> Self {
+        LatenessHistogram {
+            buckets: vec![0; BUCKETS + 1].into_boxed_slice(),
+            count: 0,
+        }
+    }
+}
+
+impl LatenessHistogram {
+    fn record(&mut self, late: Duration) {
+        let index = ((late.as_nanos() as u64) / BUCKET_NS).min(BUCKETS as u64) as usize;
+        self.buckets[index] += 1;
+        self.count += 1;
+    }
+
+    /// Upper bound of the bucket holding quantile `q`.
+    fn quantile(&self, q: f64) -> Duration {
+        if self.count == 0 {
+            return Duration::ZERO;
+        }
+        let rank = ((self.count as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (index, &n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return Duration::from_nanos((index as u64 + 1) * BUCKET_NS);
+            }
+        }
+        Duration::from_nanos((BUCKETS as u64 + 1) * BUCKET_NS)
+    }
+}
+
+/// CLOCK_MONOTONIC sleeping with absolute deadlines. std has no absolute
+/// sleep (`thread::sleep` is relative, so each wake-up's error would add up);
+/// `clock_nanosleep(TIMER_ABSTIME)` is the one call that gives drift-free
+/// deadlines, hence this small unsafe wrapper.
+mod clock {
+    pub fn now_ns() -> u64 {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `ts` is a valid, writable timespec.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+        ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    }
+
+    pub fn sleep_until_ns(deadline: u64) {
+        let ts = libc::timespec {
+            tv_sec: (deadline / 1_000_000_000) as libc::time_t,
+            tv_nsec: (deadline % 1_000_000_000) as libc::c_long,
+        };
+        loop {
+            // SAFETY: `ts` is a valid timespec; the remainder pointer may be
+            // null with TIMER_ABSTIME.
+            let rc = unsafe {
+                libc::clock_nanosleep(libc::CLOCK_MONOTONIC, libc::TIMER_ABSTIME, &ts, std::ptr::null_mut())
+            };
+            if rc != libc::EINTR {
+                return;
+            }
+        }
+    }
+
+    /// The default 50 µs timer slack lets the kernel wake us that late on
+    /// purpose; the pacer wants its deadline, not power savings.
+    pub fn lower_timer_slack() {
+        // SAFETY: PR_SET_TIMERSLACK takes an unsigned long; affects this thread only.
+        let rc = unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0) };
+        if rc != 0 {
+            tracing::debug!("cannot lower timer slack: {}", std::io::Error::last_os_error());
+        }
+    }
+
+    /// SCHED_FIFO keeps the pacer on time when the machine is busy. It needs
+    /// CAP_SYS_NICE (the systemd unit grants it); without it we run at
+    /// normal priority and say so.
+    pub fn try_realtime_priority() {
+        let param = libc::sched_param { sched_priority: 10 };
+        // SAFETY: valid pthread handle for the current thread and a valid param.
+        let rc = unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
+        if rc != 0 {
+            tracing::debug!(
+                "pacer runs without realtime priority: {}",
+                std::io::Error::from_raw_os_error(rc)
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_quantiles_use_bucket_upper_bounds() {
+        let mut h = LatenessHistogram::default();
+        for us in 0..100 {
+            h.record(Duration::from_micros(us));
+        }
+        assert_eq!(h.quantile(0.5), Duration::from_micros(50));
+        assert_eq!(h.quantile(0.99), Duration::from_micros(100));
+        h.record(Duration::from_secs(5));
+        assert_eq!(h.quantile(1.0), Duration::from_nanos((BUCKETS as u64 + 1) * BUCKET_NS));
+    }
+
+    #[test]
+    fn absolute_sleep_does_not_accumulate_drift() {
+        let start = clock::now_ns();
+        let frame = 2_000_000; // 2 ms
+        for n in 1..=50 {
+            clock::sleep_until_ns(start + n * frame);
+        }
+        let elapsed = clock::now_ns() - start;
+        // 50 sleeps of 2 ms: ends at 100 ms, late only by the last wake-up,
+        // not by 50 wake-ups (a relative sleep would be ≥ 100 ms + 50 × slack).
+        assert!(elapsed >= 100_000_000, "woke early: {elapsed} ns");
+        assert!(elapsed < 100_000_000 + 20_000_000, "drifted: {elapsed} ns");
+    }
+}

@@ -1,0 +1,327 @@
+//! Programs: owns turning an ordered list of media items into one stream of
+//! encoded Opus frames, on a blocking worker thread, into a bounded queue the
+//! pacer reads without waiting.
+//!
+//! One program is encoded once, whatever number of zones play it (the pacer
+//! fans each frame out). Item boundaries are frame-aligned: the last partial
+//! frame of an item is padded with silence, so every item starts on a fresh
+//! frame (positions and history stay exact) and the stream stays continuous.
+//!
+//! Must not touch: sockets, RTP state, clocks (the pacer owns time).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::config::Audio;
+use crate::media::{MediaError, Source};
+use crate::opus::{OpusEncoder, OpusError, MAX_PAYLOAD_BYTES};
+
+/// One encoded frame, tagged with where it came from.
+#[derive(Debug)]
+pub struct Frame {
+    pub payload: Vec<u8>,
+    /// Index of the item in the program's item list.
+    pub item: usize,
+    /// Position of the frame's first sample within its item.
+    pub position: Duration,
+}
+
+/// What happens to a program's items, in order, from the worker's side.
+/// Sent on an unbounded channel: the worker must never block on a slow reader.
+#[derive(Debug)]
+pub enum ProgramEvent {
+    /// The item opened and its first frame is queued.
+    ItemStarted {
+        item: usize,
+        path: PathBuf,
+        duration: Option<Duration>,
+    },
+    /// The item could not be played at all; nothing of it was queued.
+    ItemSkipped {
+        item: usize,
+        path: PathBuf,
+        error: ItemError,
+    },
+    /// All of the item's frames are queued. `error` is set when decoding
+    /// stopped early (e.g. a truncated file): what was decoded still plays.
+    ItemEncoded {
+        item: usize,
+        path: PathBuf,
+        encoded: Duration,
+        error: Option<ItemError>,
+    },
+    /// The queue holds the prefill (or the program ended before it did):
+    /// the pacer may start taking frames without an immediate underrun.
+    Ready,
+    /// Every item was handled; the frame queue closes after the last frame.
+    Finished { played: usize, skipped: usize },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ItemError {
+    #[error(transparent)]
+    Media(#[from] MediaError),
+    #[error("opus encoder failed: {0}")]
+    Encode(#[from] OpusError),
+}
+
+/// Handle to a running program worker.
+pub struct ProgramHandle {
+    /// Frames in play order. Closed (disconnected) after the last frame.
+    pub frames: Receiver<Frame>,
+    pub events: Receiver<ProgramEvent>,
+    cancel: Arc<AtomicBool>,
+    join: Option<JoinHandle<()>>,
+}
+
+impl ProgramHandle {
+    /// Asks the worker to stop after its current frame.
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+
+    /// Waits for the worker thread to end.
+    pub fn join(self) {
+        self.into_parts().2.join();
+    }
+
+    /// Splits the handle so the frame queue can go to the pacer while the
+    /// caller keeps the events and control.
+    pub fn into_parts(self) -> (Receiver<Frame>, Receiver<ProgramEvent>, ProgramControl) {
+        let control = ProgramControl {
+            cancel: self.cancel,
+            join: self.join,
+        };
+        (self.frames, self.events, control)
+    }
+}
+
+/// Stops and joins a program worker.
+pub struct ProgramControl {
+    cancel: Arc<AtomicBool>,
+    join: Option<JoinHandle<()>>,
+}
+
+impl ProgramControl {
+    /// Asks the worker to stop after its current frame.
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+
+    /// Waits for the worker thread to end. A worker blocked on a full queue
+    /// wakes when the queue's receiver is dropped.
+    pub fn join(mut self) {
+        if let Some(join) = self.join.take() {
+            let _ = join.join();
+        }
+    }
+}
+
+pub struct ProgramSpec {
+    pub items: Vec<PathBuf>,
+    pub audio: Audio,
+    /// Frames the queue holds: the encode lookahead (DESIGN: ~1 s).
+    pub queue_frames: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error("cannot create the opus encoder: {0}")]
+    Encoder(#[from] OpusError),
+    #[error("cannot start the encoder thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+/// Starts the worker thread for `spec`.
+pub fn spawn(spec: ProgramSpec) -> Result<ProgramHandle, SpawnError> {
+    let encoder = OpusEncoder::new(&spec.audio)?;
+    let (frame_tx, frames) = mpsc::sync_channel(spec.queue_frames.max(1));
+    let (event_tx, events) = mpsc::channel();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let worker = Worker {
+        frame_tx,
+        event_tx,
+        cancel: cancel.clone(),
+        sent: 0,
+        prefill: spec.queue_frames.max(1),
+        ready_sent: false,
+    };
+    let join = std::thread::Builder::new()
+        .name("loa-encode".into())
+        .spawn(move || worker.run(spec.items, spec.audio, encoder))?;
+    Ok(ProgramHandle {
+        frames,
+        events,
+        cancel,
+        join: Some(join),
+    })
+}
+
+struct Worker {
+    // `std::sync::mpsc::sync_channel` is a bounded lock-free array queue
+    // (crossbeam's design, in std since 1.67): the pacer's `try_recv` never
+    // waits on this thread, while `send` here blocks when the lookahead is full.
+    frame_tx: SyncSender<Frame>,
+    event_tx: Sender<ProgramEvent>,
+    cancel: Arc<AtomicBool>,
+    sent: usize,
+    prefill: usize,
+    ready_sent: bool,
+}
+
+/// Why an item's frame loop ended early.
+enum Stop {
+    /// Cancelled, or the pacer dropped the queue: the whole program ends.
+    Program,
+    Item(ItemError),
+}
+
+impl Worker {
+    fn run(mut self, items: Vec<PathBuf>, audio: Audio, mut encoder: OpusEncoder) {
+        let (mut played, mut skipped) = (0, 0);
+        let channels = audio.channels.count();
+        for (item, path) in items.into_iter().enumerate() {
+            if self.cancelled() {
+                break;
+            }
+            let source = match Source::open(&path, audio.channels) {
+                Ok(source) => source,
+                Err(err) => {
+                    skipped += 1;
+                    let _ = self.event_tx.send(ProgramEvent::ItemSkipped {
+                        item,
+                        path,
+                        error: err.into(),
+                    });
+                    continue;
+                }
+            };
+            let _ = self.event_tx.send(ProgramEvent::ItemStarted {
+                item,
+                path: path.clone(),
+                duration: source.duration(),
+            });
+            played += 1;
+            let (encoded, stop) = self.encode_item(item, source, channels, &mut encoder);
+            match stop {
+                Some(Stop::Program) => break,
+                Some(Stop::Item(error)) => {
+                    let _ = self.event_tx.send(ProgramEvent::ItemEncoded {
+                        item,
+                        path,
+                        encoded,
+                        error: Some(error),
+                    });
+                }
+                None => {
+                    let _ = self.event_tx.send(ProgramEvent::ItemEncoded {
+                        item,
+                        path,
+                        encoded,
+                        error: None,
+                    });
+                }
+            }
+        }
+        self.mark_ready();
+        let _ = self
+            .event_tx
+            .send(ProgramEvent::Finished { played, skipped });
+        // Dropping `frame_tx` closes the queue: the pacer sees the end after
+        // the last frame.
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    fn mark_ready(&mut self) {
+        if !self.ready_sent {
+            self.ready_sent = true;
+            let _ = self.event_tx.send(ProgramEvent::Ready);
+        }
+    }
+
+    /// Encodes one item into frames. Returns the duration queued.
+    fn encode_item(
+        &mut self,
+        item: usize,
+        mut source: Source,
+        channels: usize,
+        encoder: &mut OpusEncoder,
+    ) -> (Duration, Option<Stop>) {
+        let frame_len = encoder.frame_samples() * channels;
+        let frame_duration = Duration::from_micros(encoder.frame_samples() as u64 * 1_000_000 / 48_000);
+        let mut pcm: Vec<f32> = Vec::with_capacity(frame_len);
+        let mut frames_done: u32 = 0;
+        let mut stop = None;
+        loop {
+            let chunk = match source.next_chunk() {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(err) => {
+                    stop = Some(Stop::Item(err.into()));
+                    break;
+                }
+            };
+            let mut chunk = chunk;
+            while !chunk.is_empty() {
+                let take = (frame_len - pcm.len()).min(chunk.len());
+                pcm.extend_from_slice(&chunk[..take]);
+                chunk = &chunk[take..];
+                if pcm.len() == frame_len {
+                    let position = frame_duration * frames_done;
+                    if let Err(stop) = self.emit(item, position, &pcm, encoder) {
+                        return (frame_duration * frames_done, Some(stop));
+                    }
+                    frames_done += 1;
+                    pcm.clear();
+                }
+            }
+        }
+        if !pcm.is_empty() {
+            // Pad the last partial frame with silence so the next item starts
+            // on a frame boundary.
+            pcm.resize(frame_len, 0.0);
+            let position = frame_duration * frames_done;
+            if let Err(stop) = self.emit(item, position, &pcm, encoder) {
+                return (frame_duration * frames_done, Some(stop));
+            }
+            frames_done += 1;
+        }
+        (frame_duration * frames_done, stop)
+    }
+
+    fn emit(
+        &mut self,
+        item: usize,
+        position: Duration,
+        pcm: &[f32],
+        encoder: &mut OpusEncoder,
+    ) -> Result<(), Stop> {
+        if self.cancelled() {
+            return Err(Stop::Program);
+        }
+        let mut payload = vec![0u8; MAX_PAYLOAD_BYTES];
+        let len = encoder
+            .encode(pcm, &mut payload)
+            .map_err(|e| Stop::Item(e.into()))?;
+        payload.truncate(len);
+        self.frame_tx
+            .send(Frame {
+                payload,
+                item,
+                position,
+            })
+            .map_err(|_| Stop::Program)?;
+        self.sent += 1;
+        if self.sent >= self.prefill {
+            self.mark_ready();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,324 @@
+//! One-shot streaming (`loa stream`): owns wiring one program to one zone's
+//! pacer without the daemon, reporting skipped files and progress, and
+//! ending with RTCP BYE.
+//!
+//! Must not touch: RTP bytes (rtp::session), decoding (media), pacing (pacer).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::{Audio, Config, Network, Zone};
+use crate::net::{self, NetError};
+use crate::pacer::{self, Command, PacerEvent, PacerOptions, PacerStats, ZoneSpec};
+use crate::program::{self, ProgramEvent, ProgramSpec, SpawnError};
+use crate::rtp::session::SessionConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error("unknown zone \"{zone}\"; configured zones: {known}")]
+    UnknownZone { zone: String, known: String },
+    #[error(transparent)]
+    Net(#[from] NetError),
+    #[error(transparent)]
+    Program(#[from] SpawnError),
+    #[error("cannot start the pacer thread: {0}")]
+    Pacer(std::io::Error),
+    #[error("none of the {count} file(s) could be played")]
+    NothingPlayable { count: usize },
+}
+
+pub struct StreamRequest<'a> {
+    pub config: &'a Config,
+    pub zone: &'a str,
+    pub files: Vec<PathBuf>,
+    /// Redraw a progress line on stderr (when it is a terminal).
+    pub progress: bool,
+    /// Set by a signal handler: stop after the current frame, send BYE.
+    pub stop: Arc<AtomicBool>,
+}
+
+#[derive(Debug)]
+pub struct StreamReport {
+    pub played: usize,
+    pub skipped: usize,
+    pub interrupted: bool,
+    pub audio: Duration,
+    pub pacer: PacerStats,
+}
+
+/// Lookahead between encoder and pacer (DESIGN: ~1 s).
+const LOOKAHEAD: Duration = Duration::from_secs(1);
+const UI_TICK: Duration = Duration::from_millis(50);
+const PROGRAM: pacer::ProgramId = 1;
+
+/// The RTP targets and a fresh session (random SSRC, seq and timestamp, as
+/// RFC 3550 §5.1 asks) for `zone`.
+pub fn zone_spec(network: &Network, audio: &Audio, zone: &Zone) -> ZoneSpec {
+    let mut rtp_targets: Vec<SocketAddr> = vec![SocketAddr::V4(zone.group)];
+    rtp_targets.extend(zone.unicast.iter().copied());
+    let rtcp_targets = rtp_targets.iter().map(|&a| net::rtcp_addr(a)).collect();
+    // RTP/UDP/IPv4 headers on every frame count toward the session
+    // bandwidth RTCP takes its 5 % of (RFC 3550 §6.2).
+    let packets_per_second = 1000 / audio.frame.millis();
+    let session_bandwidth_bps = audio.bitrate_bps + packets_per_second * (12 + 8 + 20) * 8;
+    ZoneSpec {
+        name: zone.name.clone(),
+        session: SessionConfig {
+            ssrc: rand::random(),
+            initial_seq: rand::random(),
+            initial_timestamp: rand::random(),
+            payload_type: audio.payload_type,
+            cname: format!("loa@{}", network.interface),
+            session_bandwidth_bps,
+            rng_seed: rand::random(),
+        },
+        rtp_targets,
+        rtcp_targets,
+    }
+}
+
+pub fn run(request: StreamRequest<'_>) -> Result<StreamReport, StreamError> {
+    let config = request.config;
+    let zone = config
+        .zone(request.zone)
+        .ok_or_else(|| StreamError::UnknownZone {
+            zone: request.zone.to_string(),
+            known: config
+                .zones
+                .iter()
+                .map(|z| z.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+    let socket = net::sender_socket(&config.network)?;
+    let count = request.files.len();
+    let queue_frames = (LOOKAHEAD.as_millis() / config.audio.frame.duration().as_millis()) as usize;
+    let program = program::spawn(ProgramSpec {
+        items: request.files.clone(),
+        audio: config.audio.clone(),
+        queue_frames,
+    })?;
+    let mut ui = Ui::new(request.files, request.progress);
+
+    // Wait for the lookahead before the clock starts, so the first second
+    // cannot underrun.
+    loop {
+        let event = match program.events.recv() {
+            Ok(event) => event,
+            Err(_) => break,
+        };
+        let ready = matches!(event, ProgramEvent::Ready);
+        ui.program_event(&event);
+        if ready {
+            break;
+        }
+    }
+    if ui.started == 0 {
+        program.join();
+        return Err(StreamError::NothingPlayable { count });
+    }
+
+    let pacer = pacer::spawn(
+        socket,
+        PacerOptions {
+            frame: config.audio.frame,
+            zones: vec![zone_spec(&config.network, &config.audio, zone)],
+            exit_when_idle: true,
+        },
+    )
+    .map_err(StreamError::Pacer)?;
+    let ProgramHandleParts { frames, events, handle } = ProgramHandleParts::split(program);
+    let _ = pacer.commands.send(Command::AddProgram { id: PROGRAM, frames });
+    let _ = pacer.commands.send(Command::Assign {
+        zone: 0,
+        program: Some(PROGRAM),
+    });
+
+    let mut interrupted = false;
+    while !pacer.is_finished() {
+        if request.stop.load(Ordering::Relaxed) && !interrupted {
+            interrupted = true;
+            handle.cancel();
+            let _ = pacer.commands.send(Command::Shutdown);
+        }
+        while let Ok(event) = events.try_recv() {
+            ui.program_event(&event);
+        }
+        while let Ok(event) = pacer.events.try_recv() {
+            ui.pacer_event(&event);
+        }
+        ui.draw();
+        std::thread::sleep(UI_TICK);
+    }
+    while let Ok(event) = pacer.events.try_recv() {
+        ui.pacer_event(&event);
+    }
+    let stats = pacer.join();
+    handle.cancel();
+    while let Ok(event) = events.recv_timeout(Duration::from_secs(1)) {
+        ui.program_event(&event);
+    }
+    handle.join();
+    ui.clear_line();
+    Ok(StreamReport {
+        played: ui.started,
+        skipped: ui.skipped,
+        interrupted,
+        audio: ui.audio,
+        pacer: stats,
+    })
+}
+
+/// The program handle with its channels taken out, so the frame queue can go
+/// to the pacer while events stay here.
+struct ProgramHandleParts {
+    frames: std::sync::mpsc::Receiver<program::Frame>,
+    events: std::sync::mpsc::Receiver<ProgramEvent>,
+    handle: program::ProgramControl,
+}
+
+impl ProgramHandleParts {
+    fn split(handle: program::ProgramHandle) -> Self {
+        let (frames, events, handle) = handle.into_parts();
+        ProgramHandleParts { frames, events, handle }
+    }
+}
+
+/// Operator-facing output on stderr: one line per skipped or damaged file,
+/// and a progress line redrawn in place when stderr is a terminal.
+struct Ui {
+    files: Vec<PathBuf>,
+    durations: HashMap<usize, Option<Duration>>,
+    progress: bool,
+    started: usize,
+    skipped: usize,
+    audio: Duration,
+    now_playing: Option<(usize, Duration)>,
+    line_shown: bool,
+    last_draw: Option<Instant>,
+}
+
+impl Ui {
+    fn new(files: Vec<PathBuf>, progress: bool) -> Ui {
+        Ui {
+            files,
+            durations: HashMap::new(),
+            progress,
+            started: 0,
+            skipped: 0,
+            audio: Duration::ZERO,
+            now_playing: None,
+            line_shown: false,
+            last_draw: None,
+        }
+    }
+
+    fn say(&mut self, line: &str) {
+        self.clear_line();
+        eprintln!("{line}");
+    }
+
+    fn program_event(&mut self, event: &ProgramEvent) {
+        match event {
+            ProgramEvent::ItemStarted { item, duration, .. } => {
+                self.started += 1;
+                self.durations.insert(*item, *duration);
+            }
+            ProgramEvent::ItemSkipped { path, error, .. } => {
+                self.skipped += 1;
+                tracing::warn!(file = %path.display(), "skipped: {error}");
+                self.say(&format!("loa: skipped {}: {error}", path.display()));
+            }
+            ProgramEvent::ItemEncoded {
+                path,
+                encoded,
+                error,
+                ..
+            } => {
+                self.audio += *encoded;
+                if let Some(error) = error {
+                    tracing::warn!(file = %path.display(), "stopped early: {error}");
+                    self.say(&format!(
+                        "loa: {} stopped at {}: {error}",
+                        path.display(),
+                        clock_text(*encoded)
+                    ));
+                }
+            }
+            ProgramEvent::Ready | ProgramEvent::Finished { .. } => {}
+        }
+    }
+
+    fn pacer_event(&mut self, event: &PacerEvent) {
+        if let PacerEvent::Progress { item, position, .. } = event {
+            if self.now_playing.map(|(i, _)| i) != Some(*item) {
+                tracing::info!(file = %self.files[*item].display(), "playing");
+            }
+            self.now_playing = Some((*item, *position));
+        }
+    }
+
+    fn draw(&mut self) {
+        if !self.progress {
+            return;
+        }
+        let Some((item, position)) = self.now_playing else {
+            return;
+        };
+        if self.last_draw.is_some_and(|t| t.elapsed() < Duration::from_millis(250)) {
+            return;
+        }
+        self.last_draw = Some(Instant::now());
+        let total = match self.durations.get(&item).copied().flatten() {
+            Some(d) => clock_text(d),
+            None => "?".into(),
+        };
+        let name = self.files[item]
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\r\x1b[2K▶ [{}/{}] {name}  {} / {total}",
+            item + 1,
+            self.files.len(),
+            clock_text(position)
+        );
+        let _ = err.flush();
+        self.line_shown = true;
+    }
+
+    fn clear_line(&mut self) {
+        if self.line_shown {
+            eprint!("\r\x1b[2K");
+            self.line_shown = false;
+        }
+    }
+}
+
+/// `m:ss` (or `h:mm:ss`) for people.
+pub fn clock_text(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_text_reads_like_a_player() {
+        assert_eq!(clock_text(Duration::from_millis(65_900)), "1:05");
+        assert_eq!(clock_text(Duration::from_secs(3 * 3600 + 7)), "3:00:07");
+    }
+}
