@@ -12,10 +12,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::config::{Audio, Config, Network, Zone};
+use crate::config::{Audio, Channels, Config, Network, Zone};
 use crate::net::{self, NetError};
 use crate::pacer::{self, Command, PacerEvent, PacerOptions, PacerStats, ZoneSpec};
 use crate::program::{self, ProgramEvent, ProgramSpec, SpawnError};
+use crate::rtp::sdp::{self, SdpParams};
 use crate::rtp::session::SessionConfig;
 
 #[derive(Debug, thiserror::Error)]
@@ -82,19 +83,42 @@ pub fn zone_spec(network: &Network, audio: &Audio, zone: &Zone) -> ZoneSpec {
     }
 }
 
+fn find_zone<'c>(config: &'c Config, name: &str) -> Result<&'c Zone, StreamError> {
+    config.zone(name).ok_or_else(|| StreamError::UnknownZone {
+        zone: name.to_string(),
+        known: config
+            .zones
+            .iter()
+            .map(|z| z.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}
+
+/// The SDP receivers open to play `zone` (RFC 4566, RFC 7587).
+pub fn zone_sdp(config: &Config, zone: &str) -> Result<String, StreamError> {
+    let zone = find_zone(config, zone)?;
+    // Session id from the zone's group: stable across runs, so a receiver's
+    // saved SDP stays valid (RFC 4566 §5.2 leaves the choice to the tool).
+    let session_id = u64::from(u32::from(*zone.group.ip())) << 16 | u64::from(zone.group.port());
+    Ok(sdp::zone_sdp(&SdpParams {
+        session_id,
+        session_version: 1,
+        origin: config.network.interface,
+        session_name: format!("loa zone {}", zone.name),
+        group: zone.group,
+        ttl: config.network.ttl,
+        payload_type: config.audio.payload_type,
+        stereo: config.audio.channels == Channels::Stereo,
+        fec: config.audio.fec,
+        ptime_ms: config.audio.frame.millis(),
+        max_average_bitrate: Some(config.audio.bitrate_bps),
+    }))
+}
+
 pub fn run(request: StreamRequest<'_>) -> Result<StreamReport, StreamError> {
     let config = request.config;
-    let zone = config
-        .zone(request.zone)
-        .ok_or_else(|| StreamError::UnknownZone {
-            zone: request.zone.to_string(),
-            known: config
-                .zones
-                .iter()
-                .map(|z| z.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        })?;
+    let zone = find_zone(config, request.zone)?;
     let socket = net::sender_socket(&config.network)?;
     let count = request.files.len();
     let queue_frames = (LOOKAHEAD.as_millis() / config.audio.frame.duration().as_millis()) as usize;
@@ -231,7 +255,7 @@ impl Ui {
             }
             ProgramEvent::ItemSkipped { path, error, .. } => {
                 self.skipped += 1;
-                tracing::warn!(file = %path.display(), "skipped: {error}");
+                tracing::info!(file = %path.display(), "skipped: {error}");
                 self.say(&format!("loa: skipped {}: {error}", path.display()));
             }
             ProgramEvent::ItemEncoded {
@@ -242,7 +266,7 @@ impl Ui {
             } => {
                 self.audio += *encoded;
                 if let Some(error) = error {
-                    tracing::warn!(file = %path.display(), "stopped early: {error}");
+                    tracing::info!(file = %path.display(), "stopped early: {error}");
                     self.say(&format!(
                         "loa: {} stopped at {}: {error}",
                         path.display(),

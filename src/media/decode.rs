@@ -1,21 +1,341 @@
-//! Decoding with symphonia.
+//! Decoding with symphonia, one packet at a time, into 48 kHz interleaved
+//! `f32` in the configured channel count.
 //!
-//! Intended public surface (used by `program.rs`):
-//!
-//! ```ignore
-//! pub struct Source { .. }
-//! impl Source {
-//!     /// Opens, probes and decodes the first packet, so files that are
-//!     /// missing, empty, not audio or corrupt from the start fail here.
-//!     pub fn open(path: &Path, channels: Channels) -> Result<Source, MediaError>;
-//!     /// Total duration if the container knows it.
-//!     pub fn duration(&self) -> Option<Duration>;
-//!     /// Next chunk of 48 kHz interleaved samples in the target channel
-//!     /// count; `Ok(None)` at end of stream. Recoverable decode errors are
-//!     /// skipped with a warning; an error after audio was produced is
-//!     /// returned once (the caller logs it and ends the item).
-//!     pub fn next_chunk(&mut self) -> Result<Option<&[f32]>, MediaError>;
-//!     /// Seconds of output produced so far.
-//!     pub fn position(&self) -> Duration;
-//! }
-//! ```
+//! Errors follow what the caller does with them: anything that stops a file
+//! from starting is returned by `open` (the item is skipped); a damaged
+//! packet in the middle is skipped with a warning (decoding continues after
+//! the damage); a file that ends early is reported once after the audio that
+//! was there (librespot's and Symphonia's own players do the same).
+
+use std::fs::File;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
+use symphonia::core::errors::Error as SymError;
+use symphonia::core::formats::probe::Hint;
+use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+
+use super::mix::mix_into;
+use super::resample::Resampler48k;
+use super::OUTPUT_RATE;
+use crate::config::Channels;
+
+/// Why a file cannot be played (or stopped early), in words an operator
+/// understands. The path is a field; messages do not repeat it because the
+/// caller prints `path: message`.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error("file not found")]
+    NotFound { path: PathBuf },
+    #[error("permission denied")]
+    PermissionDenied { path: PathBuf },
+    #[error("cannot read file: {reason}")]
+    Io { path: PathBuf, reason: String },
+    #[error("file is empty")]
+    Empty { path: PathBuf },
+    #[error("not a recognised audio format")]
+    NotAudio { path: PathBuf },
+    #[error("no audio track in the file")]
+    NoAudioTrack { path: PathBuf },
+    #[error("unsupported codec {codec}")]
+    UnsupportedCodec { path: PathBuf, codec: String },
+    #[error("corrupt audio data ({detail})")]
+    Corrupt { path: PathBuf, detail: String },
+    #[error("file ends unexpectedly (truncated)")]
+    Truncated { path: PathBuf },
+    #[error("sample rate {rate} Hz is not supported (8000–192000)")]
+    UnsupportedRate { path: PathBuf, rate: u32 },
+}
+
+/// Consecutive undecodable packets after which a file counts as corrupt
+/// rather than damaged in places.
+const MAX_CONSECUTIVE_BAD_PACKETS: u32 = 100;
+
+/// Packets `open` may try before it gives up finding decodable audio.
+const OPEN_PROBE_PACKETS: u32 = 50;
+
+pub struct Source {
+    path: PathBuf,
+    format: Box<dyn FormatReader>,
+    decoder: Box<dyn AudioDecoder>,
+    track_id: u32,
+    target: Channels,
+    resampler: Option<Resampler48k>,
+    /// Decoded source-rate samples, source channel layout.
+    decoded: Vec<f32>,
+    /// Mixed to the target layout, source rate.
+    mixed: Vec<f32>,
+    /// Ready output (48 kHz, target layout) handed out by `next_chunk`.
+    out: Vec<f32>,
+    /// Output prepared by `open` that `next_chunk` must hand out first.
+    primed: bool,
+    duration: Option<Duration>,
+    expected_frames: Option<u64>,
+    decoded_frames: u64,
+    produced_frames: u64,
+    bad_packets: u32,
+    state: State,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum State {
+    Decoding,
+    /// Input ended; the truncation check (if any) is still to report.
+    Flushed { truncated: bool },
+    Done,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source").field("path", &self.path).field("duration", &self.duration).finish()
+    }
+}
+
+impl Source {
+    /// Opens, probes and decodes the first audio, so files that are missing,
+    /// empty, not audio or corrupt from the start fail here.
+    pub fn open(path: &Path, target: Channels) -> Result<Source, MediaError> {
+        let p = || path.to_path_buf();
+        let file = File::open(path).map_err(|e| io_error(path, &e))?;
+        let len = file.metadata().map_err(|e| io_error(path, &e))?.len();
+        if len == 0 {
+            return Err(MediaError::Empty { path: p() });
+        }
+        let mss = MediaSourceStream::new(Box::new(file), Default::default());
+        let mut hint = Hint::new();
+        if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+            hint.with_extension(ext);
+        }
+        let format = symphonia::default::get_probe()
+            .probe(&hint, mss, FormatOptions::default(), MetadataOptions::default())
+            .map_err(|e| match e {
+                SymError::IoError(ref io) if io.kind() != ErrorKind::UnexpectedEof => io_error(path, io),
+                _ => MediaError::NotAudio { path: p() },
+            })?;
+        let track = format
+            .default_track(TrackType::Audio)
+            .ok_or_else(|| MediaError::NoAudioTrack { path: p() })?;
+        let track_id = track.id;
+        let params = track
+            .codec_params
+            .as_ref()
+            .and_then(|c| c.audio())
+            .ok_or_else(|| MediaError::NoAudioTrack { path: p() })?
+            .clone();
+        let decoder = symphonia::default::get_codecs()
+            .make_audio_decoder(&params, &AudioDecoderOptions::default())
+            .map_err(|_| MediaError::UnsupportedCodec {
+                path: p(),
+                codec: params.codec.to_string(),
+            })?;
+        let expected_frames = track.num_frames;
+        let duration = match (track.num_frames, params.sample_rate) {
+            (Some(frames), Some(rate)) if rate > 0 => Some(Duration::from_secs_f64(frames as f64 / rate as f64)),
+            _ => None,
+        };
+        let mut source = Source {
+            path: p(),
+            format,
+            decoder,
+            track_id,
+            target,
+            resampler: None,
+            decoded: Vec::new(),
+            mixed: Vec::new(),
+            out: Vec::new(),
+            primed: false,
+            duration,
+            expected_frames,
+            decoded_frames: 0,
+            produced_frames: 0,
+            bad_packets: 0,
+            state: State::Decoding,
+        };
+        source.prime()?;
+        Ok(source)
+    }
+
+    /// Decodes until the first audio comes out, so `open` fails for files
+    /// that have no decodable audio at all.
+    fn prime(&mut self) -> Result<(), MediaError> {
+        for _ in 0..OPEN_PROBE_PACKETS * 4 {
+            let more = self.decode_next()?;
+            if !self.out.is_empty() {
+                self.primed = true;
+                return Ok(());
+            }
+            if !more {
+                return Err(self.corrupt("no decodable audio"));
+            }
+        }
+        Err(self.corrupt("no audio in the first packets"))
+    }
+
+    fn corrupt(&self, detail: &str) -> MediaError {
+        MediaError::Corrupt {
+            path: self.path.clone(),
+            detail: detail.into(),
+        }
+    }
+
+    /// Total duration if the container knows it.
+    pub fn duration(&self) -> Option<Duration> {
+        self.duration
+    }
+
+    /// Output produced so far.
+    pub fn position(&self) -> Duration {
+        Duration::from_secs_f64(self.produced_frames as f64 / OUTPUT_RATE as f64)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Next chunk of 48 kHz interleaved samples in the target channel count;
+    /// `Ok(None)` at the end. An error after audio was produced (truncated
+    /// file, damage beyond repair) is returned once; then the source ends.
+    pub fn next_chunk(&mut self) -> Result<Option<&[f32]>, MediaError> {
+        if self.primed {
+            self.primed = false;
+            return Ok(Some(self.hand_out()));
+        }
+        loop {
+            match self.state {
+                State::Done => return Ok(None),
+                State::Flushed { truncated } => {
+                    self.state = State::Done;
+                    if truncated {
+                        return Err(MediaError::Truncated { path: self.path.clone() });
+                    }
+                    return Ok(None);
+                }
+                State::Decoding => {}
+            }
+            match self.decode_next() {
+                Ok(_) if !self.out.is_empty() => return Ok(Some(self.hand_out())),
+                Ok(_) => continue,
+                Err(e) => {
+                    self.state = State::Done;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    fn hand_out(&mut self) -> &[f32] {
+        self.produced_frames += (self.out.len() / self.target.count()) as u64;
+        // `out` is cleared at the start of the next decode, so the slice
+        // stays valid for the caller until then.
+        &self.out
+    }
+
+    /// Reads and decodes one packet into `self.out` (possibly empty).
+    /// Returns false once the input has ended (after flushing).
+    fn decode_next(&mut self) -> Result<bool, MediaError> {
+        self.out.clear();
+        let packet = match self.format.next_packet() {
+            Ok(Some(packet)) => packet,
+            Ok(None) | Err(SymError::ResetRequired) => return self.end_of_input(false),
+            Err(SymError::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => return self.end_of_input(true),
+            Err(SymError::IoError(e)) => return Err(io_error(&self.path, &e)),
+            Err(SymError::DecodeError(detail)) => {
+                // A damaged container page: count it and resynchronise.
+                return self.bad_packet(detail).map(|_| true);
+            }
+            Err(e) => return Err(self.corrupt(&e.to_string())),
+        };
+        if packet.track_id != self.track_id {
+            return Ok(true);
+        }
+        match self.decoder.decode(&packet) {
+            Ok(audio) => {
+                self.bad_packets = 0;
+                let in_channels = audio.spec().channels().count();
+                let rate = audio.spec().rate();
+                self.decoded.clear();
+                audio.copy_to_vec_interleaved(&mut self.decoded);
+                if in_channels == 0 || self.decoded.is_empty() {
+                    return Ok(true);
+                }
+                self.decoded_frames += (self.decoded.len() / in_channels) as u64;
+                self.mixed.clear();
+                mix_into(&self.decoded, in_channels, self.target, &mut self.mixed);
+                self.convert_rate(rate)?;
+                Ok(true)
+            }
+            Err(SymError::DecodeError(detail)) => self.bad_packet(detail).map(|_| true),
+            Err(SymError::IoError(e)) if e.kind() == ErrorKind::UnexpectedEof => self.end_of_input(true),
+            Err(e) => Err(self.corrupt(&e.to_string())),
+        }
+    }
+
+    fn bad_packet(&mut self, detail: &str) -> Result<(), MediaError> {
+        self.bad_packets += 1;
+        if self.bad_packets >= MAX_CONSECUTIVE_BAD_PACKETS {
+            return Err(self.corrupt(detail));
+        }
+        tracing::warn!(file = %self.path.display(), "skipping a damaged packet: {detail}");
+        Ok(())
+    }
+
+    /// Moves `mixed` (source rate) into `out` (48 kHz).
+    fn convert_rate(&mut self, rate: u32) -> Result<(), MediaError> {
+        if rate == OUTPUT_RATE && self.resampler.is_none() {
+            std::mem::swap(&mut self.out, &mut self.mixed);
+            return Ok(());
+        }
+        if !(8_000..=192_000).contains(&rate) {
+            return Err(MediaError::UnsupportedRate {
+                path: self.path.clone(),
+                rate,
+            });
+        }
+        if self.resampler.is_none() {
+            let resampler = Resampler48k::new(rate, self.target.count()).map_err(|e| self.corrupt(&e.to_string()))?;
+            self.resampler = Some(resampler);
+        }
+        let resampler = self.resampler.as_mut().expect("just set");
+        resampler
+            .push(&self.mixed, &mut self.out)
+            .map_err(|e| MediaError::Corrupt {
+                path: self.path.clone(),
+                detail: e.to_string(),
+            })
+    }
+
+    /// Input is over: flush the resampler and decide whether the file was
+    /// cut short (an I/O end-of-file mid-packet, or fewer frames than the
+    /// header promised).
+    fn end_of_input(&mut self, eof_error: bool) -> Result<bool, MediaError> {
+        if let Some(resampler) = self.resampler.as_mut() {
+            resampler.finish(&mut self.out).map_err(|e| MediaError::Corrupt {
+                path: self.path.clone(),
+                detail: e.to_string(),
+            })?;
+        }
+        let short = self
+            .expected_frames
+            .is_some_and(|expected| self.decoded_frames + expected / 50 < expected);
+        self.state = State::Flushed {
+            truncated: eof_error || short,
+        };
+        Ok(false)
+    }
+}
+
+fn io_error(path: &Path, e: &std::io::Error) -> MediaError {
+    let path = path.to_path_buf();
+    match e.kind() {
+        ErrorKind::NotFound => MediaError::NotFound { path },
+        ErrorKind::PermissionDenied => MediaError::PermissionDenied { path },
+        _ => MediaError::Io {
+            path,
+            reason: e.to_string().to_lowercase(),
+        },
+    }
+}
