@@ -160,7 +160,7 @@ fn files_play_back_to_back_as_one_stream_and_a_bad_file_in_the_middle_is_skipped
     rx.stop(STOP_GRACE);
     cap.stop(STOP_GRACE);
 
-    let skipped: Vec<&str> = stderr.lines().filter(|l| l.contains("skipped")).collect();
+    let skipped: Vec<&str> = stderr.lines().filter(|l| l.starts_with("loa: skipped")).collect();
     assert_eq!(skipped.len(), 1, "one skip line: {stderr}");
     assert!(skipped[0].contains("broken.mp3"), "the skip line names the file: {stderr}");
 

@@ -102,7 +102,8 @@ pub fn ffmpeg_convert(input: &Path, output: &Path, extra: &[&str]) {
 
 /// A background process stopped with SIGINT (so receivers finalise files).
 pub struct Background {
-    pub child: Child,
+    /// Always `Some` until `stop` takes it.
+    pub child: Option<Child>,
     pub name: &'static str,
 }
 
@@ -114,31 +115,37 @@ impl Background {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {name} (installed by make test): {e}"));
-        Background { child, name }
+        Background {
+            child: Some(child),
+            name,
+        }
     }
 
     /// SIGINT, then wait (SIGKILL after `grace`).
     pub fn stop(mut self, grace: Duration) -> Output {
-        unsafe_sigint(self.child.id());
+        let mut child = self.child.take().expect("running");
+        sigint(child.id());
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
+            if let Ok(Some(_)) = child.try_wait() {
                 break;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = self.child.kill();
-        self.child.wait_with_output().unwrap()
+        let _ = child.kill();
+        child.wait_with_output().unwrap()
     }
 }
 
 impl Drop for Background {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+        }
     }
 }
 
-fn unsafe_sigint(pid: u32) {
+fn sigint(pid: u32) {
     let _ = Command::new("kill").args(["-INT", &pid.to_string()]).status();
 }
 
