@@ -78,6 +78,8 @@ pub struct Source {
     decoded_frames: u64,
     produced_frames: u64,
     bad_packets: u32,
+    /// Damaged packets skipped over the whole file.
+    skipped_packets: u32,
     state: State,
 }
 
@@ -128,11 +130,18 @@ impl Source {
             .clone();
         let decoder = symphonia::default::get_codecs()
             .make_audio_decoder(&params, &AudioDecoderOptions::default())
-            .map_err(|_| MediaError::UnsupportedCodec {
+            .map_err(|e| MediaError::UnsupportedCodec {
                 path: p(),
-                codec: params.codec.to_string(),
+                codec: match e {
+                    // The codec is known but this variant is not (e.g. AAC
+                    // with more than two channels): say which part.
+                    SymError::Unsupported(what) if !what.contains("unsupported audio codec") => format!("{} ({what})", codec_name(&params.codec.to_string())),
+                    _ => codec_name(&params.codec.to_string()),
+                },
             })?;
-        let expected_frames = track.num_frames;
+        // Only lossless codecs have headers whose frame count is exact
+        // enough to call a shortfall truncation; lossy readers estimate.
+        let expected_frames = track.num_frames.filter(|_| is_lossless(&params.codec.to_string()));
         let duration = match (track.num_frames, params.sample_rate) {
             (Some(frames), Some(rate)) if rate > 0 => Some(Duration::from_secs_f64(frames as f64 / rate as f64)),
             _ => None,
@@ -153,6 +162,7 @@ impl Source {
             decoded_frames: 0,
             produced_frames: 0,
             bad_packets: 0,
+            skipped_packets: 0,
             state: State::Decoding,
         };
         source.prime()?;
@@ -262,6 +272,16 @@ impl Source {
                 if in_channels == 0 || self.decoded.is_empty() {
                     return Ok(true);
                 }
+                // Encoder delay and padding (gapless info from LAME headers,
+                // MP4 edit lists): the reader marks them on the packet, in
+                // the audio track's time base of one tick per frame.
+                let frames = self.decoded.len() / in_channels;
+                let start = (packet.trim_start.get() as usize).min(frames);
+                let end = frames - (packet.trim_end.get() as usize).min(frames - start);
+                if start > 0 || end < frames {
+                    self.decoded.truncate(end * in_channels);
+                    self.decoded.drain(..start * in_channels);
+                }
                 self.decoded_frames += (self.decoded.len() / in_channels) as u64;
                 self.mixed.clear();
                 mix_into(&self.decoded, in_channels, self.target, &mut self.mixed);
@@ -276,6 +296,7 @@ impl Source {
 
     fn bad_packet(&mut self, detail: &str) -> Result<(), MediaError> {
         self.bad_packets += 1;
+        self.skipped_packets += 1;
         if self.bad_packets >= MAX_CONSECUTIVE_BAD_PACKETS {
             return Err(self.corrupt(detail));
         }
@@ -318,14 +339,51 @@ impl Source {
                 detail: e.to_string(),
             })?;
         }
-        let short = self
-            .expected_frames
-            .is_some_and(|expected| self.decoded_frames + expected / 50 < expected);
+        // A header that promised more than came out means the file was cut,
+        // unless damaged packets we skipped explain the difference.
+        let short = self.skipped_packets == 0
+            && self
+                .expected_frames
+                .is_some_and(|expected| self.decoded_frames + expected / 50 < expected);
         self.state = State::Flushed {
             truncated: eof_error || short,
         };
         Ok(false)
     }
+}
+
+/// Symphonia's codec ids print as hex: well-known ids in ranges by family
+/// (PCM 0x100–0x1ff, lossy 0x1000–0x1fff, lossless 0x2000–0x2fff), others as
+/// a FourCC with the top bit set.
+fn codec_id(display: &str) -> u32 {
+    u32::from_str_radix(display.trim_start_matches("0x"), 16).unwrap_or(0)
+}
+
+fn is_lossless(display: &str) -> bool {
+    let id = codec_id(display);
+    (0x100..0x200).contains(&id) || (0x2000..0x3000).contains(&id)
+}
+
+/// The codec's common name for messages.
+fn codec_name(display: &str) -> String {
+    const NAMES: &[(u32, &str)] = &[
+        (0x1000, "Vorbis"), (0x1001, "Opus"), (0x1002, "Speex"), (0x1003, "Musepack"),
+        (0x1004, "MP1"), (0x1005, "MP2"), (0x1006, "MP3"), (0x1007, "AAC"), (0x1008, "AC-3"),
+        (0x1009, "E-AC-3"), (0x100a, "AC-4"), (0x100b, "DTS"), (0x1010, "WMA"),
+        (0x2000, "FLAC"), (0x2001, "WavPack"), (0x2002, "Monkey's Audio"), (0x2003, "ALAC"),
+        (0x2004, "TTA"), (0x2006, "TrueHD"),
+    ];
+    let id = codec_id(display);
+    if let Some((_, name)) = NAMES.iter().find(|(n, _)| *n == id) {
+        return (*name).to_string();
+    }
+    if id & 0x8000_0000 != 0 {
+        let cc = (id & 0x7FFF_FFFF).to_be_bytes();
+        if cc.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+            return String::from_utf8_lossy(&cc).trim().to_string();
+        }
+    }
+    format!("(symphonia id {display})")
 }
 
 fn io_error(path: &Path, e: &std::io::Error) -> MediaError {
