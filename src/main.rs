@@ -130,6 +130,7 @@ fn stream(path: &std::path::Path, zone: &str, files: Vec<PathBuf>) -> anyhow::Re
         stop,
     })?;
     let pacer = &report.pacer;
+    tracing::debug!(max_lateness_tick = pacer.max_lateness_tick, ticks = pacer.ticks, "pacer");
     eprintln!(
         "loa: {} {} file(s), {} skipped, {} of audio; {} packets, pacing p99 {:.3} ms, max {:.3} ms, {} underruns",
         if report.interrupted { "interrupted after" } else { "played" },
