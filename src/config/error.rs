@@ -1,7 +1,6 @@
 //! Span-carrying config errors: every message reads `FILE:LINE:COL: message`
 //! so editors and people jump straight to the spot.
 
-use std::fmt;
 use std::ops::Range;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -15,23 +14,18 @@ pub struct ConfigError {
     pub message: String,
 }
 
-/// All errors found in one file, in file order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// All errors found in one file, in file order; displayed one per line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", one_per_line(.0))]
 pub struct ConfigErrors(pub Vec<ConfigError>);
 
-impl fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
-    }
+fn one_per_line(errors: &[ConfigError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
-
-impl std::error::Error for ConfigErrors {}
 
 /// Turns byte spans in one source text into positioned errors.
 pub(super) struct Locator<'a> {
@@ -75,5 +69,24 @@ mod tests {
         let offset = loc.text.find(" x").unwrap() + 1;
         let e = loc.at(Some(offset..offset + 1), "bad");
         assert_eq!(e.to_string(), "f.toml:2:17: bad");
+    }
+
+    #[test]
+    fn errors_display_one_per_line_without_trailing_newline() {
+        let loc = Locator {
+            file: "f.toml",
+            text: "a = 1\nb = 2\n",
+        };
+        let errors = ConfigErrors(vec![loc.at(None, "first"), loc.at(Some(8..9), "second")]);
+        assert_eq!(errors.to_string(), "f.toml:1:1: first\nf.toml:2:3: second");
+    }
+
+    #[test]
+    fn offsets_past_the_end_point_at_the_last_position() {
+        let loc = Locator {
+            file: "f.toml",
+            text: "a = 1\n",
+        };
+        assert_eq!(loc.at(Some(99..100), "eof").to_string(), "f.toml:2:1: eof");
     }
 }

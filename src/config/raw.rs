@@ -5,6 +5,34 @@
 use serde::Deserialize;
 use toml::Spanned;
 
+/// The keys each table accepts, named as operators see the table, so an
+/// unknown-key message can say where the key was and what would be valid.
+/// serde's own message lists the expected keys but not the table; the list
+/// identifies it. `tables_match_the_schema` keeps these in step with the
+/// structs below.
+pub(super) const TABLES: &[(&str, &[&str])] = &[
+    ("at the top level", &["network", "audio", "daemon", "zone"]),
+    ("in [network]", &["interface", "ttl", "dscp"]),
+    (
+        "in [audio]",
+        &[
+            "channels",
+            "frame_ms",
+            "bitrate",
+            "complexity",
+            "fec",
+            "expected_loss_pct",
+            "payload_type",
+        ],
+    ),
+    (
+        "in [daemon]",
+        &["socket", "state_dir", "timezone", "media_roots"],
+    ),
+    ("in [[zone]]", &["name", "group", "endpoints", "unicast"]),
+    ("in a zone endpoint", &["name", "address"]),
+];
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawConfig {
@@ -23,7 +51,7 @@ pub(super) struct RawNetwork {
     pub dscp: Option<Spanned<i64>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAudio {
     pub channels: Option<Spanned<i64>>,
@@ -60,4 +88,39 @@ pub(super) struct RawZone {
 pub(super) struct RawEndpoint {
     pub name: Spanned<String>,
     pub address: Spanned<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The expected keys serde reports for an unknown key in `T`.
+    fn expected_keys<T: serde::de::DeserializeOwned + std::fmt::Debug>() -> Vec<String> {
+        let message = toml::from_str::<T>("not_a_key = 1")
+            .unwrap_err()
+            .message()
+            .to_string();
+        message
+            .split('`')
+            .skip(3)
+            .step_by(2)
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn tables_match_the_schema() {
+        let schema = [
+            expected_keys::<RawConfig>(),
+            expected_keys::<RawNetwork>(),
+            expected_keys::<RawAudio>(),
+            expected_keys::<RawDaemon>(),
+            expected_keys::<RawZone>(),
+            expected_keys::<RawEndpoint>(),
+        ];
+        assert_eq!(TABLES.len(), schema.len());
+        for ((table, keys), schema) in TABLES.iter().zip(schema) {
+            assert_eq!(*keys, schema, "{table}");
+        }
+    }
 }

@@ -1,14 +1,15 @@
 //! Raw TOML → typed `Config`, collecting every error with its position so
-//! the operator fixes the whole file in one go.
+//! the operator fixes the whole file in one go. (A TOML syntax or schema
+//! error stops parsing, so it comes alone.)
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
 use super::error::{ConfigError, ConfigErrors, Locator};
-use super::raw::{RawAudio, RawConfig, RawDaemon, RawNetwork, RawZone};
+use super::raw::{RawAudio, RawConfig, RawDaemon, RawNetwork, RawZone, TABLES};
 use super::{Audio, Channels, Config, Daemon, Endpoint, FrameDuration, Network, Zone};
 
 pub(super) fn load(path: &Path) -> Result<Config, ConfigErrors> {
@@ -30,15 +31,15 @@ fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "file not found".into(),
         std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::InvalidData => "not UTF-8 text".into(),
         _ => e.to_string().to_lowercase(),
     }
 }
 
 pub(super) fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     let loc = Locator { file, text };
-    let raw: RawConfig = toml::from_str(text).map_err(|e| {
-        ConfigErrors(vec![loc.at(e.span(), e.message().trim().replace('`', "\""))])
-    })?;
+    let raw: RawConfig = toml::from_str(text)
+        .map_err(|e| ConfigErrors(vec![loc.at(e.span(), toml_message(&e, text))]))?;
     let mut v = Validator {
         loc,
         errors: Vec::new(),
@@ -47,18 +48,77 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     let audio = v.audio(raw.audio.as_ref());
     let daemon = v.daemon(raw.daemon.as_ref());
     let zones = v.zones(&raw.zone);
-    if v.errors.is_empty() {
-        Ok(Config {
+    match network {
+        Some(network) if v.errors.is_empty() => Ok(Config {
             source: None,
-            network: network.expect("no errors means a network"),
+            network,
             audio,
             daemon,
             zones,
-        })
-    } else {
-        v.errors.sort_by_key(|e| (e.line, e.col));
-        Err(ConfigErrors(v.errors))
+        }),
+        _ => {
+            // Stable sort: errors at one spot keep the order they were found.
+            v.errors.sort_by_key(|e| (e.line, e.col));
+            Err(ConfigErrors(v.errors))
+        }
     }
+}
+
+/// toml/serde's message reworded for operators: which table a key is
+/// unknown in and which keys are valid there, TOML type names rather than
+/// Rust ones, and quotes instead of backticks.
+fn toml_message(e: &toml::de::Error, text: &str) -> String {
+    let message = e.message().trim();
+    // serde quotes names in backticks: every odd piece is a name.
+    let quoted: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
+    let spanned = e.span().and_then(|s| text.get(s));
+    if let (true, Some((key, expected))) =
+        (message.starts_with("unknown field"), quoted.split_first())
+    {
+        let place = TABLES
+            .iter()
+            .find(|(_, keys)| *keys == expected)
+            .map_or("here", |(place, _)| place);
+        return format!(
+            "unknown key \"{key}\" {place}; expected one of {}",
+            expected.join(", ")
+        );
+    }
+    if let (true, Some(key)) = (message.starts_with("missing field"), quoted.first()) {
+        // The span is the table missing the key: a header, or an inline `{`.
+        let table = spanned.and_then(table_header).unwrap_or("this table");
+        return format!("missing key \"{key}\" in {table}");
+    }
+    if let ("duplicate key", Some(key)) = (message, spanned) {
+        return format!("duplicate key \"{}\"", key.trim_matches('"'));
+    }
+    if let (true, Some(number)) = (message.contains(" as i128"), quoted.first()) {
+        return format!("integer {number} is too large");
+    }
+    let mut message = message.replace('`', "\"");
+    for (rust, toml) in [
+        ("expected i64", "expected an integer"),
+        ("expected a sequence", "expected an array"),
+        ("expected a map", "expected a table"),
+        ("invalid type: sequence", "invalid type: array"),
+        ("invalid type: map", "invalid type: table"),
+        ("invalid type: floating point", "invalid type: float"),
+    ] {
+        message = message.replace(rust, toml);
+    }
+    if let Some(at) = message.find("expected struct Raw") {
+        message.replace_range(at.., "expected a table");
+    }
+    message
+}
+
+/// `[network]` or `[[zone]]` when `text` starts with a table header.
+fn table_header(text: &str) -> Option<&str> {
+    let brackets = text.len() - text.trim_start_matches('[').len();
+    let close = text.find(']')?;
+    (brackets > 0)
+        .then(|| text.get(..close + brackets))
+        .flatten()
 }
 
 struct Validator<'a> {
@@ -73,18 +133,29 @@ impl Validator<'_> {
     }
 
     /// `value` when it lies in `lo..=hi`, else an error naming the range.
-    fn in_range(&mut self, value: Option<&Spanned<i64>>, name: &str, lo: i64, hi: i64, default: i64) -> i64 {
+    fn in_range(
+        &mut self,
+        value: Option<&Spanned<i64>>,
+        name: &str,
+        lo: i64,
+        hi: i64,
+        default: i64,
+    ) -> i64 {
         match value {
             None => default,
             Some(v) if (lo..=hi).contains(v.get_ref()) => *v.get_ref(),
             Some(v) => {
-                self.error(v, format!("{name} {} is out of range {lo}–{hi}", v.get_ref()));
+                self.error(
+                    v,
+                    format!("{name} {} is out of range {lo}–{hi}", v.get_ref()),
+                );
                 default
             }
         }
     }
 
     fn network(&mut self, raw: Option<&Spanned<RawNetwork>>) -> Option<Network> {
+        // DESIGN: no default route guess, so there is no default interface.
         const MISSING: &str = "missing [network] interface: multicast needs an explicit sending \
                                interface, e.g. interface = \"127.0.0.1\"";
         let Some(raw) = raw else {
@@ -108,7 +179,10 @@ impl Validator<'_> {
                 return None;
             }
             Ok(ip) if ip.is_multicast() || ip.is_broadcast() => {
-                self.error(iface, format!("interface {ip} is not a host address; give the address of the sending interface"));
+                self.error(
+                    iface,
+                    format!("interface {ip} is not a host address; give the address of the sending interface"),
+                );
                 return None;
             }
             Ok(ip) => ip,
@@ -124,25 +198,24 @@ impl Validator<'_> {
                 return None;
             }
         };
-        Some(Network { interface, ttl, dscp })
+        Some(Network {
+            interface,
+            ttl,
+            dscp,
+        })
     }
 
     fn audio(&mut self, raw: Option<&RawAudio>) -> Audio {
-        let empty = RawAudio {
-            channels: None,
-            frame_ms: None,
-            bitrate: None,
-            complexity: None,
-            fec: None,
-            expected_loss_pct: None,
-            payload_type: None,
-        };
-        let raw = raw.unwrap_or(&empty);
+        let defaults = RawAudio::default();
+        let raw = raw.unwrap_or(&defaults);
         let channels = match raw.channels.as_ref().map(|c| (c, *c.get_ref())) {
             None | Some((_, 1)) => Channels::Mono,
             Some((_, 2)) => Channels::Stereo,
             Some((at, n)) => {
-                self.error(at, format!("channels {n} is not supported; expected 1 (mono) or 2 (stereo)"));
+                self.error(
+                    at,
+                    format!("channels {n} is not supported; expected 1 (mono) or 2 (stereo)"),
+                );
                 Channels::Mono
             }
         };
@@ -152,18 +225,30 @@ impl Validator<'_> {
             Some((_, 40)) => FrameDuration::Ms40,
             Some((_, 60)) => FrameDuration::Ms60,
             Some((at, n)) => {
-                self.error(at, format!("frame_ms {n} is not supported; expected 10, 20, 40 or 60"));
+                self.error(
+                    at,
+                    format!("frame_ms {n} is not supported; expected 10, 20, 40 or 60"),
+                );
                 FrameDuration::Ms20
             }
         };
         Audio {
             channels,
             frame,
-            bitrate_bps: self.in_range(raw.bitrate.as_ref(), "bitrate", 6_000, 510_000, 32_000) as u32,
+            bitrate_bps: self.in_range(raw.bitrate.as_ref(), "bitrate", 6_000, 510_000, 32_000)
+                as u32,
             complexity: self.in_range(raw.complexity.as_ref(), "complexity", 0, 10, 10) as u8,
             fec: raw.fec.unwrap_or(false),
-            expected_loss_pct: self.in_range(raw.expected_loss_pct.as_ref(), "expected_loss_pct", 0, 100, 0) as u8,
-            payload_type: self.in_range(raw.payload_type.as_ref(), "payload_type", 96, 127, 96) as u8,
+            expected_loss_pct: self.in_range(
+                raw.expected_loss_pct.as_ref(),
+                "expected_loss_pct",
+                0,
+                100,
+                0,
+            ) as u8,
+            // RFC 3551 leaves 96–127 for dynamic payload types such as Opus.
+            payload_type: self.in_range(raw.payload_type.as_ref(), "payload_type", 96, 127, 96)
+                as u8,
         }
     }
 
@@ -187,6 +272,7 @@ impl Validator<'_> {
             daemon.media_roots = roots.iter().map(PathBuf::from).collect();
         }
         if let Some(tz) = &raw.timezone {
+            // Checked now so a schedule can never fail later on a bad zone name.
             if jiff::tz::TimeZone::get(tz.get_ref()).is_ok() {
                 daemon.timezone = tz.get_ref().clone();
             } else {
@@ -209,43 +295,26 @@ impl Validator<'_> {
                 "no zones configured; add at least one [[zone]] with a name and a multicast group",
             ));
         }
-        let mut names: HashMap<String, usize> = HashMap::new();
-        let mut groups: Vec<(SocketAddrV4, String)> = Vec::new();
+        // Zone name → line it was first defined on.
+        let mut names: HashMap<&str, usize> = HashMap::new();
+        let mut groups: Vec<(SocketAddrV4, &str)> = Vec::new();
         let mut zones = Vec::new();
         for zone in raw {
             let z = zone.get_ref();
             let name = z.name.get_ref();
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            self.zone_name(&z.name);
+            let line = self.loc.at(Some(z.name.span()), "").line;
+            if let Some(first) = names.get(name.as_str()) {
                 self.error(
                     &z.name,
-                    format!("zone name \"{name}\" may only use letters A–Z, digits, '-' and '_' (and not be empty)"),
+                    format!("duplicate zone name \"{name}\" (first defined at line {first})"),
                 );
-            }
-            let line = self.loc.at(Some(z.name.span()), "").line;
-            if let Some(first) = names.get(name) {
-                self.error(&z.name, format!("duplicate zone name \"{name}\" (first defined at line {first})"));
             } else {
-                names.insert(name.clone(), line);
+                names.insert(name, line);
             }
-            let group = self.group(&z.group, &groups);
-            if let Some(group) = group {
-                groups.push((group, name.clone()));
-            }
+            let group = self.group(&z.group, name, &mut groups);
             let endpoints = self.endpoints(z);
-            let unicast = z
-                .unicast
-                .iter()
-                .filter_map(|u| match u.get_ref().parse::<SocketAddr>() {
-                    Ok(addr) if addr.port() != 0 && !addr.ip().is_multicast() && !addr.ip().is_unspecified() => Some(addr),
-                    _ => {
-                        self.error(
-                            u,
-                            format!("unicast target \"{}\" is not a host ip:port, e.g. \"10.8.0.21:5004\"", u.get_ref()),
-                        );
-                        None
-                    }
-                })
-                .collect();
+            let unicast = z.unicast.iter().filter_map(|u| self.unicast(u)).collect();
             if let Some(group) = group {
                 zones.push(Zone {
                     name: name.clone(),
@@ -258,29 +327,70 @@ impl Validator<'_> {
         zones
     }
 
-    fn group(&mut self, at: &Spanned<String>, seen: &[(SocketAddrV4, String)]) -> Option<SocketAddrV4> {
+    /// Zone names appear on the command line, in logs and in SDP session
+    /// names, so they stay plain ASCII without spaces.
+    fn zone_name(&mut self, at: &Spanned<String>) {
+        let name = at.get_ref();
+        if name.is_empty() {
+            self.error(
+                at,
+                "zone name is empty; use letters A–Z, a–z, digits 0–9, '-' and '_'",
+            );
+        } else if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            self.error(
+                at,
+                format!(
+                    "zone name \"{name}\" may only use letters A–Z, a–z, digits 0–9, '-' and '_'"
+                ),
+            );
+        }
+    }
+
+    /// The zone's multicast group; records it in `seen` so later zones that
+    /// reuse it, or whose RTP/RTCP ports collide with it, are refused.
+    fn group<'z>(
+        &mut self,
+        at: &Spanned<String>,
+        zone: &'z str,
+        seen: &mut Vec<(SocketAddrV4, &'z str)>,
+    ) -> Option<SocketAddrV4> {
         let text = at.get_ref();
         let Ok(group) = text.parse::<SocketAddrV4>() else {
-            self.error(at, format!("group \"{text}\" is not a multicast address:port, e.g. \"239.255.77.1:5004\""));
+            self.error(
+                at,
+                format!(
+                    "group \"{text}\" is not a multicast address:port, e.g. \"239.255.77.1:5004\""
+                ),
+            );
             return None;
         };
         if !group.ip().is_multicast() {
             self.error(
                 at,
-                format!("group {group} is not a multicast address (expected 224.0.0.0–239.255.255.255)"),
-            );
-            return None;
-        }
-        if group.port() % 2 != 0 || group.port() == 0 || group.port() == 65534 {
-            self.error(
-                at,
                 format!(
-                    "group port {} must be even, non-zero and below 65534 (RTCP uses port + 1)",
-                    group.port()
+                    "group {group} is not a multicast address (expected 224.0.0.0–239.255.255.255)"
                 ),
             );
             return None;
         }
+        let mut valid = true;
+        // Routers never forward 224.0.0.0/24 and switches flood it to every
+        // port (RFC 5771), so audio there reaches no one it should.
+        if group.ip().octets()[..3] == [224, 0, 0] {
+            self.error(
+                at,
+                format!(
+                    "group {group} is in 224.0.0.0/24, reserved for local network control (RFC 5771); \
+                     use an administratively scoped group such as 239.255.77.1"
+                ),
+            );
+            valid = false;
+        }
+        // RTCP takes port + 1 (RFC 3550 §11), so ports p and p ± 1 on one
+        // address overlap even when they differ.
         if let Some((other, owner)) = seen
             .iter()
             .find(|(g, _)| g.ip() == group.ip() && g.port().abs_diff(group.port()) <= 1)
@@ -291,35 +401,93 @@ impl Validator<'_> {
                 format!("group {group} overlaps zone \"{owner}\" at {other} (RTCP uses port + 1)")
             };
             self.error(at, message);
-            return None;
+            valid = false;
         }
-        Some(group)
+        seen.push((group, zone));
+        if group.port() % 2 != 0 || group.port() == 0 {
+            self.error(
+                at,
+                format!(
+                    "group port {} must be even, non-zero and below 65535 (RTCP uses port + 1)",
+                    group.port()
+                ),
+            );
+            valid = false;
+        }
+        valid.then_some(group)
     }
 
     fn endpoints(&mut self, zone: &RawZone) -> Vec<Endpoint> {
-        let mut seen: HashMap<&str, ()> = HashMap::new();
+        let mut names = HashSet::new();
         let mut endpoints = Vec::new();
         for ep in &zone.endpoints {
             let e = ep.get_ref();
             let name = e.name.get_ref();
-            if seen.insert(name.as_str(), ()).is_some() {
+            if name.is_empty() {
                 self.error(
                     &e.name,
-                    format!("duplicate endpoint name \"{name}\" in zone \"{}\"", zone.name.get_ref()),
+                    "endpoint name is empty; give the speaker a name, e.g. \"loa-cho\"",
+                );
+            } else if !names.insert(name) {
+                self.error(
+                    &e.name,
+                    format!(
+                        "duplicate endpoint name \"{name}\" in zone \"{}\"",
+                        zone.name.get_ref()
+                    ),
                 );
             }
-            match e.address.get_ref().parse::<IpAddr>() {
+            // IPv4 only: the sockets that send and hear RTCP are IPv4.
+            match e.address.get_ref().parse::<Ipv4Addr>() {
                 Ok(address) => endpoints.push(Endpoint {
                     name: name.clone(),
-                    address,
+                    address: IpAddr::V4(address),
                 }),
                 Err(_) => self.error(
                     &e.address,
-                    format!("endpoint address \"{}\" is not an IP address, e.g. \"10.8.0.21\"", e.address.get_ref()),
+                    format!(
+                        "endpoint address \"{}\" is not an IPv4 address, e.g. \"10.8.0.21\"",
+                        e.address.get_ref()
+                    ),
                 ),
             }
         }
         endpoints
+    }
+
+    /// A routed speaker's RTP address; its RTCP is port + 1.
+    fn unicast(&mut self, at: &Spanned<String>) -> Option<SocketAddr> {
+        let text = at.get_ref();
+        let Ok(target) = text.parse::<SocketAddrV4>() else {
+            self.error(
+                at,
+                format!(
+                    "unicast target \"{text}\" is not an IPv4 ip:port, e.g. \"10.8.0.21:5004\""
+                ),
+            );
+            return None;
+        };
+        let ip = target.ip();
+        if ip.is_multicast() || ip.is_unspecified() || ip.is_broadcast() {
+            self.error(
+                at,
+                format!(
+                    "unicast target {target} is not a host address; multicast belongs in group"
+                ),
+            );
+            return None;
+        }
+        if target.port() == 0 || target.port() == u16::MAX {
+            self.error(
+                at,
+                format!(
+                    "unicast port {} must be between 1 and 65534 (RTCP uses port + 1)",
+                    target.port()
+                ),
+            );
+            return None;
+        }
+        Some(SocketAddr::V4(target))
     }
 }
 
@@ -327,7 +495,9 @@ impl Validator<'_> {
 mod tests {
     use crate::config::{Channels, Config, FrameDuration};
 
-    const MINIMAL: &str = "[network]\ninterface = \"127.0.0.1\"\n[[zone]]\nname = \"thon-1\"\ngroup = \"239.255.77.1:5004\"\n";
+    /// Lines 1–5; tests append from line 6 on.
+    const MINIMAL: &str =
+        "[network]\ninterface = \"127.0.0.1\"\n[[zone]]\nname = \"thon-1\"\ngroup = \"239.255.77.1:5004\"\n";
 
     fn errors(text: &str) -> Vec<String> {
         Config::parse(text, "loa.toml")
@@ -338,69 +508,264 @@ mod tests {
             .collect()
     }
 
+    /// Errors for MINIMAL followed by `more`.
+    fn errors_after_minimal(more: &str) -> Vec<String> {
+        errors(&format!("{MINIMAL}{more}"))
+    }
+
     #[test]
     fn minimal_file_gets_the_documented_defaults() {
         let c = Config::parse(MINIMAL, "loa.toml").unwrap();
+        assert_eq!(c.source, None);
         assert_eq!(c.network.interface.to_string(), "127.0.0.1");
         assert_eq!((c.network.ttl, c.network.dscp), (1, 46));
         assert_eq!(c.audio.channels, Channels::Mono);
         assert_eq!(c.audio.frame, FrameDuration::Ms20);
         assert_eq!((c.audio.bitrate_bps, c.audio.complexity), (32_000, 10));
-        assert_eq!((c.audio.fec, c.audio.expected_loss_pct, c.audio.payload_type), (false, 0, 96));
-        assert_eq!(c.daemon.timezone, "Asia/Ho_Chi_Minh");
+        assert_eq!(
+            (c.audio.fec, c.audio.expected_loss_pct, c.audio.payload_type),
+            (false, 0, 96)
+        );
         assert_eq!(c.daemon.socket.to_str(), Some("/run/loa/loa.sock"));
+        assert_eq!(c.daemon.state_dir.to_str(), Some("/var/lib/loa"));
+        assert_eq!(c.daemon.timezone, "Asia/Ho_Chi_Minh");
+        assert!(c.daemon.media_roots.is_empty());
+        assert_eq!(c.zones.len(), 1);
+        assert_eq!(c.zones[0].name, "thon-1");
         assert_eq!(c.zones[0].group.to_string(), "239.255.77.1:5004");
+        assert!(c.zones[0].endpoints.is_empty() && c.zones[0].unicast.is_empty());
     }
 
     #[test]
     fn full_file_is_read_into_typed_values() {
-        let text = format!(
-            "{MINIMAL}endpoints = [{{ name = \"cho\", address = \"10.8.0.2\" }}]\nunicast = [\"10.8.0.3:5004\"]\n\
-             [audio]\nchannels = 2\nframe_ms = 60\nbitrate = 96000\ncomplexity = 5\nfec = true\nexpected_loss_pct = 10\npayload_type = 111\n\
-             [daemon]\nsocket = \"/tmp/x.sock\"\nstate_dir = \"/tmp/s\"\ntimezone = \"Europe/Berlin\"\nmedia_roots = [\"/srv/a\"]\n"
-        );
-        let c = Config::parse(&text, "loa.toml").unwrap();
+        let text = "\
+[network]
+interface = \"192.168.1.10\"
+ttl = 4
+dscp = 34
+
+[audio]
+channels = 2
+frame_ms = 60
+bitrate = 96000
+complexity = 5
+fec = true
+expected_loss_pct = 10
+payload_type = 111
+
+[daemon]
+socket = \"/tmp/x.sock\"
+state_dir = \"/tmp/s\"
+timezone = \"Europe/Berlin\"
+media_roots = [\"/srv/a\", \"/srv/b\"]
+
+[[zone]]
+name = \"thon-1\"
+group = \"239.255.77.1:5004\"
+endpoints = [{ name = \"cho\", address = \"10.8.0.2\" }]
+unicast = [\"10.8.0.3:5004\"]
+
+[[zone]]
+name = \"thon_2\"
+group = \"239.255.77.1:5006\"
+";
+        let c = Config::parse(text, "loa.toml").unwrap();
+        assert_eq!(c.network.interface.to_string(), "192.168.1.10");
+        assert_eq!((c.network.ttl, c.network.dscp), (4, 34));
         assert_eq!(c.audio.channels, Channels::Stereo);
         assert_eq!(c.audio.frame, FrameDuration::Ms60);
-        assert_eq!((c.audio.bitrate_bps, c.audio.payload_type), (96_000, 111));
-        assert_eq!(c.zones[0].endpoints[0].name, "cho");
-        assert_eq!(c.zones[0].unicast[0].to_string(), "10.8.0.3:5004");
+        assert_eq!((c.audio.bitrate_bps, c.audio.complexity), (96_000, 5));
+        assert_eq!(
+            (c.audio.fec, c.audio.expected_loss_pct, c.audio.payload_type),
+            (true, 10, 111)
+        );
+        assert_eq!(c.daemon.socket.to_str(), Some("/tmp/x.sock"));
+        assert_eq!(c.daemon.state_dir.to_str(), Some("/tmp/s"));
         assert_eq!(c.daemon.timezone, "Europe/Berlin");
+        assert_eq!(
+            c.daemon.media_roots,
+            ["/srv/a", "/srv/b"].map(std::path::PathBuf::from)
+        );
+        assert_eq!(c.zones[0].endpoints[0].name, "cho");
+        assert_eq!(c.zones[0].endpoints[0].address.to_string(), "10.8.0.2");
+        assert_eq!(c.zones[0].unicast[0].to_string(), "10.8.0.3:5004");
+        assert_eq!(
+            c.zone("thon_2").unwrap().group.to_string(),
+            "239.255.77.1:5006"
+        );
+    }
+
+    #[test]
+    fn shipped_demo_config_is_valid() {
+        let text = include_str!("../../config/demo.toml");
+        let c = Config::parse(text, "config/demo.toml").unwrap_or_else(|e| panic!("{e}"));
+        assert!(!c.zones.is_empty());
+    }
+
+    #[test]
+    fn group_port_65534_is_accepted_because_rtcp_still_fits() {
+        let c = Config::parse(&MINIMAL.replace(":5004", ":65534"), "loa.toml").unwrap();
+        assert_eq!(c.zones[0].group.port(), 65534);
+    }
+
+    #[test]
+    fn same_endpoint_name_in_two_zones_is_allowed() {
+        let ep = "endpoints = [{ name = \"cho\", address = \"10.8.0.2\" }]\n";
+        let text =
+            format!("{MINIMAL}{ep}[[zone]]\nname = \"b\"\ngroup = \"239.255.77.2:5004\"\n{ep}");
+        assert!(Config::parse(&text, "loa.toml").is_ok());
     }
 
     #[test]
     fn out_of_range_bitrate_points_at_the_value() {
-        let e = errors(&format!("{MINIMAL}[audio]\nbitrate = 900000\n"));
-        assert_eq!(e, ["loa.toml:7:11: bitrate 900000 is out of range 6000–510000"]);
+        let e = errors_after_minimal("[audio]\nbitrate = 900000\n");
+        assert_eq!(
+            e,
+            ["loa.toml:7:11: bitrate 900000 is out of range 6000–510000"]
+        );
     }
 
     #[test]
-    fn unknown_key_points_at_the_key_and_lists_valid_ones() {
-        let e = errors(&format!("{MINIMAL}[audio]\nbitrat = 32000\n"));
-        assert_eq!(e.len(), 1);
-        assert!(e[0].starts_with("loa.toml:7:1: unknown field \"bitrat\""), "{e:?}");
-        assert!(e[0].contains("bitrate"), "lists valid keys: {e:?}");
+    fn every_ranged_setting_names_its_valid_range() {
+        let e = errors(
+            "[network]\ninterface = \"127.0.0.1\"\nttl = 0\ndscp = 64\n\
+             [audio]\ncomplexity = 11\nexpected_loss_pct = 101\npayload_type = 95\n\
+             [[zone]]\nname = \"a\"\ngroup = \"239.1.1.1:5004\"\n",
+        );
+        assert_eq!(
+            e,
+            [
+                "loa.toml:3:7: ttl 0 is out of range 1–255",
+                "loa.toml:4:8: dscp 64 is out of range 0–63",
+                "loa.toml:6:14: complexity 11 is out of range 0–10",
+                "loa.toml:7:21: expected_loss_pct 101 is out of range 0–100",
+                "loa.toml:8:16: payload_type 95 is out of range 96–127",
+            ]
+        );
+    }
+
+    #[test]
+    fn unsupported_channel_count_lists_the_choices() {
+        let e = errors_after_minimal("[audio]\nchannels = 6\n");
+        assert_eq!(
+            e,
+            ["loa.toml:7:12: channels 6 is not supported; expected 1 (mono) or 2 (stereo)"]
+        );
+    }
+
+    #[test]
+    fn unsupported_frame_duration_lists_the_choices() {
+        let e = errors_after_minimal("[audio]\nframe_ms = 25\n");
+        assert_eq!(
+            e,
+            ["loa.toml:7:12: frame_ms 25 is not supported; expected 10, 20, 40 or 60"]
+        );
+    }
+
+    #[test]
+    fn unknown_key_names_its_table_and_the_valid_keys() {
+        let e = errors_after_minimal("[audio]\nbitrat = 32000\n");
+        assert_eq!(
+            e,
+            ["loa.toml:7:1: unknown key \"bitrat\" in [audio]; expected one of channels, frame_ms, \
+              bitrate, complexity, fec, expected_loss_pct, payload_type"]
+        );
+    }
+
+    #[test]
+    fn unknown_table_is_refused_at_the_top_level() {
+        let e = errors_after_minimal("[[schedule]]\ncron = \"0 6 * * *\"\n");
+        assert_eq!(
+            e,
+            ["loa.toml:6:3: unknown key \"schedule\" at the top level; expected one of network, audio, daemon, zone"]
+        );
+    }
+
+    #[test]
+    fn unknown_key_in_an_inline_endpoint_points_inside_it() {
+        let e = errors_after_minimal("endpoints = [{ name = \"x\", adress = \"10.0.0.1\" }]\n");
+        assert_eq!(
+            e,
+            ["loa.toml:6:28: unknown key \"adress\" in a zone endpoint; expected one of name, address"]
+        );
+    }
+
+    #[test]
+    fn zone_without_group_points_at_its_header() {
+        let e = errors("[network]\ninterface = \"127.0.0.1\"\n[[zone]]\nname = \"a\"\n");
+        assert_eq!(e, ["loa.toml:3:1: missing key \"group\" in [[zone]]"]);
+    }
+
+    #[test]
+    fn wrong_value_type_is_named_in_toml_terms() {
+        let e = errors_after_minimal("[audio]\nbitrate = \"32k\"\n");
+        assert_eq!(
+            e,
+            ["loa.toml:7:11: invalid type: string \"32k\", expected an integer"]
+        );
+    }
+
+    #[test]
+    fn table_defined_twice_is_a_duplicate_key() {
+        let e = errors_after_minimal("[network]\nttl = 2\n");
+        assert_eq!(e, ["loa.toml:6:2: duplicate key \"network\""]);
+    }
+
+    #[test]
+    fn toml_syntax_error_keeps_its_position() {
+        let e = errors("[network]\ninterface 127.0.0.1\n");
+        assert_eq!(e, ["loa.toml:2:11: key with no value, expected \"=\""]);
     }
 
     #[test]
     fn duplicate_zone_name_says_where_the_first_is() {
-        let e = errors(&format!("{MINIMAL}[[zone]]\nname = \"thon-1\"\ngroup = \"239.255.77.2:5004\"\n"));
-        assert_eq!(e, ["loa.toml:7:8: duplicate zone name \"thon-1\" (first defined at line 4)"]);
+        let e =
+            errors_after_minimal("[[zone]]\nname = \"thon-1\"\ngroup = \"239.255.77.2:5004\"\n");
+        assert_eq!(
+            e,
+            ["loa.toml:7:8: duplicate zone name \"thon-1\" (first defined at line 4)"]
+        );
     }
 
     #[test]
-    fn duplicate_and_overlapping_groups_are_refused() {
-        let e = errors(&format!(
-            "{MINIMAL}[[zone]]\nname = \"b\"\ngroup = \"239.255.77.1:5004\"\n[[zone]]\nname = \"c\"\ngroup = \"239.255.77.1:5006\"\n[[zone]]\nname = \"d\"\ngroup = \"239.255.77.2:5004\"\n"
-        ));
-        assert_eq!(e, ["loa.toml:8:9: duplicate group 239.255.77.1:5004 (already used by zone \"thon-1\")"]);
-        let e = errors("[network]\ninterface = \"127.0.0.1\"\n[[zone]]\nname = \"a\"\ngroup = \"239.1.1.1:5004\"\n[[zone]]\nname = \"b\"\ngroup = \"239.1.1.1:5005\"\n");
-        assert_eq!(e, ["loa.toml:8:9: group port 5005 must be even, non-zero and below 65534 (RTCP uses port + 1)"]);
+    fn duplicate_group_names_the_zone_already_using_it() {
+        let e = errors_after_minimal("[[zone]]\nname = \"b\"\ngroup = \"239.255.77.1:5004\"\n");
+        assert_eq!(
+            e,
+            ["loa.toml:8:9: duplicate group 239.255.77.1:5004 (already used by zone \"thon-1\")"]
+        );
+    }
+
+    #[test]
+    fn rtp_port_on_another_zones_rtcp_port_overlaps() {
+        let e = errors(
+            "[network]\ninterface = \"127.0.0.1\"\n\
+             [[zone]]\nname = \"a\"\ngroup = \"239.1.1.1:5005\"\n\
+             [[zone]]\nname = \"b\"\ngroup = \"239.1.1.1:5004\"\n",
+        );
+        assert_eq!(
+            e,
+            [
+                "loa.toml:5:9: group port 5005 must be even, non-zero and below 65535 (RTCP uses port + 1)",
+                "loa.toml:8:9: group 239.1.1.1:5004 overlaps zone \"a\" at 239.1.1.1:5005 (RTCP uses port + 1)",
+            ]
+        );
+    }
+
+    #[test]
+    fn odd_or_zero_group_port_is_refused() {
+        let e = errors(&MINIMAL.replace(":5004", ":65535"));
+        assert_eq!(
+            e,
+            ["loa.toml:5:9: group port 65535 must be even, non-zero and below 65535 (RTCP uses port + 1)"]
+        );
+        let e = errors(&MINIMAL.replace(":5004", ":0"));
+        assert_eq!(e, ["loa.toml:5:9: group port 0 must be even, non-zero and below 65535 (RTCP uses port + 1)"]);
     }
 
     #[test]
     fn non_multicast_group_is_refused_with_the_valid_range() {
-        let e = errors("[network]\ninterface = \"127.0.0.1\"\n[[zone]]\nname = \"a\"\ngroup = \"10.0.0.1:5004\"\n");
+        let e = errors(&MINIMAL.replace("239.255.77.1", "10.0.0.1"));
         assert_eq!(
             e,
             ["loa.toml:5:9: group 10.0.0.1:5004 is not a multicast address (expected 224.0.0.0–239.255.255.255)"]
@@ -408,52 +773,197 @@ mod tests {
     }
 
     #[test]
-    fn missing_interface_is_refused() {
-        let e = errors("[network]\nttl = 2\n[[zone]]\nname = \"a\"\ngroup = \"239.1.1.1:5004\"\n");
-        assert_eq!(e.len(), 1);
-        assert!(e[0].starts_with("loa.toml:1:1: missing [network] interface"), "{e:?}");
-        let e = errors("[[zone]]\nname = \"a\"\ngroup = \"239.1.1.1:5004\"\n");
-        assert!(e[0].starts_with("loa.toml:1:1: missing [network] interface"), "{e:?}");
-        let e = errors("[network]\ninterface = \"0.0.0.0\"\n[[zone]]\nname = \"a\"\ngroup = \"239.1.1.1:5004\"\n");
-        assert!(e[0].starts_with("loa.toml:2:13: interface 0.0.0.0 would let the kernel pick a route"), "{e:?}");
-    }
-
-    #[test]
-    fn every_error_in_the_file_is_reported_in_order() {
-        let e = errors(
-            "[network]\ninterface = \"eth0\"\nttl = 0\n[audio]\nchannels = 6\nframe_ms = 25\n[daemon]\ntimezone = \"Asia/Hanoi\"\n[[zone]]\nname = \"thôn 1\"\ngroup = \"239.1.1.1:5004\"\nendpoints = [{ name = \"x\", address = \"nowhere\" }]\n",
+    fn local_network_control_group_is_refused() {
+        let e = errors(&MINIMAL.replace("239.255.77.1", "224.0.0.5"));
+        assert_eq!(
+            e,
+            ["loa.toml:5:9: group 224.0.0.5:5004 is in 224.0.0.0/24, reserved for local network control \
+              (RFC 5771); use an administratively scoped group such as 239.255.77.1"]
         );
-        assert_eq!(e.len(), 7, "{e:#?}");
-        assert!(e[0].starts_with("loa.toml:2:13: interface \"eth0\" is not an IPv4 address"));
-        assert!(e[1].starts_with("loa.toml:3:7: ttl 0 is out of range 1–255"));
-        assert!(e[2].starts_with("loa.toml:5:12: channels 6 is not supported"));
-        assert!(e[3].starts_with("loa.toml:6:12: frame_ms 25 is not supported; expected 10, 20, 40 or 60"));
-        assert!(e[4].starts_with("loa.toml:8:12: unknown timezone \"Asia/Hanoi\""));
-        assert!(e[5].starts_with("loa.toml:10:8: zone name \"thôn 1\" may only use"));
-        assert!(e[6].starts_with("loa.toml:12:38: endpoint address \"nowhere\" is not an IP address"));
     }
 
     #[test]
-    fn toml_syntax_errors_keep_their_position() {
-        let e = errors("[network]\ninterface = \"127.0.0.1\n");
-        assert_eq!(e.len(), 1);
-        assert!(e[0].starts_with("loa.toml:2:"), "{e:?}");
+    fn unparsable_group_shows_an_example() {
+        let e = errors(&MINIMAL.replace("239.255.77.1:5004", "239.255.77.1"));
+        assert_eq!(
+            e,
+            ["loa.toml:5:9: group \"239.255.77.1\" is not a multicast address:port, e.g. \"239.255.77.1:5004\""]
+        );
     }
 
     #[test]
-    fn a_config_without_zones_is_refused() {
+    fn missing_interface_points_at_the_network_table() {
+        let e = errors(
+            "# loa\n\n[network]\nttl = 2\n[[zone]]\nname = \"a\"\ngroup = \"239.1.1.1:5004\"\n",
+        );
+        assert_eq!(
+            e,
+            ["loa.toml:3:1: missing [network] interface: multicast needs an explicit sending interface, \
+              e.g. interface = \"127.0.0.1\""]
+        );
+    }
+
+    #[test]
+    fn missing_network_table_points_at_the_start_of_the_file() {
+        let e = errors("[[zone]]\nname = \"a\"\ngroup = \"239.1.1.1:5004\"\n");
+        assert_eq!(
+            e,
+            ["loa.toml:1:1: missing [network] interface: multicast needs an explicit sending interface, \
+              e.g. interface = \"127.0.0.1\""]
+        );
+    }
+
+    #[test]
+    fn unspecified_interface_is_refused() {
+        let e = errors(&MINIMAL.replace("127.0.0.1", "0.0.0.0"));
+        assert_eq!(
+            e,
+            ["loa.toml:2:13: interface 0.0.0.0 would let the kernel pick a route; give the address of the \
+              sending interface, e.g. \"192.168.1.10\""]
+        );
+    }
+
+    #[test]
+    fn interface_name_instead_of_address_is_refused() {
+        let e = errors(&MINIMAL.replace("127.0.0.1", "eth0"));
+        assert_eq!(
+            e,
+            ["loa.toml:2:13: interface \"eth0\" is not an IPv4 address; give the address of the sending \
+              interface, e.g. \"192.168.1.10\""]
+        );
+    }
+
+    #[test]
+    fn unknown_timezone_is_refused() {
+        let e = errors_after_minimal("[daemon]\ntimezone = \"Asia/Saigon City\"\n");
+        assert_eq!(
+            e,
+            ["loa.toml:7:12: unknown timezone \"Asia/Saigon City\"; use an IANA name such as \"Asia/Ho_Chi_Minh\""]
+        );
+    }
+
+    #[test]
+    fn zone_name_outside_ascii_letters_digits_dash_underscore_is_refused() {
+        let e = errors(&MINIMAL.replace("thon-1", "thôn 1"));
+        assert_eq!(
+            e,
+            ["loa.toml:4:8: zone name \"thôn 1\" may only use letters A–Z, a–z, digits 0–9, '-' and '_'"]
+        );
+    }
+
+    #[test]
+    fn empty_zone_name_is_refused() {
+        let e = errors(&MINIMAL.replace("thon-1", ""));
+        assert_eq!(
+            e,
+            ["loa.toml:4:8: zone name is empty; use letters A–Z, a–z, digits 0–9, '-' and '_'"]
+        );
+    }
+
+    #[test]
+    fn duplicate_endpoint_name_in_a_zone_is_refused() {
+        let e = errors_after_minimal(
+            "endpoints = [{ name = \"x\", address = \"10.0.0.1\" }, { name = \"x\", address = \"10.0.0.2\" }]\n",
+        );
+        assert_eq!(
+            e,
+            ["loa.toml:6:61: duplicate endpoint name \"x\" in zone \"thon-1\""]
+        );
+    }
+
+    #[test]
+    fn endpoint_address_that_is_not_ipv4_is_refused() {
+        let e =
+            errors_after_minimal("endpoints = [{ name = \"x\", address = \"loa-cho.local\" }]\n");
+        assert_eq!(
+            e,
+            ["loa.toml:6:38: endpoint address \"loa-cho.local\" is not an IPv4 address, e.g. \"10.8.0.21\""]
+        );
+    }
+
+    #[test]
+    fn unicast_target_without_port_is_refused() {
+        let e = errors_after_minimal("unicast = [\"10.8.0.21\"]\n");
+        assert_eq!(
+            e,
+            ["loa.toml:6:12: unicast target \"10.8.0.21\" is not an IPv4 ip:port, e.g. \"10.8.0.21:5004\""]
+        );
+    }
+
+    #[test]
+    fn unicast_target_on_a_multicast_address_is_refused() {
+        let e = errors_after_minimal("unicast = [\"239.1.1.1:5004\"]\n");
+        assert_eq!(
+            e,
+            ["loa.toml:6:12: unicast target 239.1.1.1:5004 is not a host address; multicast belongs in group"]
+        );
+    }
+
+    #[test]
+    fn unicast_port_without_room_for_rtcp_is_refused() {
+        let e = errors_after_minimal("unicast = [\"10.8.0.21:5004\", \"10.8.0.22:65535\"]\n");
+        assert_eq!(
+            e,
+            ["loa.toml:6:30: unicast port 65535 must be between 1 and 65534 (RTCP uses port + 1)"]
+        );
+    }
+
+    #[test]
+    fn config_without_zones_is_refused() {
         let e = errors("[network]\ninterface = \"127.0.0.1\"\n");
         assert_eq!(e, ["loa.toml:1:1: no zones configured; add at least one [[zone]] with a name and a multicast group"]);
     }
 
     #[test]
-    fn bad_endpoint_and_unicast_addresses_are_refused() {
-        let e = errors(&format!(
-            "{MINIMAL}endpoints = [{{ name = \"x\", address = \"nowhere\" }}, {{ name = \"x\", address = \"10.0.0.1\" }}]\nunicast = [\"10.0.0.9\"]\n"
-        ));
-        assert_eq!(e.len(), 3, "{e:#?}");
-        assert!(e[0].contains("endpoint address \"nowhere\" is not an IP address"));
-        assert!(e[1].contains("duplicate endpoint name \"x\" in zone \"thon-1\""));
-        assert!(e[2].contains("unicast target \"10.0.0.9\" is not a host ip:port"));
+    fn every_error_in_the_file_is_reported_in_file_order() {
+        let e = errors(
+            "[network]\ninterface = \"eth0\"\nttl = 0\n\
+             [audio]\nchannels = 6\nframe_ms = 25\n\
+             [daemon]\ntimezone = \"Asia/Hanoi\"\n\
+             [[zone]]\nname = \"thôn 1\"\ngroup = \"10.1.1.1:5004\"\n\
+             endpoints = [{ name = \"x\", address = \"nowhere\" }]\n",
+        );
+        let positions: Vec<&str> = e.iter().map(|e| e.split(": ").next().unwrap()).collect();
+        assert_eq!(
+            positions,
+            [
+                "loa.toml:2:13",
+                "loa.toml:3:7",
+                "loa.toml:5:12",
+                "loa.toml:6:12",
+                "loa.toml:8:12",
+                "loa.toml:10:8",
+                "loa.toml:11:9",
+                "loa.toml:12:38",
+            ],
+            "{e:#?}"
+        );
+    }
+
+    #[test]
+    fn load_names_the_file_it_cannot_read() {
+        let e = Config::load(std::path::Path::new("/nonexistent/loa.toml")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/nonexistent/loa.toml:1:1: cannot read config file: file not found"
+        );
+    }
+
+    #[test]
+    fn load_records_the_source_path_and_uses_it_in_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("loa.toml");
+        std::fs::write(&path, MINIMAL).unwrap();
+        assert_eq!(
+            Config::load(&path).unwrap().source.as_deref(),
+            Some(path.as_path())
+        );
+        std::fs::write(&path, MINIMAL.replace("239.255.77.1", "10.0.0.1")).unwrap();
+        let e = Config::load(&path).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with(&format!("{}:5:9: group", path.display())),
+            "{e}"
+        );
     }
 }
