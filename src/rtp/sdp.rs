@@ -4,6 +4,23 @@
 //! Written by hand: the description is a dozen fixed lines, and the SDP
 //! crates on crates.io are built for WebRTC offer/answer, not for a
 //! broadcast session file.
+//!
+//! Owns: the text only. Must not touch: config, sockets, files.
+//!
+//! Decisions:
+//! - `a=type:broadcast` + `a=recvonly` (RFC 4566 §6): this is a declarative
+//!   description handed to receivers, not an offer, and §6 names recvonly
+//!   as the default of a broadcast session. ffmpeg, GStreamer and VLC accept
+//!   either direction; recvonly applies to media only, so receivers still
+//!   send RTCP RRs (§6: "an RTP-based system in recvonly mode SHOULD still
+//!   send RTCP packets").
+//! - fmtp carries what RFC 7587 §7 lets a sender declare: `sprop-stereo`
+//!   (what we send). `stereo=` is a receiver preference and is left out.
+//!   `useinbandfec` tells receivers the stream carries in-band FEC so they
+//!   should use it, and `maxaveragebitrate` is optional (§7.2 asks
+//!   declarative SDP to state such values with care).
+//! - `a=rtcp:<port+1>` (RFC 3605) names the RTCP port explicitly, the
+//!   RFC 3550 §11 default; it is left out when the RTP port is 65535.
 
 use std::fmt::Write;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -33,16 +50,23 @@ pub fn zone_sdp(p: &SdpParams) -> String {
         s.push_str("\r\n");
     };
     line("v=0".into());
-    line(format!("o=- {} {} IN IP4 {}", p.session_id, p.session_version, p.origin));
-    line(format!("s={}", p.session_name));
+    line(format!(
+        "o=- {} {} IN IP4 {}",
+        p.session_id, p.session_version, p.origin
+    ));
+    line(format!("s={}", session_name(&p.session_name)));
     line(format!("c=IN IP4 {}/{}", p.group.ip(), p.ttl));
     line("t=0 0".into());
-    line("a=tool:loa".into());
-    // A broadcast: receivers only listen (RFC 4566 §6 "recvonly" is from the
-    // receiver's view and is what an SDP file handed to receivers says).
+    line(format!("a=tool:loa {}", env!("CARGO_PKG_VERSION")));
+    // A broadcast: receivers only listen. RFC 4566 §6 makes recvonly the
+    // default of type:broadcast, written from the receiver's view.
     line("a=type:broadcast".into());
     line("a=recvonly".into());
-    line(format!("m=audio {} RTP/AVP {}", p.group.port(), p.payload_type));
+    line(format!(
+        "m=audio {} RTP/AVP {}",
+        p.group.port(),
+        p.payload_type
+    ));
     // RFC 7587 §7: the encoding name is always opus/48000/2, whatever is sent.
     line(format!("a=rtpmap:{} opus/48000/2", p.payload_type));
     let mut fmtp = format!(
@@ -56,17 +80,33 @@ pub fn zone_sdp(p: &SdpParams) -> String {
     }
     line(fmtp);
     line(format!("a=ptime:{}", p.ptime_ms));
-    line(format!("a=rtcp:{}", p.group.port() + 1));
+    if let Some(rtcp_port) = p.group.port().checked_add(1) {
+        line(format!("a=rtcp:{rtcp_port}"));
+    }
     s
+}
+
+/// RFC 4566 §5.3: the name is one line of text and never empty ("s= "
+/// when there is nothing to say). Line breaks would start a new SDP line,
+/// so control characters become spaces.
+fn session_name(name: &str) -> String {
+    let clean: String = name
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if clean.is_empty() {
+        " ".into()
+    } else {
+        clean
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn zone_sdp_is_exact() {
-        let text = zone_sdp(&SdpParams {
+    fn params() -> SdpParams {
+        SdpParams {
             session_id: 42,
             session_version: 7,
             origin: Ipv4Addr::new(127, 0, 0, 1),
@@ -78,23 +118,36 @@ mod tests {
             fec: true,
             ptime_ms: 20,
             max_average_bitrate: Some(32_000),
-        });
-        assert_eq!(
-            text,
-            "v=0\r\n\
-             o=- 42 7 IN IP4 127.0.0.1\r\n\
-             s=loa zone thon-1\r\n\
-             c=IN IP4 239.255.77.1/1\r\n\
-             t=0 0\r\n\
-             a=tool:loa\r\n\
-             a=type:broadcast\r\n\
-             a=recvonly\r\n\
-             m=audio 5004 RTP/AVP 96\r\n\
-             a=rtpmap:96 opus/48000/2\r\n\
-             a=fmtp:96 sprop-stereo=0;useinbandfec=1;maxaveragebitrate=32000\r\n\
-             a=ptime:20\r\n\
-             a=rtcp:5005\r\n"
-        );
+        }
+    }
+
+    #[test]
+    fn zone_sdp_is_exact() {
+        let expected = [
+            "v=0",
+            "o=- 42 7 IN IP4 127.0.0.1",
+            "s=loa zone thon-1",
+            "c=IN IP4 239.255.77.1/1",
+            "t=0 0",
+            concat!("a=tool:loa ", env!("CARGO_PKG_VERSION")),
+            "a=type:broadcast",
+            "a=recvonly",
+            "m=audio 5004 RTP/AVP 96",
+            "a=rtpmap:96 opus/48000/2",
+            "a=fmtp:96 sprop-stereo=0;useinbandfec=1;maxaveragebitrate=32000",
+            "a=ptime:20",
+            "a=rtcp:5005",
+            "",
+        ]
+        .join("\r\n");
+        assert_eq!(zone_sdp(&params()), expected);
+    }
+
+    #[test]
+    fn every_line_ends_in_crlf() {
+        let text = zone_sdp(&params());
+        assert!(text.ends_with("\r\n"));
+        assert_eq!(text.matches('\n').count(), text.matches("\r\n").count());
     }
 
     #[test]
@@ -113,7 +166,35 @@ mod tests {
             max_average_bitrate: None,
         });
         assert!(text.contains("c=IN IP4 239.1.2.3/4\r\n"));
+        assert!(
+            text.contains("a=rtpmap:101 opus/48000/2\r\n"),
+            "always /2 (RFC 7587 §7)"
+        );
         assert!(text.contains("a=fmtp:101 sprop-stereo=1;useinbandfec=0\r\n"));
         assert!(text.contains("a=ptime:40\r\n"));
+        assert!(
+            !text.contains(";stereo=") && !text.contains(" stereo="),
+            "no receiver-side stereo="
+        );
+    }
+
+    #[test]
+    fn a_session_name_cannot_inject_lines() {
+        let mut p = params();
+        p.session_name = "evil\r\na=sendrecv".into();
+        let text = zone_sdp(&p);
+        assert!(text.contains("s=evil  a=sendrecv\r\n"));
+        assert!(!text.contains("\na=sendrecv"));
+        p.session_name = String::new();
+        assert!(zone_sdp(&p).contains("\r\ns= \r\n"));
+    }
+
+    #[test]
+    fn rtcp_attribute_is_left_out_when_port_plus_one_does_not_exist() {
+        let mut p = params();
+        p.group.set_port(65_535);
+        let text = zone_sdp(&p);
+        assert!(text.contains("m=audio 65535 RTP/AVP 96\r\n"));
+        assert!(!text.contains("a=rtcp:"));
     }
 }
