@@ -75,6 +75,9 @@ pub struct Source {
     primed: bool,
     duration: Option<Duration>,
     expected_frames: Option<u64>,
+    /// Fraction of `expected_frames` that may be missing at the end without
+    /// calling the file truncated.
+    shortfall_tolerance: f64,
     decoded_frames: u64,
     produced_frames: u64,
     bad_packets: u32,
@@ -139,9 +142,11 @@ impl Source {
                     _ => codec_name(&params.codec.to_string()),
                 },
             })?;
-        // Only lossless codecs have headers whose frame count is exact
-        // enough to call a shortfall truncation; lossy readers estimate.
-        let expected_frames = track.num_frames.filter(|_| is_lossless(&params.codec.to_string()));
+        // Lossless headers state the exact length; lossy readers take it from
+        // a Xing/LAME header or estimate it from the file size, so only a
+        // large shortfall there means the file was cut.
+        let expected_frames = track.num_frames;
+        let shortfall_tolerance = if is_lossless(&params.codec.to_string()) { 0.02 } else { 0.10 };
         let duration = match (track.num_frames, params.sample_rate) {
             (Some(frames), Some(rate)) if rate > 0 => Some(Duration::from_secs_f64(frames as f64 / rate as f64)),
             _ => None,
@@ -159,6 +164,7 @@ impl Source {
             primed: false,
             duration,
             expected_frames,
+            shortfall_tolerance,
             decoded_frames: 0,
             produced_frames: 0,
             bad_packets: 0,
@@ -344,7 +350,7 @@ impl Source {
         let short = self.skipped_packets == 0
             && self
                 .expected_frames
-                .is_some_and(|expected| self.decoded_frames + expected / 50 < expected);
+                .is_some_and(|expected| (self.decoded_frames as f64) < expected as f64 * (1.0 - self.shortfall_tolerance));
         self.state = State::Flushed {
             truncated: eof_error || short,
         };
