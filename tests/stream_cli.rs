@@ -118,3 +118,33 @@ fn loa_sdp_prints_the_zone_session_description() {
     assert!(sdp.contains("a=fmtp:101 sprop-stereo=1;useinbandfec=1"), "{sdp}");
     assert!(sdp.contains("a=ptime:40\r\n"), "{sdp}");
 }
+
+#[test]
+fn on_a_terminal_progress_shows_the_file_and_its_position() {
+    require_netns();
+    let zone = zone_config("");
+    let good = zone.dir.path().join("tin-sang.wav");
+    write_tones_wav(&good, 48_000, 1, &[(TONES[0], 2.5)]);
+    // `script` gives loa a pseudo-terminal, as an operator's shell would.
+    let cmd = format!(
+        "{LOA} stream --config {} --zone z {}",
+        zone.config.display(),
+        good.display()
+    );
+    let out = Command::new("script").args(["-qec", &cmd, "/dev/null"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(screen.contains("[1/1] tin-sang.wav  0:01 / 0:02"), "progress line: {screen:?}");
+    assert!(screen.contains("played 1 file(s)"), "{screen:?}");
+}
+
+#[test]
+fn without_a_terminal_there_is_no_progress_line() {
+    require_netns();
+    let zone = zone_config("");
+    let good = zone.dir.path().join("quiet.wav");
+    write_tones_wav(&good, 48_000, 1, &[(TONES[0], 1.2)]);
+    let (code, stderr) = stream_files(&zone, &[&good]);
+    assert_eq!(code, 0);
+    assert!(!stderr.contains('▶') && !stderr.contains('\r'), "{stderr:?}");
+}
