@@ -3,6 +3,7 @@
 //! - `transcode_mp3`: 10 s of 44.1 kHz stereo MP3 → 48 kHz mono Opus 32 kbit/s
 //!   c10 → RTP. Throughput is in 48 kHz output samples, so criterion's
 //!   "elem/s" divided by 48 000 is the real-time factor.
+//!
 //! The side-by-side ratio against ffmpeg is `scripts/bench-vs-ffmpeg.sh`.
 
 use std::path::PathBuf;

@@ -131,11 +131,7 @@ pub fn run(request: StreamRequest<'_>) -> Result<StreamReport, StreamError> {
 
     // Wait for the lookahead before the clock starts, so the first second
     // cannot underrun.
-    loop {
-        let event = match program.events.recv() {
-            Ok(event) => event,
-            Err(_) => break,
-        };
+    while let Ok(event) = program.events.recv() {
         let ready = matches!(event, ProgramEvent::Ready);
         ui.program_event(&event);
         if ready {

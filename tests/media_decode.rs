@@ -46,7 +46,9 @@ fn pitch_hz(samples: &[f32], channels: usize) -> f32 {
 #[test]
 fn every_format_rate_and_layout_decodes_to_48k_in_the_configured_channels() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: &[(&str, &[&str], &[u32], &[&str])] = &[
+    /// (extension, ffmpeg codec arguments, sample rates, channel layouts)
+    type Case<'a> = (&'a str, &'a [&'a str], &'a [u32], &'a [&'a str]);
+    let cases: &[Case] = &[
         ("wav", &[], &[8_000, 22_050, 44_100, 48_000, 96_000], &["mono", "stereo", "5.1"]),
         ("flac", &[], &[8_000, 44_100, 96_000], &["mono", "stereo", "5.1"]),
         ("mp3", &["-b:a", "128k"], &[8_000, 22_050, 44_100, 48_000], &["mono", "stereo"]),

@@ -56,7 +56,7 @@ mod tests {
         assert_eq!(out, [0.1, 0.1, 0.2, 0.2]);
         out.clear();
         mix_into(&[0.2, 0.4, -1.0, 1.0], 2, Channels::Mono, &mut out);
-        assert_eq!(out, [0.3f32 as f32, 0.0]);
+        assert_eq!(out, [0.3_f32, 0.0]);
     }
 
     #[test]
