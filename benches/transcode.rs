@@ -3,6 +3,7 @@
 //!
 //!   transcode full FILE CHANNELS BITRATE    decode → mix → resample → Opus → RTP
 //!   transcode encode WAV48K CHANNELS BITRATE libopus alone on PCM held in memory
+//!   transcode decode FILE CHANNELS BITRATE    decode → mix → resample only (no encode)
 //!
 //! Prints `mode=… audio_s=… cpu_s=… rtf=… maxrss_kb=…` where rtf is seconds of
 //! audio per CPU second of this process (single thread).
@@ -94,6 +95,16 @@ fn main() {
                 }
             }
             ("full", cpu_time() - cpu0)
+        }
+        "decode" => {
+            let cpu0 = cpu_time();
+            let mut source = Source::open(Path::new(&args[1]), channels).expect("open");
+            let mut samples = 0usize;
+            while let Some(chunk) = source.next_chunk().expect("decode") {
+                samples += chunk.len();
+            }
+            frames = (samples / frame_len) as u64;
+            ("decode", cpu_time() - cpu0)
         }
         "encode" => {
             // Load the PCM first: this mode measures libopus alone.
