@@ -4,7 +4,10 @@
 # capture (examples/rtp_timing.rs computes deviation from the ideal grid and
 # drift). Run inside the private namespace: `scripts/netns.sh scripts/pacing.sh`.
 #
-#   scripts/pacing.sh [SECONDS]      (default 300)
+#   scripts/pacing.sh [SECONDS] [--alone]     (default 300 s)
+#
+# With --alone only loa runs (the idle-machine figure); otherwise the three
+# senders run side by side on the same machine at the same time.
 #
 # Targets (issue 3, idle machine): loa p99 ≤ 0.1 ms, max ≤ 1 ms, drift ≤ 20 ppm.
 set -euo pipefail
@@ -14,6 +17,7 @@ if [ "${LOA_IN_NETNS:-}" != 1 ]; then
   exit 1
 fi
 secs=${1:-300}
+alone=${2:-}
 work=target/pacing
 mkdir -p "$work"
 src="$work/tone-${secs}s.flac"
@@ -37,6 +41,8 @@ sleep 2
 
 target/release/loa stream --config "$work/pacing.toml" --zone pace "$src" 2>"$work/loa.log" &
 loa=$!
+pids=$loa
+if [ "$alone" != --alone ]; then
 gst-launch-1.0 -q filesrc location="$src" ! decodebin ! audioconvert ! audioresample ! \
   opusenc bitrate=32000 frame-size=20 ! rtpopuspay pt=96 ! \
   udpsink host=239.255.90.2 port=5020 multicast-iface=lo ttl-mc=1 sync=true >/dev/null 2>&1 &
@@ -44,7 +50,9 @@ gst=$!
 ffmpeg -hide_banner -loglevel error -re -i "$src" -ac 1 -c:a libopus -b:a 32k -frame_duration 20 \
   -f rtp "rtp://239.255.90.3:5030?localaddr=127.0.0.1&ttl=1" >/dev/null 2>&1 &
 ff=$!
-wait $loa $gst $ff || true
+pids="$loa $gst $ff"
+fi
+wait $pids || true
 sleep 1
 kill -INT $cap; wait $cap 2>/dev/null || true
 
