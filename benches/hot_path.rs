@@ -14,7 +14,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 use loa::config::{Audio, Channels, FrameDuration};
 use loa::media::Source;
-use loa::opus::{OpusEncoder, MAX_PAYLOAD_BYTES};
+use loa::opus::{Framer, OpusEncoder, MAX_PAYLOAD_BYTES};
 use loa::rtp::session::{Session, SessionConfig};
 
 fn audio() -> Audio {
@@ -114,21 +114,18 @@ fn transcode_mp3(c: &mut Criterion) {
             let mut source = Source::open(&path, Channels::Mono).unwrap();
             let mut payload = vec![0u8; MAX_PAYLOAD_BYTES];
             let mut packet = Vec::with_capacity(1500);
-            let mut pcm = Vec::with_capacity(960);
+            let mut framer = Framer::new(960);
             let mut n: u64 = 0;
-            while let Some(mut chunk) = source.next_chunk().unwrap() {
-                while !chunk.is_empty() {
-                    let take = (960 - pcm.len()).min(chunk.len());
-                    pcm.extend_from_slice(&chunk[..take]);
-                    chunk = &chunk[take..];
-                    if pcm.len() == 960 {
-                        let len = encoder.encode(&pcm, &mut payload).unwrap();
-                        session.handle_frame(start, n * 960, 960, &payload[..len], &mut packet);
-                        n += 1;
-                        pcm.clear();
-                    }
-                }
+            let mut frame = |pcm: &[f32]| {
+                let len = encoder.encode(pcm, &mut payload).unwrap();
+                session.handle_frame(start, n * 960, 960, &payload[..len], &mut packet);
+                n += 1;
+                Ok::<(), ()>(())
+            };
+            while let Some(chunk) = source.next_chunk().unwrap() {
+                framer.push(chunk, &mut frame).unwrap();
             }
+            framer.finish(frame).unwrap();
             n
         })
     });

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use loa::config::{Audio, Channels, FrameDuration};
 use loa::media::Source;
-use loa::opus::{OpusEncoder, MAX_PAYLOAD_BYTES};
+use loa::opus::{Framer, OpusEncoder, MAX_PAYLOAD_BYTES};
 use loa::rtp::session::{Session, SessionConfig};
 
 fn cpu_time() -> Duration {
@@ -82,18 +82,15 @@ fn main() {
         "full" => {
             let cpu0 = cpu_time();
             let mut source = Source::open(Path::new(&args[1]), channels).expect("open");
-            let mut pcm: Vec<f32> = Vec::with_capacity(frame_len);
-            while let Some(mut chunk) = source.next_chunk().expect("decode") {
-                while !chunk.is_empty() {
-                    let take = (frame_len - pcm.len()).min(chunk.len());
-                    pcm.extend_from_slice(&chunk[..take]);
-                    chunk = &chunk[take..];
-                    if pcm.len() == frame_len {
-                        encode_frame(&pcm, &mut frames);
-                        pcm.clear();
-                    }
-                }
+            let mut framer = Framer::new(frame_len);
+            let mut frame = |pcm: &[f32]| {
+                encode_frame(pcm, &mut frames);
+                Ok::<(), ()>(())
+            };
+            while let Some(chunk) = source.next_chunk().expect("decode") {
+                framer.push(chunk, &mut frame).unwrap();
             }
+            framer.finish(frame).unwrap();
             ("full", cpu_time() - cpu0)
         }
         "decode" => {

@@ -83,6 +83,52 @@ impl OpusEncoder {
     }
 }
 
+/// Cuts a stream of interleaved samples into exact encoder frames; the
+/// last partial frame of an item is padded with silence.
+#[derive(Debug)]
+pub struct Framer {
+    frame_len: usize,
+    pcm: Vec<f32>,
+}
+
+impl Framer {
+    /// `frame_len` = samples per channel × channels.
+    pub fn new(frame_len: usize) -> Framer {
+        Framer {
+            frame_len,
+            pcm: Vec::with_capacity(frame_len),
+        }
+    }
+
+    /// Calls `frame` for each frame that `chunk` completes; the rest waits
+    /// for the next chunk. Stops at the first error.
+    pub fn push<E>(&mut self, mut chunk: &[f32], mut frame: impl FnMut(&[f32]) -> Result<(), E>) -> Result<(), E> {
+        while !chunk.is_empty() {
+            let take = (self.frame_len - self.pcm.len()).min(chunk.len());
+            self.pcm.extend_from_slice(&chunk[..take]);
+            chunk = &chunk[take..];
+            if self.pcm.len() == self.frame_len {
+                let result = frame(&self.pcm);
+                self.pcm.clear();
+                result?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Pads what is pending with silence and hands it out as a last frame
+    /// (nothing if no sample is pending).
+    pub fn finish<E>(&mut self, frame: impl FnOnce(&[f32]) -> Result<(), E>) -> Result<(), E> {
+        if self.pcm.is_empty() {
+            return Ok(());
+        }
+        self.pcm.resize(self.frame_len, 0.0);
+        let result = frame(&self.pcm);
+        self.pcm.clear();
+        result
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +144,31 @@ mod tests {
             expected_loss_pct: 10,
             payload_type: 96,
         }
+    }
+
+    #[test]
+    fn framer_cuts_exact_frames_and_pads_the_last_one() {
+        let mut framer = Framer::new(4);
+        let mut frames: Vec<Vec<f32>> = Vec::new();
+        for chunk in [&[1.0, 2.0, 3.0][..], &[4.0, 5.0], &[6.0, 7.0, 8.0, 9.0, 10.0]] {
+            framer
+                .push(chunk, |f| {
+                    frames.push(f.to_vec());
+                    Ok::<(), ()>(())
+                })
+                .unwrap();
+        }
+        framer.finish(|f| {
+            frames.push(f.to_vec());
+            Ok::<(), ()>(())
+        })
+        .unwrap();
+        assert_eq!(
+            frames,
+            [vec![1.0, 2.0, 3.0, 4.0], vec![5.0, 6.0, 7.0, 8.0], vec![9.0, 10.0, 0.0, 0.0]]
+        );
+        // Nothing pending: no extra frame.
+        assert_eq!(framer.finish(|_| Err(())), Ok(()));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use crate::config::Audio;
 use crate::media::{MediaError, Source};
-use crate::opus::{OpusEncoder, OpusError, MAX_PAYLOAD_BYTES};
+use crate::opus::{Framer, OpusEncoder, OpusError, MAX_PAYLOAD_BYTES};
 
 /// One encoded frame, tagged with where it came from.
 #[derive(Debug)]
@@ -256,8 +256,13 @@ impl Worker {
     ) -> (Duration, Option<Stop>) {
         let frame_len = encoder.frame_samples() * channels;
         let frame_duration = Duration::from_micros(encoder.frame_samples() as u64 * 1_000_000 / 48_000);
-        let mut pcm: Vec<f32> = Vec::with_capacity(frame_len);
+        let mut framer = Framer::new(frame_len);
         let mut frames_done: u32 = 0;
+        let mut emit = |worker: &mut Worker, pcm: &[f32], frames_done: &mut u32| {
+            worker.emit(item, frame_duration * *frames_done, pcm, encoder)?;
+            *frames_done += 1;
+            Ok(())
+        };
         let mut stop = None;
         loop {
             let chunk = match source.next_chunk() {
@@ -268,30 +273,14 @@ impl Worker {
                     break;
                 }
             };
-            let mut chunk = chunk;
-            while !chunk.is_empty() {
-                let take = (frame_len - pcm.len()).min(chunk.len());
-                pcm.extend_from_slice(&chunk[..take]);
-                chunk = &chunk[take..];
-                if pcm.len() == frame_len {
-                    let position = frame_duration * frames_done;
-                    if let Err(stop) = self.emit(item, position, &pcm, encoder) {
-                        return (frame_duration * frames_done, Some(stop));
-                    }
-                    frames_done += 1;
-                    pcm.clear();
-                }
-            }
-        }
-        if !pcm.is_empty() {
-            // Pad the last partial frame with silence so the next item starts
-            // on a frame boundary.
-            pcm.resize(frame_len, 0.0);
-            let position = frame_duration * frames_done;
-            if let Err(stop) = self.emit(item, position, &pcm, encoder) {
+            if let Err(stop) = framer.push(chunk, |pcm| emit(self, pcm, &mut frames_done)) {
                 return (frame_duration * frames_done, Some(stop));
             }
-            frames_done += 1;
+        }
+        // The last partial frame is padded with silence so the next item
+        // starts on a frame boundary.
+        if let Err(stop) = framer.finish(|pcm| emit(self, pcm, &mut frames_done)) {
+            return (frame_duration * frames_done, Some(stop));
         }
         (frame_duration * frames_done, stop)
     }
