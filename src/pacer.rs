@@ -106,8 +106,13 @@ pub fn spawn(socket: UdpSocket, options: PacerOptions) -> io::Result<PacerHandle
     let join = std::thread::Builder::new()
         .name("loa-pacer".into())
         .spawn(move || {
-            let mut pacer = Pacer::new(socket, options, command_rx, event_tx);
-            pacer.run();
+            clock::lower_timer_slack();
+            clock::try_realtime_priority();
+            // The zones' epoch is the first tick: media time 0 is `start`,
+            // and tick n is due at `start + n·frame` with media time n·frame.
+            let start = (clock::now_ns(), Instant::now());
+            let mut pacer = Pacer::new(socket, options, command_rx, event_tx, start.1);
+            pacer.run(start.0);
             pacer.stats
         })?;
     Ok(PacerHandle {
@@ -131,7 +136,6 @@ struct ProgramState {
     frames: Receiver<Frame>,
     last_item: Option<usize>,
     last_progress_tick: u64,
-    started: bool,
 }
 
 struct Pacer {
@@ -144,7 +148,8 @@ struct Pacer {
     exit_when_idle: bool,
     stats: PacerStats,
     packet: Vec<u8>,
-    session_configs: Vec<SessionConfig>,
+    /// Due time of tick 0, the zones' RTP epoch.
+    start: Instant,
     /// Set once a program was added, so `exit_when_idle` does not end the
     /// thread before its first command arrives.
     seen_program: bool,
@@ -156,22 +161,18 @@ impl Pacer {
         options: PacerOptions,
         commands: Receiver<Command>,
         events: Sender<PacerEvent>,
+        start: Instant,
     ) -> Pacer {
-        let mut session_configs = Vec::new();
         let zones = options
             .zones
             .into_iter()
-            .map(|spec| {
-                session_configs.push(spec.session);
-                ZoneState {
-                    name: spec.name,
-                    // Replaced in `run` once the epoch is known.
-                    session: Session::new(session_configs.last().unwrap().clone(), Instant::now()),
-                    rtp_targets: spec.rtp_targets,
-                    rtcp_targets: spec.rtcp_targets,
-                    program: None,
-                    announce_first: false,
-                }
+            .map(|spec| ZoneState {
+                name: spec.name,
+                session: Session::new(spec.session, start),
+                rtp_targets: spec.rtp_targets,
+                rtcp_targets: spec.rtcp_targets,
+                program: None,
+                announce_first: false,
             })
             .collect();
         Pacer {
@@ -184,25 +185,17 @@ impl Pacer {
             exit_when_idle: options.exit_when_idle,
             stats: PacerStats::default(),
             packet: Vec::with_capacity(1500),
-            session_configs,
+            start,
             seen_program: false,
         }
     }
 
-    fn run(&mut self) {
-        clock::lower_timer_slack();
-        clock::try_realtime_priority();
+    /// Runs the tick loop; `start_ns` is `self.start` on the raw monotonic clock.
+    fn run(&mut self, start_ns: u64) {
         let frame_ns = self.frame.duration().as_nanos() as u64;
         let frame_samples = self.frame.samples_48k() as u64;
         let progress_ticks = (PROGRESS_EVERY.as_nanos() as u64 / frame_ns).max(1);
 
-        // The zones' epoch is the first tick: media time 0 is `start`, and
-        // tick n is due at `start + n·frame` with RTP media time n·frame.
-        let start_ns = clock::now_ns();
-        let start = Instant::now();
-        for (zone, cfg) in self.zones.iter_mut().zip(&self.session_configs) {
-            zone.session = Session::new(cfg.clone(), start);
-        }
         let mut tick: u64 = 0;
         loop {
             let deadline_ns = start_ns + tick * frame_ns;
@@ -220,7 +213,7 @@ impl Pacer {
                 continue;
             }
             self.stats.record_lateness(late);
-            let due = start + Duration::from_nanos(tick * frame_ns);
+            let due = self.start + Duration::from_nanos(tick * frame_ns);
             let now = Instant::now();
 
             if !self.handle_commands() {
@@ -251,7 +244,6 @@ impl Pacer {
                             frames,
                             last_item: None,
                             last_progress_tick: 0,
-                            started: false,
                         },
                     );
                 }
@@ -312,8 +304,7 @@ impl Pacer {
                 }
             }
             let item_changed = program.last_item != Some(frame.item);
-            if item_changed || !program.started || tick - program.last_progress_tick >= progress_ticks {
-                program.started = true;
+            if item_changed || tick - program.last_progress_tick >= progress_ticks {
                 program.last_item = Some(frame.item);
                 program.last_progress_tick = tick;
                 let _ = self.events.send(PacerEvent::Progress {
