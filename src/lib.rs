@@ -5,11 +5,15 @@
 //! take time as an argument and do no I/O; the modules that touch the world
 //! (`net`, `pacer`, `stream`) are thin shells around them.
 
+pub mod broadcast;
 pub mod config;
+pub mod control;
 pub mod media;
 pub mod net;
 pub mod opus;
 pub mod pacer;
 pub mod program;
 pub mod rtp;
+pub mod schedule;
+pub mod store;
 pub mod stream;

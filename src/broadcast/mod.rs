@@ -1,0 +1,5 @@
+//! Programs and the priority arbiter (sans-IO), playlists.
+
+pub mod priority;
+
+pub use priority::Priority;

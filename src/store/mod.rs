@@ -1,0 +1,2 @@
+//! SQLite persistence: history, runtime schedules and playlists, last fire
+//! per schedule.
