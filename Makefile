@@ -1,10 +1,13 @@
 # The two commands a fresh Debian machine needs: `make demo` and `make test`.
 # Both install what is missing first (scripts/deps.sh).
 
-.PHONY: demo test deps build bench clean
+.PHONY: demo demo-stop test deps build bench clean
 
 demo: deps
 	scripts/demo.sh
+
+demo-stop:
+	scripts/demo-stop.sh
 
 test: deps
 	scripts/test.sh

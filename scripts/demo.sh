@@ -1,36 +1,60 @@
 #!/usr/bin/env bash
-# `make demo`: stream the shipped assets to the demo zone on loopback while a
-# receiver on the same machine (ffmpeg, opening the zone's SDP) decodes what
-# arrives to a WAV. Runs in a private network namespace: nothing leaves lo.
+# `make demo`: starts the loa daemon on config/demo.toml in a private network
+# namespace (nothing leaves loopback), plays the demo playlist on hamlet 1
+# while a receiver in the same namespace (ffmpeg, opening the zone's SDP)
+# decodes 15 s of it to a WAV, then shows `loa status`. The daemon keeps
+# running — its schedule chimes every minute — until `make demo-stop`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ "${LOA_IN_NETNS:-}" != 1 ]; then
-  cargo build --release --locked --bin loa
-  exec scripts/netns.sh "$0" "$@"
-fi
-
+cargo build --release --locked --bin loa
 LOA=target/release/loa
 CONFIG=config/demo.toml
-ZONE=thon-1
-mkdir -p out
+STATE=/tmp/loa-demo
+PIDFILE=$STATE/loa.pid
+mkdir -p "$STATE" out
+
 $LOA check --config "$CONFIG"
-$LOA sdp --config "$CONFIG" --zone "$ZONE" > out/demo.sdp
-echo "demo: zone SDP written to out/demo.sdp:"
-sed 's/^/    /' out/demo.sdp
+scripts/demo-stop.sh quiet
 
+# The daemon gets its own network namespace whose only interface is lo with
+# multicast routed to it. The control socket is a file, so the CLI reaches
+# it from outside the namespace.
+setsid unshare --net -- sh -c \
+  'ip link set lo up multicast on && ip route add 224.0.0.0/4 dev lo && exec "$0" serve --config "$1"' \
+  "$LOA" "$CONFIG" > "$STATE/loa.log" 2>&1 < /dev/null &
+echo $! > "$PIDFILE"
+for _ in $(seq 100); do
+  $LOA status --config "$CONFIG" > /dev/null 2>&1 && break
+  sleep 0.1
+done
+echo "demo: daemon running (pid $(cat "$PIDFILE")), log in $STATE/loa.log"
+
+# A receiver inside the daemon's namespace decodes what hamlet 1 hears.
+$LOA sdp --config "$CONFIG" --zone thon-1 > out/demo.sdp
 rm -f out/demo-received.wav
-ffmpeg -hide_banner -loglevel error -protocol_whitelist file,udp,rtp \
-  -i out/demo.sdp -ac 1 -y out/demo-received.wav &
+nsenter --net="/proc/$(cat "$PIDFILE")/ns/net" \
+  ffmpeg -hide_banner -loglevel error -protocol_whitelist file,udp,rtp \
+  -i out/demo.sdp -t 15 -ac 1 -y out/demo-received.wav &
 receiver=$!
-sleep 1 # let the receiver join the group before the first packet
-
-echo "demo: streaming assets/ to zone $ZONE ..."
-$LOA stream --config "$CONFIG" --zone "$ZONE" \
-  assets/thong-bao.flac assets/tones-44k1-stereo.mp3 assets/chime.ogg
-sleep 0.5
-kill -INT "$receiver" 2>/dev/null || true
-wait "$receiver" 2>/dev/null || true
-
+sleep 1
+echo
+echo "\$ loa play --playlist tin-tuc --zones thon-1"
+$LOA play --config "$CONFIG" --playlist tin-tuc --zones thon-1
+sleep 2
+echo
+echo "\$ loa status"
+$LOA status --config "$CONFIG"
+echo
+echo "\$ loa schedule list"
+$LOA schedule list --config "$CONFIG"
+wait "$receiver" || true
+echo
+echo "\$ loa history"
+$LOA history --config "$CONFIG" --limit 10
 seconds=$(ffprobe -v error -show_entries format=duration -of csv=p=0 out/demo-received.wav)
-echo "demo: the receiver decoded ${seconds%.*} s of audio into out/demo-received.wav"
-echo "demo: play it with: aplay out/demo-received.wav   (or any audio player)"
+echo
+echo "demo: the receiver decoded ${seconds%.*} s of hamlet 1 into out/demo-received.wav (aplay it)"
+echo "demo: the daemon keeps running and chimes on thon-1 every minute. Try:"
+echo "        $LOA status --config $CONFIG"
+echo "        $LOA play --config $CONFIG --zones all --priority emergency assets/chime.ogg"
+echo "      stop it with: make demo-stop   (or: kill \$(cat $PIDFILE))"

@@ -6,8 +6,10 @@
 //! (`net`, `pacer`, `stream`) are thin shells around them.
 
 pub mod broadcast;
+pub mod cli;
 pub mod config;
 pub mod control;
+pub mod daemon;
 pub mod media;
 pub mod net;
 pub mod opus;

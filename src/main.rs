@@ -11,7 +11,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use loa::cli;
 use loa::config::Config;
+use serde_json::json;
 use loa::stream::{self, StreamRequest};
 
 const DEFAULT_CONFIG: &str = "/etc/loa/loa.toml";
@@ -48,6 +50,176 @@ enum Command {
         #[arg(long, short)]
         zone: String,
     },
+    /// Run the daemon in the foreground (systemd Type=notify).
+    Serve {
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// What plays on each zone, what is waiting, the next schedule fires.
+    Status {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Start a broadcast now: files, or a playlist.
+    Play {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Audio files (absolute, relative to here, or inside a media folder).
+        files: Vec<PathBuf>,
+        /// Play a playlist instead of files.
+        #[arg(long, conflicts_with = "files")]
+        playlist: Option<String>,
+        /// Zones, comma-separated, or "all".
+        #[arg(long, required = true)]
+        zones: String,
+        /// emergency, live, announcement (default), scheduled or background.
+        #[arg(long)]
+        priority: Option<String>,
+        /// Name shown in status and history.
+        #[arg(long)]
+        name: Option<String>,
+        /// Start again after the last item until stopped.
+        #[arg(long = "loop")]
+        looped: bool,
+        /// Refuse instead of waiting when a zone is busy with an equal or higher program.
+        #[arg(long)]
+        refuse_if_busy: bool,
+        /// Cut the broadcast after this long, e.g. 30m.
+        #[arg(long)]
+        max_duration: Option<String>,
+    },
+    /// Stop a program by id, everything on a zone, or everything.
+    Stop {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Program id (see `loa status`).
+        id: Option<u64>,
+        #[arg(long, conflicts_with_all = ["id", "all"])]
+        zone: Option<String>,
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
+    /// Add, list, remove, enable or disable schedules.
+    Schedule {
+        #[command(subcommand)]
+        command: ScheduleCommand,
+    },
+    /// Load or list playlists.
+    Playlist {
+        #[command(subcommand)]
+        command: PlaylistCommand,
+    },
+    /// What played, where, when, who started it, and the content hash.
+    History {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// A date (2026-11-27), a local time ("2026-11-27 06:00"), or an age (2h, 3d).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only the newest N rows.
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
+    },
+    /// Re-read the config file; a broken file is refused and the old one stays.
+    Reload {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct ClientArgs {
+    /// Control socket (default: the one in --config).
+    #[arg(long, global = true)]
+    socket: Option<PathBuf>,
+    /// Config file, used to find the socket.
+    #[arg(long, short, default_value = DEFAULT_CONFIG, global = true)]
+    config: PathBuf,
+    /// Print the daemon's JSON answer.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+impl ClientArgs {
+    fn socket(&self) -> PathBuf {
+        cli::socket_path(self.socket.clone(), &self.config)
+    }
+    fn output(&self) -> cli::Output {
+        cli::Output { json: self.json }
+    }
+}
+
+#[derive(Subcommand)]
+enum ScheduleCommand {
+    /// Add a runtime schedule (kept across restarts).
+    Add {
+        #[command(flatten)]
+        client: ClientArgs,
+        name: String,
+        /// 5 fields (min hour day month weekday) or 6 (seconds first), in the daemon's timezone.
+        #[arg(long)]
+        cron: String,
+        #[arg(long, required_unless_present = "file")]
+        playlist: Option<String>,
+        #[arg(long, conflicts_with = "playlist")]
+        file: Option<PathBuf>,
+        /// Zones, comma-separated, or "all".
+        #[arg(long)]
+        zones: String,
+        #[arg(long)]
+        priority: Option<String>,
+        #[arg(long)]
+        max_duration: Option<String>,
+        #[arg(long)]
+        misfire_grace: Option<String>,
+        /// pause (default) or drop.
+        #[arg(long)]
+        on_preempt: Option<String>,
+        /// wait (default) or refuse.
+        #[arg(long)]
+        on_busy: Option<String>,
+        /// Add it disabled.
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// Every schedule with its next fire in local time.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    Remove {
+        #[command(flatten)]
+        client: ClientArgs,
+        name: String,
+    },
+    Enable {
+        #[command(flatten)]
+        client: ClientArgs,
+        name: String,
+    },
+    Disable {
+        #[command(flatten)]
+        client: ClientArgs,
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum PlaylistCommand {
+    /// Load an M3U/M3U8/PLS file as a named playlist (kept across restarts).
+    Load {
+        #[command(flatten)]
+        client: ClientArgs,
+        name: String,
+        file: PathBuf,
+    },
+    /// Every playlist with its item count and total duration.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 fn main() -> ExitCode {
@@ -61,6 +233,8 @@ fn main() -> ExitCode {
             files,
         } => stream(&config, &zone, files),
         Command::Sdp { config, zone } => sdp(&config, &zone),
+        Command::Serve { config } => serve(&config),
+        command => Ok(client(command)),
     };
     match result {
         Ok(code) => code,
@@ -153,4 +327,155 @@ fn sdp(path: &std::path::Path, zone: &str) -> anyhow::Result<ExitCode> {
     let text = stream::zone_sdp(&config, zone)?;
     print!("{text}");
     Ok(ExitCode::SUCCESS)
+}
+
+fn serve(path: &std::path::Path) -> anyhow::Result<ExitCode> {
+    match loa::daemon::run(path) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(loa::daemon::DaemonError::Config(errors)) => {
+            eprintln!("{errors}");
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The subcommands that talk to a running daemon.
+fn client(command: Command) -> ExitCode {
+    match command {
+        Command::Status { client } => cli::call(&client.socket(), "status", json!({}), &client.output(), cli::status_text),
+        Command::Play {
+            client,
+            files,
+            playlist,
+            zones,
+            priority,
+            name,
+            looped,
+            refuse_if_busy,
+            max_duration,
+        } => {
+            if files.is_empty() && playlist.is_none() {
+                eprintln!("loa: give files to play or --playlist NAME");
+                return ExitCode::from(1);
+            }
+            let mut params = json!({ "zones": cli::zones_arg(&zones), "loop": looped });
+            if let Some(p) = playlist {
+                params["playlist"] = json!(p);
+            } else {
+                params["files"] = json!(files.iter().map(|f| cli::media_arg(f)).collect::<Vec<_>>());
+            }
+            for (key, value) in [("priority", priority), ("name", name), ("max_duration", max_duration)] {
+                if let Some(v) = value {
+                    params[key] = json!(v);
+                }
+            }
+            if refuse_if_busy {
+                params["on_busy"] = json!("refuse");
+            }
+            cli::call(&client.socket(), "broadcast.start", params, &client.output(), cli::play_text)
+        }
+        Command::Stop { client, id, zone, all } => {
+            let params = match (id, zone, all) {
+                (Some(id), _, _) => json!({ "id": id }),
+                (_, Some(zone), _) => json!({ "zone": zone }),
+                (_, _, true) => json!({ "all": true }),
+                _ => {
+                    eprintln!("loa: say what to stop: a program id, --zone Z or --all");
+                    return ExitCode::from(1);
+                }
+            };
+            cli::call(&client.socket(), "broadcast.stop", params, &client.output(), cli::stop_text)
+        }
+        Command::Schedule { command } => schedule(command),
+        Command::Playlist { command } => match command {
+            PlaylistCommand::Load { client, name, file } => cli::call(
+                &client.socket(),
+                "playlist.load",
+                json!({ "name": name, "file": cli::media_arg(&file) }),
+                &client.output(),
+                cli::playlist_loaded_text,
+            ),
+            PlaylistCommand::List { client } => {
+                cli::call(&client.socket(), "playlist.list", json!({}), &client.output(), cli::playlists_text)
+            }
+        },
+        Command::History { client, since, limit, csv } => {
+            let format = if csv { cli::HistoryFormat::Csv } else { cli::HistoryFormat::Table };
+            cli::call(
+                &client.socket(),
+                "history",
+                json!({ "since": since, "limit": limit }),
+                &client.output(),
+                |v| cli::history_text(v, format),
+            )
+        }
+        Command::Reload { client } => cli::call(&client.socket(), "config.reload", json!({}), &client.output(), cli::reload_text),
+        Command::Check { .. } | Command::Stream { .. } | Command::Sdp { .. } | Command::Serve { .. } => {
+            unreachable!("handled in main")
+        }
+    }
+}
+
+fn schedule(command: ScheduleCommand) -> ExitCode {
+    match command {
+        ScheduleCommand::Add {
+            client,
+            name,
+            cron,
+            playlist,
+            file,
+            zones,
+            priority,
+            max_duration,
+            misfire_grace,
+            on_preempt,
+            on_busy,
+            disabled,
+        } => {
+            let mut params = json!({ "name": name, "cron": cron, "zones": cli::zones_arg(&zones), "enabled": !disabled });
+            if let Some(p) = playlist {
+                params["playlist"] = json!(p);
+            }
+            if let Some(f) = file {
+                params["file"] = json!(cli::media_arg(&f));
+            }
+            for (key, value) in [
+                ("priority", priority),
+                ("max_duration", max_duration),
+                ("misfire_grace", misfire_grace),
+                ("on_preempt", on_preempt),
+                ("on_busy", on_busy),
+            ] {
+                if let Some(v) = value {
+                    params[key] = json!(v);
+                }
+            }
+            cli::call(&client.socket(), "schedule.add", params, &client.output(), cli::schedule_changed_text)
+        }
+        ScheduleCommand::List { client } => {
+            cli::call(&client.socket(), "schedule.list", json!({}), &client.output(), cli::schedules_text)
+        }
+        ScheduleCommand::Remove { client, name } => cli::call(
+            &client.socket(),
+            "schedule.remove",
+            json!({ "name": name }),
+            &client.output(),
+            cli::schedule_changed_text,
+        ),
+        ScheduleCommand::Enable { client, name } => cli::call(
+            &client.socket(),
+            "schedule.enable",
+            json!({ "name": name }),
+            &client.output(),
+            cli::schedule_changed_text,
+        ),
+        ScheduleCommand::Disable { client, name } => cli::call(
+            &client.socket(),
+            "schedule.disable",
+            json!({ "name": name }),
+            &client.output(),
+            cli::schedule_changed_text,
+        ),
+    }
 }

@@ -13,7 +13,9 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -45,6 +47,14 @@ pub enum Command {
         zone: usize,
         program: Option<ProgramId>,
     },
+    /// Forgets a program (stopped): its queue is dropped, which ends its
+    /// encoder. Zones still assigned to it go idle.
+    RemoveProgram { id: ProgramId },
+    /// A zone added by a config reload; it takes the next index.
+    AddZone(ZoneSpec),
+    /// A zone removed by a config reload: RTCP BYE, then it stays idle
+    /// forever (indices of other zones do not move).
+    RetireZone { zone: usize },
     /// Sends RTCP BYE on every zone and ends the thread.
     Shutdown,
 }
@@ -85,12 +95,21 @@ pub struct PacerOptions {
 pub struct PacerHandle {
     pub commands: Sender<Command>,
     pub events: Receiver<PacerEvent>,
+    /// Ticks done so far; a watchdog sees the pacer alive when it moves.
+    pub heartbeat: Arc<AtomicU64>,
     join: JoinHandle<PacerStats>,
 }
 
 impl PacerHandle {
     pub fn is_finished(&self) -> bool {
         self.join.is_finished()
+    }
+
+    /// Takes the event receiver (to forward it elsewhere); the handle keeps
+    /// a closed one.
+    pub fn take_events(&mut self) -> Receiver<PacerEvent> {
+        let (_, closed) = mpsc::channel();
+        std::mem::replace(&mut self.events, closed)
     }
 
     /// Waits for the pacer thread and returns its statistics.
@@ -103,6 +122,8 @@ impl PacerHandle {
 pub fn spawn(socket: UdpSocket, options: PacerOptions) -> io::Result<PacerHandle> {
     let (commands, command_rx) = mpsc::channel();
     let (event_tx, events) = mpsc::channel();
+    let heartbeat = Arc::new(AtomicU64::new(0));
+    let beat = heartbeat.clone();
     let join = std::thread::Builder::new()
         .name("loa-pacer".into())
         .spawn(move || {
@@ -111,13 +132,14 @@ pub fn spawn(socket: UdpSocket, options: PacerOptions) -> io::Result<PacerHandle
             // The zones' epoch is the first tick: media time 0 is `start`,
             // and tick n is due at `start + n·frame` with media time n·frame.
             let start = (clock::now_ns(), Instant::now());
-            let mut pacer = Pacer::new(socket, options, command_rx, event_tx, start.1);
+            let mut pacer = Pacer::new(socket, options, command_rx, event_tx, start.1, beat);
             pacer.run(start.0);
             pacer.stats
         })?;
     Ok(PacerHandle {
         commands,
         events,
+        heartbeat,
         join,
     })
 }
@@ -130,6 +152,22 @@ struct ZoneState {
     program: Option<ProgramId>,
     /// Program whose first packet on this zone is still to be reported.
     announce_first: bool,
+    /// Removed by a reload: said BYE, sends nothing any more.
+    retired: bool,
+}
+
+impl ZoneState {
+    fn new(spec: ZoneSpec, start: Instant) -> ZoneState {
+        ZoneState {
+            name: spec.name,
+            session: Session::new(spec.session, start),
+            rtp_targets: spec.rtp_targets,
+            rtcp_targets: spec.rtcp_targets,
+            program: None,
+            announce_first: false,
+            retired: false,
+        }
+    }
 }
 
 struct ProgramState {
@@ -153,6 +191,7 @@ struct Pacer {
     /// Set once a program was added, so `exit_when_idle` does not end the
     /// thread before its first command arrives.
     seen_program: bool,
+    heartbeat: Arc<AtomicU64>,
 }
 
 impl Pacer {
@@ -162,18 +201,12 @@ impl Pacer {
         commands: Receiver<Command>,
         events: Sender<PacerEvent>,
         start: Instant,
+        heartbeat: Arc<AtomicU64>,
     ) -> Pacer {
         let zones = options
             .zones
             .into_iter()
-            .map(|spec| ZoneState {
-                name: spec.name,
-                session: Session::new(spec.session, start),
-                rtp_targets: spec.rtp_targets,
-                rtcp_targets: spec.rtcp_targets,
-                program: None,
-                announce_first: false,
-            })
+            .map(|spec| ZoneState::new(spec, start))
             .collect();
         Pacer {
             socket,
@@ -187,6 +220,7 @@ impl Pacer {
             packet: Vec::with_capacity(1500),
             start,
             seen_program: false,
+            heartbeat,
         }
     }
 
@@ -223,6 +257,7 @@ impl Pacer {
             self.send_rtcp(now);
             tick += 1;
             self.stats.ticks += 1;
+            self.heartbeat.store(self.stats.ticks, Ordering::Relaxed);
             let idle = self.programs.is_empty() && self.zones.iter().all(|z| z.program.is_none());
             if self.exit_when_idle && self.seen_program && idle {
                 break;
@@ -248,10 +283,35 @@ impl Pacer {
                     );
                 }
                 Ok(Command::Assign { zone, program }) => {
-                    if let Some(state) = self.zones.get_mut(zone) {
+                    if let Some(state) = self.zones.get_mut(zone).filter(|z| !z.retired) {
                         if state.program != program {
                             state.program = program;
                             state.announce_first = program.is_some();
+                        }
+                    }
+                }
+                Ok(Command::RemoveProgram { id }) => {
+                    self.programs.remove(&id);
+                    for zone in self.zones.iter_mut().filter(|z| z.program == Some(id)) {
+                        zone.program = None;
+                    }
+                }
+                Ok(Command::AddZone(spec)) => {
+                    // Same epoch as the others: media time is counted in
+                    // ticks since `start` for every zone.
+                    self.zones.push(ZoneState::new(spec, self.start));
+                }
+                Ok(Command::RetireZone { zone }) => {
+                    if let Some(state) = self.zones.get_mut(zone).filter(|z| !z.retired) {
+                        state.program = None;
+                        state.retired = true;
+                        let now = Instant::now();
+                        state.session.bye(now, SystemTime::now(), Some("zone removed"), &mut self.packet);
+                        for target in &state.rtcp_targets {
+                            match self.socket.send_to(&self.packet, target) {
+                                Ok(_) => self.stats.rtcp_packets += 1,
+                                Err(err) => self.stats.send_error(&state.name, *target, err),
+                            }
                         }
                     }
                 }
@@ -324,7 +384,7 @@ impl Pacer {
     }
 
     fn send_rtcp(&mut self, now: Instant) {
-        for zone in &mut self.zones {
+        for zone in self.zones.iter_mut().filter(|z| !z.retired) {
             if zone.session.poll_timeout().is_some_and(|t| t <= now)
                 && zone.session.poll_rtcp(now, SystemTime::now(), &mut self.packet)
             {
@@ -340,7 +400,7 @@ impl Pacer {
 
     fn send_bye(&mut self) {
         let now = Instant::now();
-        for zone in &mut self.zones {
+        for zone in self.zones.iter_mut().filter(|z| !z.retired) {
             zone.session.bye(now, SystemTime::now(), None, &mut self.packet);
             for target in &zone.rtcp_targets {
                 match self.socket.send_to(&self.packet, target) {

@@ -126,6 +126,14 @@ pub struct ProgramSpec {
     pub audio: Audio,
     /// Frames the queue holds: the encode lookahead (DESIGN: ~1 s).
     pub queue_frames: usize,
+    /// Frames queued before `Ready` (at most `queue_frames`). Small for a
+    /// quick start (an emergency must be on air within 100 ms); the worker
+    /// keeps filling the lookahead while the first frames play.
+    pub prefill_frames: usize,
+    /// Start again from the first item after the last, until cancelled.
+    /// Item numbers keep counting up across passes (`item % items.len()` is
+    /// the index in `items`).
+    pub looped: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -147,12 +155,12 @@ pub fn spawn(spec: ProgramSpec) -> Result<ProgramHandle, SpawnError> {
         event_tx,
         cancel: cancel.clone(),
         sent: 0,
-        prefill: spec.queue_frames.max(1),
+        prefill: spec.prefill_frames.clamp(1, spec.queue_frames.max(1)),
         ready_sent: false,
     };
     let join = std::thread::Builder::new()
         .name("loa-encode".into())
-        .spawn(move || worker.run(spec.items, spec.audio, encoder))?;
+        .spawn(move || worker.run(spec.items, spec.audio, spec.looped, encoder))?;
     Ok(ProgramHandle {
         frames,
         events,
@@ -181,10 +189,22 @@ enum Stop {
 }
 
 impl Worker {
-    fn run(mut self, items: Vec<PathBuf>, audio: Audio, mut encoder: OpusEncoder) {
+    fn run(mut self, items: Vec<PathBuf>, audio: Audio, looped: bool, mut encoder: OpusEncoder) {
         let (mut played, mut skipped) = (0, 0);
         let channels = audio.channels.count();
-        for (item, path) in items.into_iter().enumerate() {
+        let count = items.len();
+        // A looped program whose whole pass failed would spin on the same
+        // broken files forever; it ends instead.
+        let passes = if looped && count > 0 { usize::MAX } else { 1 };
+        let mut played_in_pass = 0;
+        let plays = (0..passes).flat_map(|_| items.iter().cloned());
+        for (item, path) in plays.enumerate() {
+            if item > 0 && item % count == 0 {
+                if played_in_pass == 0 {
+                    break;
+                }
+                played_in_pass = 0;
+            }
             if self.cancelled() {
                 break;
             }
@@ -206,6 +226,7 @@ impl Worker {
                 duration: source.duration(),
             });
             played += 1;
+            played_in_pass += 1;
             let (encoded, stop) = self.encode_item(item, source, channels, &mut encoder);
             match stop {
                 Some(Stop::Program) => break,

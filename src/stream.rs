@@ -126,6 +126,8 @@ pub fn run(request: StreamRequest<'_>) -> Result<StreamReport, StreamError> {
         items: request.files.clone(),
         audio: config.audio.clone(),
         queue_frames,
+        prefill_frames: queue_frames,
+        looped: false,
     })?;
     let mut ui = Ui::new(request.files, request.progress);
 

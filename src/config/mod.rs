@@ -5,6 +5,7 @@
 //! Must not touch: sockets, files other than the config file itself.
 
 mod error;
+mod programs;
 mod raw;
 mod validate;
 
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::{ConfigError, ConfigErrors};
+pub(crate) use programs::parse_duration;
 
 /// A whole, valid configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +25,8 @@ pub struct Config {
     pub audio: Audio,
     pub daemon: Daemon,
     pub zones: Vec<Zone>,
+    pub playlists: Vec<Playlist>,
+    pub schedules: Vec<Schedule>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -95,6 +99,9 @@ pub struct Audio {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Daemon {
     pub socket: PathBuf,
+    /// Group that may use the control socket (mode 0660); `None` keeps the
+    /// daemon's own group.
+    pub socket_group: Option<String>,
     pub state_dir: PathBuf,
     /// IANA zone name, checked against the time zone database.
     pub timezone: String,
@@ -117,6 +124,75 @@ pub struct Endpoint {
     pub address: IpAddr,
 }
 
+/// A named list of media, played in order (or shuffled), once or in a loop.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Playlist {
+    pub name: String,
+    pub source: PlaylistSource,
+    pub shuffle: bool,
+    pub looped: bool,
+}
+
+/// Where a playlist's items come from. Relative paths are looked up in the
+/// media roots when the playlist plays.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlaylistSource {
+    Items(Vec<PathBuf>),
+    /// An M3U/M3U8 or PLS file (chosen by extension).
+    File(PathBuf),
+    /// The audio files of a folder, sorted by name.
+    Dir(PathBuf),
+}
+
+/// A cron-timed broadcast.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pub name: String,
+    pub cron: crate::schedule::CronExpr,
+    pub target: ScheduleTarget,
+    pub zones: ZoneSelection,
+    pub priority: crate::broadcast::Priority,
+    pub max_duration: Option<Duration>,
+    /// How late a fire may still start after the daemon was down.
+    pub misfire_grace: Duration,
+    pub enabled: bool,
+    pub on_preempt: crate::broadcast::arbiter::OnPreempt,
+    pub on_busy: crate::broadcast::arbiter::OnBusy,
+}
+
+impl PartialEq for Schedule {
+    fn eq(&self, other: &Schedule) -> bool {
+        self.name == other.name
+            && self.cron.as_str() == other.cron.as_str()
+            && self.target == other.target
+            && self.zones == other.zones
+            && self.priority == other.priority
+            && self.max_duration == other.max_duration
+            && self.misfire_grace == other.misfire_grace
+            && self.enabled == other.enabled
+            && self.on_preempt == other.on_preempt
+            && self.on_busy == other.on_busy
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScheduleTarget {
+    Playlist(String),
+    File(PathBuf),
+}
+
+/// The zones a program plays on. `All` is resolved when it starts, so a zone
+/// added by a reload is included.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ZoneSelection {
+    All,
+    Named(Vec<String>),
+}
+
+/// Default `misfire_grace`: a broadcast may start up to this late after a
+/// restart; beyond it, it is recorded as missed.
+pub const DEFAULT_MISFIRE_GRACE: Duration = Duration::from_secs(5 * 60);
+
 impl Config {
     /// Reads and validates `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
@@ -130,5 +206,9 @@ impl Config {
 
     pub fn zone(&self, name: &str) -> Option<&Zone> {
         self.zones.iter().find(|z| z.name == name)
+    }
+
+    pub fn playlist(&self, name: &str) -> Option<&Playlist> {
+        self.playlists.iter().find(|p| p.name == name)
     }
 }

@@ -11,7 +11,10 @@ use toml::Spanned;
 /// identifies it. `tables_match_the_schema` keeps these in step with the
 /// structs below.
 pub(super) const TABLES: &[(&str, &[&str])] = &[
-    ("at the top level", &["network", "audio", "daemon", "zone"]),
+    (
+        "at the top level",
+        &["network", "audio", "daemon", "zone", "playlist", "schedule"],
+    ),
     ("in [network]", &["interface", "ttl", "dscp"]),
     (
         "in [audio]",
@@ -27,10 +30,30 @@ pub(super) const TABLES: &[(&str, &[&str])] = &[
     ),
     (
         "in [daemon]",
-        &["socket", "state_dir", "timezone", "media_roots"],
+        &["socket", "socket_group", "state_dir", "timezone", "media_roots"],
     ),
     ("in [[zone]]", &["name", "group", "endpoints", "unicast"]),
     ("in a zone endpoint", &["name", "address"]),
+    (
+        "in [[playlist]]",
+        &["name", "items", "m3u", "dir", "shuffle", "loop"],
+    ),
+    (
+        "in [[schedule]]",
+        &[
+            "name",
+            "cron",
+            "playlist",
+            "file",
+            "zones",
+            "priority",
+            "max_duration",
+            "misfire_grace",
+            "enabled",
+            "on_preempt",
+            "on_busy",
+        ],
+    ),
 ];
 
 #[derive(Debug, Deserialize)]
@@ -41,6 +64,10 @@ pub(super) struct RawConfig {
     pub daemon: Option<RawDaemon>,
     #[serde(default)]
     pub zone: Vec<Spanned<RawZone>>,
+    #[serde(default)]
+    pub playlist: Vec<Spanned<RawPlaylist>>,
+    #[serde(default)]
+    pub schedule: Vec<Spanned<RawSchedule>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,6 +94,7 @@ pub(super) struct RawAudio {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawDaemon {
     pub socket: Option<String>,
+    pub socket_group: Option<Spanned<String>>,
     pub state_dir: Option<String>,
     pub timezone: Option<Spanned<String>>,
     pub media_roots: Option<Vec<String>>,
@@ -88,6 +116,45 @@ pub(super) struct RawZone {
 pub(super) struct RawEndpoint {
     pub name: Spanned<String>,
     pub address: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPlaylist {
+    pub name: Spanned<String>,
+    pub items: Option<Spanned<Vec<String>>>,
+    pub m3u: Option<Spanned<String>>,
+    pub dir: Option<Spanned<String>>,
+    #[serde(default)]
+    pub shuffle: bool,
+    #[serde(default, rename = "loop")]
+    pub looped: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSchedule {
+    pub name: Spanned<String>,
+    pub cron: Spanned<String>,
+    pub playlist: Option<Spanned<String>>,
+    pub file: Option<Spanned<String>>,
+    pub zones: Spanned<RawZones>,
+    pub priority: Option<Spanned<String>>,
+    pub max_duration: Option<Spanned<String>>,
+    pub misfire_grace: Option<Spanned<String>>,
+    pub enabled: Option<bool>,
+    pub on_preempt: Option<Spanned<String>>,
+    pub on_busy: Option<Spanned<String>>,
+}
+
+/// `zones = "all"` or `zones = ["thon-1", "thon-2"]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawZones {
+    Word(String),
+    // Plain strings: serde's untagged enums buffer their input, which
+    // loses the spans `Spanned` needs; errors point at the whole value.
+    Names(Vec<String>),
 }
 
 #[cfg(test)]
@@ -117,6 +184,8 @@ mod tests {
             expected_keys::<RawDaemon>(),
             expected_keys::<RawZone>(),
             expected_keys::<RawEndpoint>(),
+            expected_keys::<RawPlaylist>(),
+            expected_keys::<RawSchedule>(),
         ];
         assert_eq!(TABLES.len(), schema.len());
         for ((table, keys), schema) in TABLES.iter().zip(schema) {

@@ -24,6 +24,19 @@ pub(super) fn load(path: &Path) -> Result<Config, ConfigErrors> {
     })?;
     let mut config = parse(&text, &file)?;
     config.source = Some(path.to_path_buf());
+    // A daemon's working directory is `/` under systemd, so relative paths
+    // in the file mean "next to the config file", never "wherever loa was
+    // started from".
+    if let Some(dir) = path.parent() {
+        let anchor = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        };
+        anchor(&mut config.daemon.socket);
+        anchor(&mut config.daemon.state_dir);
+        config.daemon.media_roots.iter_mut().for_each(anchor);
+    }
     Ok(config)
 }
 
@@ -48,6 +61,8 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     let audio = v.audio(raw.audio.as_ref());
     let daemon = v.daemon(raw.daemon.as_ref());
     let zones = v.zones(&raw.zone);
+    let playlists = v.playlists(&raw.playlist);
+    let schedules = v.schedules(&raw.schedule, &zones, &playlists);
     match network {
         Some(network) if v.errors.is_empty() => Ok(Config {
             source: None,
@@ -55,6 +70,8 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
             audio,
             daemon,
             zones,
+            playlists,
+            schedules,
         }),
         _ => {
             // Stable sort: errors at one spot keep the order they were found.
@@ -95,6 +112,9 @@ fn toml_message(e: &toml::de::Error, text: &str) -> String {
     if let (true, Some(number)) = (message.contains(" as i128"), quoted.first()) {
         return format!("integer {number} is too large");
     }
+    if message.contains("untagged enum RawZones") {
+        return "zones must be \"all\" or a list of zone names, e.g. [\"thon-1\"]".into();
+    }
     let mut message = message.replace('`', "\"");
     for (rust, toml) in [
         ("expected i64", "expected an integer"),
@@ -121,13 +141,13 @@ fn table_header(text: &str) -> Option<&str> {
         .flatten()
 }
 
-struct Validator<'a> {
-    loc: Locator<'a>,
-    errors: Vec<ConfigError>,
+pub(super) struct Validator<'a> {
+    pub(super) loc: Locator<'a>,
+    pub(super) errors: Vec<ConfigError>,
 }
 
 impl Validator<'_> {
-    fn error<T>(&mut self, at: &Spanned<T>, message: impl Into<String>) {
+    pub(super) fn error<T>(&mut self, at: &Spanned<T>, message: impl Into<String>) {
         let e = self.loc.at(Some(at.span()), message);
         self.errors.push(e);
     }
@@ -255,6 +275,7 @@ impl Validator<'_> {
     fn daemon(&mut self, raw: Option<&RawDaemon>) -> Daemon {
         let mut daemon = Daemon {
             socket: PathBuf::from("/run/loa/loa.sock"),
+            socket_group: None,
             state_dir: PathBuf::from("/var/lib/loa"),
             timezone: "Asia/Ho_Chi_Minh".into(),
             media_roots: Vec::new(),
@@ -264,6 +285,13 @@ impl Validator<'_> {
         };
         if let Some(socket) = &raw.socket {
             daemon.socket = socket.into();
+        }
+        if let Some(group) = &raw.socket_group {
+            if group.get_ref().is_empty() {
+                self.error(group, "socket_group is empty; name a system group, e.g. \"audio\"");
+            } else {
+                daemon.socket_group = Some(group.get_ref().clone());
+            }
         }
         if let Some(dir) = &raw.state_dir {
             daemon.state_dir = dir.into();
@@ -674,10 +702,11 @@ group = \"239.255.77.1:5006\"
 
     #[test]
     fn unknown_table_is_refused_at_the_top_level() {
-        let e = errors_after_minimal("[[schedule]]\ncron = \"0 6 * * *\"\n");
+        let e = errors_after_minimal("[[schedules]]\ncron = \"0 6 * * *\"\n");
         assert_eq!(
             e,
-            ["loa.toml:6:3: unknown key \"schedule\" at the top level; expected one of network, audio, daemon, zone"]
+            ["loa.toml:6:3: unknown key \"schedules\" at the top level; expected one of network, audio, \
+              daemon, zone, playlist, schedule"]
         );
     }
 

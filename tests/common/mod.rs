@@ -8,6 +8,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod daemon;
+
 pub const LOA: &str = env!("CARGO_BIN_EXE_loa");
 
 /// Network tests may only run inside the private namespace `make test`
@@ -293,7 +295,7 @@ pub fn read_wav_mono(path: &Path) -> (u32, Vec<f32>) {
     (spec.sample_rate, mono)
 }
 
-fn goertzel_power(x: &[f32], rate: u32, freq: f32) -> f32 {
+pub fn goertzel_power(x: &[f32], rate: u32, freq: f32) -> f32 {
     let w = 2.0 * std::f32::consts::PI * freq / rate as f32;
     let coeff = 2.0 * w.cos();
     let (mut s1, mut s2) = (0.0f32, 0.0f32);

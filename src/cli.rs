@@ -1,0 +1,424 @@
+//! The operator's side of the control socket: builds JSON-RPC params from
+//! command-line arguments, calls the daemon, and prints tables people read
+//! (or the raw JSON with `--json`). Exit codes: 0 ok, 1 refused or bad
+//! input, 2 daemon unreachable.
+//!
+//! Must not touch: daemon state; everything goes through the socket.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::control::client::{Client, ClientError};
+
+/// How long a CLI call waits for the daemon (a `play` answers once the
+/// program is on air, which takes a prefill).
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Output {
+    pub json: bool,
+}
+
+/// Calls `method` and prints the result with `human`, or as JSON.
+pub fn call(socket: &Path, method: &str, params: Value, out: &Output, human: impl FnOnce(&Value) -> String) -> ExitCode {
+    let result = Client::connect(socket, TIMEOUT).and_then(|mut c| c.call(method, params));
+    match result {
+        Ok(value) => {
+            let text = if out.json {
+                serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
+            } else {
+                human(&value)
+            };
+            let _ = std::io::stdout().write_all(text.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+fn fail(e: ClientError) -> ExitCode {
+    eprintln!("loa: {e}");
+    ExitCode::from(e.exit_code())
+}
+
+/// A path the operator typed: made absolute when it exists here, so
+/// `loa play ./tin.mp3` means this folder's file; otherwise sent as typed
+/// for the daemon to look up in its media folders.
+pub fn media_arg(path: &Path) -> String {
+    match std::fs::canonicalize(path) {
+        Ok(abs) => abs.display().to_string(),
+        Err(_) => path.display().to_string(),
+    }
+}
+
+pub fn zones_arg(zones: &str) -> Value {
+    if zones == "all" {
+        json!("all")
+    } else {
+        json!(zones.split(',').map(str::trim).filter(|z| !z.is_empty()).collect::<Vec<_>>())
+    }
+}
+
+fn s<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+fn secs(v: &Value) -> Option<Duration> {
+    v.as_f64().filter(|s| *s >= 0.0).map(Duration::from_secs_f64)
+}
+
+fn clock(v: &Value) -> String {
+    secs(v).map(crate::daemon::clock_text).unwrap_or_else(|| "?".into())
+}
+
+/// Left-aligned columns sized to their widest cell.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if i < widths.len() {
+                widths[i] = widths[i].max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut text = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                text.push_str(cell);
+                text.extend(std::iter::repeat_n(' ', widths[i] - cell.chars().count() + 2));
+            }
+        }
+        text.trim_end().to_string() + "\n"
+    };
+    let mut out = line(header.to_vec());
+    for row in rows {
+        out += &line(row.iter().map(String::as_str).collect());
+    }
+    out
+}
+
+fn file_name(path: &str) -> &str {
+    Path::new(path).file_name().and_then(|n| n.to_str()).unwrap_or(path)
+}
+
+pub fn status_text(v: &Value) -> String {
+    let uptime = v["uptime_secs"].as_u64().map(|s| crate::daemon::humanize(Duration::from_secs(s))).unwrap_or_default();
+    let mut out = format!(
+        "loa {} · up {uptime} · {} · config {}\n\n",
+        s(v, "version"),
+        s(v, "timezone"),
+        s(v, "config")
+    );
+    let programs = v["programs"].as_array().cloned().unwrap_or_default();
+    let find = |id: &Value| programs.iter().find(|p| p["id"] == *id);
+    let mut rows = Vec::new();
+    for zone in v["zones"].as_array().into_iter().flatten() {
+        let (playing, priority, position) = match find(&zone["program"]) {
+            Some(p) => {
+                let item = &p["item"];
+                let file = item["file"].as_str().map(file_name).unwrap_or("starting");
+                let of = if item["count"].as_u64().unwrap_or(1) > 1 {
+                    format!(" [{}/{}]", item["index"].as_u64().unwrap_or(0) + 1, item["count"])
+                } else {
+                    String::new()
+                };
+                (
+                    format!("#{} {} · {file}{of}", p["id"], s(p, "name")),
+                    s(p, "priority").to_string(),
+                    if item.is_null() {
+                        String::new()
+                    } else {
+                        format!("{} / {}", clock(&item["position_secs"]), clock(&item["duration_secs"]))
+                    },
+                )
+            }
+            None => ("(idle)".into(), String::new(), String::new()),
+        };
+        rows.push(vec![s(zone, "name").to_string(), playing, priority, position]);
+    }
+    out += &table(&["ZONE", "ON AIR", "PRIORITY", "POSITION"], &rows);
+    let waiting: Vec<Vec<String>> = programs
+        .iter()
+        .filter(|p| s(p, "state") != "playing")
+        .map(|p| {
+            vec![
+                format!("#{}", p["id"]),
+                s(p, "name").to_string(),
+                s(p, "priority").to_string(),
+                s(p, "state").to_string(),
+                p["zones"].as_array().map(|z| z.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    if !waiting.is_empty() {
+        out += "\n";
+        out += &table(&["PROGRAM", "NAME", "PRIORITY", "STATE", "ZONES"], &waiting);
+    }
+    let next: Vec<Vec<String>> = v["next"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|n| {
+            vec![
+                s(n, "at").replace('T', " "),
+                s(n, "schedule").to_string(),
+                n["zones"].as_array().map(|z| z.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    out += "\n";
+    if next.is_empty() {
+        out += "NEXT: nothing scheduled\n";
+    } else {
+        out += &table(&["NEXT", "SCHEDULE", "ZONES"], &next);
+    }
+    let errors = v["history"]["write_errors"].as_u64().unwrap_or(0);
+    if errors > 0 {
+        out += &format!(
+            "\nWARNING: {errors} history write(s) failed ({}); last error: {}\n",
+            s(&v["history"], "path"),
+            s(&v["history"], "last_error")
+        );
+    }
+    out
+}
+
+pub fn play_text(v: &Value) -> String {
+    let list = |key: &str| v[key].as_array().map(|z| z.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default();
+    let mut out = format!("program #{} on air on {}", v["id"], if list("zones").is_empty() { "no zone yet".into() } else { list("zones") });
+    if !list("waiting").is_empty() {
+        out += &format!("; waiting for {} (busy with higher or earlier programs)", list("waiting"));
+    }
+    out + &format!("\nstop it with: loa stop {}\n", v["id"])
+}
+
+pub fn stop_text(v: &Value) -> String {
+    match v["stopped"].as_array() {
+        Some(ids) if !ids.is_empty() => {
+            format!("stopped {}\n", ids.iter().map(|i| format!("#{i}")).collect::<Vec<_>>().join(", "))
+        }
+        _ => "nothing was playing\n".into(),
+    }
+}
+
+pub fn schedules_text(v: &Value) -> String {
+    let rows: Vec<Vec<String>> = v["schedules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s_| {
+            vec![
+                s(s_, "name").to_string(),
+                s(s_, "cron").to_string(),
+                s(s_, "target").to_string(),
+                match &s_["zones"] {
+                    Value::String(w) => w.clone(),
+                    z => z.as_array().map(|z| z.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")).unwrap_or_default(),
+                },
+                s(s_, "priority").to_string(),
+                if s_["enabled"].as_bool() == Some(true) {
+                    s(s_, "next").replace('T', " ")
+                } else {
+                    "disabled".into()
+                },
+                s(s_, "source").to_string(),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return "no schedules\n".into();
+    }
+    table(&["NAME", "CRON", "PLAYS", "ZONES", "PRIORITY", "NEXT FIRE", "FROM"], &rows)
+}
+
+pub fn schedule_changed_text(v: &Value) -> String {
+    let mut out = match v.get("schedule") {
+        Some(sc) if !sc.is_null() => schedules_text(&json!({ "schedules": [sc] })),
+        _ => match v.get("removed") {
+            Some(name) => format!("removed schedule {}\n", name.as_str().unwrap_or("")),
+            None => "ok\n".into(),
+        },
+    };
+    if let Some(note) = v.get("note").and_then(Value::as_str) {
+        out += &format!("note: {note}\n");
+    }
+    out
+}
+
+pub fn playlists_text(v: &Value) -> String {
+    let rows: Vec<Vec<String>> = v["playlists"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            let unknown = p["unknown_durations"].as_u64().unwrap_or(0);
+            let mut flags = Vec::new();
+            if p["shuffle"].as_bool() == Some(true) {
+                flags.push("shuffle");
+            }
+            if p["loop"].as_bool() == Some(true) {
+                flags.push("loop");
+            }
+            vec![
+                s(p, "name").to_string(),
+                p["items"].to_string(),
+                format!(
+                    "{}{}",
+                    clock(&p["duration_secs"]),
+                    if unknown > 0 { format!(" (+{unknown} unknown)") } else { String::new() }
+                ),
+                flags.join(","),
+                s(p, "origin").to_string(),
+                match p["error"].as_str() {
+                    Some(e) => format!("ERROR: {e}"),
+                    None => s(p, "source").to_string(),
+                },
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return "no playlists\n".into();
+    }
+    table(&["NAME", "ITEMS", "DURATION", "OPTIONS", "FROM", "SOURCE"], &rows)
+}
+
+pub fn playlist_loaded_text(v: &Value) -> String {
+    let mut out = format!("playlist {} loaded: {} item(s)\n", s(v, "name"), v["items"]);
+    for missing in v["missing"].as_array().into_iter().flatten() {
+        out += &format!("warning: {} does not exist (it will be skipped when played)\n", missing.as_str().unwrap_or(""));
+    }
+    out
+}
+
+pub fn reload_text(v: &Value) -> String {
+    let mut out = String::from("config reloaded\n");
+    for (key, label) in [("zones_added", "zones added"), ("zones_removed", "zones removed")] {
+        if let Some(z) = v[key].as_array().filter(|z| !z.is_empty()) {
+            out += &format!("{label}: {}\n", z.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "));
+        }
+    }
+    for note in v["notes"].as_array().into_iter().flatten() {
+        out += &format!("note: {}\n", note.as_str().unwrap_or(""));
+    }
+    out
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum HistoryFormat {
+    Table,
+    Csv,
+}
+
+pub fn history_text(v: &Value, format: HistoryFormat) -> String {
+    let rows = v["rows"].as_array().cloned().unwrap_or_default();
+    if format == HistoryFormat::Csv {
+        let mut out = String::from("id,start,end,outcome,program,program_name,source,sha256,zones,priority,origin,caller_uid,caller_pid,error\n");
+        for r in &rows {
+            let cells: Vec<String> = [
+                "id", "start", "end", "outcome", "program", "program_name", "source", "sha256", "zones", "priority", "origin",
+                "caller_uid", "caller_pid", "error",
+            ]
+            .iter()
+            .map(|k| match &r[*k] {
+                Value::Null => String::new(),
+                Value::String(s) => s.clone(),
+                Value::Array(a) => a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(";"),
+                other => other.to_string(),
+            })
+            .map(|cell| {
+                if cell.contains([',', '"', '\n', '\r']) {
+                    format!("\"{}\"", cell.replace('"', "\"\""))
+                } else {
+                    cell
+                }
+            })
+            .collect();
+            out += &(cells.join(",") + "\n");
+        }
+        return out;
+    }
+    if rows.is_empty() {
+        return "no history in this period\n".into();
+    }
+    let tz = jiff::tz::TimeZone::get(s(v, "timezone")).unwrap_or(jiff::tz::TimeZone::UTC);
+    let local = |t: &Value| {
+        t.as_str()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+            .map(|t| t.to_zoned_datetime(tz.clone()).strftime("%Y-%m-%d %H:%M:%S").to_string())
+            .unwrap_or_default()
+    };
+    let table_rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let zones = r["zones"].as_array().map(|z| z.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")).unwrap_or_default();
+            let by = match r["caller_uid"].as_u64() {
+                Some(uid) => format!("uid {uid}"),
+                None => s(r, "origin").to_string(),
+            };
+            let sha = s(r, "sha256");
+            vec![
+                local(&r["start"]),
+                local(&r["end"]).split(' ').nth(1).unwrap_or("").to_string(),
+                s(r, "outcome").to_string(),
+                format!("#{} {}", r["program"], s(r, "program_name")),
+                file_name(s(r, "source")).to_string(),
+                zones,
+                s(r, "priority").to_string(),
+                by,
+                sha.get(..12).unwrap_or(sha).to_string(),
+                s(r, "error").to_string(),
+            ]
+        })
+        .collect();
+    table(&["START", "END", "OUTCOME", "PROGRAM", "FILE", "ZONES", "PRIORITY", "BY", "SHA-256", "NOTE"], &table_rows)
+}
+
+/// Default socket: the one in the config file when it can be read, else
+/// the packaged default.
+pub fn socket_path(socket: Option<PathBuf>, config: &Path) -> PathBuf {
+    socket
+        .or_else(|| crate::config::Config::load(config).ok().map(|c| c.daemon.socket))
+        .unwrap_or_else(|| PathBuf::from("/run/loa/loa.sock"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align_columns_to_the_widest_cell() {
+        let t = table(&["A", "BB"], &[vec!["xxx".into(), "y".into()], vec!["z".into(), "w".into()]]);
+        assert_eq!(t, "A    BB\nxxx  y\nz    w\n");
+    }
+
+    #[test]
+    fn status_text_lists_zones_programs_and_next_fires() {
+        let v = json!({
+            "version": "0.1.0", "timezone": "Asia/Ho_Chi_Minh", "config": "/etc/loa/loa.toml", "uptime_secs": 3700,
+            "zones": [{"name": "thon-1", "program": 3}, {"name": "thon-2", "program": null}],
+            "programs": [{"id": 3, "name": "ban-tin", "priority": "scheduled", "state": "playing", "zones": ["thon-1"],
+                          "item": {"index": 0, "count": 2, "file": "/m/tin.mp3", "position_secs": 12.5, "duration_secs": 90.0}}],
+            "next": [{"schedule": "chieu", "at": "2026-11-27T17:00:00+07:00", "zones": ["thon-1", "thon-2"]}],
+            "history": {"write_errors": 0}
+        });
+        let text = status_text(&v);
+        assert!(text.contains("up 1h 1m"), "{text}");
+        assert!(text.contains("thon-1  #3 ban-tin · tin.mp3 [1/2]  scheduled  0:12 / 1:30"), "{text}");
+        assert!(text.contains("thon-2  (idle)"), "{text}");
+        assert!(text.contains("2026-11-27 17:00:00+07:00  chieu     thon-1,thon-2"), "{text}");
+    }
+
+    #[test]
+    fn history_csv_quotes_commas_and_quotes() {
+        let v = json!({"rows": [{"id": 1, "source": "/m/a,\"b\".mp3", "zones": ["thon-1", "thon-2"], "outcome": "completed"}]});
+        let csv = history_text(&v, HistoryFormat::Csv);
+        assert!(csv.lines().nth(1).unwrap().contains(",\"/m/a,\"\"b\"\".mp3\","), "{csv}");
+        assert!(csv.contains("thon-1;thon-2"), "{csv}");
+    }
+}

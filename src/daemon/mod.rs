@@ -1,0 +1,227 @@
+//! `loa serve`: wires the parts together — config, store thread, pacer
+//! thread, control socket, signals, systemd notification — around the one
+//! engine task. Startup order matters: the history is repaired before
+//! anything plays, and READY is sent only once the socket answers.
+//!
+//! Must not touch: decisions (they live in the engine, arbiter, scheduler).
+
+mod api;
+mod engine;
+mod notify;
+mod store_actor;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde_json::Value;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::config::Config;
+use crate::control::protocol::RpcError;
+use crate::control::server::{self, Caller, Handler, HandlerFuture, ServerOptions};
+use crate::pacer::{self, PacerOptions};
+use crate::store::Store;
+use engine::{Engine, Input, Restored};
+
+pub use engine::{clock_text, humanize, PREPARE_LEAD};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("{0}")]
+    Config(crate::config::ConfigErrors),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Net(#[from] crate::net::NetError),
+    #[error(transparent)]
+    Control(#[from] crate::control::server::ControlError),
+    #[error("cannot start: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Forwards control calls into the engine's input channel.
+struct EngineHandler {
+    inputs: mpsc::UnboundedSender<Input>,
+}
+
+impl Handler for EngineHandler {
+    fn call(&self, caller: Caller, method: String, params: Value) -> HandlerFuture {
+        let (reply, rx) = oneshot::channel();
+        let sent = self.inputs.send(Input::Call {
+            caller,
+            method,
+            params,
+            reply,
+        });
+        Box::pin(async move {
+            if sent.is_err() {
+                return Err(RpcError::refused("the daemon is shutting down"));
+            }
+            rx.await
+                .unwrap_or_else(|_| Err(RpcError::refused("the daemon is shutting down")))
+        })
+    }
+}
+
+/// Runs the daemon until SIGTERM/SIGINT.
+pub fn run(config_path: &Path) -> Result<(), DaemonError> {
+    let config = Config::load(config_path).map_err(DaemonError::Config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("loa-rt")
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(config, config_path.to_path_buf()))
+}
+
+async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> {
+    // History first: rows a crash left open become `interrupted` before
+    // anything new is written.
+    let mut store = Store::open(&config.daemon.state_dir)?;
+    let interrupted = store.close_unfinished(Timestamp::now())?;
+    if interrupted > 0 {
+        tracing::warn!("{interrupted} history row(s) were left open by a previous run; marked interrupted");
+    }
+    let restored = Restored {
+        schedules: store.schedules()?,
+        playlists: store.playlists()?,
+        last_fires: store.last_fires()?,
+    };
+    let (store, store_thread) = store_actor::spawn(store)?;
+
+    let socket = crate::net::sender_socket(&config.network)?;
+    let zones = config
+        .zones
+        .iter()
+        .map(|z| crate::stream::zone_spec(&config.network, &config.audio, z))
+        .collect();
+    let mut pacer = pacer::spawn(
+        socket,
+        PacerOptions {
+            frame: config.audio.frame,
+            zones,
+            exit_when_idle: false,
+        },
+    )?;
+    let heartbeat = pacer.heartbeat.clone();
+
+    let (inputs, mut input_rx) = mpsc::unbounded_channel();
+    // Pacer events arrive on a std channel; one blocking task forwards them.
+    let pacer_events = pacer.take_events();
+    {
+        let inputs = inputs.clone();
+        tokio::task::spawn_blocking(move || {
+            for event in pacer_events {
+                if inputs.send(Input::Pacer(event)).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
+    let mut options = ServerOptions::new(&config.daemon.socket);
+    options.group = config.daemon.socket_group.clone();
+    let listener = server::bind(&options).await?;
+    let (events_tx, _) = tokio::sync::broadcast::channel(256);
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let server_task = tokio::spawn(server::serve(
+        listener,
+        options,
+        Arc::new(EngineHandler {
+            inputs: inputs.clone(),
+        }),
+        events_tx,
+        shutdown_rx,
+    ));
+
+    let mut engine = Engine::new(
+        config.clone(),
+        config_path.clone(),
+        pacer.commands.clone(),
+        store.clone(),
+        inputs.clone(),
+        restored,
+    );
+    tracing::info!(
+        config = %config_path.display(),
+        socket = %config.daemon.socket.display(),
+        zones = config.zones.len(),
+        schedules = engine.schedules_json().len(),
+        "loa daemon ready"
+    );
+    notify::ready();
+    let mut watchdog = notify::Watchdog::from_env();
+
+    let mut sighup = signal(SignalKind::hangup())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut last_beat = 0;
+    loop {
+        let wake = engine.next_wakeup();
+        tokio::select! {
+            Some(input) = input_rx.recv() => match input {
+                Input::Call { caller, method, params, reply } => {
+                    api::handle(&mut engine, caller, &method, params, reply);
+                }
+                Input::Program(id, event) => engine.handle_program_event(id, event),
+                Input::Pacer(event) => engine.handle_pacer_event(event),
+                Input::Hashed { program, item, sha256 } => engine.handle_hash(program, item, sha256),
+                Input::StartAt(id) => engine.admit(id),
+                Input::MaxDuration(id) => engine.handle_max_duration(id),
+            },
+            _ = tokio::time::sleep_until(wake.into()) => engine.on_timer(),
+            _ = sighup.recv() => {
+                notify::reloading();
+                if let Err(e) = api::reload(&mut engine, None) {
+                    tracing::error!("{}", e.message);
+                }
+                notify::ready();
+            }
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+            _ = watchdog.tick() => {
+                // Alive means the pacer still ticks, not only this task.
+                let beat = heartbeat.load(Ordering::Relaxed);
+                if beat != last_beat {
+                    notify::watchdog();
+                    last_beat = beat;
+                } else {
+                    tracing::error!("the pacer thread has stopped ticking; withholding the watchdog ping");
+                }
+            }
+        }
+    }
+
+    tracing::info!("shutting down: stopping programs, sending RTCP BYE");
+    notify::stopping();
+    engine.shutdown();
+    let _ = shutdown_tx.send(true);
+    let stats = tokio::task::spawn_blocking(move || pacer.join()).await.ok();
+    let _ = tokio::time::timeout(Duration::from_secs(3), server_task).await;
+    drop(engine);
+    drop(store);
+    drop(inputs);
+    // Every queued history write finishes before exit.
+    let flushed = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::task::spawn_blocking(move || store_thread.join()),
+    )
+    .await;
+    if flushed.is_err() {
+        tracing::error!("history writes did not finish within 10 s; the last rows may be missing");
+    }
+    if let Some(stats) = stats {
+        tracing::info!(
+            packets = stats.packets,
+            underruns = stats.underruns,
+            p99_ms = stats.lateness_quantile(0.99).as_secs_f64() * 1e3,
+            max_ms = stats.max_lateness.as_secs_f64() * 1e3,
+            "pacer stopped"
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,247 @@
+//! Helpers for tests of the real daemon: a `loa serve` process on a temp
+//! config, the CLI pointed at its socket, and an RTP listener that records
+//! every packet of a zone with its arrival time and decodes it with libopus.
+
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::{goertzel_power, LOA};
+
+pub struct Daemon {
+    pub child: Option<Child>,
+    pub config: PathBuf,
+    pub socket: PathBuf,
+    pub log: PathBuf,
+    pub dir: PathBuf,
+}
+
+/// `[network]` + `[daemon]` for a daemon living in `dir` (media root `dir/media`).
+pub fn base_config(dir: &Path) -> String {
+    format!(
+        "[network]\ninterface = \"127.0.0.1\"\n[audio]\nfec = true\n[daemon]\nsocket = \"{0}/loa.sock\"\nstate_dir = \"{0}/state\"\n\
+         timezone = \"UTC\"\nmedia_roots = [\"{0}/media\"]\n",
+        dir.display()
+    )
+}
+
+/// A zone table on a fresh group; returns (toml, group, port).
+pub fn zone_toml(name: &str) -> (String, String, u16) {
+    let (group, port) = super::unique_group();
+    (format!("[[zone]]\nname = \"{name}\"\ngroup = \"{group}:{port}\"\n"), group, port)
+}
+
+impl Daemon {
+    /// Writes `config` to `dir/loa.toml` and starts `loa serve` on it; waits
+    /// until `loa status` answers.
+    pub fn start(dir: &Path, config: &str) -> Daemon {
+        std::fs::create_dir_all(dir.join("media")).unwrap();
+        let path = dir.join("loa.toml");
+        std::fs::write(&path, config).unwrap();
+        Daemon::start_existing(dir)
+    }
+
+    /// Starts `loa serve` on the config already in `dir/loa.toml`.
+    pub fn start_existing(dir: &Path) -> Daemon {
+        let config = dir.join("loa.toml");
+        let log = dir.join(format!("daemon-{}.log", now_ms()));
+        let child = Command::new(LOA)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "info,symphonia=off")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start loa serve");
+        let mut daemon = Daemon {
+            child: Some(child),
+            config,
+            socket: dir.join("loa.sock"),
+            log,
+            dir: dir.to_path_buf(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if daemon.loa(&["status"]).status.success() {
+                return daemon;
+            }
+            if let Some(status) = daemon.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("loa serve exited with {status}:\n{}", daemon.log_text());
+            }
+            assert!(Instant::now() < deadline, "daemon did not answer within 15 s:\n{}", daemon.log_text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Runs the CLI against this daemon's socket.
+    pub fn loa(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(LOA);
+        cmd.args(args).arg("--socket").arg(&self.socket);
+        cmd.output().unwrap()
+    }
+
+    /// Runs the CLI and returns its parsed `--json` output; panics on failure.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let out = self.loa(&all);
+        assert!(
+            out.status.success(),
+            "loa {args:?} failed: {}\n{}\ndaemon log:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.log_text()
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// SIGTERM and wait; returns whether it exited 0.
+    pub fn stop(&mut self) -> bool {
+        let mut child = self.child.take().unwrap();
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        false
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn now_ms() -> u128 {
+    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis()
+}
+
+#[derive(Debug, Clone)]
+pub struct Packet {
+    pub arrival: SystemTime,
+    pub at: Instant,
+    pub seq: u16,
+    pub timestamp: u32,
+    pub marker: bool,
+    pub ssrc: u32,
+    pub payload: Vec<u8>,
+}
+
+/// Records a zone's RTP packets on its group (joined on 127.0.0.1).
+pub struct RtpListener {
+    packets: Arc<Mutex<Vec<Packet>>>,
+    stop: Arc<AtomicBool>,
+    join: Option<JoinHandle<()>>,
+}
+
+impl RtpListener {
+    pub fn start(group: &str, port: u16) -> RtpListener {
+        let group: Ipv4Addr = group.parse().unwrap();
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+        socket.set_reuse_address(true).unwrap();
+        socket.bind(&SocketAddrV4::new(group, port).into()).unwrap();
+        socket.join_multicast_v4(&group, &Ipv4Addr::LOCALHOST).unwrap();
+        socket.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        let socket: UdpSocket = socket.into();
+        let packets = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (p, s) = (packets.clone(), stop.clone());
+        let join = std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            while !s.load(Ordering::Relaxed) {
+                let Ok(n) = socket.recv(&mut buf) else { continue };
+                let (arrival, at) = (SystemTime::now(), Instant::now());
+                if n < 12 {
+                    continue;
+                }
+                let b = &buf[..n];
+                p.lock().unwrap().push(Packet {
+                    arrival,
+                    at,
+                    seq: u16::from_be_bytes([b[2], b[3]]),
+                    timestamp: u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+                    marker: b[1] & 0x80 != 0,
+                    ssrc: u32::from_be_bytes([b[8], b[9], b[10], b[11]]),
+                    payload: b[12..].to_vec(),
+                });
+            }
+        });
+        RtpListener {
+            packets,
+            stop,
+            join: Some(join),
+        }
+    }
+
+    pub fn packets(&self) -> Vec<Packet> {
+        self.packets.lock().unwrap().clone()
+    }
+
+    pub fn stop(mut self) -> Vec<Packet> {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(j) = self.join.take() {
+            let _ = j.join();
+        }
+        self.packets()
+    }
+}
+
+impl Drop for RtpListener {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Decodes each packet (libopus, 48 kHz mono, in order) and labels it with
+/// the candidate tone holding most of its energy, or None.
+pub fn packet_tones(packets: &[Packet], candidates: &[f32]) -> Vec<Option<f32>> {
+    let mut decoder = opus::Decoder::new(48_000, opus::Channels::Mono).unwrap();
+    let mut pcm = vec![0f32; 5760];
+    packets
+        .iter()
+        .map(|p| {
+            let n = decoder.decode_float(&p.payload, &mut pcm, false).unwrap_or(0);
+            let x = &pcm[..n];
+            let energy: f32 = x.iter().map(|v| v * v).sum::<f32>() / n.max(1) as f32;
+            if energy < 1e-4 {
+                return None;
+            }
+            let (best, power) = candidates
+                .iter()
+                .map(|&f| (f, goertzel_power(x, 48_000, f)))
+                .fold((0.0, 0.0), |a, b| if b.1 > a.1 { b } else { a });
+            (power > 0.25 * energy).then_some(best)
+        })
+        .collect()
+}
+
+/// Sequence numbers step by exactly one from packet to packet.
+pub fn seq_gaps(packets: &[Packet]) -> usize {
+    packets
+        .windows(2)
+        .filter(|w| w[1].seq != w[0].seq.wrapping_add(1))
+        .count()
+}

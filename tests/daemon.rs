@@ -1,0 +1,321 @@
+//! The daemon through its real surfaces: `loa serve` on a temp config, the
+//! CLI over the real socket, SQLite on disk, RTP on loopback multicast
+//! (inside the private namespace `make test` creates), receivers that
+//! decode what was sent.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant, SystemTime};
+
+use common::daemon::{base_config, packet_tones, seq_gaps, zone_toml, Daemon, RtpListener};
+use common::{require_netns, write_tones_wav};
+use serde_json::Value;
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+/// Seconds since the epoch as f64, for comparing arrival with fire times.
+fn epoch(t: SystemTime) -> f64 {
+    t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs_f64()
+}
+
+#[test]
+fn schedule_fires_at_the_cron_instant() {
+    require_netns();
+    let dir = tempdir();
+    let (zone, group, port) = zone_toml("thon-1");
+    std::fs::create_dir_all(dir.path().join("media")).unwrap();
+    write_tones_wav(&dir.path().join("media/tin.wav"), 44_100, 2, &[(600.0, 0.5)]);
+    // Every 2 s: half a second of tone, then idle, so each fire's first
+    // packet follows a gap and carries the marker bit.
+    let config = format!(
+        "{}{zone}[[schedule]]\nname = \"tin\"\ncron = \"*/2 * * * * *\"\nfile = \"tin.wav\"\nzones = [\"thon-1\"]\n",
+        base_config(dir.path())
+    );
+    let listener = RtpListener::start(&group, port);
+    let daemon = Daemon::start(dir.path(), &config);
+    let fires: usize = std::env::var("LOA_FIRES").ok().and_then(|n| n.parse().ok()).unwrap_or(4);
+    std::thread::sleep(Duration::from_secs(2 * fires as u64 + 3));
+    let packets = listener.stop();
+    let starts: Vec<f64> = packets
+        .iter()
+        .enumerate()
+        .filter(|(i, p)| *i == 0 || p.marker)
+        .map(|(_, p)| epoch(p.arrival))
+        .collect();
+    assert!(starts.len() >= fires, "expected ≥{fires} fires, saw {}:\n{}", starts.len(), daemon.log_text());
+    let mut offsets: Vec<f64> = starts.iter().map(|t| (t - (t / 2.0).round() * 2.0) * 1e3).collect();
+    println!("schedule start offsets (ms): {offsets:.1?}");
+    for offset in &offsets {
+        assert!(offset.abs() < 50.0, "first packet {offset:.1} ms from the cron instant: {offsets:.1?}");
+    }
+    offsets.sort_by(|a, b| a.abs().total_cmp(&b.abs()));
+    println!(
+        "schedule start offset over {} fires: p50 {:.1} ms, max {:.1} ms",
+        offsets.len(),
+        offsets[offsets.len() / 2].abs(),
+        offsets.last().unwrap().abs()
+    );
+    let history = daemon.json(&["history"]);
+    let rows = history["rows"].as_array().unwrap();
+    assert!(rows.iter().any(|r| r["outcome"] == "completed" && r["origin"] == "schedule:tin"), "{history:#}");
+}
+
+#[test]
+fn emergency_preempts_one_zone_and_the_scheduled_program_resumes_where_it_paused() {
+    require_netns();
+    let dir = tempdir();
+    let (z1, g1, p1) = zone_toml("thon-1");
+    let (z2, g2, p2) = zone_toml("thon-2");
+    let media = dir.path().join("media");
+    std::fs::create_dir_all(&media).unwrap();
+    let sched = [(400.0, 1.0), (600.0, 1.0), (800.0, 1.0), (1000.0, 1.0)];
+    write_tones_wav(&media.join("news.wav"), 44_100, 2, &sched);
+    write_tones_wav(&media.join("alert.wav"), 48_000, 1, &[(1400.0, 1.5)]);
+    let daemon = Daemon::start(dir.path(), &format!("{}{z1}{z2}", base_config(dir.path())));
+
+    let zone1 = RtpListener::start(&g1, p1);
+    let zone2 = RtpListener::start(&g2, p2);
+    let wav = dir.path().join("zone1.wav");
+    let receiver = common::gst_receiver(&g1, p1, &wav);
+    std::thread::sleep(Duration::from_millis(500));
+    for zone in ["thon-1", "thon-2"] {
+        let out = daemon.loa(&["play", "--zones", zone, "--priority", "scheduled", "news.wav"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let command = Instant::now();
+    let out = daemon.loa(&["play", "--zones", "thon-1", "--priority", "emergency", "alert.wav"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::thread::sleep(Duration::from_millis(6000));
+    let zone1 = zone1.stop();
+    let zone2 = zone2.stop();
+    receiver.stop(Duration::from_secs(3));
+
+    // Latency: first packet on thon-1 that decodes to the emergency tone.
+    let tones = packet_tones(&zone1, &common::TONES);
+    let first_alert = zone1
+        .iter()
+        .zip(&tones)
+        .find(|(_, t)| **t == Some(1400.0))
+        .map(|(p, _)| p.at)
+        .expect("the emergency tone never arrived on thon-1");
+    let latency = first_alert.saturating_duration_since(command);
+    println!("preemption latency (command → first emergency packet): {:.1} ms", latency.as_secs_f64() * 1e3);
+    assert!(latency < Duration::from_millis(100), "preemption took {latency:?}");
+
+    // thon-2 never noticed: continuous sequence, one tone sequence, no alert.
+    assert_eq!(seq_gaps(&zone2), 0, "thon-2 lost packets");
+    assert!(!packet_tones(&zone2, &common::TONES).contains(&Some(1400.0)), "the emergency leaked to thon-2");
+
+    // thon-1 as a real receiver heard it: 400, 600 (cut), alert, the rest
+    // of 600, 800, 1000 — every scheduled tone whole in total.
+    let (rate, x) = common::read_wav_mono(&wav);
+    let segments = common::tone_segments(rate, &x, &common::TONES);
+    let freqs: Vec<f32> = segments.iter().map(|s| s.freq).collect();
+    assert_eq!(freqs, vec![400.0, 600.0, 1400.0, 600.0, 800.0, 1000.0], "{segments:#?}");
+    let total = |f: f32| segments.iter().filter(|s| s.freq == f).map(|s| s.seconds).sum::<f64>();
+    for (f, secs) in sched {
+        assert!((total(f) - secs as f64).abs() < 0.08, "{f} Hz played {:.3} s in total: {segments:#?}", total(f));
+    }
+    assert!((total(1400.0) - 1.5).abs() < 0.08, "{segments:#?}");
+    assert_eq!(seq_gaps(&zone1), 0, "thon-1 lost packets");
+
+    let history = daemon.json(&["history"]);
+    let rows = history["rows"].as_array().unwrap();
+    let emergency = rows.iter().find(|r| r["priority"] == "emergency").expect("emergency row");
+    assert_eq!(emergency["outcome"], "completed");
+    assert_eq!(emergency["zones"], serde_json::json!(["thon-1"]));
+    assert_eq!(emergency["caller_uid"], unsafe { libc::getuid() });
+    assert_eq!(emergency["sha256"].as_str().map(str::len), Some(64), "{emergency:#}");
+    assert_eq!(rows.iter().filter(|r| r["priority"] == "scheduled" && r["outcome"] == "completed").count(), 2);
+}
+
+#[test]
+fn kill_9_leaves_interrupted_rows_and_runtime_schedules_survive_and_fire() {
+    require_netns();
+    let dir = tempdir();
+    let (z1, group, port) = zone_toml("thon-1");
+    std::fs::create_dir_all(dir.path().join("media")).unwrap();
+    write_tones_wav(&dir.path().join("media/long.wav"), 48_000, 1, &[(800.0, 20.0)]);
+    let mut daemon = Daemon::start(dir.path(), &format!("{}{z1}", base_config(dir.path())));
+    let added = daemon.json(&["schedule", "add", "morning", "--cron", "* * * * * *", "--file", "long.wav", "--zones", "thon-1"]);
+    assert_eq!(added["schedule"]["name"], "morning", "{added:#}");
+    // Wait until it plays, then pull the plug.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while daemon.json(&["status"])["programs"].as_array().is_none_or(|p| p.iter().all(|p| p["state"] != "playing")) {
+        assert!(Instant::now() < deadline, "schedule never started:\n{}", daemon.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    daemon.kill9();
+
+    let listener = RtpListener::start(&group, port);
+    let daemon = Daemon::start_existing(dir.path());
+    let history = daemon.json(&["history"]);
+    let rows = history["rows"].as_array().unwrap();
+    assert!(
+        rows.iter().any(|r| r["outcome"] == "interrupted" && r["origin"] == "schedule:morning"),
+        "{history:#}"
+    );
+    let schedules = daemon.json(&["schedule", "list"]);
+    assert!(
+        schedules["schedules"].as_array().unwrap().iter().any(|s| s["name"] == "morning" && s["source"] == "runtime"),
+        "{schedules:#}"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let packets = listener.stop();
+    assert!(packets.len() > 50, "the restored schedule did not fire: {} packets\n{}", packets.len(), daemon.log_text());
+    let db = dir.path().join("state/loa.db");
+    let store = loa::store::Store::open(db.parent().unwrap()).unwrap();
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+}
+
+/// `status` answered within 100 ms, measured on a fresh connection.
+fn status_latency(daemon: &Daemon) -> Duration {
+    let start = Instant::now();
+    let mut client = loa::control::client::Client::connect(&daemon.socket, Duration::from_secs(5)).unwrap();
+    client.call("status", serde_json::json!({})).unwrap();
+    start.elapsed()
+}
+
+#[test]
+fn the_control_socket_survives_garbage_huge_lines_floods_and_silent_clients() {
+    require_netns();
+    let dir = tempdir();
+    let (z1, _, _) = zone_toml("thon-1");
+    let daemon = Daemon::start(dir.path(), &format!("{}{z1}", base_config(dir.path())));
+    let ask = |line: &[u8]| -> Value {
+        let mut s = UnixStream::connect(&daemon.socket).unwrap();
+        s.write_all(line).unwrap();
+        s.write_all(b"\n").unwrap();
+        let mut reply = String::new();
+        BufReader::new(s).read_line(&mut reply).unwrap();
+        serde_json::from_str(&reply).unwrap()
+    };
+    let garbage = ask(b"\x00\xffnot json at all");
+    assert_eq!(garbage["error"]["code"], -32700, "{garbage}");
+    let unknown = ask(br#"{"jsonrpc":"2.0","id":1,"method":"launch.missiles"}"#);
+    assert!(unknown["error"]["message"].as_str().unwrap().contains("unknown method"), "{unknown}");
+    let bad = ask(br#"{"jsonrpc":"2.0","id":2,"method":"broadcast.start","params":{"zones":5}}"#);
+    assert_eq!(bad["error"]["code"], -32602, "{bad}");
+    let huge = ask(&vec![b'x'; 1 << 20]);
+    assert!(huge["error"]["message"].as_str().unwrap().contains("longer than"), "{huge}");
+
+    // A client that sends requests and never reads its replies.
+    let mut silent = UnixStream::connect(&daemon.socket).unwrap();
+    silent.set_nonblocking(true).unwrap();
+    let request = br#"{"jsonrpc":"2.0","id":1,"method":"status"}
+"#;
+    let flood = std::thread::spawn({
+        let socket = daemon.socket.clone();
+        move || {
+            // 200 clients at once.
+            let threads: Vec<_> = (0..200)
+                .map(|_| {
+                    let socket = socket.clone();
+                    std::thread::spawn(move || {
+                        let mut c = loa::control::client::Client::connect(&socket, Duration::from_secs(10)).unwrap();
+                        c.call("status", serde_json::json!({})).is_ok()
+                    })
+                })
+                .collect();
+            threads.into_iter().map(|t| t.join().unwrap()).filter(|ok| *ok).count()
+        }
+    });
+    let mut worst = Duration::ZERO;
+    for _ in 0..20 {
+        for _ in 0..200 {
+            let _ = silent.write(request);
+        }
+        worst = worst.max(status_latency(&daemon));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(flood.join().unwrap(), 200, "every one of 200 concurrent clients got its status");
+    println!("worst status latency under abuse: {:.1} ms", worst.as_secs_f64() * 1e3);
+    assert!(worst < Duration::from_millis(100), "status took {worst:?}");
+    assert!(daemon.loa(&["status"]).status.success(), "daemon still serves");
+}
+
+#[test]
+fn reload_refuses_a_broken_file_and_a_valid_one_adds_a_zone_without_a_gap() {
+    require_netns();
+    let dir = tempdir();
+    let (z1, g1, p1) = zone_toml("thon-1");
+    let (z2, g2, p2) = zone_toml("thon-2");
+    std::fs::create_dir_all(dir.path().join("media")).unwrap();
+    write_tones_wav(&dir.path().join("media/long.wav"), 48_000, 1, &[(600.0, 6.0)]);
+    let base = format!("{}{z1}", base_config(dir.path()));
+    let daemon = Daemon::start(dir.path(), &base);
+    let zone1 = RtpListener::start(&g1, p1);
+    assert!(daemon.loa(&["play", "--zones", "thon-1", "long.wav"]).status.success());
+    std::thread::sleep(Duration::from_millis(500));
+
+    std::fs::write(&daemon.config, format!("{base}[[zone]]\nname = \"thon-2\"\ngroup = \"10.0.0.1:5004\"\n")).unwrap();
+    let out = daemon.loa(&["reload"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("loa.toml:") && err.contains("is not a multicast address"), "{err}");
+    assert!(err.contains("the old one stays"), "{err}");
+
+    std::fs::write(&daemon.config, format!("{base}{z2}")).unwrap();
+    let out = daemon.loa(&["reload"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("zones added: thon-2"));
+    let zone2 = RtpListener::start(&g2, p2);
+    assert!(daemon.loa(&["play", "--zones", "thon-2", "long.wav"]).status.success());
+    std::thread::sleep(Duration::from_millis(1500));
+    let one = zone1.stop();
+    let two = zone2.stop();
+    assert!(one.len() > 90 && seq_gaps(&one) == 0, "thon-1 was interrupted: {} packets, {} gaps", one.len(), seq_gaps(&one));
+    assert!(two.len() > 40, "the new zone does not play: {} packets\n{}", two.len(), daemon.log_text());
+}
+
+#[test]
+fn media_paths_outside_the_media_folders_are_refused() {
+    require_netns();
+    let dir = tempdir();
+    let (z1, _, _) = zone_toml("thon-1");
+    let media = dir.path().join("media");
+    std::fs::create_dir_all(&media).unwrap();
+    let secret = dir.path().join("secret.wav");
+    write_tones_wav(&secret, 48_000, 1, &[(600.0, 0.5)]);
+    std::os::unix::fs::symlink(&secret, media.join("link.wav")).unwrap();
+    let daemon = Daemon::start(dir.path(), &format!("{}{z1}", base_config(dir.path())));
+    for path in ["../secret.wav", secret.to_str().unwrap(), "link.wav", "/etc/passwd"] {
+        let out = daemon.loa(&["play", "--zones", "thon-1", path]);
+        assert_eq!(out.status.code(), Some(1), "{path} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("outside the media folders") || err.contains("`..`") || err.contains(".."), "{path}: {err}");
+    }
+    assert!(daemon.json(&["status"])["programs"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn cli_says_the_daemon_is_not_running_with_exit_2() {
+    let dir = tempdir();
+    let out = common::loa(&["status", "--socket", dir.path().join("none.sock").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not running"));
+}
+
+#[test]
+fn sigterm_stops_programs_closes_history_and_exits_0() {
+    require_netns();
+    let dir = tempdir();
+    let (z1, _, _) = zone_toml("thon-1");
+    std::fs::create_dir_all(dir.path().join("media")).unwrap();
+    write_tones_wav(&dir.path().join("media/long.wav"), 48_000, 1, &[(600.0, 10.0)]);
+    let mut daemon = Daemon::start(dir.path(), &format!("{}{z1}", base_config(dir.path())));
+    assert!(daemon.loa(&["play", "--zones", "thon-1", "long.wav"]).status.success());
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(daemon.stop(), "exit status not 0:\n{}", daemon.log_text());
+    let store = loa::store::Store::open(&dir.path().join("state")).unwrap();
+    let rows = store.history(&loa::store::HistoryQuery { since: None, limit: None }).unwrap();
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows[0].outcome, Some(loa::store::Outcome::Stopped));
+    assert!(rows[0].end.is_some());
+}
