@@ -47,6 +47,13 @@ pub enum Command {
         zone: usize,
         program: Option<ProgramId>,
     },
+    /// Like `Assign`, from the first tick due at or after `at` (a timed
+    /// start: the scheduled fire instant).
+    AssignAt {
+        zone: usize,
+        program: Option<ProgramId>,
+        at: Instant,
+    },
     /// Forgets a program (stopped): its queue is dropped, which ends its
     /// encoder. Zones still assigned to it go idle.
     RemoveProgram { id: ProgramId },
@@ -131,7 +138,18 @@ pub fn spawn(socket: UdpSocket, options: PacerOptions) -> io::Result<PacerHandle
             clock::try_realtime_priority();
             // The zones' epoch is the first tick: media time 0 is `start`,
             // and tick n is due at `start + n·frame` with media time n·frame.
-            let start = (clock::now_ns(), Instant::now());
+            //
+            // The grid is put on the wall clock's frame boundaries (a whole
+            // second is a tick), so a program timed for 06:00:00 can start
+            // on the tick at 06:00:00 rather than up to a frame later.
+            let (now_ns, now) = (clock::now_ns(), Instant::now());
+            let frame_ns = options.frame.duration().as_nanos() as u64;
+            let wall_ns = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0);
+            let align = (frame_ns - wall_ns % frame_ns) % frame_ns;
+            let start = (now_ns + align, now + Duration::from_nanos(align));
             let mut pacer = Pacer::new(socket, options, command_rx, event_tx, start.1, beat);
             pacer.run(start.0);
             pacer.stats
@@ -192,6 +210,8 @@ struct Pacer {
     /// thread before its first command arrives.
     seen_program: bool,
     heartbeat: Arc<AtomicU64>,
+    /// Timed assignments not due yet: (zone, program, at).
+    pending: Vec<(usize, Option<ProgramId>, Instant)>,
 }
 
 impl Pacer {
@@ -221,6 +241,7 @@ impl Pacer {
             start,
             seen_program: false,
             heartbeat,
+            pending: Vec::new(),
         }
     }
 
@@ -253,6 +274,7 @@ impl Pacer {
             if !self.handle_commands() {
                 break;
             }
+            self.apply_pending(due);
             self.send_tick(due, now, tick * frame_samples, tick, progress_ticks);
             self.send_rtcp(now);
             tick += 1;
@@ -265,6 +287,37 @@ impl Pacer {
         }
         self.send_bye();
         tracing::debug!(stats = ?self.stats, "pacer stopped");
+    }
+
+    fn assign(&mut self, zone: usize, program: Option<ProgramId>) {
+        // A later assignment of the zone supersedes a timed one.
+        self.pending.retain(|(z, _, _)| *z != zone);
+        if let Some(state) = self.zones.get_mut(zone).filter(|z| !z.retired) {
+            if state.program != program {
+                state.program = program;
+                state.announce_first = program.is_some();
+            }
+        }
+    }
+
+    /// Applies timed assignments due by this tick. Instants computed from
+    /// the wall clock can land a few microseconds off the grid; half a
+    /// millisecond of tolerance puts them on the tick they were meant for.
+    fn apply_pending(&mut self, due: Instant) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let cutoff = due + Duration::from_micros(500);
+        let ready: Vec<_> = self.pending.iter().copied().filter(|p| p.2 <= cutoff).collect();
+        self.pending.retain(|p| p.2 > cutoff);
+        for (zone, program, _) in ready {
+            if let Some(state) = self.zones.get_mut(zone).filter(|z| !z.retired) {
+                if state.program != program {
+                    state.program = program;
+                    state.announce_first = program.is_some();
+                }
+            }
+        }
     }
 
     /// Applies queued commands. Returns false on shutdown.
@@ -282,16 +335,11 @@ impl Pacer {
                         },
                     );
                 }
-                Ok(Command::Assign { zone, program }) => {
-                    if let Some(state) = self.zones.get_mut(zone).filter(|z| !z.retired) {
-                        if state.program != program {
-                            state.program = program;
-                            state.announce_first = program.is_some();
-                        }
-                    }
-                }
+                Ok(Command::Assign { zone, program }) => self.assign(zone, program),
+                Ok(Command::AssignAt { zone, program, at }) => self.pending.push((zone, program, at)),
                 Ok(Command::RemoveProgram { id }) => {
                     self.programs.remove(&id);
+                    self.pending.retain(|p| p.1 != Some(id));
                     for zone in self.zones.iter_mut().filter(|z| z.program == Some(id)) {
                         zone.program = None;
                     }

@@ -81,7 +81,14 @@ fn emergency_preempts_one_zone_and_the_scheduled_program_resumes_where_it_paused
     let zone2 = RtpListener::start(&g2, p2);
     let wav = dir.path().join("zone1.wav");
     let receiver = common::gst_receiver(&g1, p1, &wav);
-    std::thread::sleep(Duration::from_millis(500));
+    // filesink creates the file once the pipeline plays (its socket is
+    // bound by then); gst-launch can take seconds on a busy machine.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !wav.exists() {
+        assert!(Instant::now() < deadline, "GStreamer receiver did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
     for zone in ["thon-1", "thon-2"] {
         let out = daemon.loa(&["play", "--zones", zone, "--priority", "scheduled", "news.wav"]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -46,6 +46,10 @@ const LOOKAHEAD: Duration = Duration::from_secs(1);
 /// is on air a few milliseconds after the command.
 const PREFILL: Duration = Duration::from_millis(100);
 
+/// How long before a timed start the arbiter is asked (the pacer command
+/// must be queued before the tick it is for).
+const ADMIT_AHEAD: Duration = Duration::from_millis(50);
+
 pub type Reply = oneshot::Sender<Result<Value, RpcError>>;
 
 /// Everything the engine reacts to.
@@ -174,6 +178,8 @@ pub struct Engine {
     schedules: BTreeMap<String, ScheduleDef>,
     runtime_playlists: BTreeMap<String, PlaylistRecord>,
     programs: BTreeMap<ProgramId, Program>,
+    /// Fires prepared ahead of their instant: (schedule, instant) → program.
+    prepared: HashMap<(String, Timestamp), ProgramId>,
     next_program: ProgramId,
     next_row: RowKey,
     pacer: std_mpsc::Sender<pacer::Command>,
@@ -226,6 +232,7 @@ impl Engine {
                 .map(|p| (p.name.clone(), p))
                 .collect(),
             programs: BTreeMap::new(),
+            prepared: HashMap::new(),
             next_program: 1,
             next_row: 1,
             pacer,
@@ -259,6 +266,7 @@ impl Engine {
     }
 
     fn install_schedule(&mut self, def: ScheduleDef, last_fire: Option<Timestamp>, now: Timestamp) {
+        self.cancel_prepared(&def.spec.name);
         let entry = ScheduleEntry {
             name: def.spec.name.clone(),
             cron: def.spec.cron.clone(),
@@ -271,75 +279,121 @@ impl Engine {
 
     // ---------------------------------------------------------------- time
 
-    /// When the engine next needs to look at the clock (scheduler), capped
-    /// at one second so a wall-clock jump is noticed quickly.
+    /// When the engine next needs to look at the clock: a fire to prepare
+    /// (`PREPARE_LEAD` ahead), a prepared fire to confirm, capped at one
+    /// second so a wall-clock jump is noticed quickly.
     pub fn next_wakeup(&self) -> Instant {
         let now = Instant::now();
-        let cap = now + Duration::from_secs(1);
-        let Some(next) = self.scheduler.poll_timeout() else {
-            return cap;
-        };
-        let until = next.duration_since(Timestamp::now()).saturating_sub(jiff::SignedDuration::try_from(PREPARE_LEAD).unwrap_or_default());
-        let until = Duration::try_from(until).unwrap_or(Duration::ZERO);
-        (now + until).min(cap)
+        let wall = Timestamp::now();
+        let mut wake = now + Duration::from_secs(1);
+        for (name, at) in self.scheduler.upcoming(wall, 4) {
+            let until = Duration::try_from(at.duration_since(wall)).unwrap_or(Duration::ZERO);
+            let until = if self.prepared.contains_key(&(name, at)) {
+                until
+            } else {
+                until.saturating_sub(PREPARE_LEAD)
+            };
+            wake = wake.min(now + until);
+        }
+        wake
     }
 
-    /// Fires what is due within `PREPARE_LEAD`.
+    /// Prepares fires due within `PREPARE_LEAD`, then handles what the
+    /// scheduler says is due now (fires, misfires).
     pub fn on_timer(&mut self) {
         let now = Timestamp::now();
         let lead = jiff::SignedDuration::try_from(PREPARE_LEAD).unwrap_or_default();
-        while let Some(due) = self.scheduler.poll(now + lead) {
-            let Some(def) = self.schedules.get(&due.name).cloned() else {
+        for (name, at) in self.scheduler.upcoming(now, 8) {
+            if at <= now || at > now + lead || self.prepared.contains_key(&(name.clone(), at)) {
+                continue;
+            }
+            let Some(def) = self.schedules.get(&name).cloned() else {
                 continue;
             };
-            let fire_local = due.scheduled.to_zoned_datetime(self.time_zone().clone());
-            match due.kind {
-                DueKind::Missed { count } => {
-                    let message = format!(
-                        "missed {count} fire(s), the last at {}: the daemon was not running or the \
-                         clock jumped, and {} is past misfire_grace ({})",
-                        fire_local.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                        humanize(Duration::try_from(now.duration_since(due.scheduled)).unwrap_or_default()),
-                        humanize(def.spec.misfire_grace),
-                    );
-                    tracing::warn!(schedule = due.name, "{message}");
-                    let row = RowStart {
-                        program: 0,
-                        program_name: due.name.clone(),
-                        source: target_text(&def.spec.target),
-                        sha256: None,
-                        zones: self.selection_names(&def.spec.zones),
-                        priority: def.spec.priority,
-                        origin: Origin::Schedule(due.name.clone()).text(),
-                        caller_uid: None,
-                        caller_pid: None,
-                        start: due.scheduled,
-                    };
-                    self.store.record_row(row, Outcome::Missed, Some(message));
+            if self.schedule_busy(&name).is_some() {
+                continue; // reported as missed when the fire comes
+            }
+            let until = Duration::try_from(at.duration_since(Timestamp::now())).unwrap_or_default();
+            match self.fire_schedule(&def.spec, Some(Instant::now() + until)) {
+                Ok(id) => {
+                    self.prepared.insert((name, at), id);
                 }
-                DueKind::Fire { late } => {
-                    // `late` is measured from `now + lead`: negative lead
-                    // means the fire is still ahead.
-                    let until = due.scheduled.duration_since(now);
-                    let start_at = Duration::try_from(until).ok().map(|d| Instant::now() + d);
-                    let real_late = late.saturating_sub(PREPARE_LEAD);
-                    if real_late > Duration::from_secs(1) {
+                Err(e) => tracing::error!(schedule = name, "cannot start: {}", e.message),
+            }
+        }
+        while let Some(due) = self.scheduler.poll(now) {
+            self.handle_due(due, now);
+        }
+    }
+
+    /// The program of this schedule still on (or preparing), if any.
+    fn schedule_busy(&self, name: &str) -> Option<ProgramId> {
+        self.programs
+            .values()
+            .find(|p| matches!(&p.origin, Origin::Schedule(n) if n == name))
+            .map(|p| p.id)
+    }
+
+    fn missed_row(&self, def: &ScheduleDef, at: Timestamp, message: String) {
+        tracing::warn!(schedule = def.spec.name, "{message}");
+        let row = RowStart {
+            program: 0,
+            program_name: def.spec.name.clone(),
+            source: target_text(&def.spec.target),
+            sha256: None,
+            zones: self.selection_names(&def.spec.zones),
+            priority: def.spec.priority,
+            origin: Origin::Schedule(def.spec.name.clone()).text(),
+            caller_uid: None,
+            caller_pid: None,
+            start: at,
+        };
+        self.store.record_row(row, Outcome::Missed, Some(message));
+    }
+
+    fn handle_due(&mut self, due: crate::schedule::Due, now: Timestamp) {
+        let Some(def) = self.schedules.get(&due.name).cloned() else {
+            return;
+        };
+        let fire_local = due.scheduled.to_zoned_datetime(self.time_zone().clone());
+        match due.kind {
+            DueKind::Missed { count } => {
+                let message = format!(
+                    "missed {count} fire(s), the last at {}: the daemon was not running or the \
+                     clock jumped, and {} is past misfire_grace ({})",
+                    fire_local.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                    humanize(Duration::try_from(now.duration_since(due.scheduled)).unwrap_or_default()),
+                    humanize(def.spec.misfire_grace),
+                );
+                self.missed_row(&def, due.scheduled, message);
+            }
+            DueKind::Fire { late } => {
+                if self.prepared.remove(&(due.name.clone(), due.scheduled)).is_some() {
+                    // Prepared ahead; it takes its zones on the tick of the instant.
+                } else if let Some(busy) = self.schedule_busy(&due.name) {
+                    let message = format!(
+                        "fire at {} skipped: the previous broadcast of this schedule (#{busy}) is still on",
+                        fire_local.strftime("%H:%M:%S")
+                    );
+                    self.missed_row(&def, due.scheduled, message);
+                } else {
+                    if late > Duration::from_secs(1) {
                         tracing::warn!(
                             schedule = due.name,
-                            "firing {} late (the daemon was down at {})",
-                            humanize(real_late),
+                            "firing {} late (the daemon was not running at {})",
+                            humanize(late),
                             fire_local.strftime("%H:%M:%S")
                         );
                     }
-                    if let Err(e) = self.fire_schedule(&def.spec, start_at) {
+                    if let Err(e) = self.fire_schedule(&def.spec, None) {
                         tracing::error!(schedule = due.name, "cannot start: {}", e.message);
                     }
                 }
             }
-            let name = due.name.clone();
-            let at = due.scheduled;
-            self.store.write("remember a fire", move |s| s.set_last_fire(&name, at));
         }
+        let name = due.name.clone();
+        let at = due.scheduled;
+        self.store.write("remember a fire", move |s| s.set_last_fire(&name, at));
     }
 
     fn fire_schedule(&mut self, spec: &Schedule, start_at: Option<Instant>) -> Result<ProgramId, RpcError> {
@@ -651,11 +705,13 @@ impl Engine {
                 if let Some(frames) = program.frames.take() {
                     let _ = self.pacer.send(pacer::Command::AddProgram { id, frames });
                 }
+                // A timed start asks the arbiter shortly before its instant;
+                // the pacer switches the zones on the tick of the instant.
                 match program.start_at {
-                    Some(at) if at > Instant::now() + Duration::from_millis(1) => {
+                    Some(at) if at > Instant::now() + ADMIT_AHEAD => {
                         let inputs = self.inputs.clone();
                         tokio::spawn(async move {
-                            tokio::time::sleep_until(at.into()).await;
+                            tokio::time::sleep_until((at - ADMIT_AHEAD).into()).await;
                             let _ = inputs.send(Input::StartAt(id));
                         });
                     }
@@ -694,9 +750,10 @@ impl Engine {
             on_busy: program.on_busy,
             on_preempt: program.on_preempt,
         };
+        let at = program.start_at.filter(|&at| at > Instant::now());
         match self.arbiter.request(request) {
             Ok(changes) => {
-                self.apply(changes);
+                self.apply_at(changes, at);
                 let playing = self.arbiter.zones_of(id);
                 let program = &self.programs[&id];
                 let waiting: Vec<usize> = program.zones.iter().copied().filter(|z| !playing.contains(z)).collect();
@@ -761,10 +818,19 @@ impl Engine {
 
     /// Turns arbiter decisions into pacer commands and history.
     fn apply(&mut self, changes: Vec<Change>) {
+        self.apply_at(changes, None);
+    }
+
+    /// Like `apply`; zone changes take effect on the tick of `at` if given.
+    fn apply_at(&mut self, changes: Vec<Change>, at: Option<Instant>) {
         for change in changes {
             match change {
                 Change::Assign { zone, program } => {
-                    let _ = self.pacer.send(pacer::Command::Assign { zone, program });
+                    let command = match at {
+                        Some(at) => pacer::Command::AssignAt { zone, program, at },
+                        None => pacer::Command::Assign { zone, program },
+                    };
+                    let _ = self.pacer.send(command);
                 }
                 Change::Paused { program } => {
                     tracing::info!(program, "paused: a higher-priority program took its zones");
@@ -1048,12 +1114,32 @@ impl Engine {
         self.install_schedule(ScheduleDef { spec, runtime: true }, None, Timestamp::now());
     }
 
+    /// Drops fires of `name` prepared but not yet on air.
+    fn cancel_prepared(&mut self, name: &str) {
+        let ids: Vec<ProgramId> = self
+            .prepared
+            .iter()
+            .filter(|((n, _), _)| n == name)
+            .map(|(_, &id)| id)
+            .collect();
+        self.prepared.retain(|(n, _), _| n != name);
+        for id in ids {
+            if self.programs.get(&id).is_some_and(|p| p.phase != Phase::Admitted) {
+                self.forget(id);
+            }
+        }
+    }
+
     pub fn remove_schedule(&mut self, name: &str) -> bool {
+        self.cancel_prepared(name);
         self.scheduler.remove(name);
         self.schedules.remove(name).is_some()
     }
 
     pub fn set_schedule_enabled(&mut self, name: &str, enabled: bool) -> bool {
+        if !enabled {
+            self.cancel_prepared(name);
+        }
         if let Some(def) = self.schedules.get_mut(name) {
             def.spec.enabled = enabled;
         }

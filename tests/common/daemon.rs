@@ -161,7 +161,10 @@ impl RtpListener {
     pub fn start(group: &str, port: u16) -> RtpListener {
         let group: Ipv4Addr = group.parse().unwrap();
         let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+        // GStreamer's udpsrc sets both; without SO_REUSEPORT here one of
+        // the two receivers could not bind the port.
         socket.set_reuse_address(true).unwrap();
+        socket.set_reuse_port(true).unwrap();
         socket.bind(&SocketAddrV4::new(group, port).into()).unwrap();
         socket.join_multicast_v4(&group, &Ipv4Addr::LOCALHOST).unwrap();
         socket.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
