@@ -326,3 +326,114 @@ fn sigterm_stops_programs_closes_history_and_exits_0() {
     assert_eq!(rows[0].outcome, Some(loa::store::Outcome::Stopped));
     assert!(rows[0].end.is_some());
 }
+
+#[test]
+fn playlists_load_list_and_play_and_bad_items_are_recorded_as_failed() {
+    require_netns();
+    let dir = tempdir();
+    let (z1, group, port) = zone_toml("thon-1");
+    let media = dir.path().join("media");
+    std::fs::create_dir_all(media.join("news")).unwrap();
+    write_tones_wav(&media.join("news/a.wav"), 48_000, 1, &[(400.0, 0.6)]);
+    write_tones_wav(&media.join("news/b.wav"), 22_050, 2, &[(800.0, 0.6)]);
+    std::fs::write(media.join("news/broken.mp3"), b"this is not audio at all").unwrap();
+    std::fs::write(media.join("news/today.m3u"), "#EXTM3U\n#EXTINF:1,A\na.wav\nbroken.mp3\nmissing.wav\nb.wav\n").unwrap();
+    let config = format!(
+        "{}{z1}[[playlist]]\nname = \"folder\"\ndir = \"news\"\n",
+        base_config(dir.path())
+    );
+    let daemon = Daemon::start(dir.path(), &config);
+    let loaded = daemon.json(&["playlist", "load", "today", media.join("news/today.m3u").to_str().unwrap()]);
+    assert_eq!(loaded["items"], 4, "{loaded:#}");
+    assert_eq!(loaded["missing"].as_array().unwrap().len(), 1, "{loaded:#}");
+    let listed = daemon.json(&["playlist", "list"]);
+    let lists = listed["playlists"].as_array().unwrap();
+    let folder = lists.iter().find(|p| p["name"] == "folder").unwrap();
+    // a.wav, b.wav and broken.mp3 (by extension); the m3u is not audio.
+    assert_eq!(folder["items"], 3, "dir lists audio files only: {folder:#}");
+    assert_eq!(folder["unknown_durations"], 1, "broken.mp3 has no duration: {folder:#}");
+    assert!((folder["duration_secs"].as_f64().unwrap() - 1.2).abs() < 0.05, "{folder:#}");
+    let text = String::from_utf8(daemon.loa(&["playlist", "list"]).stdout).unwrap();
+    assert!(text.contains("today") && text.contains("folder") && text.contains("0:01"), "{text}");
+
+    let listener = RtpListener::start(&group, port);
+    let started = daemon.json(&["play", "--playlist", "today", "--zones", "thon-1"]);
+    assert_eq!(started["zones"], serde_json::json!(["thon-1"]));
+    std::thread::sleep(Duration::from_millis(2500));
+    let packets = listener.stop();
+    let tones: Vec<f32> = packet_tones(&packets, &common::TONES).into_iter().flatten().collect();
+    assert!(tones.contains(&400.0) && tones.contains(&800.0), "both good items played");
+    assert_eq!(seq_gaps(&packets), 0);
+
+    let rows = daemon.json(&["history"])["rows"].as_array().unwrap().clone();
+    let outcome = |file: &str| {
+        rows.iter()
+            .find(|r| r["source"].as_str().unwrap().ends_with(file))
+            .map(|r| (r["outcome"].as_str().unwrap().to_string(), r["error"].as_str().unwrap_or("").to_string()))
+            .unwrap_or_else(|| panic!("no row for {file}: {rows:#?}"))
+    };
+    assert_eq!(outcome("a.wav").0, "completed");
+    assert_eq!(outcome("b.wav").0, "completed");
+    let (o, e) = outcome("broken.mp3");
+    assert_eq!(o, "failed");
+    assert!(!e.is_empty(), "a reason is recorded");
+    assert_eq!(outcome("missing.wav").0, "failed");
+
+    let csv = String::from_utf8(daemon.loa(&["history", "--csv"]).stdout).unwrap();
+    assert!(csv.starts_with("id,start,end,outcome,"), "{csv}");
+    assert_eq!(csv.lines().count(), rows.len() + 1, "{csv}");
+}
+
+#[test]
+fn runtime_schedules_list_next_fire_in_local_time_and_can_be_disabled_and_removed() {
+    require_netns();
+    let dir = tempdir();
+    let (z1, _, _) = zone_toml("thon-1");
+    std::fs::create_dir_all(dir.path().join("media")).unwrap();
+    write_tones_wav(&dir.path().join("media/tin.wav"), 48_000, 1, &[(600.0, 0.5)]);
+    let config = base_config(dir.path()).replace("timezone = \"UTC\"", "timezone = \"Asia/Ho_Chi_Minh\"");
+    let daemon = Daemon::start(dir.path(), &format!("{config}{z1}"));
+    let added = daemon.json(&["schedule", "add", "sang", "--cron", "0 6 * * *", "--file", "tin.wav", "--zones", "all"]);
+    let next = added["schedule"]["next"].as_str().unwrap().to_string();
+    assert!(next.ends_with("T06:00:00+07:00"), "next fire in local time: {next}");
+    let dup = daemon.loa(&["schedule", "add", "sang", "--cron", "0 7 * * *", "--file", "tin.wav", "--zones", "all"]);
+    assert_eq!(dup.status.code(), Some(1));
+    let bad = daemon.loa(&["schedule", "add", "x", "--cron", "61 * * * *", "--file", "tin.wav", "--zones", "all"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("minute"), "{}", String::from_utf8_lossy(&bad.stderr));
+    let unknown_zone = daemon.loa(&["schedule", "add", "y", "--cron", "0 6 * * *", "--file", "tin.wav", "--zones", "thon-9"]);
+    assert!(String::from_utf8_lossy(&unknown_zone.stderr).contains("unknown zone \"thon-9\""));
+
+    let disabled = daemon.json(&["schedule", "disable", "sang"]);
+    assert_eq!(disabled["schedule"]["enabled"], false);
+    let text = String::from_utf8(daemon.loa(&["schedule", "list"]).stdout).unwrap();
+    assert!(text.contains("sang") && text.contains("disabled"), "{text}");
+    daemon.json(&["schedule", "enable", "sang"]);
+    let status = daemon.json(&["status"]);
+    assert_eq!(status["next"][0]["schedule"], "sang", "{status:#}");
+    daemon.json(&["schedule", "remove", "sang"]);
+    assert!(daemon.json(&["schedule", "list"])["schedules"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn a_fire_missed_while_the_daemon_was_down_is_recorded_as_missed() {
+    require_netns();
+    let dir = tempdir();
+    let (z1, _, _) = zone_toml("thon-1");
+    std::fs::create_dir_all(dir.path().join("media")).unwrap();
+    write_tones_wav(&dir.path().join("media/tin.wav"), 48_000, 1, &[(600.0, 0.3)]);
+    let config = format!(
+        "{}{z1}[[schedule]]\nname = \"tin\"\ncron = \"*/3 * * * * *\"\nfile = \"tin.wav\"\nzones = \"all\"\nmisfire_grace = \"2s\"\n",
+        base_config(dir.path())
+    );
+    let mut daemon = Daemon::start(dir.path(), &config);
+    std::thread::sleep(Duration::from_millis(3500));
+    assert!(daemon.stop());
+    // Down for over two fire periods, longer than the grace.
+    std::thread::sleep(Duration::from_millis(7000));
+    let daemon = Daemon::start_existing(dir.path());
+    std::thread::sleep(Duration::from_millis(500));
+    let rows = daemon.json(&["history"])["rows"].as_array().unwrap().clone();
+    let missed = rows.iter().find(|r| r["outcome"] == "missed").unwrap_or_else(|| panic!("{rows:#?}"));
+    assert!(missed["error"].as_str().unwrap().contains("misfire_grace"), "{missed:#}");
+    assert!(rows.iter().any(|r| r["outcome"] == "completed"), "{rows:#?}");
+}
