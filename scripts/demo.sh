@@ -19,7 +19,7 @@ scripts/demo-stop.sh quiet
 # The daemon gets its own network namespace whose only interface is lo with
 # multicast routed to it. The control socket is a file, so the CLI reaches
 # it from outside the namespace.
-setsid unshare --net -- sh -c \
+RUST_LOG=${RUST_LOG:-info} setsid unshare --net -- sh -c \
   'ip link set lo up multicast on && ip route add 224.0.0.0/4 dev lo && exec "$0" serve --config "$1"' \
   "$LOA" "$CONFIG" > "$STATE/loa.log" 2>&1 < /dev/null &
 echo $! > "$PIDFILE"

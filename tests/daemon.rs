@@ -437,3 +437,42 @@ fn a_fire_missed_while_the_daemon_was_down_is_recorded_as_missed() {
     assert!(missed["error"].as_str().unwrap().contains("misfire_grace"), "{missed:#}");
     assert!(rows.iter().any(|r| r["outcome"] == "completed"), "{rows:#?}");
 }
+
+#[test]
+fn max_duration_cuts_stop_by_zone_ends_and_sighup_reloads() {
+    require_netns();
+    let dir = tempdir();
+    let (z1, _, _) = zone_toml("thon-1");
+    let (z2, _, _) = zone_toml("thon-2");
+    std::fs::create_dir_all(dir.path().join("media")).unwrap();
+    write_tones_wav(&dir.path().join("media/long.wav"), 48_000, 1, &[(600.0, 20.0)]);
+    let base = format!("{}{z1}", base_config(dir.path()));
+    let daemon = Daemon::start(dir.path(), &base);
+    daemon.json(&["play", "--zones", "thon-1", "--max-duration", "1s", "--name", "short", "long.wav"]);
+    std::thread::sleep(Duration::from_millis(1800));
+    let played = daemon.json(&["play", "--zones", "thon-1", "--name", "manual", "long.wav"]);
+    assert_eq!(played["zones"], serde_json::json!(["thon-1"]));
+    std::thread::sleep(Duration::from_millis(500));
+    let out = daemon.loa(&["stop", "--zone", "thon-1"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("stopped #"), "{}", String::from_utf8_lossy(&out.stdout));
+    std::thread::sleep(Duration::from_millis(300));
+    let rows = daemon.json(&["history"])["rows"].as_array().unwrap().clone();
+    let row = |name: &str| rows.iter().find(|r| r["program_name"] == name).unwrap_or_else(|| panic!("{rows:#?}"));
+    assert_eq!(row("short")["outcome"], "stopped");
+    assert!(row("short")["error"].as_str().unwrap().contains("max_duration"), "{rows:#?}");
+    assert_eq!(row("manual")["outcome"], "stopped");
+    assert!(row("manual")["error"].as_str().unwrap().contains("stopped by uid"), "{rows:#?}");
+
+    std::fs::write(&daemon.config, format!("{base}{z2}")).unwrap();
+    let pid = daemon.child.as_ref().unwrap().id().to_string();
+    std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let zones = daemon.json(&["status"])["zones"].as_array().unwrap().len();
+        if zones == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "SIGHUP did not add the zone:\n{}", daemon.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
