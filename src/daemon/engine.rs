@@ -31,6 +31,7 @@ use crate::pacer::{self, PacerEvent};
 use crate::program::{self, Frame, ProgramControl, ProgramEvent, ProgramSpec};
 use crate::schedule::{DueKind, ScheduleEntry, Scheduler};
 use crate::store::{Outcome, PlaylistRecord, ScheduleRecord};
+use crate::stream::clock_text;
 
 pub type ProgramId = u64;
 
@@ -1294,16 +1295,6 @@ fn items_text(items: &[PathBuf]) -> String {
     match items {
         [one] => one.display().to_string(),
         _ => format!("{} items", items.len()),
-    }
-}
-
-/// `m:ss` or `h:mm:ss`.
-pub fn clock_text(d: Duration) -> String {
-    let s = d.as_secs();
-    if s >= 3600 {
-        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
-    } else {
-        format!("{}:{:02}", s / 60, s % 60)
     }
 }
 

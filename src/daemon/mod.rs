@@ -27,7 +27,8 @@ use crate::pacer::{self, PacerOptions};
 use crate::store::Store;
 use engine::{Engine, Input, Restored};
 
-pub use engine::{clock_text, humanize, PREPARE_LEAD};
+pub use crate::stream::clock_text;
+pub use engine::{humanize, PREPARE_LEAD};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
