@@ -140,9 +140,22 @@ pub fn status_text(v: &Value) -> String {
             }
             None => ("(idle)".into(), String::new(), String::new()),
         };
-        rows.push(vec![s(zone, "name").to_string(), playing, priority, position]);
+        let e = &zone["endpoints"];
+        let speakers = if e.is_object() {
+            let n = |k: &str| e[k].as_u64().unwrap_or(0);
+            let mut text = format!("{} online", n("online"));
+            for key in ["degraded", "offline", "unknown", "unregistered"] {
+                if n(key) > 0 {
+                    text += &format!(", {} {key}", n(key));
+                }
+            }
+            text
+        } else {
+            String::new()
+        };
+        rows.push(vec![s(zone, "name").to_string(), playing, priority, position, speakers]);
     }
-    out += &table(&["ZONE", "ON AIR", "PRIORITY", "POSITION"], &rows);
+    out += &table(&["ZONE", "ON AIR", "PRIORITY", "POSITION", "SPEAKERS"], &rows);
     let waiting: Vec<Vec<String>> = programs
         .iter()
         .filter(|p| s(p, "state") != "playing")
@@ -307,6 +320,82 @@ pub fn reload_text(v: &Value) -> String {
         out += &format!("note: {}\n", note.as_str().unwrap_or(""));
     }
     out
+}
+
+fn num(v: &Value, digits: usize) -> String {
+    v.as_f64().map(|x| format!("{x:.digits$}")).unwrap_or_else(|| "-".into())
+}
+
+pub fn endpoints_text(v: &Value) -> String {
+    let rows: Vec<Vec<String>> = v["endpoints"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let state = s(e, "state");
+            vec![
+                s(e, "name").to_string(),
+                s(e, "zone").to_string(),
+                s(e, "address").to_string(),
+                if state == "unregistered" { "UNREGISTERED".into() } else { state.to_string() },
+                secs(&e["since_secs"]).map(crate::daemon::humanize).unwrap_or_default(),
+                num(&e["loss_pct"], 1),
+                num(&e["jitter_ms"], 1),
+                num(&e["rtt_ms"], 1),
+                secs(&e["last_report_secs"]).map(|d| format!("{}s ago", d.as_secs())).unwrap_or_else(|| "never".into()),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return "no endpoints listed in the config and none heard\n".into();
+    }
+    let mut out = table(
+        &["ENDPOINT", "ZONE", "ADDRESS", "STATE", "SINCE", "LOSS %", "JITTER ms", "RTT ms", "LAST REPORT"],
+        &rows,
+    );
+    if rows.iter().any(|r| r[3] == "UNREGISTERED") {
+        out += "\nUNREGISTERED: reports from addresses not in the inventory — check who is listening\n";
+    }
+    out
+}
+
+/// `loa endpoints --watch`: the table, then one line per state change.
+pub fn watch_endpoints(socket: &Path, params: Value, out: &Output) -> ExitCode {
+    let mut client = match Client::connect(socket, TIMEOUT) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    match client.call("endpoints.subscribe", params.clone()) {
+        Ok(v) if out.json => println!("{}", serde_json::to_string(&v).unwrap_or_default()),
+        Ok(v) => print!("{}", endpoints_text(&v)),
+        Err(e) => return fail(e),
+    }
+    let zone = params["zone"].as_str().map(str::to_string);
+    loop {
+        match client.next_notification() {
+            Ok((_, change)) => {
+                if zone.as_deref().is_some_and(|z| change["zone"] != z) {
+                    continue;
+                }
+                if out.json {
+                    println!("{}", serde_json::to_string(&change).unwrap_or_default());
+                } else {
+                    println!(
+                        "{}  {} ({}) in {}: {} → {}  {}",
+                        s(&change, "at"),
+                        s(&change, "endpoint"),
+                        s(&change, "address"),
+                        s(&change, "zone"),
+                        s(&change, "from"),
+                        s(&change, "to"),
+                        s(&change, "detail")
+                    );
+                }
+                let _ = std::io::stdout().flush();
+            }
+            Err(e) => return fail(e),
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

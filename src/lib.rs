@@ -18,5 +18,6 @@ pub mod pacer;
 pub mod program;
 pub mod rtp;
 pub mod schedule;
+pub mod speaker;
 pub mod store;
 pub mod stream;

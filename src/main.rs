@@ -122,6 +122,60 @@ enum Command {
         #[arg(long, conflicts_with = "json")]
         csv: bool,
     },
+    /// Which speakers hear the broadcast: state, loss, jitter, RTT per endpoint.
+    Endpoints {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Only this zone.
+        #[arg(long)]
+        zone: Option<String>,
+        /// Keep printing state changes as they happen (Ctrl-C to stop).
+        #[arg(long)]
+        watch: bool,
+    },
+    /// Reference IP loudspeaker: join a zone, play it into a WAV file or
+    /// stdout (jitter buffer, Opus FEC/PLC), send RTCP receiver reports back.
+    Speaker {
+        /// The zone's SDP file (from `loa sdp`).
+        #[arg(long, required_unless_present_any = ["group", "listen"])]
+        sdp: Option<PathBuf>,
+        /// Multicast group and RTP port, e.g. 239.255.0.1:5004.
+        #[arg(long)]
+        group: Option<std::net::SocketAddrV4>,
+        /// Interface address to join the group on (default: the kernel's choice).
+        #[arg(long)]
+        interface: Option<std::net::Ipv4Addr>,
+        /// Also take RTP sent unicast to this address.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddrV4>,
+        /// Address reports are sent from (default: the interface address).
+        #[arg(long)]
+        bind: Option<std::net::Ipv4Addr>,
+        /// Send reports unicast here instead of the group's RTCP port.
+        #[arg(long)]
+        rtcp_to: Option<std::net::SocketAddrV4>,
+        /// Jitter buffer target in milliseconds.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=2000))]
+        jitter_ms: u64,
+        /// Decode channels (default: stereo if the SDP says sprop-stereo=1, else mono).
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=2))]
+        channels: Option<u8>,
+        /// WAV file to write (48 kHz, 16-bit), or - for raw s16le on stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Minimum seconds between RTCP reports (RFC 3550: 5; shorter for tests).
+        #[arg(long, default_value_t = 5.0)]
+        rtcp_interval: f64,
+        /// Discard this percentage of incoming RTP packets (simulated lossy link).
+        #[arg(long = "drop", default_value_t = 0.0)]
+        drop_pct: f64,
+        /// Seed for --drop, the SSRC and report timing.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Print the stats line every 10 s.
+        #[arg(long, short)]
+        verbose: bool,
+    },
     /// Re-read the config file; a broken file is refused and the old one stays.
     Reload {
         #[command(flatten)]
@@ -234,6 +288,7 @@ fn main() -> ExitCode {
         } => stream(&config, &zone, files),
         Command::Sdp { config, zone } => sdp(&config, &zone),
         Command::Serve { config } => serve(&config),
+        command @ Command::Speaker { .. } => speaker(command),
         command => Ok(client(command)),
     };
     match result {
@@ -340,6 +395,72 @@ fn serve(path: &std::path::Path) -> anyhow::Result<ExitCode> {
     }
 }
 
+fn speaker(command: Command) -> anyhow::Result<ExitCode> {
+    let Command::Speaker {
+        sdp,
+        group,
+        interface,
+        listen,
+        bind,
+        rtcp_to,
+        jitter_ms,
+        channels,
+        out,
+        rtcp_interval,
+        drop_pct,
+        seed,
+        verbose,
+    } = command
+    else {
+        unreachable!("main passes only the speaker command")
+    };
+    let Some(rtcp_interval) = std::time::Duration::try_from_secs_f64(rtcp_interval)
+        .ok()
+        .filter(|d| !d.is_zero())
+    else {
+        eprintln!("loa speaker: --rtcp-interval must be a positive number of seconds");
+        return Ok(ExitCode::from(1));
+    };
+    if !(0.0..=100.0).contains(&drop_pct) {
+        eprintln!("loa speaker: --drop must be a percentage from 0 to 100");
+        return Ok(ExitCode::from(1));
+    }
+    let out = match out {
+        Some(path) if path.as_os_str() == "-" => loa::speaker::OutputTarget::Stdout,
+        Some(path) => loa::speaker::OutputTarget::Wav(path),
+        None => loa::speaker::OutputTarget::Discard,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, stop.clone()).context("cannot install signal handler")?;
+    }
+    let options = loa::speaker::SpeakerOptions {
+        sdp,
+        group,
+        interface,
+        listen,
+        bind,
+        rtcp_to,
+        jitter: std::time::Duration::from_millis(jitter_ms),
+        channels,
+        out,
+        rtcp_interval,
+        drop_pct,
+        seed,
+        verbose,
+    };
+    match loa::speaker::run(options, stop) {
+        Ok(stats) => {
+            eprintln!("loa speaker: {stats}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err) => {
+            eprintln!("loa speaker: {err}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
 /// The subcommands that talk to a running daemon.
 fn client(command: Command) -> ExitCode {
     match command {
@@ -410,8 +531,20 @@ fn client(command: Command) -> ExitCode {
                 |v| cli::history_text(v, format),
             )
         }
+        Command::Endpoints { client, zone, watch } => {
+            let params = json!({ "zone": zone });
+            if watch {
+                cli::watch_endpoints(&client.socket(), params, &client.output())
+            } else {
+                cli::call(&client.socket(), "endpoints.list", params, &client.output(), cli::endpoints_text)
+            }
+        }
         Command::Reload { client } => cli::call(&client.socket(), "config.reload", json!({}), &client.output(), cli::reload_text),
-        Command::Check { .. } | Command::Stream { .. } | Command::Sdp { .. } | Command::Serve { .. } => {
+        Command::Check { .. }
+        | Command::Stream { .. }
+        | Command::Sdp { .. }
+        | Command::Serve { .. }
+        | Command::Speaker { .. } => {
             unreachable!("handled in main")
         }
     }

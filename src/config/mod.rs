@@ -24,6 +24,7 @@ pub struct Config {
     pub network: Network,
     pub audio: Audio,
     pub daemon: Daemon,
+    pub health: Health,
     pub zones: Vec<Zone>,
     pub playlists: Vec<Playlist>,
     pub schedules: Vec<Schedule>,
@@ -122,6 +123,42 @@ pub struct Zone {
 pub struct Endpoint {
     pub name: String,
     pub address: IpAddr,
+    pub probe: EndpointProbe,
+    pub probe_interval: Duration,
+    pub probe_timeout: Duration,
+}
+
+/// How a speaker's health is known: from its RTCP receiver reports (the
+/// default), or by probing it for speakers that send none.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EndpointProbe {
+    Rtcp,
+    /// A TCP connect to this port.
+    Tcp(u16),
+    /// An HTTP GET answered with 2xx.
+    Http(String),
+}
+
+/// Endpoint health thresholds (DESIGN "Endpoint health").
+#[derive(Debug, Clone, PartialEq)]
+pub struct Health {
+    /// How often speakers are expected to report (RFC 3550: ≈5 s).
+    pub report_interval: Duration,
+    pub degraded_loss_pct: f64,
+    pub degraded_jitter_ms: f64,
+    /// Silent report intervals (while the zone sends) before `offline`.
+    pub offline_intervals: u32,
+}
+
+impl Default for Health {
+    fn default() -> Health {
+        Health {
+            report_interval: Duration::from_secs(5),
+            degraded_loss_pct: 5.0,
+            degraded_jitter_ms: 30.0,
+            offline_intervals: 3,
+        }
+    }
 }
 
 /// A named list of media, played in order (or shuffled), once or in a loop.

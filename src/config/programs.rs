@@ -324,6 +324,31 @@ mod tests {
     }
 
     #[test]
+    fn endpoint_probes_and_health_thresholds_parse_and_bad_ones_point_at_the_value() {
+        let text = "[network]\ninterface = \"127.0.0.1\"\n[health]\nreport_interval = \"1s\"\ndegraded_loss_pct = 10.0\n\
+                    offline_intervals = 4\n[[zone]]\nname = \"z\"\ngroup = \"239.255.1.1:5004\"\nendpoints = [\n\
+                    { name = \"a\", address = \"10.0.0.1\" },\n\
+                    { name = \"b\", address = \"10.0.0.2\", probe = \"tcp:80\", probe_interval = \"30s\" },\n\
+                    { name = \"c\", address = \"10.0.0.3\", probe = \"http://10.0.0.3/status\", probe_timeout = \"500ms\" },\n]\n";
+        let c = Config::parse(text, "loa.toml").unwrap();
+        assert_eq!(c.health.report_interval, Duration::from_secs(1));
+        assert_eq!(c.health.degraded_loss_pct, 10.0);
+        assert_eq!(c.health.degraded_jitter_ms, 30.0);
+        assert_eq!(c.health.offline_intervals, 4);
+        let eps = &c.zones[0].endpoints;
+        assert_eq!(eps[0].probe, crate::config::EndpointProbe::Rtcp);
+        assert_eq!(eps[1].probe, crate::config::EndpointProbe::Tcp(80));
+        assert_eq!(eps[1].probe_interval, Duration::from_secs(30));
+        assert_eq!(eps[2].probe, crate::config::EndpointProbe::Http("http://10.0.0.3/status".into()));
+        assert_eq!(eps[2].probe_timeout, Duration::from_millis(500));
+
+        let e = errors("[health]\ndegraded_loss_pct = 150.0\n[[zone]]\nname = \"z3\"\ngroup = \"239.255.1.3:5004\"\n\
+                        endpoints = [{ name = \"a\", address = \"10.0.0.1\", probe = \"ping\" }]\n");
+        assert!(e.iter().any(|m| m.contains("degraded_loss_pct 150 is out of range")), "{e:#?}");
+        assert!(e.iter().any(|m| m.contains("probe \"ping\" is not valid; expected \"rtcp\", \"tcp:PORT\"")), "{e:#?}");
+    }
+
+    #[test]
     fn zones_must_be_all_or_a_list() {
         let e = errors("[[schedule]]\nname = \"x\"\ncron = \"0 6 * * *\"\nfile = \"a\"\nzones = \"thon-1\"\n");
         assert!(e[0].contains("write zones = \"all\" or a list such as zones = [\"thon-1\"]"), "{e:?}");

@@ -13,7 +13,7 @@ use toml::Spanned;
 pub(super) const TABLES: &[(&str, &[&str])] = &[
     (
         "at the top level",
-        &["network", "audio", "daemon", "zone", "playlist", "schedule"],
+        &["network", "audio", "daemon", "health", "zone", "playlist", "schedule"],
     ),
     ("in [network]", &["interface", "ttl", "dscp"]),
     (
@@ -33,7 +33,19 @@ pub(super) const TABLES: &[(&str, &[&str])] = &[
         &["socket", "socket_group", "state_dir", "timezone", "media_roots"],
     ),
     ("in [[zone]]", &["name", "group", "endpoints", "unicast"]),
-    ("in a zone endpoint", &["name", "address"]),
+    (
+        "in a zone endpoint",
+        &["name", "address", "probe", "probe_interval", "probe_timeout"],
+    ),
+    (
+        "in [health]",
+        &[
+            "report_interval",
+            "degraded_loss_pct",
+            "degraded_jitter_ms",
+            "offline_intervals",
+        ],
+    ),
     (
         "in [[playlist]]",
         &["name", "items", "m3u", "dir", "shuffle", "loop"],
@@ -62,6 +74,7 @@ pub(super) struct RawConfig {
     pub network: Option<Spanned<RawNetwork>>,
     pub audio: Option<RawAudio>,
     pub daemon: Option<RawDaemon>,
+    pub health: Option<RawHealth>,
     #[serde(default)]
     pub zone: Vec<Spanned<RawZone>>,
     #[serde(default)]
@@ -116,6 +129,18 @@ pub(super) struct RawZone {
 pub(super) struct RawEndpoint {
     pub name: Spanned<String>,
     pub address: Spanned<String>,
+    pub probe: Option<Spanned<String>>,
+    pub probe_interval: Option<Spanned<String>>,
+    pub probe_timeout: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHealth {
+    pub report_interval: Option<Spanned<String>>,
+    pub degraded_loss_pct: Option<Spanned<f64>>,
+    pub degraded_jitter_ms: Option<Spanned<f64>>,
+    pub offline_intervals: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -184,6 +209,7 @@ mod tests {
             expected_keys::<RawDaemon>(),
             expected_keys::<RawZone>(),
             expected_keys::<RawEndpoint>(),
+            expected_keys::<RawHealth>(),
             expected_keys::<RawPlaylist>(),
             expected_keys::<RawSchedule>(),
         ];

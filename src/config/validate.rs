@@ -5,12 +5,15 @@
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use toml::Spanned;
 
 use super::error::{ConfigError, ConfigErrors, Locator};
-use super::raw::{RawAudio, RawConfig, RawDaemon, RawNetwork, RawZone, TABLES};
-use super::{Audio, Channels, Config, Daemon, Endpoint, FrameDuration, Network, Zone};
+use super::raw::{RawAudio, RawConfig, RawDaemon, RawEndpoint, RawHealth, RawNetwork, RawZone, TABLES};
+use super::{
+    Audio, Channels, Config, Daemon, Endpoint, EndpointProbe, FrameDuration, Health, Network, Zone,
+};
 
 pub(super) fn load(path: &Path) -> Result<Config, ConfigErrors> {
     let file = path.display().to_string();
@@ -60,6 +63,7 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     let network = v.network(raw.network.as_ref());
     let audio = v.audio(raw.audio.as_ref());
     let daemon = v.daemon(raw.daemon.as_ref());
+    let health = v.health(raw.health.as_ref());
     let zones = v.zones(&raw.zone);
     let playlists = v.playlists(&raw.playlist);
     let schedules = v.schedules(&raw.schedule, &zones, &playlists);
@@ -69,6 +73,7 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
             network,
             audio,
             daemon,
+            health,
             zones,
             playlists,
             schedules,
@@ -466,10 +471,24 @@ impl Validator<'_> {
                 );
             }
             // IPv4 only: the sockets that send and hear RTCP are IPv4.
+            let probe = self.probe(e);
+            let probe_interval = e
+                .probe_interval
+                .as_ref()
+                .and_then(|d| self.positive_duration(d, "probe_interval"))
+                .unwrap_or(Duration::from_secs(10));
+            let probe_timeout = e
+                .probe_timeout
+                .as_ref()
+                .and_then(|d| self.positive_duration(d, "probe_timeout"))
+                .unwrap_or(Duration::from_secs(2));
             match e.address.get_ref().parse::<Ipv4Addr>() {
                 Ok(address) => endpoints.push(Endpoint {
                     name: name.clone(),
                     address: IpAddr::V4(address),
+                    probe,
+                    probe_interval,
+                    probe_timeout,
                 }),
                 Err(_) => self.error(
                     &e.address,
@@ -481,6 +500,77 @@ impl Validator<'_> {
             }
         }
         endpoints
+    }
+
+    fn positive_duration(&mut self, at: &Spanned<String>, key: &str) -> Option<Duration> {
+        match super::parse_duration(at.get_ref()) {
+            Some(d) if !d.is_zero() => Some(d),
+            _ => {
+                self.error(
+                    at,
+                    format!(
+                        "{key} \"{}\" is not a duration; write e.g. \"500ms\", \"5s\" or \"1m\"",
+                        at.get_ref()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// `probe = "rtcp"` (default), `"tcp:PORT"` or `"http://host[:port]/path"`.
+    fn probe(&mut self, e: &RawEndpoint) -> EndpointProbe {
+        let Some(at) = &e.probe else {
+            return EndpointProbe::Rtcp;
+        };
+        let text = at.get_ref().trim();
+        if text == "rtcp" {
+            return EndpointProbe::Rtcp;
+        }
+        if let Some(port) = text.strip_prefix("tcp:") {
+            if let Ok(port) = port.parse::<u16>() {
+                if port != 0 {
+                    return EndpointProbe::Tcp(port);
+                }
+            }
+        } else if text.starts_with("http://") && text.len() > "http://".len() {
+            return EndpointProbe::Http(text.to_string());
+        }
+        self.error(
+            at,
+            format!(
+                "probe \"{text}\" is not valid; expected \"rtcp\", \"tcp:PORT\" or \"http://host/path\""
+            ),
+        );
+        EndpointProbe::Rtcp
+    }
+
+    fn health(&mut self, raw: Option<&RawHealth>) -> Health {
+        let mut health = Health::default();
+        let Some(raw) = raw else {
+            return health;
+        };
+        if let Some(d) = &raw.report_interval {
+            health.report_interval = self
+                .positive_duration(d, "report_interval")
+                .unwrap_or(health.report_interval);
+        }
+        for (value, key, target, hi) in [
+            (&raw.degraded_loss_pct, "degraded_loss_pct", &mut health.degraded_loss_pct, 100.0),
+            (&raw.degraded_jitter_ms, "degraded_jitter_ms", &mut health.degraded_jitter_ms, 10_000.0),
+        ] {
+            if let Some(v) = value {
+                let x = *v.get_ref();
+                if x > 0.0 && x <= hi {
+                    *target = x;
+                } else {
+                    self.error(v, format!("{key} {x} is out of range (0, {hi}]"));
+                }
+            }
+        }
+        health.offline_intervals =
+            self.in_range(raw.offline_intervals.as_ref(), "offline_intervals", 1, 100, 3) as u32;
+        health
     }
 
     /// A routed speaker's RTP address; its RTCP is port + 1.
@@ -706,7 +796,7 @@ group = \"239.255.77.1:5006\"
         assert_eq!(
             e,
             ["loa.toml:6:3: unknown key \"schedules\" at the top level; expected one of network, audio, \
-              daemon, zone, playlist, schedule"]
+              daemon, health, zone, playlist, schedule"]
         );
     }
 
@@ -715,7 +805,8 @@ group = \"239.255.77.1:5006\"
         let e = errors_after_minimal("endpoints = [{ name = \"x\", adress = \"10.0.0.1\" }]\n");
         assert_eq!(
             e,
-            ["loa.toml:6:28: unknown key \"adress\" in a zone endpoint; expected one of name, address"]
+            ["loa.toml:6:28: unknown key \"adress\" in a zone endpoint; expected one of name, address, probe, \
+             probe_interval, probe_timeout"]
         );
     }
 

@@ -63,7 +63,22 @@ fn send(reply: Reply, result: Result<Value, RpcError>) {
 /// answers once it is on air).
 pub fn handle(engine: &mut Engine, caller: Caller, method: &str, params: Value, reply: Reply) {
     let result = match method {
-        "status" => Ok(engine.status()),
+        "status" => {
+            // Speaker counts per zone come from the health task.
+            let mut status = engine.status();
+            let health = engine.health.clone();
+            tokio::spawn(async move {
+                let counts = super::health_task::zone_counts(&health.snapshot().await);
+                if let Some(zones) = status["zones"].as_array_mut() {
+                    for zone in zones {
+                        let name = zone["name"].as_str().unwrap_or("").to_string();
+                        zone["endpoints"] = counts.get(&name).cloned().unwrap_or_else(|| json!({}));
+                    }
+                }
+                let _ = reply.send(Ok(status));
+            });
+            return;
+        }
         "broadcast.start" => return start(engine, caller, params, reply),
         "broadcast.stop" => stop(engine, caller, params),
         "schedule.list" => Ok(json!({ "schedules": engine.schedules_json() })),
@@ -75,12 +90,40 @@ pub fn handle(engine: &mut Engine, caller: Caller, method: &str, params: Value, 
         "playlist.load" => return playlist_load(engine, caller, params, reply),
         "config.reload" => reload(engine, Some(caller)),
         "history" => return history(engine, params, reply),
-        "endpoints.list" | "endpoints.subscribe" => Err(RpcError::refused(
-            "endpoint health is not available in this version of loa yet",
-        )),
+        "endpoints.list" | "endpoints.subscribe" => return endpoints(engine, params, reply),
         other => Err(RpcError::method_not_found(other)),
     };
     send(reply, result);
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EndpointParams {
+    zone: Option<String>,
+}
+
+/// Every speaker's health (optionally one zone's). For `endpoints.subscribe`
+/// the server then pushes `endpoints.changed` notifications.
+fn endpoints(engine: &mut Engine, params: Value, reply: Reply) {
+    let p: EndpointParams = match self::params("endpoints.list", params) {
+        Ok(p) => p,
+        Err(e) => return send(reply, Err(e)),
+    };
+    if let Some(zone) = &p.zone {
+        if let Err(e) = engine.select_zones(&ZoneSelection::Named(vec![zone.clone()])) {
+            return send(reply, Err(e));
+        }
+    }
+    let health = engine.health.clone();
+    tokio::spawn(async move {
+        let rows: Vec<Value> = health
+            .snapshot()
+            .await
+            .into_iter()
+            .filter(|r| p.zone.as_deref().is_none_or(|z| r["zone"] == z))
+            .collect();
+        let _ = reply.send(Ok(json!({ "endpoints": rows })));
+    });
 }
 
 #[derive(Deserialize)]

@@ -19,6 +19,7 @@ use jiff::Timestamp;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 
+use super::health_task::{HealthHandle, HealthInput};
 use super::store_actor::{RowKey, RowStart, StoreHandle};
 use crate::broadcast::arbiter::{Arbiter, Change, OnBusy, OnPreempt, Request as ArbiterRequest};
 use crate::broadcast::playlist;
@@ -187,6 +188,9 @@ pub struct Engine {
     pub store: StoreHandle,
     roots: MediaRoots,
     inputs: mpsc::UnboundedSender<Input>,
+    pub health: HealthHandle,
+    /// Each zone's RTP SSRC (the health monitor matches reports by it).
+    zone_ssrcs: HashMap<String, u32>,
     /// Config schedules disabled or enabled at runtime (until reload).
     pub runtime_toggles: HashMap<String, bool>,
 }
@@ -211,6 +215,8 @@ impl Engine {
         store: StoreHandle,
         inputs: mpsc::UnboundedSender<Input>,
         restored: Restored,
+        health: HealthHandle,
+        zone_ssrcs: HashMap<String, u32>,
     ) -> Engine {
         let tz = jiff::tz::TimeZone::get(&config.daemon.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
         let zones = config
@@ -239,6 +245,8 @@ impl Engine {
             pacer,
             store,
             inputs,
+            health,
+            zone_ssrcs,
             config,
             config_path,
             started: Instant::now(),
@@ -827,6 +835,12 @@ impl Engine {
         for change in changes {
             match change {
                 Change::Assign { zone, program } => {
+                    // Silence from speakers only means "offline" while the
+                    // zone is sending.
+                    self.health.send(HealthInput::ZoneSending {
+                        zone: self.zones[zone].name.clone(),
+                        sending: program.is_some(),
+                    });
                     let command = match at {
                         Some(at) => pacer::Command::AssignAt { zone, program, at },
                         None => pacer::Command::Assign { zone, program },
@@ -1232,12 +1246,14 @@ impl Engine {
                 let changes = self.arbiter.retire_zone(index);
                 self.apply(changes);
                 let _ = self.pacer.send(pacer::Command::RetireZone { zone: index });
+                self.zone_ssrcs.remove(&name);
                 removed.push(name);
             }
         }
         for zone in &new.zones {
             if self.zone_index(&zone.name).is_none() {
                 if let Some(spec) = zone_spec(&new, &zone.name) {
+                    self.zone_ssrcs.insert(zone.name.clone(), spec.session.ssrc);
                     let _ = self.pacer.send(pacer::Command::AddZone(spec));
                     let index = self.arbiter.add_zone();
                     debug_assert_eq!(index, self.zones.len());
@@ -1273,6 +1289,7 @@ impl Engine {
             }
         }
         self.runtime_toggles.clear();
+        self.health.send(HealthInput::Reconfigure(new.clone(), self.zone_ssrcs.clone()));
         self.roots = MediaRoots::new(&new.daemon.media_roots);
         self.config = new;
         json!({

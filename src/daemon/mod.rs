@@ -7,6 +7,7 @@
 
 mod api;
 mod engine;
+mod health_task;
 mod notify;
 mod store_actor;
 
@@ -95,11 +96,15 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
     let (store, store_thread) = store_actor::spawn(store)?;
 
     let socket = crate::net::sender_socket(&config.network)?;
-    let zones = config
+    let zones: Vec<pacer::ZoneSpec> = config
         .zones
         .iter()
         .map(|z| crate::stream::zone_spec(&config.network, &config.audio, z))
         .collect();
+    let zone_ssrcs: std::collections::HashMap<String, u32> =
+        zones.iter().map(|z| (z.name.clone(), z.session.ssrc)).collect();
+    let (events_tx, _) = tokio::sync::broadcast::channel(256);
+    let health = health_task::spawn(&config, zone_ssrcs.clone(), store.clone(), events_tx.clone());
     let mut pacer = pacer::spawn(
         socket,
         PacerOptions {
@@ -127,7 +132,6 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
     let mut options = ServerOptions::new(&config.daemon.socket);
     options.group = config.daemon.socket_group.clone();
     let listener = server::bind(&options).await?;
-    let (events_tx, _) = tokio::sync::broadcast::channel(256);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let server_task = tokio::spawn(server::serve(
         listener,
@@ -146,6 +150,8 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
         store.clone(),
         inputs.clone(),
         restored,
+        health,
+        zone_ssrcs,
     );
     tracing::info!(
         config = %config_path.display(),

@@ -132,6 +132,42 @@ fn write_compound(
     out.truncate(written);
 }
 
+/// Writes a receiver's periodic report into `out` (cleared first): an RR
+/// from `ssrc` carrying `blocks` (the first 31, all RC can count, §6.4.2),
+/// followed by SDES CNAME (§6.5.1). Cumulative loss is taken modulo 2^24:
+/// callers pass it already clamped to the signed 24-bit field (A.3).
+pub(crate) fn write_receiver_report(
+    out: &mut Vec<u8>,
+    ssrc: u32,
+    blocks: &[ReportBlock],
+    cname: &str,
+) {
+    let mut rr = ReceiverReport::builder(ssrc);
+    for b in blocks.iter().take(31) {
+        rr = rr.add_report_block(
+            rtcp_types::ReportBlock::builder(b.ssrc)
+                .fraction_lost(b.fraction_lost)
+                .cumulative_lost(b.cumulative_lost & 0xFF_FFFF)
+                .extended_sequence_number(b.extended_sequence_number)
+                .interarrival_jitter(b.interarrival_jitter)
+                .last_sender_report_timestamp(b.last_sender_report)
+                .delay_since_last_sender_report_timestamp(b.delay_since_last_sender_report),
+        );
+    }
+    let compound = Compound::builder().add_packet(rr).add_packet(Sdes::builder().add_chunk(
+        SdesChunk::builder(ssrc).add_item(SdesItem::builder(SDES_CNAME, truncate(cname))),
+    ));
+    // At most 31 blocks, loss masked to 24 bits, CNAME truncated: always
+    // valid. A failure here is a bug in this function.
+    let size = compound
+        .calculate_size()
+        .expect("receiver rtcp compound is always valid");
+    out.clear();
+    out.resize(size, 0);
+    let written = compound.write_into_unchecked(out);
+    out.truncate(written);
+}
+
 /// One report block of an SR or RR (RFC 3550 §6.4.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReportBlock {
@@ -616,6 +652,35 @@ mod tests {
                     delay_since_last_sender_report: 0x0001_0000,
                 }]
             }]
+        );
+    }
+
+    #[test]
+    fn a_receiver_report_with_blocks_parses_back() {
+        let block = ReportBlock {
+            ssrc: 0xAABB_CCDD,
+            fraction_lost: 25,
+            cumulative_lost: 0xFF_FFFF,
+            extended_sequence_number: 0x0001_0020,
+            interarrival_jitter: 48,
+            last_sender_report: 0x1234_5678,
+            delay_since_last_sender_report: 0x0001_0000,
+        };
+        let mut out = Vec::new();
+        write_receiver_report(&mut out, SSRC, &[block], "speaker@127.0.0.2");
+        assert_eq!(&out[..4], &[0x81, 201, 0x00, 0x07], "RR, RC=1, 32 bytes");
+        assert_lengths_tile(&out);
+        assert_eq!(
+            parse_compound(&out).unwrap(),
+            vec![
+                RtcpPacket::ReceiverReport {
+                    ssrc: SSRC,
+                    reports: vec![block]
+                },
+                RtcpPacket::Sdes {
+                    cnames: vec![(SSRC, "speaker@127.0.0.2".into())]
+                },
+            ]
         );
     }
 

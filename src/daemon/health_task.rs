@@ -1,0 +1,397 @@
+//! The tokio shell around the health monitor (sans-IO, `crate::health`):
+//! RTCP listeners on each zone's port + 1 feed it reports, the engine tells
+//! it which zones are sending, probes run as tasks, and its transitions go
+//! to the log, the store (`health_events`) and `endpoints.subscribe`rs.
+//!
+//! Hostile RTCP (truncated, wrong version, bogus lengths, random bytes) is
+//! dropped with a rate-limited warning; nothing a datagram holds can stop
+//! the listener.
+//!
+//! Must not touch: the engine's state, RTP sending.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{json, Value};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::store_actor::StoreHandle;
+use crate::config::{Config, EndpointProbe};
+use crate::control::server::Event;
+use crate::health::{EndpointSpec, HealthConfig, HealthEvent, HealthMonitor, Probe, Report, State};
+use crate::rtp::rtcp::{self, RtcpPacket};
+
+pub enum HealthInput {
+    Report(Report),
+    ZoneSending { zone: String, sending: bool },
+    ProbeResult { zone: String, endpoint: String, result: Result<Duration, String> },
+    /// A reloaded config and the zones' RTP SSRCs.
+    Reconfigure(Config, HashMap<String, u32>),
+    Snapshot(oneshot::Sender<Vec<Value>>),
+}
+
+#[derive(Clone)]
+pub struct HealthHandle {
+    tx: mpsc::UnboundedSender<HealthInput>,
+}
+
+impl HealthHandle {
+    pub fn send(&self, input: HealthInput) {
+        let _ = self.tx.send(input);
+    }
+
+    /// Every endpoint's status as JSON rows.
+    pub async fn snapshot(&self) -> Vec<Value> {
+        let (tx, rx) = oneshot::channel();
+        self.send(HealthInput::Snapshot(tx));
+        rx.await.unwrap_or_default()
+    }
+}
+
+pub fn health_config(config: &Config) -> HealthConfig {
+    HealthConfig {
+        report_interval: config.health.report_interval,
+        degraded_loss_pct: config.health.degraded_loss_pct,
+        degraded_jitter_ms: config.health.degraded_jitter_ms,
+        offline_intervals: config.health.offline_intervals,
+        clock_rate: 48_000,
+    }
+}
+
+fn inventory(config: &Config) -> Vec<EndpointSpec> {
+    config
+        .zones
+        .iter()
+        .flat_map(|zone| {
+            zone.endpoints.iter().map(move |e| EndpointSpec {
+                zone: zone.name.clone(),
+                name: e.name.clone(),
+                address: e.address,
+                probe: match &e.probe {
+                    EndpointProbe::Rtcp => Probe::Rtcp,
+                    EndpointProbe::Tcp(port) => Probe::Tcp { port: *port },
+                    EndpointProbe::Http(url) => Probe::Http { url: url.clone() },
+                },
+                probe_interval: e.probe_interval,
+                probe_timeout: e.probe_timeout,
+            })
+        })
+        .collect()
+}
+
+/// Starts the health task and the RTCP listeners for `config`'s zones;
+/// `ssrcs` are the zones' RTP SSRCs (zone name → SSRC).
+pub fn spawn(
+    config: &Config,
+    ssrcs: HashMap<String, u32>,
+    store: StoreHandle,
+    events: broadcast::Sender<Event>,
+) -> HealthHandle {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let handle = HealthHandle { tx };
+    let mut monitor = HealthMonitor::new(health_config(config), inventory(config), Instant::now());
+    for (zone, ssrc) in &ssrcs {
+        monitor.set_zone_ssrc(zone, *ssrc);
+    }
+    let listeners = Listeners::start(config, &ssrcs, handle.clone());
+    tokio::spawn(run(monitor, rx, handle.clone(), store, events, listeners));
+    handle
+}
+
+async fn run(
+    mut monitor: HealthMonitor,
+    mut rx: mpsc::UnboundedReceiver<HealthInput>,
+    handle: HealthHandle,
+    store: StoreHandle,
+    events: broadcast::Sender<Event>,
+    mut listeners: Listeners,
+) {
+    loop {
+        let wake = monitor
+            .poll_timeout()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(1))
+            .max(Instant::now());
+        tokio::select! {
+            input = rx.recv() => {
+                let Some(input) = input else { break };
+                let now = Instant::now();
+                match input {
+                    HealthInput::Report(report) => monitor.handle_report(now, report),
+                    HealthInput::ZoneSending { zone, sending } => monitor.set_zone_sending(&zone, sending, now),
+                    HealthInput::ProbeResult { zone, endpoint, result } => {
+                        monitor.handle_probe_result(now, &zone, &endpoint, result)
+                    }
+                    HealthInput::Reconfigure(config, ssrcs) => {
+                        monitor.set_inventory(inventory(&config), now);
+                        for (zone, ssrc) in &ssrcs {
+                            monitor.set_zone_ssrc(zone, *ssrc);
+                        }
+                        listeners.stop();
+                        listeners = Listeners::start(&config, &ssrcs, handle.clone());
+                    }
+                    HealthInput::Snapshot(reply) => {
+                        let _ = reply.send(snapshot_json(&monitor, now));
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(wake.into()) => monitor.handle_timeout(Instant::now()),
+        }
+        let now = Instant::now();
+        while let Some(event) = monitor.poll_event() {
+            publish(&event, now, &store, &events);
+        }
+        while let Some(request) = monitor.poll_probe(now) {
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                let result = crate::health::run_probe(&request).await;
+                handle.send(HealthInput::ProbeResult {
+                    zone: request.zone,
+                    endpoint: request.endpoint,
+                    result,
+                });
+            });
+        }
+    }
+    listeners.stop();
+}
+
+fn publish(event: &HealthEvent, now: Instant, store: &StoreHandle, events: &broadcast::Sender<Event>) {
+    let text = format!(
+        "speaker {} ({}) in zone {}: {} → {}: {}",
+        event.endpoint,
+        event.address,
+        event.zone,
+        event.from.as_str(),
+        event.to.as_str(),
+        event.detail
+    );
+    match event.to {
+        State::Online => tracing::info!("{text}"),
+        State::Unregistered => tracing::warn!("SECURITY: {text}"),
+        _ => tracing::warn!("{text}"),
+    }
+    let at = jiff::Timestamp::now() - jiff::SignedDuration::try_from(now.saturating_duration_since(event.at)).unwrap_or_default();
+    let (zone, endpoint, address, state, detail) = (
+        event.zone.clone(),
+        event.endpoint.clone(),
+        event.address.to_string(),
+        event.to.as_str().to_string(),
+        event.detail.clone(),
+    );
+    store.write("record a health event", move |s| {
+        s.record_health_event(at, &zone, &endpoint, &address, &state, &detail)
+    });
+    let _ = events.send(Event {
+        topic: "endpoints".into(),
+        method: "endpoints.changed".into(),
+        params: json!({
+            "zone": event.zone,
+            "endpoint": event.endpoint,
+            "address": event.address.to_string(),
+            "from": event.from.as_str(),
+            "to": event.to.as_str(),
+            "detail": event.detail,
+            "at": at.to_string(),
+        }),
+    });
+}
+
+fn secs(d: Option<Duration>) -> Value {
+    d.map(|d| json!((d.as_secs_f64() * 10.0).round() / 10.0)).unwrap_or(Value::Null)
+}
+
+fn snapshot_json(monitor: &HealthMonitor, now: Instant) -> Vec<Value> {
+    monitor
+        .snapshot()
+        .into_iter()
+        .map(|s| {
+            json!({
+                "zone": s.zone,
+                "name": s.name,
+                "address": s.address.to_string(),
+                "state": s.state.as_str(),
+                "since_secs": secs(Some(now.saturating_duration_since(s.since))),
+                "loss_pct": s.loss_pct,
+                "jitter_ms": s.jitter_ms,
+                "rtt_ms": s.rtt_ms,
+                "last_report_secs": secs(s.last_report.map(|t| now.saturating_duration_since(t))),
+                "registered": s.registered,
+                "cname": s.cname,
+            })
+        })
+        .collect()
+}
+
+/// Per-zone counts for `loa status`, from snapshot rows.
+pub fn zone_counts(rows: &[Value]) -> BTreeMap<String, Value> {
+    let mut counts: BTreeMap<String, [u32; 5]> = BTreeMap::new();
+    for row in rows {
+        let zone = row["zone"].as_str().unwrap_or("").to_string();
+        let slot = match row["state"].as_str() {
+            Some("online") => 0,
+            Some("degraded") => 1,
+            Some("offline") => 2,
+            Some("unregistered") => 4,
+            _ => 3,
+        };
+        counts.entry(zone).or_default()[slot] += 1;
+    }
+    counts
+        .into_iter()
+        .map(|(zone, c)| {
+            (
+                zone,
+                json!({ "online": c[0], "degraded": c[1], "offline": c[2], "unknown": c[3], "unregistered": c[4] }),
+            )
+        })
+        .collect()
+}
+
+/// The RTCP sockets: one per distinct RTCP port, bound to 0.0.0.0 so it
+/// also hears unicast reports, joined to every group that uses the port.
+struct Listeners {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Listeners {
+    fn start(config: &Config, ssrcs: &HashMap<String, u32>, handle: HealthHandle) -> Listeners {
+        let mut by_port: HashMap<u16, Vec<(String, Ipv4Addr)>> = HashMap::new();
+        for zone in &config.zones {
+            by_port
+                .entry(zone.group.port() + 1)
+                .or_default()
+                .push((zone.name.clone(), *zone.group.ip()));
+        }
+        let mut tasks = Vec::new();
+        for (port, zones) in by_port {
+            match rtcp_socket(port, &zones, config.network.interface) {
+                Ok(socket) => {
+                    let zones: Vec<String> = zones.into_iter().map(|(name, _)| name).collect();
+                    let inventory: HashMap<std::net::IpAddr, String> = config
+                        .zones
+                        .iter()
+                        .filter(|z| zones.contains(&z.name))
+                        .flat_map(|z| z.endpoints.iter().map(move |e| (e.address, z.name.clone())))
+                        .collect();
+                    // Our SSRC on each zone of this port: report blocks say
+                    // which stream (so which zone) a report is about.
+                    let ours: HashMap<u32, String> = ssrcs
+                        .iter()
+                        .filter(|(zone, _)| zones.contains(zone))
+                        .map(|(zone, &ssrc)| (ssrc, zone.clone()))
+                        .collect();
+                    tasks.push(tokio::spawn(listen(socket, zones, inventory, ours, handle.clone())));
+                }
+                Err(e) => tracing::error!(port, "cannot listen for RTCP reports: {e}; endpoint health will say unknown"),
+            }
+        }
+        Listeners { tasks }
+    }
+
+    fn stop(&mut self) {
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+    }
+}
+
+fn rtcp_socket(port: u16, zones: &[(String, Ipv4Addr)], interface: Ipv4Addr) -> std::io::Result<tokio::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    // Speakers on the same box (and tests) listen on the same port.
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    // Only the groups joined here, not every group any process on the
+    // machine joined on this port (Linux's default).
+    socket.set_multicast_all_v4(false)?;
+    socket.bind(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port).into())?;
+    for (_, group) in zones {
+        socket.join_multicast_v4(group, &interface)?;
+    }
+    socket.set_nonblocking(true)?;
+    tokio::net::UdpSocket::from_std(socket.into())
+}
+
+/// Warnings about bad datagrams, at most one per source per minute.
+struct RateLimit {
+    last: HashMap<std::net::IpAddr, (Instant, u64)>,
+}
+
+impl RateLimit {
+    fn warn(&mut self, from: SocketAddr, reason: &str) {
+        let now = Instant::now();
+        let entry = self.last.entry(from.ip()).or_insert((now - Duration::from_secs(3600), 0));
+        entry.1 += 1;
+        if now.duration_since(entry.0) >= Duration::from_secs(60) {
+            tracing::warn!("ignored {} malformed RTCP datagram(s) from {from}: {reason}", entry.1);
+            *entry = (now, 0);
+        }
+        if self.last.len() > 4096 {
+            // Spoofed sources cannot grow this without bound.
+            self.last.retain(|_, (t, _)| now.duration_since(*t) < Duration::from_secs(60));
+        }
+    }
+}
+
+async fn listen(
+    socket: tokio::net::UdpSocket,
+    zones: Vec<String>,
+    inventory: HashMap<std::net::IpAddr, String>,
+    ours: HashMap<u32, String>,
+    handle: HealthHandle,
+) {
+    let mut buf = vec![0u8; 2048];
+    let mut limit = RateLimit { last: HashMap::new() };
+    loop {
+        let (n, from) = match socket.recv_from(&mut buf).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!("rtcp receive failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let packets = match rtcp::parse_compound(&buf[..n]) {
+            Ok(p) => p,
+            Err(e) => {
+                limit.warn(from, &e.to_string());
+                continue;
+            }
+        };
+        let arrival_ntp_mid32 = ((rtcp::ntp_time(SystemTime::now()) >> 16) & 0xFFFF_FFFF) as u32;
+        let mut cname = None;
+        let mut reports = Vec::new();
+        for packet in packets {
+            match packet {
+                RtcpPacket::ReceiverReport { ssrc, reports: blocks } => reports.push((ssrc, blocks)),
+                // Our own Sender Reports loop back on multicast; a speaker
+                // that also sends (talk-back) reports in an SR.
+                RtcpPacket::SenderReport { ssrc, reports: blocks, .. } if !ours.contains_key(&ssrc) => {
+                    reports.push((ssrc, blocks))
+                }
+                RtcpPacket::Sdes { cnames } => cname = cnames.into_iter().next().map(|(_, c)| c),
+                _ => {}
+            }
+        }
+        for (reporter_ssrc, blocks) in reports {
+            // Which zone: the stream the report is about (our SSRC is per
+            // zone), else the zone whose inventory lists the source, else
+            // the first zone on this port.
+            let zone = blocks
+                .iter()
+                .find_map(|b| ours.get(&b.ssrc).cloned())
+                .or_else(|| inventory.get(&from.ip()).cloned())
+                .unwrap_or_else(|| zones.first().cloned().unwrap_or_default());
+            handle.send(HealthInput::Report(Report {
+                zone,
+                from,
+                reporter_ssrc,
+                cname: cname.clone(),
+                blocks,
+                arrival_ntp_mid32,
+            }));
+        }
+    }
+}

@@ -1,0 +1,663 @@
+//! `loa speaker`: the reference IP loudspeaker. Joins a zone's group (or
+//! listens unicast), plays the Opus/RTP stream through a jitter buffer with
+//! FEC recovery and concealment into a WAV file or stdout, and reports back
+//! with RTCP Receiver Reports + SDES CNAME, as vendor speakers should.
+//!
+//! The parts that decide are sans-IO: `jitter` (what each tick plays),
+//! `stats` (RFC 3550 A.1/A.3/A.8 numbers), `report` (when to report),
+//! `sdp` (what to play). This file is the blocking shell: reader threads
+//! timestamp datagrams, one loop feeds them in and runs the output clock.
+//!
+//! Must not touch: the daemon, the config file (a speaker only needs an SDP
+//! or a group).
+
+mod decode;
+mod jitter;
+mod net;
+mod output;
+mod report;
+mod sdp;
+mod stats;
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use crate::rtp::rtcp::{self, RtcpPacket};
+use decode::{FrameDecoder, Produced};
+use jitter::{Arrival, JitterBuffer, Playout};
+use net::{Channel, Datagram, Readers};
+use output::Output;
+use report::ReportTimer;
+use stats::ReceiverStats;
+
+pub use output::OutputTarget;
+pub use report::MIN_INTERVAL as RTCP_MIN_INTERVAL;
+pub use sdp::{SdpError, SdpStream};
+
+/// Default jitter buffer target.
+pub const DEFAULT_JITTER: Duration = Duration::from_millis(60);
+
+/// What `loa speaker` was asked to do.
+#[derive(Debug, Clone)]
+pub struct SpeakerOptions {
+    /// Session description naming group, port, payload type and stereo.
+    pub sdp: Option<PathBuf>,
+    /// Multicast group and RTP port (overrides the SDP's).
+    pub group: Option<SocketAddrV4>,
+    /// Interface address to join on; unspecified lets the kernel choose.
+    pub interface: Option<Ipv4Addr>,
+    /// Also (or only) take RTP sent unicast to this address.
+    pub listen: Option<SocketAddrV4>,
+    /// Source address of reports (default: the interface address).
+    pub bind: Option<Ipv4Addr>,
+    /// Send reports here, unicast, instead of the group's RTCP port.
+    pub rtcp_to: Option<SocketAddrV4>,
+    pub jitter: Duration,
+    /// 1 or 2; default from the SDP's sprop-stereo, else mono.
+    pub channels: Option<u8>,
+    pub out: OutputTarget,
+    /// RTCP Tmin (RFC 3550 §6.2: 5 s); shorter only for tests.
+    pub rtcp_interval: Duration,
+    /// Share of incoming RTP packets to discard, in percent (lossy link).
+    pub drop_pct: f64,
+    /// Seed for the drop simulation, SSRC and report timing.
+    pub seed: Option<u64>,
+    /// Print the stats line every 10 s.
+    pub verbose: bool,
+}
+
+impl Default for SpeakerOptions {
+    fn default() -> Self {
+        SpeakerOptions {
+            sdp: None,
+            group: None,
+            interface: None,
+            listen: None,
+            bind: None,
+            rtcp_to: None,
+            jitter: DEFAULT_JITTER,
+            channels: None,
+            out: OutputTarget::Discard,
+            rtcp_interval: RTCP_MIN_INTERVAL,
+            drop_pct: 0.0,
+            seed: None,
+            verbose: false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpeakerError {
+    #[error("cannot read SDP file {path}: {source}")]
+    ReadSdp {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("bad SDP file {path}: {source}")]
+    Sdp {
+        path: PathBuf,
+        #[source]
+        source: SdpError,
+    },
+    #[error("nothing to play: give --sdp FILE, --group ADDR:PORT or --listen IP:PORT")]
+    NoStream,
+    #[error("cannot join group {group} on interface {interface}: {source}")]
+    Join {
+        group: SocketAddrV4,
+        interface: Ipv4Addr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddrV4,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot send RTCP from {bind}: {source} (is the address configured on this machine?)")]
+    ReportSocket {
+        bind: Ipv4Addr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start a socket reader thread: {0}")]
+    Thread(#[source] std::io::Error),
+    #[error(transparent)]
+    Decoder(#[from] decode::DecoderError),
+    #[error(transparent)]
+    Output(#[from] output::OutputError),
+}
+
+/// What the speaker heard and played, for the stats line.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SpeakerStats {
+    /// RTP packets accepted from the played source(s).
+    pub received: u64,
+    /// Packets lost on the way (RFC 3550 A.3, over every source played).
+    pub lost: u64,
+    /// Lost frames rebuilt from the next packet's in-band FEC.
+    pub recovered: u64,
+    /// Lost frames concealed (PLC), including undecodable payloads.
+    pub concealed: u64,
+    /// Packets that arrived after their slot was played.
+    pub late: u64,
+    pub duplicates: u64,
+    /// Datagrams that were not RTP for this stream (garbage, wrong version,
+    /// wrong payload type, not Opus).
+    pub ignored: u64,
+    /// Packets discarded on purpose by `--drop`.
+    pub dropped: u64,
+    /// Frames written to the output, one per tick.
+    pub frames: u64,
+    /// Audio written to the output (per channel, at 48 kHz).
+    pub played: Duration,
+    /// Times the stream's SSRC changed.
+    pub ssrc_changes: u64,
+    /// RTCP Receiver Reports sent.
+    pub reports: u64,
+    /// Interarrival jitter of the current source.
+    pub jitter: Duration,
+    /// SSRC of the source played last.
+    pub ssrc: Option<u32>,
+}
+
+impl fmt::Display for SpeakerStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "received {}, lost {}, recovered by FEC {}, concealed {}, late {}, jitter {:.2} ms \
+             (duplicates {}, ignored {}, dropped {}, {:.1} s played, {} reports)",
+            self.received,
+            self.lost,
+            self.recovered,
+            self.concealed,
+            self.late,
+            self.jitter.as_secs_f64() * 1e3,
+            self.duplicates,
+            self.ignored,
+            self.dropped,
+            self.played.as_secs_f64(),
+            self.reports,
+        )
+    }
+}
+
+/// The stream after reading the SDP and the flags.
+#[derive(Debug, Clone)]
+struct Plan {
+    group: Option<SocketAddrV4>,
+    interface: Ipv4Addr,
+    payload_type: Option<u8>,
+    channels: usize,
+    rtcp_port: Option<u16>,
+}
+
+fn plan(options: &SpeakerOptions) -> Result<Plan, SpeakerError> {
+    let sdp = match &options.sdp {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| SpeakerError::ReadSdp {
+                path: path.clone(),
+                source,
+            })?;
+            Some(sdp::parse(&text).map_err(|source| SpeakerError::Sdp {
+                path: path.clone(),
+                source,
+            })?)
+        }
+        None => None,
+    };
+    let group = options.group.or(sdp.as_ref().map(|s| s.group));
+    if group.is_none() && options.listen.is_none() {
+        return Err(SpeakerError::NoStream);
+    }
+    let rtcp_port = match (&sdp, options.group) {
+        (Some(s), None) => Some(s.rtcp_port),
+        _ => group.map(|g| g.port().wrapping_add(1)),
+    };
+    let stereo = sdp.as_ref().is_some_and(|s| s.stereo);
+    Ok(Plan {
+        group,
+        interface: options.interface.unwrap_or(Ipv4Addr::UNSPECIFIED),
+        payload_type: sdp.as_ref().map(|s| s.payload_type),
+        channels: match options.channels {
+            Some(n) => usize::from(n),
+            None if stereo => 2,
+            None => 1,
+        },
+        rtcp_port,
+    })
+}
+
+/// Plays until `stop` is set (SIGINT/SIGTERM in `main`), then sends BYE,
+/// finalises the output and returns what happened.
+pub fn run(options: SpeakerOptions, stop: Arc<AtomicBool>) -> Result<SpeakerStats, SpeakerError> {
+    let plan = plan(&options)?;
+    let (mut readers, datagrams) = Readers::new();
+    if let Some(group) = plan.group {
+        let socket = net::listener(group, plan.interface).map_err(|source| SpeakerError::Join {
+            group,
+            interface: plan.interface,
+            source,
+        })?;
+        readers
+            .spawn(socket, Channel::Rtp)
+            .map_err(SpeakerError::Thread)?;
+        if let Some(port) = plan.rtcp_port {
+            // Sender Reports (for LSR/DLSR) and BYE arrive on the RTCP port.
+            let addr = SocketAddrV4::new(*group.ip(), port);
+            let socket =
+                net::listener(addr, plan.interface).map_err(|source| SpeakerError::Join {
+                    group: addr,
+                    interface: plan.interface,
+                    source,
+                })?;
+            readers
+                .spawn(socket, Channel::Rtcp)
+                .map_err(SpeakerError::Thread)?;
+        }
+    }
+    if let Some(addr) = options.listen {
+        let socket = net::listener(addr, plan.interface)
+            .map_err(|source| SpeakerError::Listen { addr, source })?;
+        readers
+            .spawn(socket, Channel::Rtp)
+            .map_err(SpeakerError::Thread)?;
+    }
+    let bind = options.bind.unwrap_or(plan.interface);
+    let report_socket = net::report_socket(bind, plan.interface)
+        .map_err(|source| SpeakerError::ReportSocket { bind, source })?;
+    let cname = format!(
+        "loa-speaker@{}",
+        report_socket
+            .local_addr()
+            .map(|a| a.ip())
+            .unwrap_or(bind.into())
+    );
+    let output = Output::open(&options.out, plan.channels as u16)?;
+    let decoder = FrameDecoder::new(plan.channels, 960)?;
+
+    let seed = options.seed.unwrap_or_else(rand::random);
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let now = Instant::now();
+    let mut speaker = Speaker {
+        buffer: JitterBuffer::new(options.jitter),
+        decoder,
+        channels: plan.channels,
+        output,
+        source: None,
+        stats: SpeakerStats::default(),
+        lost_before: 0,
+        payload_type: plan.payload_type,
+        drop_fraction: (options.drop_pct / 100.0).clamp(0.0, 1.0),
+        ssrc: rng.random(),
+        rtcp_to: options.rtcp_to.map(SocketAddr::V4).or_else(|| {
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                *plan.group?.ip(),
+                plan.rtcp_port?,
+            )))
+        }),
+        rtcp_from_rtp_sender: options.listen.map(|l| l.port().wrapping_add(1)),
+        report_socket,
+        cname,
+        timer: ReportTimer::new(now, options.rtcp_interval, rng.random()),
+        rng,
+        packet: Vec::new(),
+    };
+    eprintln!(
+        "loa speaker: listening on {}{} (interface {}), {} channel(s), jitter buffer {} ms, reports from {} as {}",
+        plan.group.map(|g| g.to_string()).unwrap_or_default(),
+        options.listen.map(|l| format!(" unicast {l}")).unwrap_or_default(),
+        plan.interface,
+        plan.channels,
+        options.jitter.as_millis(),
+        bind,
+        speaker.cname,
+    );
+
+    let result = speaker.run_loop(&datagrams, &stop, options.verbose);
+    speaker.send_bye();
+    drop(readers);
+    let Speaker { output, .. } = speaker;
+    let finished = output.finish();
+    let stats = result?;
+    finished?;
+    Ok(stats)
+}
+
+/// How long the loop may block waiting for datagrams, so the stop flag is
+/// seen promptly.
+const MAX_WAIT: Duration = Duration::from_millis(50);
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+const PRINT_EVERY: Duration = Duration::from_secs(10);
+
+struct Speaker {
+    buffer: JitterBuffer,
+    decoder: FrameDecoder,
+    /// Interleaved channels of the decoded audio.
+    channels: usize,
+    output: Output,
+    /// Statistics of the source being played.
+    source: Option<ReceiverStats>,
+    stats: SpeakerStats,
+    /// Losses of sources played before the current one.
+    lost_before: u64,
+    payload_type: Option<u8>,
+    drop_fraction: f64,
+    /// Our own SSRC as a report sender.
+    ssrc: u32,
+    rtcp_to: Option<SocketAddr>,
+    /// Unicast only: reports go to the RTP sender's address on this port.
+    rtcp_from_rtp_sender: Option<u16>,
+    report_socket: UdpSocket,
+    cname: String,
+    timer: ReportTimer,
+    rng: SmallRng,
+    packet: Vec<u8>,
+}
+
+impl Speaker {
+    fn run_loop(
+        &mut self,
+        datagrams: &std::sync::mpsc::Receiver<Datagram>,
+        stop: &AtomicBool,
+        verbose: bool,
+    ) -> Result<SpeakerStats, SpeakerError> {
+        let start = Instant::now();
+        let mut next_flush = start + FLUSH_EVERY;
+        let mut next_print = start + PRINT_EVERY;
+        while !stop.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            let mut deadline = (now + MAX_WAIT).min(self.timer.poll_timeout());
+            if let Some(tick) = self.buffer.poll_timeout() {
+                deadline = deadline.min(tick);
+            }
+            match datagrams.recv_timeout(deadline.saturating_duration_since(now)) {
+                Ok(datagram) => {
+                    self.handle(datagram);
+                    // Take what else is waiting before playing, so a
+                    // packet that came just in time is not counted late.
+                    while let Ok(datagram) = datagrams.try_recv() {
+                        self.handle(datagram);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            let now = Instant::now();
+            while let Some(playout) = self.buffer.pop(now) {
+                self.play(playout)?;
+            }
+            if self.timer.poll(now) {
+                self.send_report(now);
+            }
+            if now >= next_flush {
+                self.output.flush()?;
+                next_flush = now + FLUSH_EVERY;
+            }
+            if verbose && now >= next_print {
+                eprintln!("loa speaker: {}", self.snapshot());
+                next_print = now + PRINT_EVERY;
+            }
+        }
+        Ok(self.snapshot())
+    }
+
+    fn snapshot(&self) -> SpeakerStats {
+        let counters = self.buffer.counters();
+        let mut stats = self.stats.clone();
+        stats.late = counters.late;
+        stats.duplicates = counters.duplicates;
+        stats.ssrc_changes = counters.ssrc_changes;
+        stats.lost = self.lost_before
+            + self
+                .source
+                .as_ref()
+                .map_or(0, |s| s.cumulative_lost().max(0) as u64);
+        stats.jitter = self
+            .source
+            .as_ref()
+            .map_or(Duration::ZERO, |s| s.jitter_duration());
+        stats.ssrc = self.buffer.ssrc();
+        stats
+    }
+
+    fn handle(&mut self, datagram: Datagram) {
+        match datagram.channel {
+            Channel::Rtp => self.handle_rtp(&datagram),
+            Channel::Rtcp => self.handle_rtcp(&datagram),
+        }
+    }
+
+    fn handle_rtp(&mut self, datagram: &Datagram) {
+        if self.drop_fraction > 0.0 && self.rng.random::<f64>() < self.drop_fraction {
+            self.stats.dropped += 1;
+            return;
+        }
+        let Ok(rtp) = rtp_rs::RtpReader::new(&datagram.data) else {
+            self.stats.ignored += 1;
+            return;
+        };
+        let payload = rtp.payload();
+        let payload_type_ok = match self.payload_type {
+            Some(pt) => rtp.payload_type() == pt,
+            // Without an SDP: any dynamic type (RFC 3551 §6), as loa uses.
+            None => (96..=127).contains(&rtp.payload_type()),
+        };
+        let Some(frame_samples) = payload_type_ok
+            .then(|| decode::packet_samples(payload))
+            .flatten()
+        else {
+            self.stats.ignored += 1;
+            return;
+        };
+        let (seq, timestamp, ssrc) = (
+            u16::from(rtp.sequence_number()),
+            rtp.timestamp(),
+            rtp.ssrc(),
+        );
+        let before = self.buffer.ssrc();
+        let arrival = self
+            .buffer
+            .push(datagram.arrival, seq, timestamp, rtp.mark(), ssrc, payload);
+        if arrival == Arrival::Probation {
+            return;
+        }
+        if before != Some(ssrc) {
+            // A new source: its frame duration sets the output clock, and
+            // its statistics start afresh.
+            self.buffer.set_frame_samples(frame_samples as u32);
+            self.decoder.set_frame_samples(frame_samples);
+            if let Some(old) = self.source.take() {
+                self.lost_before += old.cumulative_lost().max(0) as u64;
+            }
+            self.source = Some(ReceiverStats::new(ssrc, seq, datagram.arrival));
+        }
+        if let Some(source) = self.source.as_mut() {
+            if source.on_packet(datagram.arrival, seq, timestamp) {
+                self.stats.received += 1;
+            }
+        }
+        if let Some(port) = self.rtcp_from_rtp_sender {
+            if self.rtcp_to.is_none() {
+                self.rtcp_to = Some(SocketAddr::new(datagram.from.ip(), port));
+            }
+        }
+    }
+
+    fn handle_rtcp(&mut self, datagram: &Datagram) {
+        // Our own reports loop back here too; they parse and are ignored.
+        let Ok(packets) = rtcp::parse_compound(&datagram.data) else {
+            return;
+        };
+        let Some(source) = self.source.as_mut() else {
+            return;
+        };
+        for packet in packets {
+            match packet {
+                RtcpPacket::SenderReport { ssrc, info, .. } if ssrc == source.ssrc() => {
+                    source.on_sender_report(datagram.arrival, info.ntp_time);
+                }
+                RtcpPacket::Bye { ssrcs, reason } if ssrcs.contains(&source.ssrc()) => {
+                    tracing::info!(
+                        ssrc = source.ssrc(),
+                        reason = reason.as_deref().unwrap_or(""),
+                        "sender said bye"
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn play(&mut self, playout: Playout) -> Result<(), SpeakerError> {
+        let (produced, pcm) = match &playout {
+            Playout::Packet(payload) => self.decoder.packet(payload),
+            Playout::Lost { next } => self.decoder.lost(next.as_deref()),
+            Playout::Idle => self.decoder.silence(),
+        };
+        match produced {
+            Produced::Recovered => self.stats.recovered += 1,
+            Produced::Concealed | Produced::Corrupt => self.stats.concealed += 1,
+            Produced::Decoded | Produced::Silence => {}
+        }
+        let samples = pcm.len() / self.channels;
+        self.output.write(pcm)?;
+        self.stats.frames += 1;
+        self.stats.played += Duration::from_nanos(samples as u64 * 1_000_000_000 / 48_000);
+        Ok(())
+    }
+
+    fn send_report(&mut self, now: Instant) {
+        let blocks: Vec<_> = self
+            .source
+            .as_mut()
+            .map(|s| s.report_block(now))
+            .into_iter()
+            .collect();
+        rtcp::write_receiver_report(&mut self.packet, self.ssrc, &blocks, &self.cname);
+        if self.send_rtcp() {
+            self.stats.reports += 1;
+        }
+    }
+
+    fn send_bye(&mut self) {
+        rtcp::write_bye(
+            &mut self.packet,
+            self.ssrc,
+            None,
+            &self.cname,
+            Some("speaker stopped"),
+        );
+        self.send_rtcp();
+    }
+
+    fn send_rtcp(&self) -> bool {
+        let Some(to) = self.rtcp_to else {
+            return false;
+        };
+        match self.report_socket.send_to(&self.packet, to) {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, %to, "cannot send rtcp report");
+                false
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> SpeakerOptions {
+        SpeakerOptions::default()
+    }
+
+    #[test]
+    fn a_group_alone_is_enough_and_rtcp_goes_to_the_next_port() {
+        let p = plan(&SpeakerOptions {
+            group: Some("239.255.9.9:5004".parse().unwrap()),
+            ..options()
+        })
+        .unwrap();
+        assert_eq!(
+            (p.rtcp_port, p.channels, p.payload_type),
+            (Some(5005), 1, None)
+        );
+        assert_eq!(p.interface, Ipv4Addr::UNSPECIFIED);
+    }
+
+    #[test]
+    fn nothing_to_play_is_refused() {
+        let err = plan(&options()).unwrap_err();
+        assert!(matches!(err, SpeakerError::NoStream), "{err}");
+    }
+
+    #[test]
+    fn the_sdp_sets_stereo_payload_type_and_rtcp_port() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("z.sdp");
+        std::fs::write(
+            &path,
+            "v=0\r\nc=IN IP4 239.1.2.3/1\r\nm=audio 6000 RTP/AVP 101\r\na=rtpmap:101 opus/48000/2\r\n\
+             a=fmtp:101 sprop-stereo=1\r\na=rtcp:6001\r\n",
+        )
+        .unwrap();
+        let p = plan(&SpeakerOptions {
+            sdp: Some(path.clone()),
+            ..options()
+        })
+        .unwrap();
+        assert_eq!(p.group, Some("239.1.2.3:6000".parse().unwrap()));
+        assert_eq!(
+            (p.payload_type, p.channels, p.rtcp_port),
+            (Some(101), 2, Some(6001))
+        );
+        let p = plan(&SpeakerOptions {
+            sdp: Some(path),
+            channels: Some(1),
+            ..options()
+        })
+        .unwrap();
+        assert_eq!(p.channels, 1, "--channels wins over the SDP");
+    }
+
+    #[test]
+    fn sdp_errors_name_the_file() {
+        let err = plan(&SpeakerOptions {
+            sdp: Some("/nonexistent/zone.sdp".into()),
+            ..options()
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("cannot read SDP file /nonexistent/zone.sdp: "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_stats_line_names_each_counter() {
+        let stats = SpeakerStats {
+            received: 10,
+            lost: 1,
+            recovered: 2,
+            concealed: 3,
+            late: 4,
+            jitter: Duration::from_micros(1500),
+            ..SpeakerStats::default()
+        };
+        assert!(stats.to_string().starts_with(
+            "received 10, lost 1, recovered by FEC 2, concealed 3, late 4, jitter 1.50 ms"
+        ));
+    }
+}

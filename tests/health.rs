@@ -1,0 +1,214 @@
+//! Endpoint health end to end: the real daemon, real `loa speaker`
+//! processes bound to their own loopback addresses (and a GStreamer rtpbin
+//! receiver), RTCP over loopback multicast in the private namespace.
+
+mod common;
+
+use std::net::UdpSocket;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::daemon::{base_config, zone_toml, Daemon};
+use common::{require_netns, write_tones_wav, LOA};
+use serde_json::Value;
+
+struct Speaker(Child);
+
+impl Speaker {
+    fn start(group: &str, port: u16, bind: &str, extra: &[&str]) -> Speaker {
+        let child = Command::new(LOA)
+            .args(["speaker", "--group", &format!("{group}:{port}"), "--interface", "127.0.0.1", "--bind", bind])
+            .args(["--out", "/dev/null", "--rtcp-interval", "1"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start loa speaker");
+        Speaker(child)
+    }
+}
+
+impl Drop for Speaker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn endpoints(daemon: &Daemon) -> Vec<Value> {
+    daemon.json(&["endpoints"])["endpoints"].as_array().unwrap().clone()
+}
+
+fn state_of(rows: &[Value], address: &str) -> String {
+    rows.iter()
+        .find(|r| r["address"] == address)
+        .map(|r| r["state"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| "absent".into())
+}
+
+/// Polls `loa endpoints` until `check` holds; returns how long it took.
+fn wait_for(daemon: &Daemon, what: &str, timeout: Duration, check: impl Fn(&[Value]) -> bool) -> Duration {
+    let start = Instant::now();
+    loop {
+        let rows = endpoints(daemon);
+        if check(&rows) {
+            return start.elapsed();
+        }
+        assert!(start.elapsed() < timeout, "{what} did not happen within {timeout:?}: {rows:#?}\n{}", daemon.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn inventory_zone(addresses: &[(&str, &str)]) -> (String, String, u16) {
+    let (zone, group, port) = zone_toml("thon-1");
+    let list: Vec<String> = addresses
+        .iter()
+        .map(|(name, address)| format!("{{ name = \"{name}\", address = \"{address}\" }}"))
+        .collect();
+    (format!("{zone}endpoints = [{}]\n", list.join(", ")), group, port)
+}
+
+fn playing_daemon(dir: &std::path::Path, zone: &str, health: &str) -> Daemon {
+    std::fs::create_dir_all(dir.join("media")).unwrap();
+    write_tones_wav(&dir.join("media/loop.wav"), 48_000, 1, &[(600.0, 2.0)]);
+    let config = format!("{}{health}{zone}", base_config(dir)).replace("fec = true", "fec = true\nexpected_loss_pct = 10");
+    let daemon = Daemon::start(dir, &config);
+    assert!(daemon.loa(&["play", "--zones", "thon-1", "--loop", "loop.wav"]).status.success());
+    daemon
+}
+
+#[test]
+fn listed_speakers_are_online_an_unlisted_one_is_unregistered_a_lossy_one_degraded_a_dead_one_offline() {
+    require_netns();
+    let dir = tempfile::tempdir().unwrap();
+    let (zone, group, port) = inventory_zone(&[("cho", "127.0.0.2"), ("truong", "127.0.0.3"), ("dinh", "127.0.0.4")]);
+    let health = "[health]\nreport_interval = \"1s\"\noffline_intervals = 3\n";
+    let daemon = playing_daemon(dir.path(), &zone, health);
+    let _cho = Speaker::start(&group, port, "127.0.0.2", &[]);
+    let mut truong = Speaker::start(&group, port, "127.0.0.3", &[]);
+    let _dinh = Speaker::start(&group, port, "127.0.0.4", &["--drop", "10", "--seed", "7"]);
+    let _stranger = Speaker::start(&group, port, "127.0.0.9", &[]);
+
+    wait_for(&daemon, "listed online, stranger unregistered, lossy degraded", Duration::from_secs(15), |rows| {
+        state_of(rows, "127.0.0.2") == "online"
+            && state_of(rows, "127.0.0.3") == "online"
+            && state_of(rows, "127.0.0.4") == "degraded"
+            && state_of(rows, "127.0.0.9") == "unregistered"
+    });
+    let rows = endpoints(&daemon);
+    let dinh = rows.iter().find(|r| r["address"] == "127.0.0.4").unwrap();
+    let loss = dinh["loss_pct"].as_f64().unwrap();
+    assert!((4.0..=20.0).contains(&loss), "loss near 10 %: {dinh:#}");
+    // RTT needs a Sender Report to have reached the speaker (≈5 s interval).
+    wait_for(&daemon, "RTT from LSR/DLSR", Duration::from_secs(12), |rows| {
+        rows.iter()
+            .find(|r| r["address"] == "127.0.0.2")
+            .and_then(|r| r["rtt_ms"].as_f64())
+            .is_some_and(|rtt| (0.0..50.0).contains(&rtt))
+    });
+    let text = String::from_utf8(daemon.loa(&["endpoints"]).stdout).unwrap();
+    assert!(text.contains("UNREGISTERED") && text.contains("cho"), "{text}");
+    let status = daemon.json(&["status"]);
+    assert_eq!(status["zones"][0]["endpoints"]["unregistered"], 1, "{status:#}");
+
+    let _ = truong.0.kill();
+    let _ = truong.0.wait();
+    let took = wait_for(&daemon, "killed speaker offline", Duration::from_secs(8), |rows| {
+        state_of(rows, "127.0.0.3") == "offline"
+    });
+    println!("offline detected {:.1} s after the kill (3 × 1 s report interval)", took.as_secs_f64());
+    assert!(took <= Duration::from_secs(5), "offline after {took:?}");
+
+    // Every transition is in SQLite.
+    let store = loa::store::Store::open(&dir.path().join("state")).unwrap();
+    assert_eq!(store.integrity_check().unwrap(), "ok");
+    drop(store);
+    let db = rusqlite_count(&dir.path().join("state/loa.db"));
+    assert!(db >= 5, "health events stored: {db}");
+}
+
+fn rusqlite_count(path: &std::path::Path) -> i64 {
+    let db = rusqlite::Connection::open(path).unwrap();
+    db.query_row("select count(*) from health_events", [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn a_gstreamer_rtpbin_receiver_is_recognised_as_online() {
+    require_netns();
+    let dir = tempfile::tempdir().unwrap();
+    let (zone, group, port) = inventory_zone(&[("gst", "127.0.0.5")]);
+    let daemon = playing_daemon(dir.path(), &zone, "");
+    let caps = "application/x-rtp,media=audio,clock-rate=48000,encoding-name=OPUS,payload=96";
+    let pipeline = format!(
+        "rtpbin name=rb udpsrc address={group} port={port} multicast-iface=lo caps=\"{caps}\" ! rb.recv_rtp_sink_0 \
+         rb. ! rtpopusdepay ! opusdec ! fakesink sync=false \
+         udpsrc address={group} port={} multicast-iface=lo ! rb.recv_rtcp_sink_0 \
+         rb.send_rtcp_src_0 ! udpsink host={group} port={} multicast-iface=lo bind-address=127.0.0.5 sync=false async=false",
+        port + 1,
+        port + 1
+    );
+    let mut gst = Command::new("sh")
+        .args(["-c", &format!("exec gst-launch-1.0 -q {pipeline}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let took = wait_for(&daemon, "GStreamer receiver online", Duration::from_secs(20), |rows| {
+        state_of(rows, "127.0.0.5") == "online"
+    });
+    println!("GStreamer rtpbin online after {:.1} s", took.as_secs_f64());
+    let _ = gst.kill();
+    let _ = gst.wait();
+}
+
+#[test]
+fn hostile_rtcp_is_ignored_and_the_daemon_keeps_serving() {
+    require_netns();
+    let dir = tempfile::tempdir().unwrap();
+    let (zone, group, port) = inventory_zone(&[("cho", "127.0.0.2")]);
+    let health = "[health]\nreport_interval = \"1s\"\n";
+    let daemon = playing_daemon(dir.path(), &zone, health);
+    let _cho = Speaker::start(&group, port, "127.0.0.2", &[]);
+    wait_for(&daemon, "speaker online", Duration::from_secs(10), |rows| state_of(rows, "127.0.0.2") == "online");
+
+    let attacker = UdpSocket::bind("127.0.0.66:0").unwrap();
+    let target = format!("127.0.0.1:{}", port + 1);
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut random = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect()
+    };
+    let mut hostile: Vec<Vec<u8>> = vec![
+        vec![],
+        vec![0x81],
+        vec![0x81, 201, 0x00],                                     // truncated header
+        vec![0x41, 201, 0x00, 0x01, 0, 0, 0, 1],                   // version 1
+        vec![0x81, 201, 0xff, 0xff, 0, 0, 0, 1],                   // length far beyond the datagram
+        vec![0x9f, 201, 0x00, 0x01, 0, 0, 0, 1],                   // 31 report blocks claimed, none present
+        [vec![0x81, 200, 0x00, 0x06], vec![0; 24]].concat(),       // SR cut short
+        [vec![0xa1, 201, 0x00, 0x07], vec![0xff; 28]].concat(),    // padding flag with absurd pad count
+    ];
+    for n in [4, 8, 28, 100, 1400] {
+        for _ in 0..20 {
+            hostile.push(random(n));
+        }
+    }
+    for datagram in &hostile {
+        attacker.send_to(datagram, &target).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let rows = endpoints(&daemon);
+    assert_eq!(state_of(&rows, "127.0.0.2"), "online", "{rows:#?}");
+    assert!(daemon.loa(&["status"]).status.success());
+    let log = daemon.log_text();
+    assert!(log.contains("malformed RTCP"), "a warning names the bad datagrams:\n{log}");
+    let warnings = log.matches("malformed RTCP").count();
+    assert!(warnings <= 2, "warnings are rate-limited, got {warnings}");
+}
