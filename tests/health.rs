@@ -85,6 +85,15 @@ fn listed_speakers_are_online_an_unlisted_one_is_unregistered_a_lossy_one_degrad
     let (zone, group, port) = inventory_zone(&[("cho", "127.0.0.2"), ("truong", "127.0.0.3"), ("dinh", "127.0.0.4")]);
     let health = "[health]\nreport_interval = \"1s\"\noffline_intervals = 3\n";
     let daemon = playing_daemon(dir.path(), &zone, health);
+    // A subscriber sees every change as it happens.
+    let mut watch = Command::new(LOA)
+        .args(["endpoints", "--watch", "--json", "--socket"])
+        .arg(&daemon.socket)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
     let _cho = Speaker::start(&group, port, "127.0.0.2", &[]);
     let mut truong = Speaker::start(&group, port, "127.0.0.3", &[]);
     let _dinh = Speaker::start(&group, port, "127.0.0.4", &["--drop", "10", "--seed", "7"]);
@@ -119,6 +128,15 @@ fn listed_speakers_are_online_an_unlisted_one_is_unregistered_a_lossy_one_degrad
     });
     println!("offline detected {:.1} s after the kill (3 × 1 s report interval)", took.as_secs_f64());
     assert!(took <= Duration::from_secs(5), "offline after {took:?}");
+
+    let _ = watch.kill();
+    let watched = String::from_utf8(watch.wait_with_output().unwrap().stdout).unwrap();
+    let changes: Vec<Value> = watched.lines().skip(1).map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(
+        changes.iter().any(|c| c["address"] == "127.0.0.3" && c["to"] == "offline"),
+        "endpoints.subscribe pushed the offline transition: {watched}"
+    );
+    assert!(changes.iter().any(|c| c["address"] == "127.0.0.9" && c["to"] == "unregistered"), "{watched}");
 
     // Every transition is in SQLite.
     let store = loa::store::Store::open(&dir.path().join("state")).unwrap();
@@ -211,4 +229,23 @@ fn hostile_rtcp_is_ignored_and_the_daemon_keeps_serving() {
     assert!(log.contains("malformed RTCP"), "a warning names the bad datagrams:\n{log}");
     let warnings = log.matches("malformed RTCP").count();
     assert!(warnings <= 2, "warnings are rate-limited, got {warnings}");
+}
+
+#[test]
+fn a_speaker_that_sends_no_rtcp_is_watched_by_a_tcp_probe() {
+    require_netns();
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.6:0").unwrap();
+    let probe_port = listener.local_addr().unwrap().port();
+    let (zone, _, _) = zone_toml("thon-1");
+    let zone = format!(
+        "{zone}endpoints = [{{ name = \"cong\", address = \"127.0.0.6\", probe = \"tcp:{probe_port}\", \
+         probe_interval = \"500ms\", probe_timeout = \"300ms\" }}]\n"
+    );
+    let daemon = playing_daemon(dir.path(), &zone, "");
+    wait_for(&daemon, "probed speaker online", Duration::from_secs(5), |rows| state_of(rows, "127.0.0.6") == "online");
+    drop(listener);
+    wait_for(&daemon, "probed speaker offline", Duration::from_secs(5), |rows| state_of(rows, "127.0.0.6") == "offline");
+    let rows = endpoints(&daemon);
+    assert!(daemon.log_text().contains("probe tcp"), "the log says why: {rows:#?}");
 }

@@ -78,6 +78,9 @@ impl Output {
                     out.write_all(&to_i16(v).to_le_bytes())
                         .map_err(OutputError::Stdout)?;
                 }
+                // One write per frame: whatever reads the pipe (aplay) gets
+                // each frame when it is due, not a second later.
+                out.flush().map_err(OutputError::Stdout)?;
             }
             Output::Discard => {}
         }
