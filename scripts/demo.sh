@@ -29,6 +29,14 @@ for _ in $(seq 100); do
 done
 echo "demo: daemon running (pid $(cat "$PIDFILE")), log in $STATE/loa.log"
 
+# A reference loudspeaker for the market speaker of hamlet 1 (127.0.0.2 in
+# the inventory): it plays the zone and reports back over RTCP, so
+# `loa endpoints` shows it online. It runs as long as the daemon.
+nsenter --net="/proc/$(cat "$PIDFILE")/ns/net" \
+  "$LOA" speaker --group 239.255.77.1:5004 --interface 127.0.0.1 --bind 127.0.0.2 \
+  --out /dev/null > "$STATE/speaker.log" 2>&1 < /dev/null &
+echo $! > "$STATE/speaker.pid"
+
 # A receiver inside the daemon's namespace decodes what hamlet 1 hears.
 $LOA sdp --config "$CONFIG" --zone thon-1 > out/demo.sdp
 rm -f out/demo-received.wav
@@ -49,6 +57,9 @@ echo "\$ loa schedule list"
 $LOA schedule list --config "$CONFIG"
 wait "$receiver" || true
 echo
+echo "\$ loa endpoints"
+$LOA endpoints --config "$CONFIG"
+echo
 echo "\$ loa history"
 $LOA history --config "$CONFIG" --limit 10
 seconds=$(ffprobe -v error -show_entries format=duration -of csv=p=0 out/demo-received.wav)
@@ -56,5 +67,6 @@ echo
 echo "demo: the receiver decoded ${seconds%.*} s of hamlet 1 into out/demo-received.wav (aplay it)"
 echo "demo: the daemon keeps running and chimes on thon-1 every minute. Try:"
 echo "        $LOA status --config $CONFIG"
+echo "        $LOA endpoints --config $CONFIG --watch"
 echo "        $LOA play --config $CONFIG --zones all --priority emergency assets/chime.ogg"
 echo "      stop it with: make demo-stop   (or: kill \$(cat $PIDFILE))"

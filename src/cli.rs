@@ -455,7 +455,11 @@ pub fn history_text(v: &Value, format: HistoryFormat) -> String {
                 local(&r["start"]),
                 local(&r["end"]).split(' ').nth(1).unwrap_or("").to_string(),
                 s(r, "outcome").to_string(),
-                format!("#{} {}", r["program"], s(r, "program_name")),
+                // Missed fires and refused requests never became a program.
+                match r["program"].as_u64() {
+                    Some(0) | None => s(r, "program_name").to_string(),
+                    Some(id) => format!("#{id} {}", s(r, "program_name")),
+                },
                 file_name(s(r, "source")).to_string(),
                 zones,
                 s(r, "priority").to_string(),
