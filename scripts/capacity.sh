@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# How many distinct programs the daemon sustains in real time: N zones, N
+# programs playing N different 44.1 kHz stereo MP3 files (one per zone), for
+# SECONDS; then SIGTERM, and the pacer's own statistics (underruns, wake-up
+# lateness p99/max, logged at shutdown) say whether it kept up.
+#
+#   scripts/netns.sh scripts/capacity.sh [N] [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "${LOA_IN_NETNS:-}" != 1 ]; then
+  echo "capacity.sh sends multicast: run it as scripts/netns.sh scripts/capacity.sh" >&2
+  exit 1
+fi
+n=${1:-64}
+secs=${2:-60}
+cargo build --release --offline --locked --bin loa >/dev/null 2>&1
+LOA=target/release/loa
+work=target/capacity
+mkdir -p "$work/media"
+for i in $(seq "$n"); do
+  f="$work/media/prog-$i.mp3"
+  [ -s "$f" ] || ffmpeg -hide_banner -loglevel error -y -f lavfi \
+    -i "sine=frequency=$((200 + i * 13)):sample_rate=44100:duration=$((secs + 30))" \
+    -f lavfi -i "anoisesrc=color=pink:amplitude=0.05:sample_rate=44100:duration=$((secs + 30))" \
+    -filter_complex amix=inputs=2 -ac 2 -c:a libmp3lame -b:a 128k "$f"
+done
+{
+  printf '[network]\ninterface = "127.0.0.1"\n[audio]\nfec = true\n'
+  printf '[daemon]\nsocket = "%s/loa.sock"\nstate_dir = "%s/state"\nmedia_roots = ["%s/media"]\n' "$PWD/$work" "$PWD/$work" "$PWD/$work"
+  for i in $(seq "$n"); do
+    printf '[[zone]]\nname = "z%d"\ngroup = "239.255.%d.%d:5004"\n' "$i" $((100 + i / 200)) $((i % 200 + 1))
+  done
+} > "$work/loa.toml"
+rm -rf "$work/state"
+RUST_LOG=info $LOA serve --config "$work/loa.toml" 2> "$work/loa.log" &
+pid=$!
+trap 'kill $pid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do $LOA status --socket "$work/loa.sock" >/dev/null 2>&1 && break; sleep 0.1; done
+for i in $(seq "$n"); do
+  $LOA play --socket "$work/loa.sock" --zones "z$i" --priority scheduled "$PWD/$work/media/prog-$i.mp3" >/dev/null
+done
+t0=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+sleep "$secs"
+t1=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+playing=$($LOA status --socket "$work/loa.sock" --json | grep -c '"state": "playing"' || true)
+rss=$(awk '/VmHWM/ { print $2 }' "/proc/$pid/status")
+kill -TERM "$pid"
+wait "$pid" || true
+trap - EXIT
+stats=$(grep "pacer stopped" "$work/loa.log" | sed 's/\x1b\[[0-9;]*m//g' | tail -1)
+echo "programs: $n requested, $playing still playing after ${secs} s"
+awk -v d=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v s="$secs" -v rss="$rss" \
+  'BEGIN { printf "daemon CPU: %.0f %% of one core (2 cores available), peak RSS %.1f MB\n", 100 * d / hz / s, rss / 1024 }'
+echo "pacer: $stats"
