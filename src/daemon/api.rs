@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::engine::{Engine, Origin, Reply, StartSpec};
+use super::engine::{Engine, Origin, PlaylistListing, Reply, StartSpec};
 use crate::broadcast::arbiter::{OnBusy, OnPreempt};
 use crate::broadcast::{playlist, Priority};
 use crate::config::{Config, Schedule, ScheduleTarget, ZoneSelection, DEFAULT_MISFIRE_GRACE};
@@ -342,7 +342,7 @@ struct NameParams {
     name: String,
 }
 
-fn runtime_only<'e>(engine: &'e Engine, name: &str, action: &str) -> Result<(), RpcError> {
+fn runtime_only(engine: &Engine, name: &str, action: &str) -> Result<(), RpcError> {
     match engine.schedule_def(name) {
         None => Err(RpcError::refused(format!("no schedule \"{name}\"; see `loa schedule list`"))),
         Some(d) if !d.runtime => Err(RpcError::refused(format!(
@@ -415,7 +415,8 @@ fn playlist_list(engine: &mut Engine, reply: Reply) {
     tokio::task::spawn_blocking(move || {
         let playlists: Vec<Value> = listing
             .into_iter()
-            .map(|(name, origin, source, items, shuffle, looped, error)| {
+            .map(|p| {
+                let PlaylistListing { name, origin, source, items, shuffle, looped, error } = p;
                 let entries: Vec<playlist::Entry> = items
                     .iter()
                     .map(|p| playlist::Entry { path: p.clone(), title: None, duration: None })

@@ -162,6 +162,19 @@ struct Program {
     created: Timestamp,
 }
 
+/// One playlist as `playlist.list` shows it; items resolved as they would
+/// play, `error` when its m3u/folder cannot be read.
+pub struct PlaylistListing {
+    pub name: String,
+    /// "config" or "runtime".
+    pub origin: &'static str,
+    pub source: String,
+    pub items: Vec<PathBuf>,
+    pub shuffle: bool,
+    pub looped: bool,
+    pub error: Option<String>,
+}
+
 /// A schedule from the config file or added at runtime.
 #[derive(Debug, Clone)]
 pub struct ScheduleDef {
@@ -200,6 +213,16 @@ pub struct ZoneSlot {
     pub retired: bool,
 }
 
+/// The channels the engine talks through.
+pub struct Wiring {
+    pub pacer: std_mpsc::Sender<pacer::Command>,
+    pub store: StoreHandle,
+    pub inputs: mpsc::UnboundedSender<Input>,
+    pub health: HealthHandle,
+    /// Each zone's RTP SSRC.
+    pub zone_ssrcs: HashMap<String, u32>,
+}
+
 /// Runtime schedules and playlists as read from the store at start.
 pub struct Restored {
     pub schedules: Vec<ScheduleRecord>,
@@ -208,16 +231,14 @@ pub struct Restored {
 }
 
 impl Engine {
-    pub fn new(
-        config: Config,
-        config_path: PathBuf,
-        pacer: std_mpsc::Sender<pacer::Command>,
-        store: StoreHandle,
-        inputs: mpsc::UnboundedSender<Input>,
-        restored: Restored,
-        health: HealthHandle,
-        zone_ssrcs: HashMap<String, u32>,
-    ) -> Engine {
+    pub fn new(config: Config, config_path: PathBuf, wiring: Wiring, restored: Restored) -> Engine {
+        let Wiring {
+            pacer,
+            store,
+            inputs,
+            health,
+            zone_ssrcs,
+        } = wiring;
         let tz = jiff::tz::TimeZone::get(&config.daemon.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
         let zones = config
             .zones
@@ -1193,7 +1214,7 @@ impl Engine {
 
     /// Every playlist with its item paths (config items resolved as they
     /// would play) for `playlist.list`.
-    pub fn playlists_for_listing(&self) -> Vec<(String, &'static str, String, Vec<PathBuf>, bool, bool, Option<String>)> {
+    pub fn playlists_for_listing(&self) -> Vec<PlaylistListing> {
         let mut out = Vec::new();
         for p in &self.config.playlists {
             let (source, items, error) = match &p.source {
@@ -1213,10 +1234,26 @@ impl Engine {
                     }
                 }
             };
-            out.push((p.name.clone(), "config", source, items, p.shuffle, p.looped, error));
+            out.push(PlaylistListing {
+                name: p.name.clone(),
+                origin: "config",
+                source,
+                items,
+                shuffle: p.shuffle,
+                looped: p.looped,
+                error,
+            });
         }
         for p in self.runtime_playlists.values() {
-            out.push((p.name.clone(), "runtime", p.source.clone(), p.items.clone(), false, false, None));
+            out.push(PlaylistListing {
+                name: p.name.clone(),
+                origin: "runtime",
+                source: p.source.clone(),
+                items: p.items.clone(),
+                shuffle: false,
+                looped: false,
+                error: None,
+            });
         }
         out
     }
@@ -1289,7 +1326,7 @@ impl Engine {
             }
         }
         self.runtime_toggles.clear();
-        self.health.send(HealthInput::Reconfigure(new.clone(), self.zone_ssrcs.clone()));
+        self.health.send(HealthInput::Reconfigure(Box::new(new.clone()), self.zone_ssrcs.clone()));
         self.roots = MediaRoots::new(&new.daemon.media_roots);
         self.config = new;
         json!({

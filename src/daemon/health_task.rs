@@ -28,7 +28,7 @@ pub enum HealthInput {
     ZoneSending { zone: String, sending: bool },
     ProbeResult { zone: String, endpoint: String, result: Result<Duration, String> },
     /// A reloaded config and the zones' RTP SSRCs.
-    Reconfigure(Config, HashMap<String, u32>),
+    Reconfigure(Box<Config>, HashMap<String, u32>),
     Snapshot(oneshot::Sender<Vec<Value>>),
 }
 

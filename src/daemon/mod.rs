@@ -26,7 +26,7 @@ use crate::control::protocol::RpcError;
 use crate::control::server::{self, Caller, Handler, HandlerFuture, ServerOptions};
 use crate::pacer::{self, PacerOptions};
 use crate::store::Store;
-use engine::{Engine, Input, Restored};
+use engine::{Engine, Input, Restored, Wiring};
 
 pub use crate::stream::clock_text;
 pub use engine::{humanize, PREPARE_LEAD};
@@ -146,12 +146,14 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
     let mut engine = Engine::new(
         config.clone(),
         config_path.clone(),
-        pacer.commands.clone(),
-        store.clone(),
-        inputs.clone(),
+        Wiring {
+            pacer: pacer.commands.clone(),
+            store: store.clone(),
+            inputs: inputs.clone(),
+            health,
+            zone_ssrcs,
+        },
         restored,
-        health,
-        zone_ssrcs,
     );
     tracing::info!(
         config = %config_path.display(),

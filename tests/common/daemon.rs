@@ -106,7 +106,7 @@ impl Daemon {
 
     pub fn kill9(&mut self) {
         let mut child = self.child.take().unwrap();
-        child.kill().unwrap();
+        let _ = child.kill();
         child.wait().unwrap();
     }
 
@@ -122,6 +122,7 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = child.kill();
+        let _ = child.wait();
         false
     }
 }
