@@ -97,6 +97,7 @@ fn a_playlist_of_good_and_bad_files_plays_every_good_one_and_records_every_bad_o
         assert!(reason.len() > 10 && !reason.contains("Error {") && !reason.contains("Os {"), "{bad}: reason in plain words: {reason}");
         println!("{bad}: {reason}");
     }
+    assert!(row("08-no-samples.wav")["error"].as_str().unwrap().contains("no audio (0 samples)"));
     let truncated = row("05-truncated.mp3");
     assert_eq!(truncated["outcome"], "failed", "{truncated:#}");
     assert!(truncated["error"].as_str().unwrap().contains("stopped at"), "{truncated:#}");

@@ -41,6 +41,8 @@ pub enum MediaError {
     NotAudio { path: PathBuf },
     #[error("no audio track in the file")]
     NoAudioTrack { path: PathBuf },
+    #[error("the file holds no audio (0 samples)")]
+    NoSamples { path: PathBuf },
     #[error("unsupported codec {codec}")]
     UnsupportedCodec { path: PathBuf, codec: String },
     #[error("corrupt audio data ({detail})")]
@@ -185,7 +187,15 @@ impl Source {
                 return Ok(());
             }
             if !more {
-                return Err(self.corrupt("no decodable audio"));
+                // Nothing came out and nothing was damaged: a valid file
+                // with no samples (a header-only WAV), not a corrupt one.
+                return Err(if self.bad_packets == 0 {
+                    MediaError::NoSamples {
+                        path: self.path.clone(),
+                    }
+                } else {
+                    self.corrupt("no decodable audio")
+                });
             }
         }
         Err(self.corrupt("no audio in the first packets"))
