@@ -302,6 +302,11 @@ impl Pacer {
     fn assign(&mut self, zone: usize, program: Option<ProgramId>) {
         // A later assignment of the zone supersedes a timed one.
         self.pending.retain(|(z, _, _)| *z != zone);
+        self.set_owner(zone, program);
+    }
+
+    /// From this tick on, `zone` plays `program` (retired zones stay idle).
+    fn set_owner(&mut self, zone: usize, program: Option<ProgramId>) {
         if let Some(state) = self.zones.get_mut(zone).filter(|z| !z.retired) {
             if state.program != program {
                 state.program = program;
@@ -321,12 +326,7 @@ impl Pacer {
         let ready: Vec<_> = self.pending.iter().copied().filter(|p| p.2 <= cutoff).collect();
         self.pending.retain(|p| p.2 > cutoff);
         for (zone, program, _) in ready {
-            if let Some(state) = self.zones.get_mut(zone).filter(|z| !z.retired) {
-                if state.program != program {
-                    state.program = program;
-                    state.announce_first = program.is_some();
-                }
-            }
+            self.set_owner(zone, program);
         }
     }
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::{ConfigError, ConfigErrors};
-pub(crate) use programs::parse_duration;
+pub(crate) use programs::{name_ok, parse_duration};
 
 /// A whole, valid configuration.
 #[derive(Debug, Clone, PartialEq)]

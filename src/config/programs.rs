@@ -20,7 +20,7 @@ use crate::broadcast::Priority;
 use crate::schedule::CronExpr;
 
 /// Names of playlists and schedules are typed on the command line.
-fn name_ok(name: &str) -> bool {
+pub(crate) fn name_ok(name: &str) -> bool {
     !name.is_empty()
         && name
             .chars()

@@ -245,7 +245,7 @@ fn yes() -> bool {
 fn schedule_add(engine: &mut Engine, caller: Caller, params: Value, reply: Reply) {
     let result = (|| {
         let p: ScheduleParams = self::params("schedule.add", params)?;
-        if p.name.is_empty() || !p.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        if !crate::config::name_ok(&p.name) {
             return Err(RpcError::invalid_params(format!(
                 "schedule name \"{}\" may only use letters A–Z, a–z, digits 0–9, '-' and '_'",
                 p.name
@@ -449,7 +449,7 @@ struct LoadParams {
 fn playlist_load(engine: &mut Engine, caller: Caller, params: Value, reply: Reply) {
     let result = (|| {
         let p: LoadParams = self::params("playlist.load", params)?;
-        if p.name.is_empty() || !p.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        if !crate::config::name_ok(&p.name) {
             return Err(RpcError::invalid_params(format!(
                 "playlist name \"{}\" may only use letters A–Z, a–z, digits 0–9, '-' and '_'",
                 p.name

@@ -493,7 +493,7 @@ impl Engine {
 
     /// A media path from the config file: trusted, so absolute paths are
     /// taken as they are; relative ones are looked up in the media roots.
-    fn config_path(&self, path: &Path) -> PathBuf {
+    fn config_media_path(&self, path: &Path) -> PathBuf {
         if path.is_absolute() {
             return path.to_path_buf();
         }
@@ -528,7 +528,7 @@ impl Engine {
                 let path = if strict {
                     self.socket_path(&path.to_string_lossy())?
                 } else {
-                    self.config_path(path)
+                    self.config_media_path(path)
                 };
                 Ok((vec![path], false))
             }
@@ -545,14 +545,14 @@ impl Engine {
     ) -> Result<(Vec<PathBuf>, bool), RpcError> {
         if let Some(p) = self.config.playlist(name) {
             let mut items = match &p.source {
-                PlaylistSource::Items(items) => items.iter().map(|i| self.config_path(i)).collect(),
+                PlaylistSource::Items(items) => items.iter().map(|i| self.config_media_path(i)).collect(),
                 PlaylistSource::File(file) => {
-                    let file = self.config_path(file);
+                    let file = self.config_media_path(file);
                     let entries = playlist::load(&file).map_err(|e| RpcError::refused(e.to_string()))?;
                     entries.into_iter().map(|e| e.path).collect::<Vec<_>>()
                 }
                 PlaylistSource::Dir(dir) => {
-                    let dir = self.config_path(dir);
+                    let dir = self.config_media_path(dir);
                     let entries = playlist::scan_dir(&dir).map_err(|e| RpcError::refused(e.to_string()))?;
                     entries.into_iter().map(|e| e.path).collect()
                 }
@@ -972,11 +972,7 @@ impl Engine {
             )));
         }
         tracing::info!(program = id, name = program.name, outcome = outcome.as_str(), "program ended");
-        let _ = self.pacer.send(pacer::Command::RemoveProgram { id });
-        if let Some(control) = program.control.take() {
-            control.cancel();
-            tokio::task::spawn_blocking(move || control.join());
-        }
+        self.stop_worker(id, &mut program);
         let changes = self.arbiter.release(id);
         self.apply(changes);
     }
@@ -984,11 +980,17 @@ impl Engine {
     /// Drops a program that never reached the arbiter.
     fn forget(&mut self, id: ProgramId) {
         if let Some(mut program) = self.programs.remove(&id) {
-            let _ = self.pacer.send(pacer::Command::RemoveProgram { id });
-            if let Some(control) = program.control.take() {
-                control.cancel();
-                tokio::task::spawn_blocking(move || control.join());
-            }
+            self.stop_worker(id, &mut program);
+        }
+    }
+
+    /// The pacer forgets the program's queue and its encoder thread is
+    /// cancelled and joined off the engine task.
+    fn stop_worker(&self, id: ProgramId, program: &mut Program) {
+        let _ = self.pacer.send(pacer::Command::RemoveProgram { id });
+        if let Some(control) = program.control.take() {
+            control.cancel();
+            tokio::task::spawn_blocking(move || control.join());
         }
     }
 
@@ -1218,16 +1220,16 @@ impl Engine {
         let mut out = Vec::new();
         for p in &self.config.playlists {
             let (source, items, error) = match &p.source {
-                PlaylistSource::Items(items) => ("items".to_string(), items.iter().map(|i| self.config_path(i)).collect(), None),
+                PlaylistSource::Items(items) => ("items".to_string(), items.iter().map(|i| self.config_media_path(i)).collect(), None),
                 PlaylistSource::File(f) => {
-                    let f = self.config_path(f);
+                    let f = self.config_media_path(f);
                     match playlist::load(&f) {
                         Ok(e) => (f.display().to_string(), e.into_iter().map(|e| e.path).collect(), None),
                         Err(e) => (f.display().to_string(), Vec::new(), Some(e.to_string())),
                     }
                 }
                 PlaylistSource::Dir(d) => {
-                    let d = self.config_path(d);
+                    let d = self.config_media_path(d);
                     match playlist::scan_dir(&d) {
                         Ok(e) => (d.display().to_string(), e.into_iter().map(|e| e.path).collect(), None),
                         Err(e) => (d.display().to_string(), Vec::new(), Some(e.to_string())),
