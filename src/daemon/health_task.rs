@@ -30,6 +30,9 @@ pub enum HealthInput {
     /// A reloaded config and the zones' RTP SSRCs.
     Reconfigure(Box<Config>, HashMap<String, u32>),
     Snapshot(oneshot::Sender<Vec<Value>>),
+    /// The daemon is stopping: end the task, its listeners and its hold on
+    /// the store (whose thread finishes only when every handle is gone).
+    Stop,
 }
 
 #[derive(Clone)]
@@ -134,6 +137,7 @@ async fn run(
                     HealthInput::Snapshot(reply) => {
                         let _ = reply.send(snapshot_json(&monitor, now));
                     }
+                    HealthInput::Stop => break,
                 }
             }
             _ = tokio::time::sleep_until(wake.into()) => monitor.handle_timeout(Instant::now()),
