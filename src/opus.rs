@@ -12,6 +12,43 @@ use crate::config::{Audio, Channels};
 /// §3.2.1); this also stays under a 1500-byte MTU with RTP/UDP/IP headers.
 pub const MAX_PAYLOAD_BYTES: usize = 1_400;
 
+/// One encoded Opus packet, held inline rather than in a `Vec`.
+///
+/// Packets are made on a program's worker thread and consumed by the
+/// realtime pacer thread. A heap buffer would be freed by the pacer into the
+/// worker's malloc arena, which takes that arena's lock; a worker preempted
+/// while holding it (a busy machine) stalls the pacer — priority inversion,
+/// measured as 5–22 ms late ticks while the machine compiled. Inline bytes
+/// cross the preallocated frame channel by value and nothing is freed.
+#[derive(Clone)]
+pub struct Payload {
+    len: u16,
+    bytes: [u8; MAX_PAYLOAD_BYTES],
+}
+
+impl Payload {
+    /// Encodes one frame of PCM into a new payload.
+    pub fn encode(encoder: &mut OpusEncoder, pcm: &[f32]) -> Result<Payload, OpusError> {
+        let mut payload = Payload {
+            len: 0,
+            bytes: [0; MAX_PAYLOAD_BYTES],
+        };
+        let len = encoder.encode(pcm, &mut payload.bytes)?;
+        payload.len = len as u16;
+        Ok(payload)
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Payload({} bytes)", self.len)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum OpusError {
     #[error("opus encoder setting {setting}: {source}")]

@@ -14,7 +14,8 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::collections::VecDeque;
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -87,6 +88,12 @@ pub enum PacerEvent {
 /// How often `Progress` is reported, in ticks of the frame clock.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
+/// Room for pacer events. A bounded channel is one array allocated up
+/// front: sending never allocates on the realtime thread, and the reader
+/// frees nothing into the pacer's malloc arena (see `opus::Payload`). A
+/// program sends about one event a second, so this is minutes of slack.
+const EVENT_QUEUE: usize = 4096;
+
 /// Lateness beyond this is a stall (suspend, debugger): instead of sending a
 /// burst of everything missed, the missed ticks are skipped on the same grid,
 /// which receivers see as a timestamp jump with a marker bit.
@@ -128,7 +135,7 @@ impl PacerHandle {
 /// Starts the pacer thread.
 pub fn spawn(socket: UdpSocket, options: PacerOptions) -> io::Result<PacerHandle> {
     let (commands, command_rx) = mpsc::channel();
-    let (event_tx, events) = mpsc::channel();
+    let (event_tx, events) = mpsc::sync_channel(EVENT_QUEUE);
     let heartbeat = Arc::new(AtomicU64::new(0));
     let beat = heartbeat.clone();
     let join = std::thread::Builder::new()
@@ -200,7 +207,9 @@ struct Pacer {
     zones: Vec<ZoneState>,
     programs: HashMap<ProgramId, ProgramState>,
     commands: Receiver<Command>,
-    events: Sender<PacerEvent>,
+    events: SyncSender<PacerEvent>,
+    /// Events the full queue could not take yet (only if the engine stalls).
+    overflow: VecDeque<PacerEvent>,
     exit_when_idle: bool,
     stats: PacerStats,
     packet: Vec<u8>,
@@ -219,7 +228,7 @@ impl Pacer {
         socket: UdpSocket,
         options: PacerOptions,
         commands: Receiver<Command>,
-        events: Sender<PacerEvent>,
+        events: SyncSender<PacerEvent>,
         start: Instant,
         heartbeat: Arc<AtomicU64>,
     ) -> Pacer {
@@ -235,6 +244,7 @@ impl Pacer {
             programs: HashMap::new(),
             commands,
             events,
+            overflow: VecDeque::new(),
             exit_when_idle: options.exit_when_idle,
             stats: PacerStats::default(),
             packet: Vec::with_capacity(1500),
@@ -242,6 +252,27 @@ impl Pacer {
             seen_program: false,
             heartbeat,
             pending: Vec::new(),
+        }
+    }
+
+    /// Hands an event to the engine without blocking: in order, and kept
+    /// aside while the queue is full rather than dropped.
+    /// (Takes the two fields, not `self`, so it can be called while the
+    /// tick loop borrows the zones and programs.)
+    fn emit(events: &SyncSender<PacerEvent>, overflow: &mut VecDeque<PacerEvent>, event: PacerEvent) {
+        overflow.push_back(event);
+        while let Some(event) = overflow.pop_front() {
+            match events.try_send(event) {
+                Ok(()) => {}
+                Err(TrySendError::Full(event)) => {
+                    overflow.push_front(event);
+                    return;
+                }
+                Err(TrySendError::Disconnected(_)) => {
+                    overflow.clear();
+                    return;
+                }
+            }
         }
     }
 
@@ -405,7 +436,7 @@ impl Pacer {
                     continue;
                 }
                 zone.session
-                    .handle_frame(due, media_samples, frame_samples, &frame.payload, &mut self.packet);
+                    .handle_frame(due, media_samples, frame_samples, frame.payload.as_slice(), &mut self.packet);
                 for target in &zone.rtp_targets {
                     match self.socket.send_to(&self.packet, target) {
                         Ok(_) => self.stats.packets += 1,
@@ -414,7 +445,7 @@ impl Pacer {
                 }
                 if zone.announce_first {
                     zone.announce_first = false;
-                    let _ = self.events.send(PacerEvent::FirstPacket {
+                    Self::emit(&self.events, &mut self.overflow, PacerEvent::FirstPacket {
                         program: id,
                         zone: index,
                         at: now,
@@ -425,7 +456,7 @@ impl Pacer {
             if item_changed || tick - program.last_progress_tick >= progress_ticks {
                 program.last_item = Some(frame.item);
                 program.last_progress_tick = tick;
-                let _ = self.events.send(PacerEvent::Progress {
+                Self::emit(&self.events, &mut self.overflow, PacerEvent::Progress {
                     program: id,
                     item: frame.item,
                     position: frame.position,
@@ -437,7 +468,7 @@ impl Pacer {
             for zone in self.zones.iter_mut().filter(|z| z.program == Some(id)) {
                 zone.program = None;
             }
-            let _ = self.events.send(PacerEvent::ProgramEnded { program: id });
+            Self::emit(&self.events, &mut self.overflow, PacerEvent::ProgramEnded { program: id });
         }
     }
 

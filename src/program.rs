@@ -18,12 +18,12 @@ use std::time::Duration;
 
 use crate::config::Audio;
 use crate::media::{MediaError, Source};
-use crate::opus::{Framer, OpusEncoder, OpusError, MAX_PAYLOAD_BYTES};
+use crate::opus::{Framer, OpusEncoder, OpusError, Payload};
 
 /// One encoded frame, tagged with where it came from.
 #[derive(Debug)]
 pub struct Frame {
-    pub payload: Vec<u8>,
+    pub payload: Payload,
     /// Index of the item in the program's item list.
     pub item: usize,
     /// Position of the frame's first sample within its item.
@@ -316,11 +316,7 @@ impl Worker {
         if self.cancelled() {
             return Err(Stop::Program);
         }
-        let mut payload = vec![0u8; MAX_PAYLOAD_BYTES];
-        let len = encoder
-            .encode(pcm, &mut payload)
-            .map_err(|e| Stop::Item(e.into()))?;
-        payload.truncate(len);
+        let payload = Payload::encode(encoder, pcm).map_err(|e| Stop::Item(e.into()))?;
         self.frame_tx
             .send(Frame {
                 payload,
