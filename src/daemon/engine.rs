@@ -195,6 +195,12 @@ pub struct Engine {
     programs: BTreeMap<ProgramId, Program>,
     /// Fires prepared ahead of their instant: (schedule, instant) → program.
     prepared: HashMap<(String, Timestamp), ProgramId>,
+    /// `next_wakeup`'s last answer. Working it out evaluates cron
+    /// expressions, and the engine asks after every input it handles
+    /// (hundreds a second with many programs); it only changes when the
+    /// schedules, the prepared fires or the clock do, so it is kept until
+    /// one of them changes (`schedules_changed`) or it is reached.
+    wake_cache: std::cell::Cell<Option<Instant>>,
     next_program: ProgramId,
     next_row: RowKey,
     pacer: std_mpsc::Sender<pacer::Command>,
@@ -253,6 +259,7 @@ impl Engine {
             arbiter: Arbiter::new(zones.len()),
             zones,
             scheduler: Scheduler::new(tz),
+            wake_cache: std::cell::Cell::new(None),
             schedules: BTreeMap::new(),
             runtime_playlists: restored
                 .playlists
@@ -304,6 +311,7 @@ impl Engine {
             misfire_grace: def.spec.misfire_grace,
         };
         self.scheduler.upsert(entry, last_fire, now);
+        self.schedules_changed();
         self.schedules.insert(def.spec.name.clone(), def);
     }
 
@@ -314,6 +322,11 @@ impl Engine {
     /// second so a wall-clock jump is noticed quickly.
     pub fn next_wakeup(&self) -> Instant {
         let now = Instant::now();
+        if let Some(wake) = self.wake_cache.get() {
+            if wake > now {
+                return wake;
+            }
+        }
         let wall = Timestamp::now();
         let mut wake = now + Duration::from_secs(1);
         for (name, at) in self.scheduler.upcoming(wall, 4) {
@@ -325,12 +338,19 @@ impl Engine {
             };
             wake = wake.min(now + until);
         }
+        self.wake_cache.set(Some(wake));
         wake
+    }
+
+    /// Forgets the cached wake-up: schedules or prepared fires changed.
+    fn schedules_changed(&self) {
+        self.wake_cache.set(None);
     }
 
     /// Prepares fires due within `PREPARE_LEAD`, then handles what the
     /// scheduler says is due now (fires, misfires).
     pub fn on_timer(&mut self) {
+        self.schedules_changed();
         let now = Timestamp::now();
         let lead = jiff::SignedDuration::try_from(PREPARE_LEAD).unwrap_or_default();
         for (name, at) in self.scheduler.upcoming(now, 8) {
@@ -1029,6 +1049,7 @@ impl Engine {
         let ids = self.program_ids();
         self.stop(ids, "the daemon was shut down".into());
         let _ = self.pacer.send(pacer::Command::Shutdown);
+        self.health.send(HealthInput::Stop);
     }
 
     // -------------------------------------------------------------- status
@@ -1161,6 +1182,7 @@ impl Engine {
             .map(|(_, &id)| id)
             .collect();
         self.prepared.retain(|(n, _), _| n != name);
+        self.schedules_changed();
         for id in ids {
             if self.programs.get(&id).is_some_and(|p| p.phase != Phase::Admitted) {
                 self.forget(id);
@@ -1171,6 +1193,7 @@ impl Engine {
     pub fn remove_schedule(&mut self, name: &str) -> bool {
         self.cancel_prepared(name);
         self.scheduler.remove(name);
+        self.schedules_changed();
         self.schedules.remove(name).is_some()
     }
 
@@ -1181,6 +1204,7 @@ impl Engine {
         if let Some(def) = self.schedules.get_mut(name) {
             def.spec.enabled = enabled;
         }
+        self.schedules_changed();
         self.scheduler.set_enabled(name, enabled, Timestamp::now())
     }
 
