@@ -1,7 +1,7 @@
 # The two commands a fresh Debian machine needs: `make demo` and `make test`.
 # Both install what is missing first (scripts/deps.sh).
 
-.PHONY: demo demo-stop test deps build bench clean fuzz-smoke
+.PHONY: demo demo-stop test deps build bench soak clean fuzz-smoke
 
 demo: deps
 	scripts/demo.sh
@@ -18,10 +18,17 @@ deps:
 build: deps
 	cargo build --release --locked
 
+# The criterion hot-path benches, then every issue-6 figure as one table
+# (scripts/bench.sh, ≈ 12 min, runs in the private network namespace).
 bench: deps
-	cargo bench --locked
-	scripts/bench-vs-ffmpeg.sh
-	scripts/netns.sh scripts/pacing.sh
+	cargo bench --locked --bench hot_path
+	scripts/bench.sh
+
+# A long run with a verdict: `make soak DURATION=1h` (scripts/soak.sh).
+DURATION ?= 1h
+soak: deps
+	cargo build --release --locked --bin loa
+	scripts/netns.sh scripts/soak.sh $(DURATION)
 
 clean:
 	cargo clean

@@ -2,9 +2,12 @@
 //! a packet capture. Used by `scripts/pacing.sh`; kept in the repo so the
 //! figures in the README can be re-derived.
 //!
-//! Input (stdin): tshark fields `frame.time_epoch udp.dstport rtp.timestamp`,
-//! tab separated. Output: one line per destination port with packet count,
-//! p50/p99/max deviation (ms) and clock drift (ppm).
+//! Input (stdin): tshark fields `frame.time_epoch KEY rtp.timestamp`, tab
+//! separated, where KEY names the stream (`udp.dstport` or `ip.dst`). Output:
+//! one line per stream with packet count, p50/p99/max deviation (ms) and
+//! clock drift (ppm); with `--pooled`, one line over all streams' packets
+//! together (how many streams, p50/p99/max, the largest drift) — for many
+//! zones at once (`scripts/capacity.sh`).
 //!
 //! Each packet's ideal send time is `a + b·(rtp_timestamp / 48000)` with `a`,
 //! `b` from a least-squares fit; drift is `b − 1` (how fast the sender's clock
@@ -20,19 +23,25 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 }
 
 fn main() {
-    let mut streams: BTreeMap<u16, Vec<(f64, u32)>> = BTreeMap::new();
+    let pooled = std::env::args().any(|a| a == "--pooled");
+    let mut streams: BTreeMap<String, Vec<(f64, u32)>> = BTreeMap::new();
     for line in std::io::stdin().lock().lines() {
         let line = line.unwrap();
         let f: Vec<&str> = line.split('\t').collect();
         if f.len() < 3 {
             continue;
         }
-        let (Ok(t), Ok(port), Ok(ts)) = (f[0].parse::<f64>(), f[1].parse::<u16>(), f[2].parse::<u32>()) else {
+        let (Ok(t), Ok(ts)) = (f[0].parse::<f64>(), f[2].parse::<u32>()) else {
             continue;
         };
-        streams.entry(port).or_default().push((t, ts));
+        streams.entry(f[1].to_string()).or_default().push((t, ts));
     }
-    println!("{:>6} {:>8} {:>9} {:>9} {:>9} {:>10}", "port", "packets", "p50_ms", "p99_ms", "max_ms", "drift_ppm");
+    let mut all: Vec<f64> = Vec::new();
+    let mut worst_drift: f64 = 0.0;
+    let mut count = 0;
+    if !pooled {
+        println!("{:>6} {:>8} {:>9} {:>9} {:>9} {:>10}", "port", "packets", "p50_ms", "p99_ms", "max_ms", "drift_ppm");
+    }
     for (port, packets) in streams {
         if packets.len() < 10 {
             continue;
@@ -58,6 +67,12 @@ fn main() {
         let min = residuals.iter().cloned().fold(f64::INFINITY, f64::min);
         let mut dev: Vec<f64> = residuals.iter().map(|r| (r - min) * 1e3).collect();
         dev.sort_by(|x, y| x.partial_cmp(y).unwrap());
+        if pooled {
+            count += 1;
+            worst_drift = worst_drift.max(((b - 1.0) * 1e6).abs());
+            all.extend_from_slice(&dev);
+            continue;
+        }
         println!(
             "{:>6} {:>8} {:>9.3} {:>9.3} {:>9.3} {:>10.1}",
             port,
@@ -66,6 +81,18 @@ fn main() {
             quantile(&dev, 0.99),
             dev[dev.len() - 1],
             (b - 1.0) * 1e6
+        );
+    }
+    if pooled && !all.is_empty() {
+        all.sort_by(|x, y| x.partial_cmp(y).unwrap());
+        println!(
+            "streams {} packets {} p50_ms {:.3} p99_ms {:.3} max_ms {:.3} worst_drift_ppm {:.1}",
+            count,
+            all.len(),
+            quantile(&all, 0.5),
+            quantile(&all, 0.99),
+            all[all.len() - 1],
+            worst_drift
         );
     }
 }

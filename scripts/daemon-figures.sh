@@ -8,8 +8,13 @@
 #   3. idle CPU and peak RSS of the daemon with 8 zones configured and 2
 #      programs playing, over SECONDS of real time.
 #
-#   scripts/netns.sh scripts/daemon-figures.sh [FIRES] [RUNS] [SECONDS]
+#   scripts/netns.sh scripts/daemon-figures.sh [--busy] [FIRES] [RUNS] [SECONDS]
+#
+# --busy runs a CPU-burning process per core at normal priority during 1 and
+# 2 (issue 6: the same figures under load).
 set -euo pipefail
+busy=""
+if [ "${1:-}" = --busy ]; then busy=1; shift; fi
 cd "$(dirname "$0")/.."
 if [ "${LOA_IN_NETNS:-}" != 1 ]; then
   echo "daemon-figures.sh sends multicast: run it as scripts/netns.sh scripts/daemon-figures.sh" >&2
@@ -22,6 +27,16 @@ secs=${3:-30}
 cargo test --release --offline --locked --test daemon --no-run >/dev/null 2>&1
 cargo build --release --offline --locked --bin loa >/dev/null 2>&1
 
+burners=""
+if [ -n "$busy" ]; then
+  for _ in $(seq "$(nproc)"); do
+    sh -c 'while :; do :; done' &
+    burners="$burners $!"
+  done
+  trap 'kill $burners 2>/dev/null || true' EXIT
+  echo "(a CPU burner on each of $(nproc) cores during the offset and preemption runs)"
+fi
+
 echo "== scheduled start offset ($fires fires)"
 LOA_FIRES=$fires cargo test --release --offline --locked --test daemon -- --nocapture \
   schedule_fires_at_the_cron_instant 2>&1 | grep "schedule start offset over"
@@ -31,6 +46,12 @@ for _ in $(seq "$runs"); do
   cargo test --release --offline --locked --test daemon -- --nocapture \
     emergency_preempts_one_zone 2>&1 | grep "preemption latency" | grep -o '[0-9.]* ms'
 done | sort -n | awk '{ v[NR] = $1 } END { printf "preemption latency: p50 %.1f ms, max %.1f ms over %d runs\n", v[int((NR + 1) / 2)], v[NR], NR }'
+
+if [ -n "$burners" ]; then
+  kill $burners 2>/dev/null || true
+  trap - EXIT
+  exit 0
+fi
 
 echo "== daemon CPU and memory: 8 zones, 2 programs playing, ${secs} s"
 work=$(mktemp -d)
