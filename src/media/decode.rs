@@ -31,7 +31,7 @@ use crate::config::Channels;
 pub enum MediaError {
     #[error("file not found")]
     NotFound { path: PathBuf },
-    #[error("permission denied")]
+    #[error("permission denied: the user loa runs as cannot read this file (check its owner and mode)")]
     PermissionDenied { path: PathBuf },
     #[error("cannot read file: {reason}")]
     Io { path: PathBuf, reason: String },
