@@ -39,6 +39,9 @@ pub enum ProgramEvent {
         item: usize,
         path: PathBuf,
         duration: Option<Duration>,
+        /// The opened file, for the content hash (positional reads only:
+        /// it shares the decoder's offset). None: hash by path.
+        content: Option<std::fs::File>,
     },
     /// The item could not be played at all; nothing of it was queued.
     ItemSkipped {
@@ -208,7 +211,7 @@ impl Worker {
             if self.cancelled() {
                 break;
             }
-            let source = match Source::open(&path, audio.channels) {
+            let mut source = match Source::open(&path, audio.channels) {
                 Ok(source) => source,
                 Err(err) => {
                     skipped += 1;
@@ -224,6 +227,7 @@ impl Worker {
                 item,
                 path: path.clone(),
                 duration: source.duration(),
+                content: source.take_hash_handle(),
             });
             played += 1;
             played_in_pass += 1;

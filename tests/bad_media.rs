@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::daemon::{base_config, packet_tones, zone_toml, Daemon, RtpListener};
+use common::daemon::{base_config, packet_tones, seq_gaps, zone_toml, Daemon, RtpListener};
 use common::{ffmpeg_convert, require_netns, write_tones_wav};
 
 fn corrupt(path: &std::path::Path, at: f64, len: usize) {
@@ -103,4 +103,133 @@ fn a_playlist_of_good_and_bad_files_plays_every_good_one_and_records_every_bad_o
     assert!(truncated["error"].as_str().unwrap().contains("stopped at"), "{truncated:#}");
     println!("05-truncated.mp3: {}", truncated["error"]);
     println!("04-damaged-middle.mp3: {} {}", row("04-damaged-middle.mp3")["outcome"], row("04-damaged-middle.mp3")["error"]);
+}
+
+/// The capability bits that let root read any file whatever its mode.
+const DAC_CAPS: u64 = (1 << 1) | (1 << 2); // CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+
+fn effective_caps(pid: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("CapEff:")).unwrap();
+    u64::from_str_radix(line["CapEff:".len()..].trim(), 16).unwrap()
+}
+
+/// Polls the listener until a packet carries `tone`.
+fn wait_for_tone(listener: &RtpListener, tone: f32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if packet_tones(&listener.packets(), &common::TONES).contains(&Some(tone)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{tone} Hz never went on air");
+}
+
+#[test]
+fn files_unreadable_deleted_or_cut_while_the_playlist_plays_are_failed_rows_and_the_stream_goes_on() {
+    use sha2::{Digest, Sha256};
+    use std::os::unix::fs::PermissionsExt;
+    require_netns();
+    let dir = tempfile::tempdir().unwrap();
+    let media = dir.path().join("media");
+    std::fs::create_dir_all(&media).unwrap();
+    write_tones_wav(&media.join("a-deleted-while-playing.wav"), 48_000, 1, &[(400.0, 4.0)]);
+    write_tones_wav(&media.join("b-unreadable.wav"), 48_000, 1, &[(600.0, 0.6)]);
+    std::fs::set_permissions(media.join("b-unreadable.wav"), std::fs::Permissions::from_mode(0o000)).unwrap();
+    write_tones_wav(&media.join("c-deleted-before-its-turn.wav"), 48_000, 1, &[(800.0, 0.6)]);
+    write_tones_wav(&media.join("d-cut-while-playing.wav"), 48_000, 1, &[(1000.0, 4.0)]);
+    write_tones_wav(&media.join("e-good.wav"), 48_000, 1, &[(1400.0, 0.6)]);
+    let a_sha256 = format!("{:x}", Sha256::digest(std::fs::read(media.join("a-deleted-while-playing.wav")).unwrap()));
+    let m3u = ["a-deleted-while-playing.wav", "b-unreadable.wav", "c-deleted-before-its-turn.wav", "d-cut-while-playing.wav", "e-good.wav"];
+    std::fs::write(media.join("changing.m3u"), m3u.join("\n")).unwrap();
+
+    // Root (even root of a user namespace) reads mode-000 files: run the
+    // daemon without the two capabilities that allow it, as a daemon under
+    // its own user would be.
+    let prefix: &[&str] = if effective_caps("self") & DAC_CAPS != 0 {
+        &["setpriv", "--inh-caps=-dac_override,-dac_read_search", "--bounding-set=-dac_override,-dac_read_search"]
+    } else {
+        &[]
+    };
+    let (zone, group, port) = zone_toml("thon-1");
+    let daemon = Daemon::start_via(dir.path(), &format!("{}{zone}", base_config(dir.path())), prefix);
+    let pid = daemon.child.as_ref().unwrap().id().to_string();
+    assert_eq!(effective_caps(&pid) & DAC_CAPS, 0, "the daemon still may read any file");
+
+    // Asked for directly, the unreadable file is refused at request time.
+    let out = daemon.loa(&["play", "--zones", "thon-1", media.join("b-unreadable.wav").to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("permission denied: the user loa runs as cannot read this file (check its owner and mode)"), "{stderr}");
+    println!("loa play b-unreadable.wav: {}", stderr.trim());
+
+    let loaded = daemon.json(&["playlist", "load", "changing", media.join("changing.m3u").to_str().unwrap()]);
+    assert_eq!(loaded["items"], 5, "{loaded:#}");
+    let listener = RtpListener::start(&group, port);
+    daemon.json(&["play", "--playlist", "changing", "--zones", "thon-1"]);
+    // a is on air (and open); c has not been opened yet (the worker reads
+    // about a second ahead, a lasts 4 s).
+    wait_for_tone(&listener, 400.0);
+    std::thread::sleep(Duration::from_millis(1500));
+    std::fs::remove_file(media.join("a-deleted-while-playing.wav")).unwrap();
+    std::fs::remove_file(media.join("c-deleted-before-its-turn.wav")).unwrap();
+    // d is on air; cut it to 1000 bytes while the worker is mid-file.
+    wait_for_tone(&listener, 1000.0);
+    std::thread::sleep(Duration::from_millis(1500));
+    std::fs::OpenOptions::new().write(true).open(media.join("d-cut-while-playing.wav")).unwrap().set_len(1000).unwrap();
+    wait_for_tone(&listener, 1400.0);
+
+    let row_of = |rows: &[serde_json::Value], file: &str| -> Option<serde_json::Value> {
+        rows.iter().rev().find(|r| r["source"].as_str().unwrap().ends_with(file)).cloned()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let rows = loop {
+        let rows = daemon.json(&["history"])["rows"].as_array().unwrap().clone();
+        if row_of(&rows, "e-good.wav").is_some_and(|r| r["outcome"] == "completed") {
+            break rows;
+        }
+        assert!(std::time::Instant::now() < deadline, "e-good.wav did not complete: {rows:#?}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let packets = listener.stop();
+    assert!(daemon.loa(&["status"]).status.success(), "the daemon is still up");
+    let row = |file: &str| row_of(&rows, file).unwrap_or_else(|| panic!("no history row for {file}: {rows:#?}"));
+    for r in &rows {
+        println!("{}: {} {}", r["source"], r["outcome"], r["error"]);
+    }
+
+    let a = row("a-deleted-while-playing.wav");
+    assert_eq!(a["outcome"], "completed", "{a:#}");
+    assert_eq!(a["sha256"], a_sha256.as_str(), "the hash of what played: {a:#}");
+    let unreadable: Vec<_> = rows.iter().filter(|r| r["source"].as_str().unwrap().ends_with("b-unreadable.wav")).collect();
+    assert_eq!(unreadable.len(), 2, "one row for the refused play, one in the playlist: {unreadable:#?}");
+    for b in unreadable {
+        assert_eq!(b["outcome"], "failed", "{b:#}");
+        assert!(b["error"].as_str().unwrap().contains("permission denied: the user loa runs as cannot read this file"), "{b:#}");
+    }
+    let c = row("c-deleted-before-its-turn.wav");
+    assert_eq!(c["outcome"], "failed", "{c:#}");
+    assert_eq!(c["error"], "file not found", "{c:#}");
+    let d = row("d-cut-while-playing.wav");
+    assert_eq!(d["outcome"], "failed", "{d:#}");
+    assert!(d["error"].as_str().unwrap().starts_with("stopped at 0:0"), "{d:#}");
+
+    // The stream went on through every fault: 400, 1000 then 1400 Hz, no
+    // lost sequence numbers, no pause of a second or more, and d stopped
+    // well before its 4 s.
+    let tones = packet_tones(&packets, &common::TONES);
+    for tone in [400.0, 1000.0, 1400.0] {
+        assert!(tones.contains(&Some(tone)), "{tone} Hz missing");
+    }
+    for tone in [600.0, 800.0] {
+        assert!(!tones.contains(&Some(tone)), "{tone} Hz played from a file that should have failed");
+    }
+    assert_eq!(seq_gaps(&packets), 0);
+    let pause = packets.windows(2).map(|w| w[1].at - w[0].at).max().unwrap();
+    assert!(pause < Duration::from_secs(1), "the stream paused for {pause:?}");
+    let packet = packets[1].timestamp.wrapping_sub(packets[0].timestamp) as f64 / 48_000.0;
+    let d_played = tones.iter().filter(|t| **t == Some(1000.0)).count() as f64 * packet;
+    assert!(d_played < 3.5, "d played {d_played:.1} s of its 4 s after being cut");
+    println!("a sha256 {}; d played {d_played:.2} s; {} packets", a["sha256"], packets.len());
 }

@@ -194,7 +194,7 @@ fn an_unreadable_file_says_permission_denied() {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).unwrap();
     if !is_root() {
         let err = Source::open(&path, Channels::Mono).unwrap_err();
-        assert_eq!(err.to_string(), "permission denied");
+        assert!(err.to_string().starts_with("permission denied: the user loa runs as cannot read this file"), "{err}");
         return;
     }
     // root reads everything, so run the real binary as `nobody` (what the
@@ -210,7 +210,7 @@ fn an_unreadable_file_says_permission_denied() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains(&format!("skipped {}: permission denied", path.display())), "{stderr}");
+    assert!(stderr.contains(&format!("skipped {}: permission denied: the user loa runs as cannot read this file (check its owner and mode)", path.display())), "{stderr}");
 }
 
 fn is_root() -> bool {

@@ -704,7 +704,12 @@ impl Engine {
             return;
         };
         match event {
-            ProgramEvent::ItemStarted { item, path, duration } => {
+            ProgramEvent::ItemStarted {
+                item,
+                path,
+                duration,
+                content,
+            } => {
                 program.opened += 1;
                 let hash_path = path.clone();
                 program.info.insert(
@@ -717,11 +722,19 @@ impl Engine {
                     },
                 );
                 let inputs = self.inputs.clone();
-                tokio::task::spawn_blocking(move || match crate::store::hash::sha256_file(&hash_path) {
-                    Ok(sha256) => {
-                        let _ = inputs.send(Input::Hashed { program: id, item, sha256 });
+                // Hashing the file the decoder opened (not the path) keeps
+                // the hash when the file is deleted or replaced mid-play.
+                tokio::task::spawn_blocking(move || {
+                    let hashed = match content {
+                        Some(file) => crate::store::hash::sha256_open(&file),
+                        None => crate::store::hash::sha256_file(&hash_path),
+                    };
+                    match hashed {
+                        Ok(sha256) => {
+                            let _ = inputs.send(Input::Hashed { program: id, item, sha256 });
+                        }
+                        Err(e) => tracing::warn!(file = %hash_path.display(), "cannot hash: {e}"),
                     }
-                    Err(e) => tracing::warn!(file = %hash_path.display(), "cannot hash: {e}"),
                 });
             }
             ProgramEvent::ItemSkipped { item, path, error } => {

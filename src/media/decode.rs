@@ -31,7 +31,7 @@ use crate::config::Channels;
 pub enum MediaError {
     #[error("file not found")]
     NotFound { path: PathBuf },
-    #[error("permission denied")]
+    #[error("permission denied: the user loa runs as cannot read this file (check its owner and mode)")]
     PermissionDenied { path: PathBuf },
     #[error("cannot read file: {reason}")]
     Io { path: PathBuf, reason: String },
@@ -86,6 +86,9 @@ pub struct Source {
     /// Damaged packets skipped over the whole file.
     skipped_packets: u32,
     state: State,
+    /// A second handle on the opened file for the content hash, so the hash
+    /// is of what plays even if the path is deleted or replaced meanwhile.
+    hash_handle: Option<File>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -112,6 +115,9 @@ impl Source {
         if len == 0 {
             return Err(MediaError::Empty { path: p() });
         }
+        // Shares the open file (not the path); `try_clone` shares the read
+        // offset too, so the hash must read it positionally (`sha256_open`).
+        let hash_handle = file.try_clone().ok();
         let mss = MediaSourceStream::new(Box::new(file), Default::default());
         let mut hint = Hint::new();
         if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
@@ -172,6 +178,7 @@ impl Source {
             bad_packets: 0,
             skipped_packets: 0,
             state: State::Decoding,
+            hash_handle,
         };
         source.prime()?;
         Ok(source)
@@ -220,6 +227,13 @@ impl Source {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The opened file for hashing (once; read it only with positional
+    /// reads, as `store::hash::sha256_open` does). None if the descriptor
+    /// could not be duplicated; the caller then hashes by path.
+    pub fn take_hash_handle(&mut self) -> Option<File> {
+        self.hash_handle.take()
     }
 
     /// Next chunk of 48 kHz interleaved samples in the target channel count;

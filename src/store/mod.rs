@@ -12,7 +12,7 @@ mod schema;
 #[cfg(test)]
 mod tests;
 
-pub use hash::sha256_file;
+pub use hash::{sha256_file, sha256_open};
 
 use std::collections::HashMap;
 use std::fmt;

@@ -464,6 +464,28 @@ fn sha256_spanning_many_reads_matches_the_known_digest() {
 }
 
 #[test]
+fn sha256_of_an_open_file_survives_deletion_and_ignores_the_shared_read_offset() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.bin");
+    std::fs::write(&path, vec![b'a'; 1_000_000]).unwrap();
+    let mut decoder_side = std::fs::File::open(&path).unwrap();
+    let hash_side = decoder_side.try_clone().unwrap();
+    let mut head = [0u8; 1000];
+    decoder_side.read_exact(&mut head).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(
+        sha256_open(&hash_side).unwrap(),
+        "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"
+    );
+    // The decoder's offset is where it was: hashing read positionally.
+    let mut next = [0u8; 10];
+    decoder_side.read_exact(&mut next).unwrap();
+    let position = std::io::Seek::stream_position(&mut decoder_side).unwrap();
+    assert_eq!(position, 1010);
+}
+
+#[test]
 fn integrity_check_says_ok() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path()).unwrap();

@@ -47,9 +47,30 @@ impl Daemon {
 
     /// Starts `loa serve` on the config already in `dir/loa.toml`.
     pub fn start_existing(dir: &Path) -> Daemon {
+        Daemon::start_existing_via(dir, &[])
+    }
+
+    /// Like `start`, with `loa serve` run through `prefix` (a command that
+    /// execs its arguments, e.g. `setpriv` dropping capabilities), so the
+    /// child's pid is the daemon's.
+    pub fn start_via(dir: &Path, config: &str, prefix: &[&str]) -> Daemon {
+        std::fs::create_dir_all(dir.join("media")).unwrap();
+        std::fs::write(dir.join("loa.toml"), config).unwrap();
+        Daemon::start_existing_via(dir, prefix)
+    }
+
+    fn start_existing_via(dir: &Path, prefix: &[&str]) -> Daemon {
         let config = dir.join("loa.toml");
         let log = dir.join(format!("daemon-{}.log", now_ms()));
-        let child = Command::new(LOA)
+        let mut command = match prefix.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(LOA);
+                c
+            }
+            None => Command::new(LOA),
+        };
+        let child = command
             .args(["serve", "--config"])
             .arg(&config)
             .env("RUST_LOG", "info,symphonia=off")
