@@ -197,6 +197,10 @@ impl ZoneState {
 
 struct ProgramState {
     frames: Receiver<Frame>,
+    /// The frame for the next tick, taken after this tick's sends.
+    next: Option<Frame>,
+    /// Item and position of the frame sent this tick, if one was.
+    sent: Option<(usize, Duration)>,
     last_item: Option<usize>,
     last_progress_tick: u64,
 }
@@ -371,6 +375,8 @@ impl Pacer {
                         id,
                         ProgramState {
                             frames,
+                            next: None,
+                            sent: None,
                             last_item: None,
                             last_progress_tick: 0,
                         },
@@ -413,14 +419,22 @@ impl Pacer {
         }
     }
 
+    /// Sends this tick's packets, then does everything that may wake
+    /// another thread: events to the engine and taking each program's next
+    /// frame (which wakes its worker if it was waiting for room). A wake-up
+    /// is a futex call and, on an idle machine, an IPI to a sleeping CPU —
+    /// tens of microseconds that used to sit before every `sendto`.
     fn send_tick(&mut self, due: Instant, now: Instant, media_samples: u64, tick: u64, progress_ticks: u64) {
         let frame_samples = self.frame.samples_48k() as u32;
         let mut ended = Vec::new();
         for (&id, program) in self.programs.iter_mut() {
+            program.sent = None;
             if !self.zones.iter().any(|z| z.program == Some(id)) {
                 continue; // paused or not yet assigned: keep its position
             }
-            let frame = match program.frames.try_recv() {
+            // Normally taken at the end of the previous tick; at a program's
+            // first tick, or after an underrun, take it now.
+            let frame = match program.next.take().map_or_else(|| program.frames.try_recv(), Ok) {
                 Ok(frame) => frame,
                 Err(TryRecvError::Empty) => {
                     self.stats.underruns += 1;
@@ -431,10 +445,7 @@ impl Pacer {
                     continue;
                 }
             };
-            for (index, zone) in self.zones.iter_mut().enumerate() {
-                if zone.program != Some(id) {
-                    continue;
-                }
+            for zone in self.zones.iter_mut().filter(|z| z.program == Some(id)) {
                 zone.session
                     .handle_frame(due, media_samples, frame_samples, frame.payload.as_slice(), &mut self.packet);
                 for target in &zone.rtp_targets {
@@ -443,7 +454,14 @@ impl Pacer {
                         Err(err) => self.stats.send_error(&zone.name, *target, err),
                     }
                 }
-                if zone.announce_first {
+            }
+            program.sent = Some((frame.item, frame.position));
+        }
+
+        // Everything below may wake other threads; the packets are out.
+        for (index, zone) in self.zones.iter_mut().enumerate() {
+            if let (true, Some(id)) = (zone.announce_first, zone.program) {
+                if self.programs.get(&id).is_some_and(|p| p.sent.is_some()) {
                     zone.announce_first = false;
                     Self::emit(&self.events, &mut self.overflow, PacerEvent::FirstPacket {
                         program: id,
@@ -452,16 +470,23 @@ impl Pacer {
                     });
                 }
             }
-            let item_changed = program.last_item != Some(frame.item);
+        }
+        for (&id, program) in self.programs.iter_mut() {
+            let Some((item, position)) = program.sent else {
+                continue;
+            };
+            let item_changed = program.last_item != Some(item);
             if item_changed || tick - program.last_progress_tick >= progress_ticks {
-                program.last_item = Some(frame.item);
+                program.last_item = Some(item);
                 program.last_progress_tick = tick;
                 Self::emit(&self.events, &mut self.overflow, PacerEvent::Progress {
                     program: id,
-                    item: frame.item,
-                    position: frame.position,
+                    item,
+                    position,
                 });
             }
+            // Empty or ended: found out (and counted) at the next tick.
+            program.next = program.frames.try_recv().ok();
         }
         for id in ended {
             self.programs.remove(&id);
