@@ -64,6 +64,9 @@ pub enum Command {
     RetireZone { zone: usize },
     /// Sends RTCP BYE on every zone and ends the thread.
     Shutdown,
+    /// A new sender socket (the interface address came back, or was missing
+    /// at start); the old one, if any, is closed.
+    SetSocket(UdpSocket),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -82,6 +85,14 @@ pub enum PacerEvent {
     },
     /// The program's queue closed after its last frame; its zones are idle.
     ProgramEnded { program: ProgramId },
+    /// Sends began failing (not a full buffer): the first error of the tick.
+    /// `errno` is None when there is no socket at all.
+    SendFailing { errno: Option<i32>, target: SocketAddr },
+    /// While failing, about once a second: RTP packets not sent so far,
+    /// cumulative, per zone index (zones with none left out).
+    NotSent { counts: Vec<(usize, u64)> },
+    /// A tick sent everything again; final counts as in `NotSent`.
+    Sending { counts: Vec<(usize, u64)> },
 }
 
 /// How often `Progress` is reported, in ticks of the frame clock.
@@ -126,7 +137,7 @@ impl PacerHandle {
 }
 
 /// Starts the pacer thread.
-pub fn spawn(socket: UdpSocket, options: PacerOptions) -> io::Result<PacerHandle> {
+pub fn spawn(socket: Option<UdpSocket>, options: PacerOptions) -> io::Result<PacerHandle> {
     let (commands, command_rx) = mpsc::channel();
     let (event_tx, events) = mpsc::channel();
     let heartbeat = Arc::new(AtomicU64::new(0));
@@ -172,6 +183,9 @@ struct ZoneState {
     announce_first: bool,
     /// Removed by a reload: said BYE, sends nothing any more.
     retired: bool,
+    /// RTP packets stamped but not sent (the interface failed): their
+    /// sequence numbers are a gap receivers see as loss.
+    not_sent: u64,
 }
 
 impl ZoneState {
@@ -184,6 +198,7 @@ impl ZoneState {
             program: None,
             announce_first: false,
             retired: false,
+            not_sent: 0,
         }
     }
 }
@@ -195,7 +210,9 @@ struct ProgramState {
 }
 
 struct Pacer {
-    socket: UdpSocket,
+    /// None until the interface address exists (see `Command::SetSocket`).
+    socket: Option<UdpSocket>,
+    watch: SendWatch,
     frame: FrameDuration,
     zones: Vec<ZoneState>,
     programs: HashMap<ProgramId, ProgramState>,
@@ -216,7 +233,7 @@ struct Pacer {
 
 impl Pacer {
     fn new(
-        socket: UdpSocket,
+        socket: Option<UdpSocket>,
         options: PacerOptions,
         commands: Receiver<Command>,
         events: Sender<PacerEvent>,
@@ -230,6 +247,7 @@ impl Pacer {
             .collect();
         Pacer {
             socket,
+            watch: SendWatch::default(),
             frame: options.frame,
             zones,
             programs: HashMap::new(),
@@ -287,6 +305,18 @@ impl Pacer {
             self.apply_pending(due);
             self.send_tick(due, now, tick * frame_samples, tick, progress_ticks);
             self.send_rtcp(now);
+            match self.watch.end_tick() {
+                Some(Change::Failing { errno, target }) => {
+                    let _ = self.events.send(PacerEvent::SendFailing { errno, target });
+                }
+                Some(Change::Sending) => {
+                    let _ = self.events.send(PacerEvent::Sending { counts: self.not_sent_counts() });
+                }
+                None if self.watch.failing && tick % progress_ticks == 0 => {
+                    let _ = self.events.send(PacerEvent::NotSent { counts: self.not_sent_counts() });
+                }
+                None => {}
+            }
             tick += 1;
             self.stats.ticks += 1;
             self.heartbeat.store(self.stats.ticks, Ordering::Relaxed);
@@ -297,6 +327,15 @@ impl Pacer {
         }
         self.send_bye();
         tracing::debug!(stats = ?self.stats, "pacer stopped");
+    }
+
+    fn not_sent_counts(&self) -> Vec<(usize, u64)> {
+        self.zones
+            .iter()
+            .enumerate()
+            .filter(|(_, z)| z.not_sent > 0)
+            .map(|(index, z)| (index, z.not_sent))
+            .collect()
     }
 
     fn assign(&mut self, zone: usize, program: Option<ProgramId>) {
@@ -366,14 +405,14 @@ impl Pacer {
                         let now = Instant::now();
                         state.session.bye(now, SystemTime::now(), Some("zone removed"), &mut self.packet);
                         for target in &state.rtcp_targets {
-                            match self.socket.send_to(&self.packet, target) {
-                                Ok(_) => self.stats.rtcp_packets += 1,
-                                Err(err) => self.stats.send_error(&state.name, *target, err),
+                            if send(self.socket.as_ref(), &self.packet, *target, &mut self.watch, &mut self.stats, &state.name) {
+                                self.stats.rtcp_packets += 1;
                             }
                         }
                     }
                 }
                 Ok(Command::Shutdown) => return false,
+                Ok(Command::SetSocket(socket)) => self.socket = Some(socket),
                 // The controller went away: a one-shot stream plays out, a
                 // daemon's pacer stops (nobody could ever stop it otherwise).
                 Err(TryRecvError::Disconnected) => return self.exit_when_idle,
@@ -406,10 +445,13 @@ impl Pacer {
                 }
                 zone.session
                     .handle_frame(due, media_samples, frame_samples, &frame.payload, &mut self.packet);
+                // Stamped either way: a packet not sent is a sequence gap,
+                // which receivers handle as loss, and timing stays intact.
                 for target in &zone.rtp_targets {
-                    match self.socket.send_to(&self.packet, target) {
-                        Ok(_) => self.stats.packets += 1,
-                        Err(err) => self.stats.send_error(&zone.name, *target, err),
+                    if send(self.socket.as_ref(), &self.packet, *target, &mut self.watch, &mut self.stats, &zone.name) {
+                        self.stats.packets += 1;
+                    } else {
+                        zone.not_sent += 1;
                     }
                 }
                 if zone.announce_first {
@@ -447,9 +489,8 @@ impl Pacer {
                 && zone.session.poll_rtcp(now, SystemTime::now(), &mut self.packet)
             {
                 for target in &zone.rtcp_targets {
-                    match self.socket.send_to(&self.packet, target) {
-                        Ok(_) => self.stats.rtcp_packets += 1,
-                        Err(err) => self.stats.send_error(&zone.name, *target, err),
+                    if send(self.socket.as_ref(), &self.packet, *target, &mut self.watch, &mut self.stats, &zone.name) {
+                        self.stats.rtcp_packets += 1;
                     }
                 }
             }
@@ -461,11 +502,82 @@ impl Pacer {
         for zone in self.zones.iter_mut().filter(|z| !z.retired) {
             zone.session.bye(now, SystemTime::now(), None, &mut self.packet);
             for target in &zone.rtcp_targets {
-                match self.socket.send_to(&self.packet, target) {
-                    Ok(_) => self.stats.rtcp_packets += 1,
-                    Err(err) => self.stats.send_error(&zone.name, *target, err),
+                if send(self.socket.as_ref(), &self.packet, *target, &mut self.watch, &mut self.stats, &zone.name) {
+                    self.stats.rtcp_packets += 1;
                 }
             }
+        }
+    }
+}
+
+/// Sends one datagram. A failure is counted, never retried: the next
+/// tick is due one frame later whatever happens, so an error cannot stall
+/// or spin the pacer.
+fn send(
+    socket: Option<&UdpSocket>,
+    packet: &[u8],
+    target: SocketAddr,
+    watch: &mut SendWatch,
+    stats: &mut PacerStats,
+    zone: &str,
+) -> bool {
+    let result = match socket {
+        Some(socket) => socket.send_to(packet, target).map(|_| ()),
+        None => Err(io::ErrorKind::NotConnected.into()),
+    };
+    match result {
+        Ok(()) => {
+            watch.sent = true;
+            true
+        }
+        Err(err) if crate::netwatch::is_transient(&err) => {
+            stats.send_error(zone, target, err);
+            false
+        }
+        Err(err) => {
+            // The interface's trouble: the engine is told once per change
+            // and does the talking.
+            stats.send_errors += 1;
+            watch.fault.get_or_insert((err.raw_os_error(), target));
+            false
+        }
+    }
+}
+
+/// Whether sending works, judged per tick: a tick with an interface error
+/// is failing; one that sent something with no such error is fine. A tick
+/// with both (one target unreachable) keeps it failing, so a mixed state
+/// does not flap.
+#[derive(Debug, Default)]
+struct SendWatch {
+    failing: bool,
+    /// This tick's first interface error.
+    fault: Option<(Option<i32>, SocketAddr)>,
+    /// This tick sent at least one datagram.
+    sent: bool,
+}
+
+#[derive(Debug, PartialEq)]
+enum Change {
+    Failing { errno: Option<i32>, target: SocketAddr },
+    Sending,
+}
+
+impl SendWatch {
+    fn end_tick(&mut self) -> Option<Change> {
+        let fault = self.fault.take();
+        let sent = std::mem::take(&mut self.sent);
+        match fault {
+            Some((errno, target)) if !self.failing => {
+                self.failing = true;
+                Some(Change::Failing { errno, target })
+            }
+            Some(_) => None,
+            None if sent && self.failing => {
+                self.failing = false;
+                Some(Change::Sending)
+            }
+            None => None,
         }
     }
 }
@@ -638,6 +750,35 @@ mod tests {
         assert_eq!(h.quantile(0.99), Duration::from_micros(100));
         h.record(Duration::from_secs(5));
         assert_eq!(h.quantile(1.0), Duration::from_nanos((BUCKETS as u64 + 1) * BUCKET_NS));
+    }
+
+    #[test]
+    fn send_watch_reports_each_change_once_and_a_mixed_tick_stays_failing() {
+        let target: SocketAddr = "239.255.77.1:5004".parse().unwrap();
+        let mut w = SendWatch {
+            sent: true,
+            ..SendWatch::default()
+        };
+        assert_eq!(w.end_tick(), None, "fine stays fine");
+        w.fault = Some((Some(libc::ENETUNREACH), target));
+        assert_eq!(w.end_tick(), Some(Change::Failing { errno: Some(libc::ENETUNREACH), target }));
+        w.fault = Some((Some(libc::ENETUNREACH), target));
+        assert_eq!(w.end_tick(), None, "said once");
+        w.fault = Some((Some(libc::ENETUNREACH), target));
+        w.sent = true;
+        assert_eq!(w.end_tick(), None, "one target still fails");
+        assert_eq!(w.end_tick(), None, "an idle tick proves nothing");
+        w.sent = true;
+        assert_eq!(w.end_tick(), Some(Change::Sending));
+    }
+
+    #[test]
+    fn sending_without_a_socket_is_an_interface_fault_counted_not_retried() {
+        let target: SocketAddr = "239.255.77.1:5004".parse().unwrap();
+        let (mut w, mut stats) = (SendWatch::default(), PacerStats::default());
+        assert!(!send(None, b"x", target, &mut w, &mut stats, "thon-1"));
+        assert_eq!(w.end_tick(), Some(Change::Failing { errno: None, target }));
+        assert_eq!(stats.send_errors, 1);
     }
 
     #[test]

@@ -146,7 +146,7 @@ pub fn run(request: StreamRequest<'_>) -> Result<StreamReport, StreamError> {
     }
 
     let pacer = pacer::spawn(
-        socket,
+        Some(socket),
         PacerOptions {
             frame: config.audio.frame,
             zones: vec![zone_spec(&config.network, &config.audio, zone)],

@@ -32,7 +32,11 @@ pub fn base_config(dir: &Path) -> String {
 /// A zone table on a fresh group; returns (toml, group, port).
 pub fn zone_toml(name: &str) -> (String, String, u16) {
     let (group, port) = super::unique_group();
-    (format!("[[zone]]\nname = \"{name}\"\ngroup = \"{group}:{port}\"\n"), group, port)
+    (
+        format!("[[zone]]\nname = \"{name}\"\ngroup = \"{group}:{port}\"\n"),
+        group,
+        port,
+    )
 }
 
 impl Daemon {
@@ -73,7 +77,11 @@ impl Daemon {
             if let Some(status) = daemon.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("loa serve exited with {status}:\n{}", daemon.log_text());
             }
-            assert!(Instant::now() < deadline, "daemon did not answer within 15 s:\n{}", daemon.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not answer within 15 s:\n{}",
+                daemon.log_text()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -137,7 +145,10 @@ impl Drop for Daemon {
 }
 
 pub fn now_ms() -> u128 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis()
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
 }
 
 #[derive(Debug, Clone)]
