@@ -705,8 +705,16 @@ mod clock {
                 libc::clock_nanosleep(libc::CLOCK_MONOTONIC, libc::TIMER_ABSTIME, &ts, std::ptr::null_mut())
             };
             if rc != libc::EINTR {
-                return;
+                break;
             }
+        }
+        // An absolute sleep that returns early must not let the tick loop
+        // run ahead of the clock (libfaketime 0.9.10 does this to every
+        // CLOCK_MONOTONIC TIMER_ABSTIME sleep, even with monotonic time not
+        // faked): sleep the rest relatively. Normally `now >= deadline` here.
+        let now = now_ns();
+        if now < deadline {
+            std::thread::sleep(std::time::Duration::from_nanos(deadline - now));
         }
     }
 

@@ -51,11 +51,23 @@ impl Daemon {
 
     /// Starts `loa serve` on the config already in `dir/loa.toml`.
     pub fn start_existing(dir: &Path) -> Daemon {
+        Daemon::start_existing_env(dir, &[])
+    }
+
+    /// Like `start`, with extra environment for `loa serve` (LD_PRELOAD…).
+    pub fn start_env(dir: &Path, config: &str, env: &[(&str, &str)]) -> Daemon {
+        std::fs::create_dir_all(dir.join("media")).unwrap();
+        std::fs::write(dir.join("loa.toml"), config).unwrap();
+        Daemon::start_existing_env(dir, env)
+    }
+
+    pub fn start_existing_env(dir: &Path, env: &[(&str, &str)]) -> Daemon {
         let config = dir.join("loa.toml");
         let log = dir.join(format!("daemon-{}.log", now_ms()));
         let child = Command::new(LOA)
             .args(["serve", "--config"])
             .arg(&config)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info,symphonia=off")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
