@@ -240,6 +240,12 @@ impl NetWatch {
                 .is_some_and(|t| now.duration_since(t) >= REBUILD_AFTER);
         if self.address_present && (self.need_socket || stuck) && rebuild_due {
             self.last_build = Some(now);
+            if stuck {
+                // Once per return of the address: if a fresh socket does
+                // not help either (a missing route), rebuilding every
+                // second would only change the source port.
+                self.address_back = None;
+            }
             self.actions.push(NetAction::BuildSocket);
         }
     }
@@ -435,7 +441,7 @@ mod tests {
     }
 
     #[test]
-    fn a_socket_that_does_not_recover_is_replaced_at_most_once_a_second() {
+    fn a_socket_that_does_not_recover_is_replaced_once_after_the_address_returns() {
         let t0 = Instant::now();
         let mut w = NetWatch::new(IFACE, true, t0);
         w.handle_send_failing(t0, Some(libc::ENODEV), target(), Err(gone()));
@@ -448,7 +454,12 @@ mod tests {
         w.handle_socket_built(t0 + Duration::from_millis(4_000));
         w.handle_tick(t0 + Duration::from_millis(4_500));
         assert!(drain(&mut w).is_empty());
-        w.handle_tick(t0 + Duration::from_millis(5_000));
+        w.handle_tick(t0 + Duration::from_millis(9_000));
+        assert!(drain(&mut w).is_empty(), "a new socket did not help: no rebuild loop");
+        // The address goes and comes again: one more try.
+        w.handle_probe(t0 + Duration::from_secs(10), Err(gone()));
+        w.handle_probe(t0 + Duration::from_secs(11), Ok(()));
+        w.handle_tick(t0 + Duration::from_secs(12));
         assert_eq!(drain(&mut w), [NetAction::BuildSocket]);
     }
 
