@@ -205,6 +205,13 @@ impl NetWatch {
         self.update(now);
     }
 
+    /// The pacer stopped failing because it has nothing to send: the
+    /// address check alone decides from now on.
+    pub fn handle_send_idle(&mut self, now: Instant) {
+        self.pacer_failing = None;
+        self.update(now);
+    }
+
     /// A new socket went to the pacer.
     pub fn handle_socket_built(&mut self, now: Instant) {
         self.need_socket = false;
@@ -461,6 +468,19 @@ mod tests {
         w.handle_probe(t0 + Duration::from_secs(11), Ok(()));
         w.handle_tick(t0 + Duration::from_secs(12));
         assert_eq!(drain(&mut w), [NetAction::BuildSocket]);
+    }
+
+    #[test]
+    fn a_broadcast_that_ends_during_the_outage_does_not_keep_it_down_forever() {
+        let t0 = Instant::now();
+        let mut w = NetWatch::new(IFACE, true, t0);
+        w.handle_send_failing(t0, Some(libc::ENETUNREACH), target(), Err(gone()));
+        w.handle_send_idle(t0 + Duration::from_secs(3));
+        assert!(w.is_down(), "the address is still missing");
+        drain(&mut w);
+        w.handle_probe(t0 + Duration::from_secs(5), Ok(()));
+        assert!(!w.is_down());
+        assert!(matches!(&drain(&mut w)[0], NetAction::Info(t) if t.contains("again after 5.0 s")));
     }
 
     #[test]

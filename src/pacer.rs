@@ -93,6 +93,9 @@ pub enum PacerEvent {
     NotSent { counts: Vec<(usize, u64)> },
     /// A tick sent everything again; final counts as in `NotSent`.
     Sending { counts: Vec<(usize, u64)> },
+    /// Was failing, and now there is nothing to send (the programs ended):
+    /// no send says anything about the interface any more.
+    SendIdle,
 }
 
 /// How often `Progress` is reported, in ticks of the frame clock.
@@ -311,6 +314,9 @@ impl Pacer {
                 }
                 Some(Change::Sending) => {
                     let _ = self.events.send(PacerEvent::Sending { counts: self.not_sent_counts() });
+                }
+                Some(Change::Idle) => {
+                    let _ = self.events.send(PacerEvent::SendIdle);
                 }
                 None if self.watch.failing && tick % progress_ticks == 0 => {
                     let _ = self.events.send(PacerEvent::NotSent { counts: self.not_sent_counts() });
@@ -547,7 +553,8 @@ fn send(
 /// Whether sending works, judged per tick: a tick with an interface error
 /// is failing; one that sent something with no such error is fine. A tick
 /// with both (one target unreachable) keeps it failing, so a mixed state
-/// does not flap.
+/// does not flap. A tick that tried nothing ends "failing" without saying
+/// it works (`Idle`): the engine's address check decides then.
 #[derive(Debug, Default)]
 struct SendWatch {
     failing: bool,
@@ -555,12 +562,19 @@ struct SendWatch {
     fault: Option<(Option<i32>, SocketAddr)>,
     /// This tick sent at least one datagram.
     sent: bool,
+    /// Ticks in a row that tried nothing while failing.
+    idle_ticks: u32,
 }
+
+/// Ticks with nothing to send before a failing pacer calls itself idle: a
+/// single tick without a frame (an underrun) is not the end of a broadcast.
+const IDLE_AFTER_TICKS: u32 = 50;
 
 #[derive(Debug, PartialEq)]
 enum Change {
     Failing { errno: Option<i32>, target: SocketAddr },
     Sending,
+    Idle,
 }
 
 impl SendWatch {
@@ -570,12 +584,24 @@ impl SendWatch {
         match fault {
             Some((errno, target)) if !self.failing => {
                 self.failing = true;
+                self.idle_ticks = 0;
                 Some(Change::Failing { errno, target })
             }
-            Some(_) => None,
-            None if sent && self.failing => {
+            Some(_) => {
+                self.idle_ticks = 0;
+                None
+            }
+            None if self.failing && sent => {
                 self.failing = false;
                 Some(Change::Sending)
+            }
+            None if self.failing => {
+                self.idle_ticks += 1;
+                if self.idle_ticks < IDLE_AFTER_TICKS {
+                    return None;
+                }
+                self.failing = false;
+                Some(Change::Idle)
             }
             None => None,
         }
@@ -775,9 +801,15 @@ mod tests {
         w.fault = Some((Some(libc::ENETUNREACH), target));
         w.sent = true;
         assert_eq!(w.end_tick(), None, "one target still fails");
-        assert_eq!(w.end_tick(), None, "an idle tick proves nothing");
         w.sent = true;
         assert_eq!(w.end_tick(), Some(Change::Sending));
+        w.fault = Some((Some(libc::ENETUNREACH), target));
+        assert!(w.end_tick().is_some());
+        for _ in 1..IDLE_AFTER_TICKS {
+            assert_eq!(w.end_tick(), None, "an underrun is not the end of a broadcast");
+        }
+        assert_eq!(w.end_tick(), Some(Change::Idle), "nothing tried for a second: not failing, not proven working");
+        assert_eq!(w.end_tick(), None);
     }
 
     #[test]

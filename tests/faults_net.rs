@@ -296,3 +296,41 @@ fn a_daemon_started_before_its_address_exists_waits_then_sends_and_hears_speaker
     let packets = listener.stop();
     assert_eq!(seq_gaps(&packets), 0);
 }
+
+#[test]
+fn a_broadcast_that_ends_during_the_outage_does_not_keep_the_error_after_the_address_returns() {
+    require_netns();
+    let mut address = LoAddress::new("10.200.0.13");
+    address.add();
+    let dir = tempfile::tempdir().unwrap();
+    let (zone, group, port) = zone_toml("thon-1");
+    std::fs::create_dir_all(dir.path().join("media")).unwrap();
+    write_tones_wav(&dir.path().join("media/short.wav"), 48_000, 1, &[(600.0, 1.5)]);
+    let listener = RtpListener::start(&group, port);
+    let daemon = Daemon::start(dir.path(), &config(dir.path(), "10.200.0.13", &zone));
+    assert!(daemon.loa(&["play", "--zones", "thon-1", "short.wav"]).status.success());
+    wait_packets(&listener, 10, Duration::from_secs(5));
+    address.del();
+    wait_network(&daemon, "the error in status", Duration::from_secs(2), |n| {
+        n["state"] == "error"
+    });
+    // The broadcast plays out (unheard) and ends while the address is gone.
+    let start = Instant::now();
+    while !daemon.json(&["status"])["programs"].as_array().unwrap().is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(5), "the program did not end");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let (status, _) = wait_network(&daemon, "still down", Duration::from_secs(1), |n| n["state"] == "error");
+    assert_eq!(status["network"]["error"], "the address is no longer on this machine");
+    address.add();
+    let (_, took) = wait_network(&daemon, "ok with nothing to send", Duration::from_secs(3), |n| {
+        n["state"] == "ok"
+    });
+    println!(
+        "idle daemon saw the address back after {:.0} ms",
+        took.as_secs_f64() * 1e3
+    );
+    let rows = daemon.json(&["history"])["rows"].as_array().unwrap().clone();
+    assert_eq!(rows[0]["outcome"], "completed", "{rows:#?}");
+}

@@ -928,6 +928,10 @@ impl Engine {
                 self.net_actions();
             }
             PacerEvent::NotSent { counts } => self.net.handle_not_sent(&counts),
+            PacerEvent::SendIdle => {
+                self.net.handle_send_idle(Instant::now());
+                self.net_actions();
+            }
             PacerEvent::Sending { counts } => {
                 self.net.handle_sending(Instant::now(), &counts);
                 self.net_actions();
