@@ -14,6 +14,7 @@ have tshark      || need+=(tshark)           # packet captures in tests and paci
 have ip          || need+=(iproute2)         # private network namespace for tests
 have unshare     || need+=(util-linux)
 have espeak-ng   || need+=(espeak-ng)        # regenerating the spoken demo asset
+have faketime    || need+=(faketime)         # libfaketime: wall-clock jumps in tests/faults_clock.rs
 # GStreamer elements the interop tests use, by the package that ships them.
 if have gst-inspect-1.0; then
   gst-inspect-1.0 udpsrc    >/dev/null 2>&1 || need+=(gstreamer1.0-plugins-good)

@@ -115,6 +115,7 @@ pub fn status_text(v: &Value) -> String {
         s(v, "timezone"),
         s(v, "config")
     );
+    out += &network_line(&v["network"]);
     let programs = v["programs"].as_array().cloned().unwrap_or_default();
     let find = |id: &Value| programs.iter().find(|p| p["id"] == *id);
     let mut rows = Vec::new();
@@ -200,6 +201,26 @@ pub fn status_text(v: &Value) -> String {
         );
     }
     out
+}
+
+/// One line on the sending interface: ok, or the error, since when and
+/// what it cost; nothing for a daemon too old to report it.
+fn network_line(n: &Value) -> String {
+    if !n.is_object() {
+        return String::new();
+    }
+    let total = n["packets_not_sent_total"].as_u64().unwrap_or(0);
+    match n["error"].as_str() {
+        None if total > 0 => format!("NETWORK: sending on {} ok ({total} packets not sent since start)\n\n", s(n, "interface")),
+        None => format!("NETWORK: sending on {} ok\n\n", s(n, "interface")),
+        Some(error) => format!(
+            "NETWORK: ERROR cannot send on interface {}: {error}; since {} ({}), {} packets not sent; retrying\n\n",
+            s(n, "interface"),
+            s(n, "since").replace('T', " "),
+            n["down_secs"].as_f64().map(|d| crate::daemon::humanize(Duration::from_secs_f64(d))).unwrap_or_default(),
+            n["packets_not_sent"].as_u64().unwrap_or(0),
+        ),
+    }
 }
 
 pub fn play_text(v: &Value) -> String {
@@ -505,6 +526,21 @@ mod tests {
         assert!(text.contains("thon-1  #3 ban-tin · tin.mp3 [1/2]  scheduled  0:12 / 1:30"), "{text}");
         assert!(text.contains("thon-2  (idle)"), "{text}");
         assert!(text.contains("2026-11-27 17:00:00+07:00  chieu     thon-1,thon-2"), "{text}");
+    }
+
+    #[test]
+    fn status_text_says_when_the_interface_cannot_send() {
+        let mut v = json!({"zones": [], "programs": [], "next": [], "history": {"write_errors": 0},
+            "network": {"interface": "10.200.0.1", "state": "ok", "error": null, "packets_not_sent_total": 0}});
+        assert!(status_text(&v).contains("NETWORK: sending on 10.200.0.1 ok\n"), "{}", status_text(&v));
+        v["network"] = json!({"interface": "10.200.0.1", "state": "error", "error": "the address is no longer on this machine",
+            "since": "2026-11-27T14:50:03+07:00", "down_secs": 12.4, "packets_not_sent": 620, "packets_not_sent_total": 620});
+        let text = status_text(&v);
+        assert!(
+            text.contains("NETWORK: ERROR cannot send on interface 10.200.0.1: the address is no longer on this machine; \
+                           since 2026-11-27 14:50:03+07:00 (12s), 620 packets not sent; retrying"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod daemon;
 pub mod health;
 pub mod media;
 pub mod net;
+pub mod netwatch;
 pub mod opus;
 pub mod pacer;
 pub mod program;

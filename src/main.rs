@@ -341,6 +341,15 @@ fn check(path: &std::path::Path) -> anyhow::Result<ExitCode> {
         if zones.len() == 1 { "" } else { "s" },
         zones.join(", ")
     );
+    // Not an error: the box may check its config before the address is
+    // configured, and `loa serve` waits for it. But a typo shows here.
+    if let Err(e) = std::net::UdpSocket::bind((config.network.interface, 0)) {
+        eprintln!(
+            "{}: warning: interface {} is not on this machine ({e}); `loa serve` will start and wait for it, retrying every second",
+            path.display(),
+            config.network.interface
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -65,6 +65,9 @@ pub enum Command {
     RetireZone { zone: usize },
     /// Sends RTCP BYE on every zone and ends the thread.
     Shutdown,
+    /// A new sender socket (the interface address came back, or was missing
+    /// at start); the old one, if any, is closed.
+    SetSocket(UdpSocket),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +86,17 @@ pub enum PacerEvent {
     },
     /// The program's queue closed after its last frame; its zones are idle.
     ProgramEnded { program: ProgramId },
+    /// Sends began failing (not a full buffer): the first error of the tick.
+    /// `errno` is None when there is no socket at all.
+    SendFailing { errno: Option<i32>, target: SocketAddr },
+    /// While failing, about once a second: RTP packets not sent so far,
+    /// cumulative, per zone index (zones with none left out).
+    NotSent { counts: Vec<(usize, u64)> },
+    /// A tick sent everything again; final counts as in `NotSent`.
+    Sending { counts: Vec<(usize, u64)> },
+    /// Was failing, and now there is nothing to send (the programs ended):
+    /// no send says anything about the interface any more.
+    SendIdle,
 }
 
 /// How often `Progress` is reported, in ticks of the frame clock.
@@ -133,7 +147,7 @@ impl PacerHandle {
 }
 
 /// Starts the pacer thread.
-pub fn spawn(socket: UdpSocket, options: PacerOptions) -> io::Result<PacerHandle> {
+pub fn spawn(socket: Option<UdpSocket>, options: PacerOptions) -> io::Result<PacerHandle> {
     let (commands, command_rx) = mpsc::channel();
     let (event_tx, events) = mpsc::sync_channel(EVENT_QUEUE);
     let heartbeat = Arc::new(AtomicU64::new(0));
@@ -179,6 +193,9 @@ struct ZoneState {
     announce_first: bool,
     /// Removed by a reload: said BYE, sends nothing any more.
     retired: bool,
+    /// RTP packets stamped but not sent (the interface failed): their
+    /// sequence numbers are a gap receivers see as loss.
+    not_sent: u64,
 }
 
 impl ZoneState {
@@ -191,6 +208,7 @@ impl ZoneState {
             program: None,
             announce_first: false,
             retired: false,
+            not_sent: 0,
         }
     }
 }
@@ -206,7 +224,9 @@ struct ProgramState {
 }
 
 struct Pacer {
-    socket: UdpSocket,
+    /// None until the interface address exists (see `Command::SetSocket`).
+    socket: Option<UdpSocket>,
+    watch: SendWatch,
     frame: FrameDuration,
     zones: Vec<ZoneState>,
     programs: HashMap<ProgramId, ProgramState>,
@@ -229,7 +249,7 @@ struct Pacer {
 
 impl Pacer {
     fn new(
-        socket: UdpSocket,
+        socket: Option<UdpSocket>,
         options: PacerOptions,
         commands: Receiver<Command>,
         events: SyncSender<PacerEvent>,
@@ -243,6 +263,7 @@ impl Pacer {
             .collect();
         Pacer {
             socket,
+            watch: SendWatch::default(),
             frame: options.frame,
             zones,
             programs: HashMap::new(),
@@ -322,6 +343,21 @@ impl Pacer {
             self.apply_pending(due);
             self.send_tick(due, now, tick * frame_samples, tick, progress_ticks);
             self.send_rtcp(now);
+            match self.watch.end_tick() {
+                Some(Change::Failing { errno, target }) => {
+                    let _ = self.events.send(PacerEvent::SendFailing { errno, target });
+                }
+                Some(Change::Sending) => {
+                    let _ = self.events.send(PacerEvent::Sending { counts: self.not_sent_counts() });
+                }
+                Some(Change::Idle) => {
+                    let _ = self.events.send(PacerEvent::SendIdle);
+                }
+                None if self.watch.failing && tick % progress_ticks == 0 => {
+                    let _ = self.events.send(PacerEvent::NotSent { counts: self.not_sent_counts() });
+                }
+                None => {}
+            }
             tick += 1;
             self.stats.ticks += 1;
             self.heartbeat.store(self.stats.ticks, Ordering::Relaxed);
@@ -332,6 +368,15 @@ impl Pacer {
         }
         self.send_bye();
         tracing::debug!(stats = ?self.stats, "pacer stopped");
+    }
+
+    fn not_sent_counts(&self) -> Vec<(usize, u64)> {
+        self.zones
+            .iter()
+            .enumerate()
+            .filter(|(_, z)| z.not_sent > 0)
+            .map(|(index, z)| (index, z.not_sent))
+            .collect()
     }
 
     fn assign(&mut self, zone: usize, program: Option<ProgramId>) {
@@ -403,14 +448,14 @@ impl Pacer {
                         let now = Instant::now();
                         state.session.bye(now, SystemTime::now(), Some("zone removed"), &mut self.packet);
                         for target in &state.rtcp_targets {
-                            match self.socket.send_to(&self.packet, target) {
-                                Ok(_) => self.stats.rtcp_packets += 1,
-                                Err(err) => self.stats.send_error(&state.name, *target, err),
+                            if send(self.socket.as_ref(), &self.packet, *target, &mut self.watch, &mut self.stats, &state.name) {
+                                self.stats.rtcp_packets += 1;
                             }
                         }
                     }
                 }
                 Ok(Command::Shutdown) => return false,
+                Ok(Command::SetSocket(socket)) => self.socket = Some(socket),
                 // The controller went away: a one-shot stream plays out, a
                 // daemon's pacer stops (nobody could ever stop it otherwise).
                 Err(TryRecvError::Disconnected) => return self.exit_when_idle,
@@ -448,10 +493,13 @@ impl Pacer {
             for zone in self.zones.iter_mut().filter(|z| z.program == Some(id)) {
                 zone.session
                     .handle_frame(due, media_samples, frame_samples, frame.payload.as_slice(), &mut self.packet);
+                // Stamped either way: a packet not sent is a sequence gap,
+                // which receivers handle as loss, and timing stays intact.
                 for target in &zone.rtp_targets {
-                    match self.socket.send_to(&self.packet, target) {
-                        Ok(_) => self.stats.packets += 1,
-                        Err(err) => self.stats.send_error(&zone.name, *target, err),
+                    if send(self.socket.as_ref(), &self.packet, *target, &mut self.watch, &mut self.stats, &zone.name) {
+                        self.stats.packets += 1;
+                    } else {
+                        zone.not_sent += 1;
                     }
                 }
             }
@@ -503,9 +551,8 @@ impl Pacer {
                 && zone.session.poll_rtcp(now, SystemTime::now(), &mut self.packet)
             {
                 for target in &zone.rtcp_targets {
-                    match self.socket.send_to(&self.packet, target) {
-                        Ok(_) => self.stats.rtcp_packets += 1,
-                        Err(err) => self.stats.send_error(&zone.name, *target, err),
+                    if send(self.socket.as_ref(), &self.packet, *target, &mut self.watch, &mut self.stats, &zone.name) {
+                        self.stats.rtcp_packets += 1;
                     }
                 }
             }
@@ -517,11 +564,102 @@ impl Pacer {
         for zone in self.zones.iter_mut().filter(|z| !z.retired) {
             zone.session.bye(now, SystemTime::now(), None, &mut self.packet);
             for target in &zone.rtcp_targets {
-                match self.socket.send_to(&self.packet, target) {
-                    Ok(_) => self.stats.rtcp_packets += 1,
-                    Err(err) => self.stats.send_error(&zone.name, *target, err),
+                if send(self.socket.as_ref(), &self.packet, *target, &mut self.watch, &mut self.stats, &zone.name) {
+                    self.stats.rtcp_packets += 1;
                 }
             }
+        }
+    }
+}
+
+/// Sends one datagram. A failure is counted, never retried: the next
+/// tick is due one frame later whatever happens, so an error cannot stall
+/// or spin the pacer.
+fn send(
+    socket: Option<&UdpSocket>,
+    packet: &[u8],
+    target: SocketAddr,
+    watch: &mut SendWatch,
+    stats: &mut PacerStats,
+    zone: &str,
+) -> bool {
+    let result = match socket {
+        Some(socket) => socket.send_to(packet, target).map(|_| ()),
+        None => Err(io::ErrorKind::NotConnected.into()),
+    };
+    match result {
+        Ok(()) => {
+            watch.sent = true;
+            true
+        }
+        Err(err) if crate::netwatch::is_transient(&err) => {
+            stats.send_error(zone, target, err);
+            false
+        }
+        Err(err) => {
+            // The interface's trouble: the engine is told once per change
+            // and does the talking.
+            stats.send_errors += 1;
+            watch.fault.get_or_insert((err.raw_os_error(), target));
+            false
+        }
+    }
+}
+
+/// Whether sending works, judged per tick: a tick with an interface error
+/// is failing; one that sent something with no such error is fine. A tick
+/// with both (one target unreachable) keeps it failing, so a mixed state
+/// does not flap. A tick that tried nothing ends "failing" without saying
+/// it works (`Idle`): the engine's address check decides then.
+#[derive(Debug, Default)]
+struct SendWatch {
+    failing: bool,
+    /// This tick's first interface error.
+    fault: Option<(Option<i32>, SocketAddr)>,
+    /// This tick sent at least one datagram.
+    sent: bool,
+    /// Ticks in a row that tried nothing while failing.
+    idle_ticks: u32,
+}
+
+/// Ticks with nothing to send before a failing pacer calls itself idle: a
+/// single tick without a frame (an underrun) is not the end of a broadcast.
+const IDLE_AFTER_TICKS: u32 = 50;
+
+#[derive(Debug, PartialEq)]
+enum Change {
+    Failing { errno: Option<i32>, target: SocketAddr },
+    Sending,
+    Idle,
+}
+
+impl SendWatch {
+    fn end_tick(&mut self) -> Option<Change> {
+        let fault = self.fault.take();
+        let sent = std::mem::take(&mut self.sent);
+        match fault {
+            Some((errno, target)) if !self.failing => {
+                self.failing = true;
+                self.idle_ticks = 0;
+                Some(Change::Failing { errno, target })
+            }
+            Some(_) => {
+                self.idle_ticks = 0;
+                None
+            }
+            None if self.failing && sent => {
+                self.failing = false;
+                Some(Change::Sending)
+            }
+            None if self.failing => {
+                self.idle_ticks += 1;
+                if self.idle_ticks < IDLE_AFTER_TICKS {
+                    return None;
+                }
+                self.failing = false;
+                Some(Change::Idle)
+            }
+            None => None,
         }
     }
 }
@@ -649,8 +787,16 @@ mod clock {
                 libc::clock_nanosleep(libc::CLOCK_MONOTONIC, libc::TIMER_ABSTIME, &ts, std::ptr::null_mut())
             };
             if rc != libc::EINTR {
-                return;
+                break;
             }
+        }
+        // An absolute sleep that returns early must not let the tick loop
+        // run ahead of the clock (libfaketime 0.9.10 does this to every
+        // CLOCK_MONOTONIC TIMER_ABSTIME sleep, even with monotonic time not
+        // faked): sleep the rest relatively. Normally `now >= deadline` here.
+        let now = now_ns();
+        if now < deadline {
+            std::thread::sleep(std::time::Duration::from_nanos(deadline - now));
         }
     }
 
@@ -694,6 +840,41 @@ mod tests {
         assert_eq!(h.quantile(0.99), Duration::from_micros(100));
         h.record(Duration::from_secs(5));
         assert_eq!(h.quantile(1.0), Duration::from_nanos((BUCKETS as u64 + 1) * BUCKET_NS));
+    }
+
+    #[test]
+    fn send_watch_reports_each_change_once_and_a_mixed_tick_stays_failing() {
+        let target: SocketAddr = "239.255.77.1:5004".parse().unwrap();
+        let mut w = SendWatch {
+            sent: true,
+            ..SendWatch::default()
+        };
+        assert_eq!(w.end_tick(), None, "fine stays fine");
+        w.fault = Some((Some(libc::ENETUNREACH), target));
+        assert_eq!(w.end_tick(), Some(Change::Failing { errno: Some(libc::ENETUNREACH), target }));
+        w.fault = Some((Some(libc::ENETUNREACH), target));
+        assert_eq!(w.end_tick(), None, "said once");
+        w.fault = Some((Some(libc::ENETUNREACH), target));
+        w.sent = true;
+        assert_eq!(w.end_tick(), None, "one target still fails");
+        w.sent = true;
+        assert_eq!(w.end_tick(), Some(Change::Sending));
+        w.fault = Some((Some(libc::ENETUNREACH), target));
+        assert!(w.end_tick().is_some());
+        for _ in 1..IDLE_AFTER_TICKS {
+            assert_eq!(w.end_tick(), None, "an underrun is not the end of a broadcast");
+        }
+        assert_eq!(w.end_tick(), Some(Change::Idle), "nothing tried for a second: not failing, not proven working");
+        assert_eq!(w.end_tick(), None);
+    }
+
+    #[test]
+    fn sending_without_a_socket_is_an_interface_fault_counted_not_retried() {
+        let target: SocketAddr = "239.255.77.1:5004".parse().unwrap();
+        let (mut w, mut stats) = (SendWatch::default(), PacerStats::default());
+        assert!(!send(None, b"x", target, &mut w, &mut stats, "thon-1"));
+        assert_eq!(w.end_tick(), Some(Change::Failing { errno: None, target }));
+        assert_eq!(stats.send_errors, 1);
     }
 
     #[test]

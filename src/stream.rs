@@ -146,7 +146,7 @@ pub fn run(request: StreamRequest<'_>) -> Result<StreamReport, StreamError> {
     }
 
     let pacer = pacer::spawn(
-        socket,
+        Some(socket),
         PacerOptions {
             frame: config.audio.frame,
             zones: vec![zone_spec(&config.network, &config.audio, zone)],
@@ -277,11 +277,23 @@ impl Ui {
     }
 
     fn pacer_event(&mut self, event: &PacerEvent) {
-        if let PacerEvent::Progress { item, position, .. } = event {
-            if self.now_playing.map(|(i, _)| i) != Some(*item) {
-                tracing::info!(file = %self.files[*item].display(), "playing");
+        match event {
+            PacerEvent::Progress { item, position, .. } => {
+                if self.now_playing.map(|(i, _)| i) != Some(*item) {
+                    tracing::info!(file = %self.files[*item].display(), "playing");
+                }
+                self.now_playing = Some((*item, *position));
             }
-            self.now_playing = Some((*item, *position));
+            // One line per change; the daemon's engine says more (netwatch).
+            PacerEvent::SendFailing { errno, target } => self.say(&format!(
+                "loa: cannot send: {}; the stream keeps time and sends again when it can",
+                crate::netwatch::describe_send_error(*errno, *target)
+            )),
+            PacerEvent::Sending { counts } => self.say(&format!(
+                "loa: sending again, {} packets not sent",
+                counts.iter().map(|(_, n)| n).sum::<u64>()
+            )),
+            _ => {}
         }
     }
 

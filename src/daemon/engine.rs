@@ -28,6 +28,7 @@ use crate::broadcast::Priority;
 use crate::config::{Config, PlaylistSource, Schedule, ScheduleTarget, ZoneSelection};
 use crate::control::protocol::RpcError;
 use crate::control::server::Caller;
+use crate::netwatch::{NetAction, NetWatch};
 use crate::pacer::{self, PacerEvent};
 use crate::program::{self, Frame, ProgramControl, ProgramEvent, ProgramSpec};
 use crate::schedule::{DueKind, ScheduleEntry, Scheduler};
@@ -212,6 +213,13 @@ pub struct Engine {
     zone_ssrcs: HashMap<String, u32>,
     /// Config schedules disabled or enabled at runtime (until reload).
     pub runtime_toggles: HashMap<String, bool>,
+    /// Whether the sending interface works (see `crate::netwatch`).
+    net: NetWatch,
+    /// The [network] the sender socket was built for ([network] changes
+    /// wait for a restart, so a rebuilt socket uses this, not a reload's).
+    network: crate::config::Network,
+    /// When the interface went down, on the wall clock, for `loa status`.
+    net_down_at: Option<Timestamp>,
 }
 
 pub struct ZoneSlot {
@@ -227,6 +235,9 @@ pub struct Wiring {
     pub health: HealthHandle,
     /// Each zone's RTP SSRC.
     pub zone_ssrcs: HashMap<String, u32>,
+    /// The pacer got a socket at start (false: the interface address was
+    /// not on this machine yet).
+    pub socket_ok: bool,
 }
 
 /// Runtime schedules and playlists as read from the store at start.
@@ -244,6 +255,7 @@ impl Engine {
             inputs,
             health,
             zone_ssrcs,
+            socket_ok,
         } = wiring;
         let tz = jiff::tz::TimeZone::get(&config.daemon.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
         let zones = config
@@ -254,6 +266,7 @@ impl Engine {
                 retired: false,
             })
             .collect::<Vec<_>>();
+        let network = config.network.clone();
         let mut engine = Engine {
             roots: MediaRoots::new(&config.daemon.media_roots),
             arbiter: Arbiter::new(zones.len()),
@@ -280,7 +293,11 @@ impl Engine {
             started: Instant::now(),
             started_at: Timestamp::now(),
             runtime_toggles: HashMap::new(),
+            net: NetWatch::new(network.interface, socket_ok, Instant::now()),
+            network,
+            net_down_at: (!socket_ok).then(Timestamp::now),
         };
+        engine.net_actions();
         let now = Timestamp::now();
         for schedule in engine.config.schedules.clone() {
             let last = restored.last_fires.get(&schedule.name).copied();
@@ -936,6 +953,55 @@ impl Engine {
                     self.end_program(program, Outcome::Completed, None, true);
                 }
             }
+            PacerEvent::SendFailing { errno, target } => {
+                // Checked right away: a vanished source address shows up as
+                // ENETUNREACH, and the first log line should say why.
+                let address = probe_address(self.network.interface);
+                self.net.handle_send_failing(Instant::now(), errno, target, address);
+                self.net_actions();
+            }
+            PacerEvent::NotSent { counts } => self.net.handle_not_sent(&counts),
+            PacerEvent::SendIdle => {
+                self.net.handle_send_idle(Instant::now());
+                self.net_actions();
+            }
+            PacerEvent::Sending { counts } => {
+                self.net.handle_sending(Instant::now(), &counts);
+                self.net_actions();
+            }
+        }
+    }
+
+    /// Once a second: is the interface address still (or yet) here?
+    pub fn on_net_tick(&mut self) {
+        let now = Instant::now();
+        self.net.handle_probe(now, probe_address(self.network.interface));
+        self.net.handle_tick(now);
+        self.net_actions();
+    }
+
+    fn net_actions(&mut self) {
+        while let Some(action) = self.net.poll_action() {
+            match action {
+                NetAction::Warn(text) => tracing::warn!("{text}"),
+                NetAction::Info(text) => tracing::info!("{text}"),
+                NetAction::BuildSocket => match crate::net::sender_socket(&self.network) {
+                    Ok(socket) => {
+                        let _ = self.pacer.send(pacer::Command::SetSocket(socket));
+                        self.net.handle_socket_built(Instant::now());
+                    }
+                    Err(e) => {
+                        tracing::debug!("cannot build the sender socket yet: {e}");
+                        self.net.handle_socket_failed(Instant::now());
+                    }
+                },
+                NetAction::Rejoin => self.health.send(HealthInput::Rejoin),
+            }
+        }
+        match (self.net.is_down(), self.net_down_at) {
+            (true, None) => self.net_down_at = Some(Timestamp::now()),
+            (false, Some(_)) => self.net_down_at = None,
+            _ => {}
         }
     }
 
@@ -1078,6 +1144,7 @@ impl Engine {
                 let owner = self.arbiter.owner(index);
                 json!({
                     "name": z.name,
+                    "packets_not_sent": self.net.not_sent(index),
                     "group": self.config.zone(&z.name).map(|c| c.group.to_string()),
                     "program": owner,
                     "priority": owner.and_then(|id| self.programs.get(&id)).map(|p| p.priority.as_str()),
@@ -1103,16 +1170,30 @@ impl Engine {
             "version": env!("CARGO_PKG_VERSION"),
             "config": self.config_path.display().to_string(),
             "timezone": self.config.daemon.timezone,
-            "started_at": self.started_at.to_zoned_datetime(tz).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+            "started_at": self.started_at.to_zoned_datetime(tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
             "uptime_secs": self.started.elapsed().as_secs(),
             "zones": zones,
             "programs": programs,
             "next": next,
+            "network": self.network_json(&tz),
             "history": {
                 "path": self.store.path.display().to_string(),
                 "write_errors": store_errors,
                 "last_error": store_last_error,
             },
+        })
+    }
+
+    fn network_json(&self, tz: &jiff::tz::TimeZone) -> Value {
+        let status = self.net.status(Instant::now());
+        json!({
+            "interface": status.interface.to_string(),
+            "state": if status.error.is_some() { "error" } else { "ok" },
+            "error": status.error,
+            "since": self.net_down_at.map(|t| t.to_zoned_datetime(tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()),
+            "down_secs": status.down_for.map(|d| (d.as_secs_f64() * 10.0).round() / 10.0),
+            "packets_not_sent": status.not_sent,
+            "packets_not_sent_total": status.not_sent_total,
         })
     }
 
@@ -1392,6 +1473,12 @@ fn items_text(items: &[PathBuf]) -> String {
 }
 
 /// "1h 5m", "3m 20s", "45s".
+/// Whether `interface` is an address of this machine: binding a UDP socket
+/// to it succeeds exactly then (no packet is sent).
+fn probe_address(interface: std::net::Ipv4Addr) -> std::io::Result<()> {
+    std::net::UdpSocket::bind((interface, 0)).map(drop)
+}
+
 pub fn humanize(d: Duration) -> String {
     let s = d.as_secs();
     match (s / 3600, s / 60 % 60, s % 60) {

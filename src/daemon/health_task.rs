@@ -33,6 +33,11 @@ pub enum HealthInput {
     /// The daemon is stopping: end the task, its listeners and its hold on
     /// the store (whose thread finishes only when every handle is gone).
     Stop,
+    /// The interface address came back (or appeared): listen anew, so
+    /// groups are joined on it. Linux keeps a membership when only the
+    /// address goes, but not when the device goes, and a join made while
+    /// the address was missing failed.
+    Rejoin,
 }
 
 #[derive(Clone)]
@@ -99,7 +104,8 @@ pub fn spawn(
         monitor.set_zone_ssrc(zone, *ssrc);
     }
     let listeners = Listeners::start(config, &ssrcs, handle.clone());
-    tokio::spawn(run(monitor, rx, handle.clone(), store, events, listeners));
+    let current = (Box::new(config.clone()), ssrcs);
+    tokio::spawn(run(monitor, rx, handle.clone(), store, events, listeners, current));
     handle
 }
 
@@ -110,6 +116,7 @@ async fn run(
     store: StoreHandle,
     events: broadcast::Sender<Event>,
     mut listeners: Listeners,
+    mut current: (Box<Config>, HashMap<String, u32>),
 ) {
     loop {
         let wake = monitor
@@ -133,6 +140,12 @@ async fn run(
                         }
                         listeners.stop();
                         listeners = Listeners::start(&config, &ssrcs, handle.clone());
+                        current = (config, ssrcs);
+                    }
+                    HealthInput::Rejoin => {
+                        listeners.stop();
+                        listeners = Listeners::start(&current.0, &current.1, handle.clone());
+                        tracing::debug!("RTCP listeners restarted on the returned interface");
                     }
                     HealthInput::Snapshot(reply) => {
                         let _ = reply.send(snapshot_json(&monitor, now));

@@ -95,7 +95,15 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
     };
     let (store, store_thread) = store_actor::spawn(store)?;
 
-    let socket = crate::net::sender_socket(&config.network)?;
+    // The box may boot before its address is configured (DHCP, a slow
+    // network unit): start anyway, without a socket, and let the engine
+    // build one once the address appears. Other socket errors stay fatal.
+    let socket = match crate::net::sender_socket(&config.network) {
+        Ok(socket) => Some(socket),
+        Err(crate::net::NetError::Interface { source, .. }) if crate::netwatch::address_missing(&source) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let socket_ok = socket.is_some();
     let zones: Vec<pacer::ZoneSpec> = config
         .zones
         .iter()
@@ -152,6 +160,7 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
             inputs: inputs.clone(),
             health,
             zone_ssrcs,
+            socket_ok,
         },
         restored,
     );
@@ -169,6 +178,8 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut last_beat = 0;
+    let mut net_tick = tokio::time::interval(Duration::from_secs(1));
+    net_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let wake = engine.next_wakeup();
         tokio::select! {
@@ -183,6 +194,7 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
                 Input::MaxDuration(id) => engine.handle_max_duration(id),
             },
             _ = tokio::time::sleep_until(wake.into()) => engine.on_timer(),
+            _ = net_tick.tick() => engine.on_net_tick(),
             _ = sighup.recv() => {
                 notify::reloading();
                 if let Err(e) = api::reload(&mut engine, None) {

@@ -32,7 +32,11 @@ pub fn base_config(dir: &Path) -> String {
 /// A zone table on a fresh group; returns (toml, group, port).
 pub fn zone_toml(name: &str) -> (String, String, u16) {
     let (group, port) = super::unique_group();
-    (format!("[[zone]]\nname = \"{name}\"\ngroup = \"{group}:{port}\"\n"), group, port)
+    (
+        format!("[[zone]]\nname = \"{name}\"\ngroup = \"{group}:{port}\"\n"),
+        group,
+        port,
+    )
 }
 
 impl Daemon {
@@ -47,7 +51,7 @@ impl Daemon {
 
     /// Starts `loa serve` on the config already in `dir/loa.toml`.
     pub fn start_existing(dir: &Path) -> Daemon {
-        Daemon::start_existing_via(dir, &[])
+        Daemon::start_existing_with(dir, &[], &[])
     }
 
     /// Like `start`, with `loa serve` run through `prefix` (a command that
@@ -56,10 +60,21 @@ impl Daemon {
     pub fn start_via(dir: &Path, config: &str, prefix: &[&str]) -> Daemon {
         std::fs::create_dir_all(dir.join("media")).unwrap();
         std::fs::write(dir.join("loa.toml"), config).unwrap();
-        Daemon::start_existing_via(dir, prefix)
+        Daemon::start_existing_with(dir, prefix, &[])
     }
 
-    fn start_existing_via(dir: &Path, prefix: &[&str]) -> Daemon {
+    /// Like `start`, with extra environment for `loa serve` (LD_PRELOAD…).
+    pub fn start_env(dir: &Path, config: &str, env: &[(&str, &str)]) -> Daemon {
+        std::fs::create_dir_all(dir.join("media")).unwrap();
+        std::fs::write(dir.join("loa.toml"), config).unwrap();
+        Daemon::start_existing_with(dir, &[], env)
+    }
+
+    pub fn start_existing_env(dir: &Path, env: &[(&str, &str)]) -> Daemon {
+        Daemon::start_existing_with(dir, &[], env)
+    }
+
+    fn start_existing_with(dir: &Path, prefix: &[&str], env: &[(&str, &str)]) -> Daemon {
         let config = dir.join("loa.toml");
         let log = dir.join(format!("daemon-{}.log", now_ms()));
         let mut command = match prefix.split_first() {
@@ -73,6 +88,7 @@ impl Daemon {
         let child = command
             .args(["serve", "--config"])
             .arg(&config)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info,symphonia=off")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -94,7 +110,11 @@ impl Daemon {
             if let Some(status) = daemon.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("loa serve exited with {status}:\n{}", daemon.log_text());
             }
-            assert!(Instant::now() < deadline, "daemon did not answer within 15 s:\n{}", daemon.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not answer within 15 s:\n{}",
+                daemon.log_text()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -158,7 +178,10 @@ impl Drop for Daemon {
 }
 
 pub fn now_ms() -> u128 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis()
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
 }
 
 #[derive(Debug, Clone)]

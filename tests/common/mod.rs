@@ -189,7 +189,14 @@ pub fn ffmpeg_receiver(sdp: &Path, out: &Path) -> Background {
     Background::spawn(
         "ffmpeg",
         Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-protocol_whitelist", "file,udp,rtp", "-i"])
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-protocol_whitelist",
+                "file,udp,rtp",
+                "-i",
+            ])
             .arg(sdp)
             .args(["-ac", "1", "-y"])
             .arg(out),
@@ -231,7 +238,16 @@ pub fn rtp_packets(pcap: &Path, port: u16) -> Vec<RtpRecord> {
         .args(["-r"])
         .arg(pcap)
         .args(["-d", &format!("udp.port=={port},rtp"), "-Y", "rtp", "-T", "fields"])
-        .args(["-e", "frame.time_epoch", "-e", "rtp.ssrc", "-e", "rtp.seq", "-e", "rtp.timestamp"])
+        .args([
+            "-e",
+            "frame.time_epoch",
+            "-e",
+            "rtp.ssrc",
+            "-e",
+            "rtp.seq",
+            "-e",
+            "rtp.timestamp",
+        ])
         .args(["-e", "rtp.marker", "-e", "rtp.p_type"])
         .output()
         .unwrap();
@@ -261,7 +277,16 @@ pub fn rtcp_packet_types(pcap: &Path, port: u16) -> Vec<Vec<u8>> {
     let out = Command::new("tshark")
         .args(["-r"])
         .arg(pcap)
-        .args(["-d", &format!("udp.port=={rtcp_port},rtcp"), "-Y", "rtcp", "-T", "fields", "-e", "rtcp.pt"])
+        .args([
+            "-d",
+            &format!("udp.port=={rtcp_port},rtcp"),
+            "-Y",
+            "rtcp",
+            "-T",
+            "fields",
+            "-e",
+            "rtcp.pt",
+        ])
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout)
@@ -340,7 +365,9 @@ pub fn tone_segments(rate: u32, x: &[f32], candidates: &[f32]) -> Vec<Segment> {
     let mut segments: Vec<Segment> = Vec::new();
     let mut i = 0;
     while i < labels.len() {
-        let j = (i..labels.len()).find(|&j| labels[j] != labels[i]).unwrap_or(labels.len());
+        let j = (i..labels.len())
+            .find(|&j| labels[j] != labels[i])
+            .unwrap_or(labels.len());
         if let Some(freq) = labels[i] {
             let seconds = (j - i) as f64 * 0.01;
             if seconds >= 0.05 {

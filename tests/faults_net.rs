@@ -1,0 +1,336 @@
+//! Network faults on the real daemon in the private namespace: the sending
+//! interface's address vanishes and comes back (`ip addr del/add` on lo),
+//! or is not there yet when the daemon starts. Each test uses its own
+//! 10.200.0.x address on lo, so they run in parallel.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::daemon::{base_config, seq_gaps, zone_toml, Daemon, RtpListener};
+use common::{require_netns, write_tones_wav, LOA};
+use serde_json::Value;
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("run ip");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// An address on lo for one test, removed when dropped.
+struct LoAddress(&'static str, bool);
+
+impl LoAddress {
+    fn new(address: &'static str) -> LoAddress {
+        LoAddress(address, false)
+    }
+    fn add(&mut self) {
+        ip(&["addr", "add", &format!("{}/32", self.0), "dev", "lo"]);
+        self.1 = true;
+    }
+    fn del(&mut self) {
+        ip(&["addr", "del", &format!("{}/32", self.0), "dev", "lo"]);
+        self.1 = false;
+    }
+}
+
+impl Drop for LoAddress {
+    fn drop(&mut self) {
+        if self.1 {
+            let _ = Command::new("ip")
+                .args(["addr", "del", &format!("{}/32", self.0), "dev", "lo"])
+                .output();
+        }
+    }
+}
+
+fn config(dir: &std::path::Path, interface: &str, zone: &str) -> String {
+    format!("{}{zone}", base_config(dir)).replace("interface = \"127.0.0.1\"", &format!("interface = \"{interface}\""))
+}
+
+/// Polls `loa status --json` until `check` holds on its `network` object;
+/// returns the status and how long it took.
+fn wait_network(daemon: &Daemon, what: &str, timeout: Duration, check: impl Fn(&Value) -> bool) -> (Value, Duration) {
+    let start = Instant::now();
+    loop {
+        let status = daemon.json(&["status"]);
+        if check(&status["network"]) {
+            return (status, start.elapsed());
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "{what} not within {timeout:?}: {:#}\n{}",
+            status["network"],
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn wait_packets(listener: &RtpListener, more_than: usize, timeout: Duration) -> Duration {
+    let start = Instant::now();
+    while listener.packets().len() <= more_than {
+        assert!(start.elapsed() < timeout, "no packets within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    start.elapsed()
+}
+
+#[test]
+fn a_vanished_interface_address_is_reported_and_sending_resumes_with_a_clean_gap() {
+    require_netns();
+    let mut address = LoAddress::new("10.200.0.11");
+    address.add();
+    let dir = tempfile::tempdir().unwrap();
+    let (zone, group, port) = zone_toml("thon-1");
+    std::fs::create_dir_all(dir.path().join("media")).unwrap();
+    write_tones_wav(&dir.path().join("media/loop.wav"), 48_000, 1, &[(600.0, 2.0)]);
+    let listener = RtpListener::start(&group, port);
+    let mut daemon = Daemon::start(dir.path(), &config(dir.path(), "10.200.0.11", &zone));
+    assert!(daemon
+        .loa(&["play", "--zones", "thon-1", "--loop", "loop.wav"])
+        .status
+        .success());
+    wait_packets(&listener, 50, Duration::from_secs(5));
+    let (status, _) = wait_network(&daemon, "network ok", Duration::from_secs(1), |n| n["state"] == "ok");
+    assert_eq!(status["network"]["interface"], "10.200.0.11");
+
+    address.del();
+    let (status, took) = wait_network(&daemon, "the error in status", Duration::from_secs(2), |n| {
+        n["state"] == "error"
+    });
+    println!(
+        "status showed the error {:.0} ms after the address went",
+        took.as_secs_f64() * 1e3
+    );
+    assert_eq!(
+        status["network"]["error"], "the address is no longer on this machine",
+        "{status:#}"
+    );
+    assert!(status["network"]["since"].is_string(), "{status:#}");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(
+        daemon.child.as_mut().unwrap().try_wait().unwrap().is_none(),
+        "daemon died:\n{}",
+        daemon.log_text()
+    );
+    let status = daemon.json(&["status"]);
+    let not_sent = status["network"]["packets_not_sent"].as_u64().unwrap();
+    // 2.5 s at 50 packets/s; the pacer reports its count once a second.
+    assert!(not_sent >= 75, "{status:#}");
+    let text = String::from_utf8(daemon.loa(&["status"]).stdout).unwrap();
+    assert!(
+        text.contains(
+            "NETWORK: ERROR cannot send on interface 10.200.0.11: the address is no longer on this machine; since"
+        ),
+        "{text}"
+    );
+    assert_eq!(
+        status["programs"][0]["state"], "playing",
+        "the program plays on: {status:#}"
+    );
+    let before = listener.packets().len();
+
+    address.add();
+    let back = wait_packets(&listener, before, Duration::from_secs(3));
+    println!(
+        "packets again {:.0} ms after the address came back",
+        back.as_secs_f64() * 1e3
+    );
+    let (status, _) = wait_network(&daemon, "network ok again", Duration::from_secs(2), |n| {
+        n["state"] == "ok"
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    let packets = listener.stop();
+
+    // One gap, exactly the packets the daemon says it did not send; the
+    // RTP clock ran on through it (960 samples per 20 ms packet).
+    let zone_not_sent = status["zones"][0]["packets_not_sent"].as_u64().unwrap();
+    assert_eq!(
+        status["network"]["packets_not_sent_total"].as_u64().unwrap(),
+        zone_not_sent
+    );
+    assert_eq!(seq_gaps(&packets), 1, "one gap only");
+    let gap = packets
+        .windows(2)
+        .find(|w| w[1].seq != w[0].seq.wrapping_add(1))
+        .unwrap();
+    let missing = u64::from(gap[1].seq.wrapping_sub(gap[0].seq)) - 1;
+    assert_eq!(missing, zone_not_sent, "sequence gap = packets not sent");
+    assert_eq!(
+        u64::from(gap[1].timestamp.wrapping_sub(gap[0].timestamp)),
+        (missing + 1) * 960
+    );
+    let silent = gap[1].at.duration_since(gap[0].at);
+    println!(
+        "outage: {missing} packets not sent, {:.2} s without packets",
+        silent.as_secs_f64()
+    );
+    assert!(
+        (silent.as_secs_f64() - (missing + 1) as f64 * 0.02).abs() < 0.1,
+        "{silent:?} vs {missing} packets"
+    );
+
+    let log = daemon.log_text();
+    assert!(
+        log.contains("cannot send on interface 10.200.0.11: the address is no longer on this machine; retrying"),
+        "{log}"
+    );
+    let recovered = "sending on 10.200.0.11 again after ";
+    let line = log
+        .lines()
+        .find(|l| l.contains(recovered))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(line.contains(&format!(", {missing} packets not sent")), "{line}");
+    assert_eq!(log.matches("cannot send on interface").count(), 1, "said once: {log}");
+    assert!(daemon.stop());
+}
+
+struct Speaker(Child);
+
+impl Drop for Speaker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_daemon_started_before_its_address_exists_waits_then_sends_and_hears_speakers() {
+    require_netns();
+    let mut address = LoAddress::new("10.200.0.12");
+    let dir = tempfile::tempdir().unwrap();
+    let (zone, group, port) = zone_toml("thon-1");
+    let zone = format!("{zone}endpoints = [{{ name = \"loa-1\", address = \"127.0.0.2\" }}]\n");
+    std::fs::create_dir_all(dir.path().join("media")).unwrap();
+    write_tones_wav(&dir.path().join("media/loop.wav"), 48_000, 1, &[(600.0, 2.0)]);
+    let text =
+        config(dir.path(), "10.200.0.12", &zone).replace("[[zone]]", "[health]\nreport_interval = \"1s\"\n[[zone]]");
+    std::fs::write(dir.path().join("loa.toml"), &text).unwrap();
+
+    // `loa check` points at the missing address but does not fail: the
+    // box may check its config before the network is up.
+    let check = Command::new(LOA)
+        .args(["check", "--config"])
+        .arg(dir.path().join("loa.toml"))
+        .output()
+        .unwrap();
+    assert!(check.status.success());
+    let stderr = String::from_utf8_lossy(&check.stderr);
+    assert!(
+        stderr.contains("warning: interface 10.200.0.12 is not on this machine"),
+        "{stderr}"
+    );
+
+    let listener = RtpListener::start(&group, port);
+    let daemon = Daemon::start(dir.path(), &text);
+    assert!(
+        daemon
+            .log_text()
+            .contains("interface 10.200.0.12 is not on this machine yet; retrying every second"),
+        "{}",
+        daemon.log_text()
+    );
+    let status = daemon.json(&["status"]);
+    assert_eq!(status["network"]["state"], "error", "{status:#}");
+    assert!(daemon
+        .loa(&["play", "--zones", "thon-1", "--loop", "loop.wav"])
+        .status
+        .success());
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(listener.packets().len(), 0, "nothing leaves without the address");
+
+    address.add();
+    let took = wait_packets(&listener, 0, Duration::from_secs(3));
+    println!(
+        "first packet {:.0} ms after the address appeared",
+        took.as_secs_f64() * 1e3
+    );
+    wait_network(&daemon, "network ok", Duration::from_secs(2), |n| n["state"] == "ok");
+    assert!(
+        daemon.log_text().contains("sending on 10.200.0.12 again after"),
+        "{}",
+        daemon.log_text()
+    );
+
+    // The RTCP listener could not join its group at start; after the
+    // address came it did, so a speaker's reports are heard.
+    let _speaker = Speaker(
+        Command::new(LOA)
+            .args([
+                "speaker",
+                "--group",
+                &format!("{group}:{port}"),
+                "--interface",
+                "127.0.0.1",
+                "--bind",
+                "127.0.0.2",
+            ])
+            .args(["--out", "/dev/null", "--rtcp-interval", "1"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let start = Instant::now();
+    loop {
+        let rows = daemon.json(&["endpoints"])["endpoints"].as_array().unwrap().clone();
+        if rows
+            .iter()
+            .any(|r| r["address"] == "127.0.0.2" && r["state"] == "online")
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "speaker not heard: {rows:#?}\n{}",
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let packets = listener.stop();
+    assert_eq!(seq_gaps(&packets), 0);
+}
+
+#[test]
+fn a_broadcast_that_ends_during_the_outage_does_not_keep_the_error_after_the_address_returns() {
+    require_netns();
+    let mut address = LoAddress::new("10.200.0.13");
+    address.add();
+    let dir = tempfile::tempdir().unwrap();
+    let (zone, group, port) = zone_toml("thon-1");
+    std::fs::create_dir_all(dir.path().join("media")).unwrap();
+    write_tones_wav(&dir.path().join("media/short.wav"), 48_000, 1, &[(600.0, 1.5)]);
+    let listener = RtpListener::start(&group, port);
+    let daemon = Daemon::start(dir.path(), &config(dir.path(), "10.200.0.13", &zone));
+    assert!(daemon.loa(&["play", "--zones", "thon-1", "short.wav"]).status.success());
+    wait_packets(&listener, 10, Duration::from_secs(5));
+    address.del();
+    wait_network(&daemon, "the error in status", Duration::from_secs(2), |n| {
+        n["state"] == "error"
+    });
+    // The broadcast plays out (unheard) and ends while the address is gone.
+    let start = Instant::now();
+    while !daemon.json(&["status"])["programs"].as_array().unwrap().is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(5), "the program did not end");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let (status, _) = wait_network(&daemon, "still down", Duration::from_secs(1), |n| n["state"] == "error");
+    assert_eq!(status["network"]["error"], "the address is no longer on this machine");
+    address.add();
+    let (_, took) = wait_network(&daemon, "ok with nothing to send", Duration::from_secs(3), |n| {
+        n["state"] == "ok"
+    });
+    println!(
+        "idle daemon saw the address back after {:.0} ms",
+        took.as_secs_f64() * 1e3
+    );
+    let rows = daemon.json(&["history"])["rows"].as_array().unwrap().clone();
+    assert_eq!(rows[0]["outcome"], "completed", "{rows:#?}");
+}
