@@ -1064,7 +1064,8 @@ impl Engine {
                 })
             })
             .collect();
-        let (store_errors, store_last_error) = self.store.health.snapshot();
+        let mut history = serde_json::to_value(self.store.health.snapshot()).unwrap_or_default();
+        history["path"] = json!(self.store.path.display().to_string());
         json!({
             "version": env!("CARGO_PKG_VERSION"),
             "config": self.config_path.display().to_string(),
@@ -1074,11 +1075,7 @@ impl Engine {
             "zones": zones,
             "programs": programs,
             "next": next,
-            "history": {
-                "path": self.store.path.display().to_string(),
-                "write_errors": store_errors,
-                "last_error": store_last_error,
-            },
+            "history": history,
         })
     }
 

@@ -3,31 +3,75 @@
 //! writes are queued in order here and run one after another, so a row is
 //! always begun before it is finished.
 //!
-//! A failed write is logged and counted, never fatal: the broadcast goes on
-//! and `loa status` says what the history is missing.
+//! A write that fails because of the disk (full, read-only, I/O errors) is
+//! kept, in order, in a bounded backlog and tried again every few seconds
+//! and on each new write; when the disk recovers the history catches up
+//! with the true times and outcomes. Only when the backlog overflows are the
+//! oldest writes dropped, and counted. Nothing here is fatal: the broadcast
+//! goes on and `loa status` says what the history is waiting for or missing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use tokio::sync::oneshot;
 
 use jiff::Timestamp;
 
+use super::store_backlog::{Backlog, CAPACITY};
 use crate::broadcast::Priority;
 use crate::store::{NewItem, Outcome, Store, StoreError};
 
-type Job = Box<dyn FnOnce(&mut Ctx) + Send>;
+type Call = Box<dyn FnOnce(&mut Store) + Send>;
+type Other = Box<dyn FnMut(&mut Store) -> Result<(), StoreError> + Send>;
 
-/// What the store thread owns: the store, and the database ids of the
-/// history rows the engine has open, under the engine's own keys (so the
-/// engine never waits for an insert to learn an id).
+/// What reaches the store thread.
+enum Msg {
+    Write(Op),
+    /// A request that wants an answer (reads, runtime schedules): runs at
+    /// once, beside any waiting writes, and answers with its own error.
+    Call(Call),
+}
+
+/// One history write, kept as data so it can wait and be tried again.
+enum Op {
+    Begin { key: RowKey, row: RowStart },
+    Hash { key: RowKey, sha256: String },
+    Finish { key: RowKey, end: Timestamp, outcome: Outcome, error: Option<String> },
+    Record { row: RowStart, outcome: Outcome, error: Option<String> },
+    Other { what: &'static str, write: Other },
+}
+
+impl Op {
+    fn what(&self) -> &'static str {
+        match self {
+            Op::Begin { .. } => "begin an item",
+            Op::Hash { .. } => "record a content hash",
+            Op::Finish { .. } => "finish an item",
+            Op::Record { .. } => "record an item",
+            Op::Other { what, .. } => what,
+        }
+    }
+}
+
+/// What the store thread owns: the store, the database ids of the history
+/// rows the engine has open, under the engine's own keys (so the engine
+/// never waits for an insert to learn an id), and the writes waiting for
+/// the disk.
 struct Ctx {
     store: Store,
+    state_dir: PathBuf,
     rows: HashMap<RowKey, i64>,
+    /// Rows whose begin was lost: their hash and finish are lost too.
+    lost_keys: HashSet<RowKey>,
+    backlog: Backlog<Op>,
+    /// The connection may be stuck (opened read-only, broken): open a new
+    /// one before the next try.
+    reopen: bool,
+    health: Arc<StoreHealth>,
 }
 
 /// The engine's name for a history row.
@@ -73,16 +117,44 @@ pub enum CallError {
     Closed,
 }
 
-/// Write failures seen so far, for `loa status`.
+/// The history's health for `loa status`, kept by the store thread.
 #[derive(Debug, Default)]
 pub struct StoreHealth {
-    pub errors: AtomicU64,
-    pub last_error: Mutex<Option<String>>,
+    state: Mutex<HistoryState>,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct HistoryState {
+    /// Failed writes and requests so far (every try that failed counts once
+    /// per episode of the write, not per retry).
+    pub write_errors: u64,
+    pub last_error: Option<String>,
+    /// Set while history writes fail: since when, and why in plain words.
+    pub failing: Option<Failing>,
+    /// Writes kept in memory, waiting for the disk.
+    pub waiting_writes: usize,
+    /// Writes given up (backlog overflow, or refused by the database).
+    pub lost_writes: u64,
+    /// History rows missing entirely because their first write was lost.
+    pub lost_rows: u64,
+    #[serde(serialize_with = "crate::store::serde_time::option_timestamp")]
+    pub lost_since: Option<Timestamp>,
+    /// The last time waiting writes were all saved after a failure.
+    #[serde(serialize_with = "crate::store::serde_time::option_timestamp")]
+    pub caught_up_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Failing {
+    #[serde(serialize_with = "crate::store::serde_time::timestamp")]
+    pub since: Timestamp,
+    /// "the disk is full", "the history database is read-only …".
+    pub problem: String,
 }
 
 #[derive(Clone)]
 pub struct StoreHandle {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Msg>,
     pub health: Arc<StoreHealth>,
     pub path: PathBuf,
 }
@@ -98,28 +170,222 @@ impl StoreThread {
     }
 }
 
-pub fn spawn(store: Store) -> std::io::Result<(StoreHandle, StoreThread)> {
-    let (jobs, rx) = mpsc::channel::<Job>();
+pub fn spawn(store: Store, state_dir: PathBuf) -> std::io::Result<(StoreHandle, StoreThread)> {
+    let (jobs, rx) = mpsc::channel::<Msg>();
     let path = store.path().to_path_buf();
+    let health = Arc::new(StoreHealth::default());
+    let mut ctx = Ctx {
+        store,
+        state_dir,
+        rows: HashMap::new(),
+        lost_keys: HashSet::new(),
+        backlog: Backlog::new(CAPACITY),
+        reopen: false,
+        health: health.clone(),
+    };
     let join = std::thread::Builder::new()
         .name("loa-store".into())
-        .spawn(move || {
-            let mut ctx = Ctx {
-                store,
-                rows: HashMap::new(),
+        .spawn(move || ctx.run(rx))?;
+    Ok((StoreHandle { jobs, health, path }, StoreThread { join }))
+}
+
+impl Ctx {
+    fn run(&mut self, rx: mpsc::Receiver<Msg>) {
+        loop {
+            let msg = match self.backlog.next_retry() {
+                None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+                Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
             };
-            for job in rx {
-                job(&mut ctx);
+            match msg {
+                Ok(Msg::Write(op)) => self.write(op),
+                Ok(Msg::Call(call)) => {
+                    if self.backlog.retry_due(Instant::now(), true) {
+                        self.flush();
+                    }
+                    call(&mut self.store);
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => self.flush(),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
-        })?;
-    Ok((
-        StoreHandle {
-            jobs,
-            health: Arc::new(StoreHealth::default()),
-            path,
-        },
-        StoreThread { join },
-    ))
+        }
+        // Stopping: one last try, then say plainly what was not saved.
+        if !self.backlog.is_empty() {
+            self.flush();
+        }
+        let left: Vec<Op> = self.backlog.drain().collect();
+        if !left.is_empty() {
+            for op in left {
+                self.lose(op);
+            }
+            let state = self.health.lock();
+            tracing::error!(
+                "stopping with history writes unsaved ({}); {} write(s), {} row(s) lost since {}",
+                state.failing.as_ref().map_or("the disk failed", |f| f.problem.as_str()),
+                state.lost_writes,
+                state.lost_rows,
+                state.lost_since.map(|t| t.to_string()).unwrap_or_default()
+            );
+        }
+    }
+
+    /// A new write: straight to the database when nothing waits, else
+    /// behind the waiting ones (and a try of them, if due).
+    fn write(&mut self, op: Op) {
+        if self.backlog.is_empty() {
+            let mut op = op;
+            match self.apply(&mut op) {
+                Ok(()) => {}
+                Err(e) if e.problem().transient() => {
+                    self.backlog.push(op);
+                    self.failed(&e);
+                }
+                Err(e) => self.refused(op, &e),
+            }
+        } else {
+            if let Some(dropped) = self.backlog.push(op) {
+                self.lose(dropped);
+            }
+            if self.backlog.retry_due(Instant::now(), true) {
+                self.flush();
+            } else {
+                self.health.lock().waiting_writes = self.backlog.len();
+            }
+        }
+    }
+
+    /// Tries the waiting writes in order until one fails again.
+    fn flush(&mut self) {
+        if self.reopen {
+            match Store::open(&self.state_dir) {
+                Ok(store) => {
+                    self.store = store;
+                    self.reopen = false;
+                }
+                Err(e) => return self.failed(&e),
+            }
+        }
+        while let Some(op) = self.backlog.front_mut() {
+            let result = Ctx::apply_to(&mut self.store, &mut self.rows, &mut self.lost_keys, &self.health, op);
+            match result {
+                Ok(()) => {
+                    self.backlog.pop_front();
+                }
+                Err(e) if e.problem().transient() => return self.failed(&e),
+                Err(e) => {
+                    let op = self.backlog.pop_front().expect("the front exists");
+                    self.refused(op, &e);
+                }
+            }
+        }
+        let now = Timestamp::now();
+        let mut state = self.health.lock();
+        state.waiting_writes = 0;
+        if state.failing.take().is_some() {
+            state.caught_up_at = Some(now);
+            tracing::info!("history writes work again; the history caught up at {now}");
+        }
+    }
+
+    fn apply(&mut self, op: &mut Op) -> Result<(), StoreError> {
+        Ctx::apply_to(&mut self.store, &mut self.rows, &mut self.lost_keys, &self.health, op)
+    }
+
+    fn apply_to(
+        store: &mut Store,
+        rows: &mut HashMap<RowKey, i64>,
+        lost_keys: &mut HashSet<RowKey>,
+        health: &StoreHealth,
+        op: &mut Op,
+    ) -> Result<(), StoreError> {
+        match op {
+            Op::Begin { key, row } => {
+                let id = store.begin_item(&row.as_new_item())?;
+                rows.insert(*key, id);
+            }
+            Op::Hash { key, sha256 } => {
+                if let Some(&id) = rows.get(key) {
+                    store.set_item_sha256(id, sha256)?;
+                } else if lost_keys.contains(key) {
+                    health.lock().lost_writes += 1;
+                }
+            }
+            Op::Finish { key, end, outcome, error } => {
+                if let Some(&id) = rows.get(key) {
+                    store.finish_item(id, *end, *outcome, error.as_deref())?;
+                    rows.remove(key);
+                } else if lost_keys.remove(key) {
+                    health.lock().lost_writes += 1;
+                }
+            }
+            Op::Record { row, outcome, error } => {
+                store.record_item(&row.as_new_item(), *outcome, error.as_deref())?;
+            }
+            Op::Other { write, .. } => write(store)?,
+        }
+        Ok(())
+    }
+
+    /// A try failed because of the disk: the write waits.
+    fn failed(&mut self, e: &StoreError) {
+        let problem = e.problem();
+        self.reopen |= problem.reopen();
+        let now = Instant::now();
+        self.backlog.attempted(now);
+        let log = self.backlog.should_log(now);
+        let mut state = self.health.lock();
+        state.waiting_writes = self.backlog.len();
+        state.last_error = Some(e.to_string());
+        let starting = state.failing.is_none();
+        if starting {
+            state.write_errors += 1;
+            state.failing = Some(Failing { since: Timestamp::now(), problem: problem.words().to_string() });
+            tracing::error!(
+                "history writes are failing: {}; broadcasts go on, up to {CAPACITY} writes wait in memory and are tried again every few seconds ({e})",
+                problem.words()
+            );
+        } else if log {
+            tracing::error!(
+                "history writes still failing: {}; {} write(s) waiting, {} lost ({e})",
+                problem.words(),
+                state.waiting_writes,
+                state.lost_writes
+            );
+        }
+        if let Some(f) = state.failing.as_mut() {
+            f.problem = problem.words().to_string();
+        }
+    }
+
+    /// The database refused a write for a reason retrying cannot fix.
+    fn refused(&mut self, op: Op, e: &StoreError) {
+        tracing::error!("history not saved ({}): {e}", op.what());
+        {
+            let mut state = self.health.lock();
+            state.write_errors += 1;
+            state.last_error = Some(e.to_string());
+        }
+        self.lose(op);
+    }
+
+    /// A write given up for good: counted, and a lost begin takes its row's
+    /// later writes with it.
+    fn lose(&mut self, op: Op) {
+        let mut state = self.health.lock();
+        state.lost_writes += 1;
+        state.lost_since.get_or_insert_with(Timestamp::now);
+        match op {
+            Op::Begin { key, .. } => {
+                state.lost_rows += 1;
+                self.lost_keys.insert(key);
+            }
+            Op::Record { .. } => state.lost_rows += 1,
+            Op::Finish { key, .. } => {
+                // The row stays open; a restart marks it interrupted.
+                self.rows.remove(&key);
+            }
+            Op::Hash { .. } | Op::Other { .. } => {}
+        }
+    }
 }
 
 impl StoreHandle {
@@ -130,14 +396,16 @@ impl StoreHandle {
     ) -> Result<R, CallError> {
         let (tx, rx) = oneshot::channel();
         let health = self.health.clone();
-        let job: Job = Box::new(move |ctx| {
-            let result = f(&mut ctx.store);
+        let call: Call = Box::new(move |store| {
+            let result = f(store);
             if let Err(e) = &result {
-                health.note(e);
+                let mut state = health.lock();
+                state.write_errors += 1;
+                state.last_error = Some(e.to_string());
             }
             let _ = tx.send(result.map_err(CallError::Store));
         });
-        if self.jobs.send(job).is_err() {
+        if self.jobs.send(Msg::Call(call)).is_err() {
             return Err(CallError::Closed);
         }
         rx.await.unwrap_or(Err(CallError::Closed))
@@ -145,72 +413,42 @@ impl StoreHandle {
 
     /// Opens a history row under `key`.
     pub fn begin_row(&self, key: RowKey, row: RowStart) {
-        self.job("begin an item", move |ctx| {
-            let id = ctx.store.begin_item(&row.as_new_item())?;
-            ctx.rows.insert(key, id);
-            Ok(())
-        });
+        self.send(Op::Begin { key, row });
     }
 
     /// Records the content hash once it is known (hashing runs beside playback).
     pub fn set_row_hash(&self, key: RowKey, sha256: String) {
-        self.job("record a content hash", move |ctx| match ctx.rows.get(&key) {
-            Some(&id) => ctx.store.set_item_sha256(id, &sha256),
-            None => Ok(()),
-        });
+        self.send(Op::Hash { key, sha256 });
     }
 
     /// Closes the row opened under `key`.
     pub fn finish_row(&self, key: RowKey, end: Timestamp, outcome: Outcome, error: Option<String>) {
-        self.job("finish an item", move |ctx| match ctx.rows.remove(&key) {
-            Some(id) => ctx.store.finish_item(id, end, outcome, error.as_deref()),
-            None => Ok(()),
-        });
+        self.send(Op::Finish { key, end, outcome, error });
     }
 
     /// A row that starts and ends at once: a failed item, a missed fire.
     pub fn record_row(&self, row: RowStart, outcome: Outcome, error: Option<String>) {
-        self.job("record an item", move |ctx| {
-            ctx.store
-                .record_item(&row.as_new_item(), outcome, error.as_deref())
-                .map(|_| ())
-        });
+        self.send(Op::Record { row, outcome, error });
     }
 
-    fn job(&self, what: &'static str, f: impl FnOnce(&mut Ctx) -> Result<(), StoreError> + Send + 'static) {
-        let health = self.health.clone();
-        let job: Job = Box::new(move |ctx| {
-            if let Err(e) = f(ctx) {
-                tracing::error!("history not saved ({what}): {e}");
-                health.note(&e);
-            }
-        });
-        let _ = self.jobs.send(job);
+    /// Queues a write whose result only matters if it fails; it may run
+    /// more than once if the disk fails, so it must be repeatable.
+    pub fn write(&self, what: &'static str, f: impl FnMut(&mut Store) -> Result<(), StoreError> + Send + 'static) {
+        self.send(Op::Other { what, write: Box::new(f) });
     }
 
-    /// Queues a write whose result only matters if it fails (logged).
-    pub fn write(&self, what: &'static str, f: impl FnOnce(&mut Store) -> Result<(), StoreError> + Send + 'static) {
-        let health = self.health.clone();
-        let job: Job = Box::new(move |ctx| {
-            if let Err(e) = f(&mut ctx.store) {
-                tracing::error!("history not saved ({what}): {e}");
-                health.note(&e);
-            }
-        });
-        let _ = self.jobs.send(job);
+    fn send(&self, op: Op) {
+        let _ = self.jobs.send(Msg::Write(op));
     }
 }
 
 impl StoreHealth {
-    fn note(&self, e: &StoreError) {
-        self.errors.fetch_add(1, Ordering::Relaxed);
-        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+    fn lock(&self) -> std::sync::MutexGuard<'_, HistoryState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn snapshot(&self) -> (u64, Option<String>) {
-        (
-            self.errors.load(Ordering::Relaxed),
-            self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
-        )
+    pub fn snapshot(&self) -> HistoryState {
+        self.lock().clone()
     }
 }
+
