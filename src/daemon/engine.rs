@@ -937,6 +937,7 @@ impl Engine {
         if !playing.is_empty() {
             start.zones = self.names(&playing);
         }
+        tracing::info!(program = id, row, "on air: {source}");
         self.store.begin_row(row, start);
         let program = self.programs.get_mut(&id).expect("checked above");
         program.current = Some(CurrentItem {

@@ -25,7 +25,7 @@ use super::store_backlog::{Backlog, CAPACITY};
 use crate::broadcast::Priority;
 use crate::store::{NewItem, Outcome, Store, StoreError};
 
-type Call = Box<dyn FnOnce(&mut Store) + Send>;
+type Call = Box<dyn FnOnce(Result<&mut Store, StoreError>) + Send>;
 type Other = Box<dyn FnMut(&mut Store) -> Result<(), StoreError> + Send>;
 
 /// What reaches the store thread.
@@ -62,7 +62,9 @@ impl Op {
 /// never waits for an insert to learn an id), and the writes waiting for
 /// the disk.
 struct Ctx {
-    store: Store,
+    /// None only between closing a stuck connection and opening a new one.
+    store: Option<Store>,
+    path: PathBuf,
     state_dir: PathBuf,
     rows: HashMap<RowKey, i64>,
     /// Rows whose begin was lost: their hash and finish are lost too.
@@ -175,7 +177,8 @@ pub fn spawn(store: Store, state_dir: PathBuf) -> std::io::Result<(StoreHandle, 
     let path = store.path().to_path_buf();
     let health = Arc::new(StoreHealth::default());
     let mut ctx = Ctx {
-        store,
+        store: Some(store),
+        path: path.clone(),
         state_dir,
         rows: HashMap::new(),
         lost_keys: HashSet::new(),
@@ -202,7 +205,10 @@ impl Ctx {
                     if self.backlog.retry_due(Instant::now(), true) {
                         self.flush();
                     }
-                    call(&mut self.store);
+                    match self.store.as_mut() {
+                        Some(store) => call(Ok(store)),
+                        None => call(Err(StoreError::NotOpen { path: self.path.clone() })),
+                    }
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => self.flush(),
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -256,16 +262,19 @@ impl Ctx {
     /// Tries the waiting writes in order until one fails again.
     fn flush(&mut self) {
         if self.reopen {
+            // Close first: a new connection in this process would share the
+            // old one's read-only handles on the files.
+            self.store = None;
             match Store::open(&self.state_dir) {
                 Ok(store) => {
-                    self.store = store;
+                    self.store = Some(store);
                     self.reopen = false;
                 }
                 Err(e) => return self.failed(&e),
             }
         }
         while let Some(op) = self.backlog.front_mut() {
-            let result = Ctx::apply_to(&mut self.store, &mut self.rows, &mut self.lost_keys, &self.health, op);
+            let result = Ctx::apply_to(self.store.as_mut(), &self.path, &mut self.rows, &mut self.lost_keys, &self.health, op);
             match result {
                 Ok(()) => {
                     self.backlog.pop_front();
@@ -287,16 +296,18 @@ impl Ctx {
     }
 
     fn apply(&mut self, op: &mut Op) -> Result<(), StoreError> {
-        Ctx::apply_to(&mut self.store, &mut self.rows, &mut self.lost_keys, &self.health, op)
+        Ctx::apply_to(self.store.as_mut(), &self.path, &mut self.rows, &mut self.lost_keys, &self.health, op)
     }
 
     fn apply_to(
-        store: &mut Store,
+        store: Option<&mut Store>,
+        path: &std::path::Path,
         rows: &mut HashMap<RowKey, i64>,
         lost_keys: &mut HashSet<RowKey>,
         health: &StoreHealth,
         op: &mut Op,
     ) -> Result<(), StoreError> {
+        let store = store.ok_or_else(|| StoreError::NotOpen { path: path.to_path_buf() })?;
         match op {
             Op::Begin { key, row } => {
                 let id = store.begin_item(&row.as_new_item())?;
@@ -397,7 +408,7 @@ impl StoreHandle {
         let (tx, rx) = oneshot::channel();
         let health = self.health.clone();
         let call: Call = Box::new(move |store| {
-            let result = f(store);
+            let result = store.and_then(f);
             if let Err(e) = &result {
                 let mut state = health.lock();
                 state.write_errors += 1;

@@ -88,6 +88,8 @@ pub enum StoreError {
         dir: PathBuf,
         source: std::io::Error,
     },
+    #[error("the history database {path} is not open (loa closed it to open it again after a disk fault)")]
+    NotOpen { path: PathBuf },
 }
 
 /// Why a history write failed, in words a station operator understands.
@@ -159,6 +161,7 @@ impl StoreError {
             StoreError::Open { source, .. } | StoreError::Migrate { source, .. } | StoreError::Query { source, .. } => {
                 Problem::from_sqlite(source)
             }
+            StoreError::NotOpen { .. } => Problem::CannotOpen,
             StoreError::NotADatabase { .. }
             | StoreError::TooNew { .. }
             | StoreError::NoWal { .. }
