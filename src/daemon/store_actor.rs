@@ -34,15 +34,37 @@ enum Msg {
     /// A request that wants an answer (reads, runtime schedules): runs at
     /// once, beside any waiting writes, and answers with its own error.
     Call(Call),
+    /// The daemon stops: everything queued before this is written (or
+    /// tried once more), then the thread ends, even if a task still holds
+    /// a handle.
+    Stop,
 }
 
 /// One history write, kept as data so it can wait and be tried again.
 enum Op {
-    Begin { key: RowKey, row: RowStart },
-    Hash { key: RowKey, sha256: String },
-    Finish { key: RowKey, end: Timestamp, outcome: Outcome, error: Option<String> },
-    Record { row: RowStart, outcome: Outcome, error: Option<String> },
-    Other { what: &'static str, write: Other },
+    Begin {
+        key: RowKey,
+        row: RowStart,
+    },
+    Hash {
+        key: RowKey,
+        sha256: String,
+    },
+    Finish {
+        key: RowKey,
+        end: Timestamp,
+        outcome: Outcome,
+        error: Option<String>,
+    },
+    Record {
+        row: RowStart,
+        outcome: Outcome,
+        error: Option<String>,
+    },
+    Other {
+        what: &'static str,
+        write: Other,
+    },
 }
 
 impl Op {
@@ -163,11 +185,13 @@ pub struct StoreHandle {
 
 pub struct StoreThread {
     join: JoinHandle<()>,
+    stop: mpsc::Sender<Msg>,
 }
 
 impl StoreThread {
-    /// Waits for every queued write to finish (the handles must be dropped).
+    /// Waits for every write queued so far to finish.
     pub fn join(self) {
+        let _ = self.stop.send(Msg::Stop);
         let _ = self.join.join();
     }
 }
@@ -189,7 +213,11 @@ pub fn spawn(store: Store, state_dir: PathBuf) -> std::io::Result<(StoreHandle, 
     let join = std::thread::Builder::new()
         .name("loa-store".into())
         .spawn(move || ctx.run(rx))?;
-    Ok((StoreHandle { jobs, health, path }, StoreThread { join }))
+    let stop = jobs.clone();
+    Ok((
+        StoreHandle { jobs, health, path },
+        StoreThread { join, stop },
+    ))
 }
 
 impl Ctx {
@@ -207,11 +235,13 @@ impl Ctx {
                     }
                     match self.store.as_mut() {
                         Some(store) => call(Ok(store)),
-                        None => call(Err(StoreError::NotOpen { path: self.path.clone() })),
+                        None => call(Err(StoreError::NotOpen {
+                            path: self.path.clone(),
+                        })),
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => self.flush(),
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Ok(Msg::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
         // Stopping: one last try, then say plainly what was not saved.
@@ -226,7 +256,10 @@ impl Ctx {
             let state = self.health.lock();
             tracing::error!(
                 "stopping with history writes unsaved ({}); {} write(s), {} row(s) lost since {}",
-                state.failing.as_ref().map_or("the disk failed", |f| f.problem.as_str()),
+                state
+                    .failing
+                    .as_ref()
+                    .map_or("the disk failed", |f| f.problem.as_str()),
                 state.lost_writes,
                 state.lost_rows,
                 state.lost_since.map(|t| t.to_string()).unwrap_or_default()
@@ -274,7 +307,14 @@ impl Ctx {
             }
         }
         while let Some(op) = self.backlog.front_mut() {
-            let result = Ctx::apply_to(self.store.as_mut(), &self.path, &mut self.rows, &mut self.lost_keys, &self.health, op);
+            let result = Ctx::apply_to(
+                self.store.as_mut(),
+                &self.path,
+                &mut self.rows,
+                &mut self.lost_keys,
+                &self.health,
+                op,
+            );
             match result {
                 Ok(()) => {
                     self.backlog.pop_front();
@@ -286,7 +326,7 @@ impl Ctx {
                 }
             }
         }
-        let now = Timestamp::now();
+        let now = now_s();
         let mut state = self.health.lock();
         state.waiting_writes = 0;
         if state.failing.take().is_some() {
@@ -296,7 +336,14 @@ impl Ctx {
     }
 
     fn apply(&mut self, op: &mut Op) -> Result<(), StoreError> {
-        Ctx::apply_to(self.store.as_mut(), &self.path, &mut self.rows, &mut self.lost_keys, &self.health, op)
+        Ctx::apply_to(
+            self.store.as_mut(),
+            &self.path,
+            &mut self.rows,
+            &mut self.lost_keys,
+            &self.health,
+            op,
+        )
     }
 
     fn apply_to(
@@ -307,7 +354,9 @@ impl Ctx {
         health: &StoreHealth,
         op: &mut Op,
     ) -> Result<(), StoreError> {
-        let store = store.ok_or_else(|| StoreError::NotOpen { path: path.to_path_buf() })?;
+        let store = store.ok_or_else(|| StoreError::NotOpen {
+            path: path.to_path_buf(),
+        })?;
         match op {
             Op::Begin { key, row } => {
                 let id = store.begin_item(&row.as_new_item())?;
@@ -320,7 +369,12 @@ impl Ctx {
                     health.lock().lost_writes += 1;
                 }
             }
-            Op::Finish { key, end, outcome, error } => {
+            Op::Finish {
+                key,
+                end,
+                outcome,
+                error,
+            } => {
                 if let Some(&id) = rows.get(key) {
                     store.finish_item(id, *end, *outcome, error.as_deref())?;
                     rows.remove(key);
@@ -328,7 +382,11 @@ impl Ctx {
                     health.lock().lost_writes += 1;
                 }
             }
-            Op::Record { row, outcome, error } => {
+            Op::Record {
+                row,
+                outcome,
+                error,
+            } => {
                 store.record_item(&row.as_new_item(), *outcome, error.as_deref())?;
             }
             Op::Other { write, .. } => write(store)?,
@@ -349,7 +407,10 @@ impl Ctx {
         let starting = state.failing.is_none();
         if starting {
             state.write_errors += 1;
-            state.failing = Some(Failing { since: Timestamp::now(), problem: problem.words().to_string() });
+            state.failing = Some(Failing {
+                since: now_s(),
+                problem: problem.words().to_string(),
+            });
             tracing::error!(
                 "history writes are failing: {}; broadcasts go on, up to {CAPACITY} writes wait in memory and are tried again every few seconds ({e})",
                 problem.words()
@@ -383,7 +444,7 @@ impl Ctx {
     fn lose(&mut self, op: Op) {
         let mut state = self.health.lock();
         state.lost_writes += 1;
-        state.lost_since.get_or_insert_with(Timestamp::now);
+        state.lost_since.get_or_insert_with(now_s);
         match op {
             Op::Begin { key, .. } => {
                 state.lost_rows += 1;
@@ -397,6 +458,15 @@ impl Ctx {
             Op::Hash { .. } | Op::Other { .. } => {}
         }
     }
+}
+
+/// Now, to the second: status times need no nanoseconds.
+fn now_s() -> Timestamp {
+    let now = Timestamp::now();
+    let second = jiff::TimestampRound::new()
+        .smallest(jiff::Unit::Second)
+        .mode(jiff::RoundMode::Trunc);
+    now.round(second).unwrap_or(now)
 }
 
 impl StoreHandle {
@@ -434,18 +504,34 @@ impl StoreHandle {
 
     /// Closes the row opened under `key`.
     pub fn finish_row(&self, key: RowKey, end: Timestamp, outcome: Outcome, error: Option<String>) {
-        self.send(Op::Finish { key, end, outcome, error });
+        self.send(Op::Finish {
+            key,
+            end,
+            outcome,
+            error,
+        });
     }
 
     /// A row that starts and ends at once: a failed item, a missed fire.
     pub fn record_row(&self, row: RowStart, outcome: Outcome, error: Option<String>) {
-        self.send(Op::Record { row, outcome, error });
+        self.send(Op::Record {
+            row,
+            outcome,
+            error,
+        });
     }
 
     /// Queues a write whose result only matters if it fails; it may run
     /// more than once if the disk fails, so it must be repeatable.
-    pub fn write(&self, what: &'static str, f: impl FnMut(&mut Store) -> Result<(), StoreError> + Send + 'static) {
-        self.send(Op::Other { what, write: Box::new(f) });
+    pub fn write(
+        &self,
+        what: &'static str,
+        f: impl FnMut(&mut Store) -> Result<(), StoreError> + Send + 'static,
+    ) {
+        self.send(Op::Other {
+            what,
+            write: Box::new(f),
+        });
     }
 
     fn send(&self, op: Op) {
@@ -463,3 +549,174 @@ impl StoreHealth {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::HistoryQuery;
+
+    fn ctx(dir: &std::path::Path, capacity: usize) -> Ctx {
+        let store = Store::open(dir).unwrap();
+        store.refuse_writes();
+        Ctx {
+            path: store.path().to_path_buf(),
+            store: Some(store),
+            state_dir: dir.to_path_buf(),
+            rows: HashMap::new(),
+            lost_keys: HashSet::new(),
+            backlog: Backlog::new(capacity),
+            reopen: false,
+            health: Arc::new(StoreHealth::default()),
+        }
+    }
+
+    fn row(program: u64, start_ms: i64) -> RowStart {
+        RowStart {
+            program,
+            program_name: format!("p{program}"),
+            source: "/m/a.wav".into(),
+            sha256: None,
+            zones: vec!["thon-1".into()],
+            priority: Priority::Scheduled,
+            origin: "cli".into(),
+            caller_uid: None,
+            caller_pid: None,
+            start: Timestamp::from_millisecond(start_ms).unwrap(),
+        }
+    }
+
+    fn at(ms: i64) -> Timestamp {
+        Timestamp::from_millisecond(ms).unwrap()
+    }
+
+    #[test]
+    fn writes_wait_in_order_and_catch_up_with_their_true_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctx = ctx(dir.path(), 100);
+        ctx.write(Op::Begin {
+            key: 1,
+            row: row(1, 1_000),
+        });
+        ctx.write(Op::Hash {
+            key: 1,
+            sha256: "ab".into(),
+        });
+        ctx.write(Op::Finish {
+            key: 1,
+            end: at(2_000),
+            outcome: Outcome::Completed,
+            error: None,
+        });
+        ctx.write(Op::Record {
+            row: row(2, 3_000),
+            outcome: Outcome::Failed,
+            error: Some("no such file".into()),
+        });
+        let h = ctx.health.snapshot();
+        assert!(
+            h.failing.as_ref().unwrap().problem.contains("read-only"),
+            "{h:?}"
+        );
+        assert_eq!((h.waiting_writes, h.lost_writes), (4, 0));
+        assert!(ctx
+            .store
+            .as_ref()
+            .unwrap()
+            .history(&HistoryQuery::default())
+            .unwrap()
+            .is_empty());
+
+        // The try opens a new connection (this one stays read-only) and succeeds.
+        ctx.flush();
+        let h = ctx.health.snapshot();
+        assert!(h.failing.is_none() && h.caught_up_at.is_some(), "{h:?}");
+        assert_eq!((h.waiting_writes, h.lost_writes, h.write_errors), (0, 0, 1));
+        let rows = ctx
+            .store
+            .as_ref()
+            .unwrap()
+            .history(&HistoryQuery::default())
+            .unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            (rows[0].start, rows[0].end, rows[0].outcome),
+            (at(1_000), Some(at(2_000)), Some(Outcome::Completed))
+        );
+        assert_eq!(rows[0].sha256.as_deref(), Some("ab"));
+        assert_eq!(
+            (rows[1].start, rows[1].outcome),
+            (at(3_000), Some(Outcome::Failed))
+        );
+    }
+
+    #[test]
+    fn overflow_drops_the_oldest_writes_and_a_lost_begin_takes_its_row_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctx = ctx(dir.path(), 4);
+        ctx.write(Op::Begin {
+            key: 1,
+            row: row(1, 1_000),
+        });
+        ctx.write(Op::Begin {
+            key: 2,
+            row: row(2, 1_500),
+        });
+        ctx.write(Op::Hash {
+            key: 1,
+            sha256: "ab".into(),
+        });
+        ctx.write(Op::Finish {
+            key: 2,
+            end: at(2_500),
+            outcome: Outcome::Stopped,
+            error: None,
+        });
+        ctx.write(Op::Finish {
+            key: 1,
+            end: at(3_000),
+            outcome: Outcome::Completed,
+            error: None,
+        });
+        let h = ctx.health.snapshot();
+        assert_eq!(
+            (h.waiting_writes, h.lost_writes, h.lost_rows),
+            (4, 1, 1),
+            "{h:?}"
+        );
+        assert!(h.lost_since.is_some());
+
+        ctx.flush();
+        let h = ctx.health.snapshot();
+        // Row 1's hash and finish had nothing to write to: counted as lost too.
+        assert_eq!(
+            (h.waiting_writes, h.lost_writes, h.lost_rows),
+            (0, 3, 1),
+            "{h:?}"
+        );
+        assert!(h.caught_up_at.is_some());
+        let rows = ctx
+            .store
+            .as_ref()
+            .unwrap()
+            .history(&HistoryQuery::default())
+            .unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(
+            (rows[0].program, rows[0].end, rows[0].outcome),
+            (2, Some(at(2_500)), Some(Outcome::Stopped))
+        );
+    }
+
+    #[test]
+    fn a_write_the_database_refuses_is_dropped_not_retried() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctx = ctx(dir.path(), 10);
+        ctx.store = Some(Store::open(dir.path()).unwrap());
+        ctx.write(Op::Other {
+            what: "finish a row that is not open",
+            write: Box::new(|s| s.finish_item(99, at(1), Outcome::Completed, None)),
+        });
+        let h = ctx.health.snapshot();
+        assert!(h.failing.is_none(), "{h:?}");
+        assert_eq!((h.waiting_writes, h.lost_writes, h.write_errors), (0, 1, 1));
+    }
+}

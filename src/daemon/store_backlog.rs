@@ -82,7 +82,9 @@ impl<T> Backlog<T> {
         if self.ops.is_empty() {
             return false;
         }
-        let Some(last) = self.last_attempt else { return true };
+        let Some(last) = self.last_attempt else {
+            return true;
+        };
         let since = now.saturating_duration_since(last);
         since >= RETRY_EVERY || (new_write && since >= RETRY_ON_WRITE_AFTER)
     }
@@ -92,7 +94,10 @@ impl<T> Backlog<T> {
         if self.ops.is_empty() {
             return None;
         }
-        Some(self.last_attempt.map_or_else(Instant::now, |last| last + RETRY_EVERY))
+        Some(
+            self.last_attempt
+                .map_or_else(Instant::now, |last| last + RETRY_EVERY),
+        )
     }
 
     /// Whether a repeated failure should be logged now (the first one always
@@ -137,9 +142,18 @@ mod tests {
         assert!(b.retry_due(t0, false), "never tried yet");
         b.attempted(t0);
         assert_eq!(b.next_retry(), Some(t0 + RETRY_EVERY));
-        assert!(!b.retry_due(t0 + Duration::from_millis(300), true), "a burst of writes does not hammer the disk");
-        assert!(b.retry_due(t0 + RETRY_ON_WRITE_AFTER, true), "a new write after a second tries again");
-        assert!(!b.retry_due(t0 + Duration::from_secs(3), false), "the timer waits its 5 s");
+        assert!(
+            !b.retry_due(t0 + Duration::from_millis(300), true),
+            "a burst of writes does not hammer the disk"
+        );
+        assert!(
+            b.retry_due(t0 + RETRY_ON_WRITE_AFTER, true),
+            "a new write after a second tries again"
+        );
+        assert!(
+            !b.retry_due(t0 + Duration::from_secs(3), false),
+            "the timer waits its 5 s"
+        );
         assert!(b.retry_due(t0 + RETRY_EVERY, false));
     }
 
@@ -150,11 +164,17 @@ mod tests {
         b.push(1);
         b.attempted(t0);
         assert!(b.should_log(t0));
-        assert!(!b.should_log(t0 + Duration::from_secs(10)), "repeats are rate-limited");
+        assert!(
+            !b.should_log(t0 + Duration::from_secs(10)),
+            "repeats are rate-limited"
+        );
         assert!(b.should_log(t0 + LOG_EVERY));
         b.pop_front();
         b.push(2);
-        assert!(b.retry_due(t0 + Duration::from_millis(1), false), "a new failure episode starts fresh");
+        assert!(
+            b.retry_due(t0 + Duration::from_millis(1), false),
+            "a new failure episode starts fresh"
+        );
         assert!(b.should_log(t0 + LOG_EVERY + Duration::from_secs(1)));
     }
 

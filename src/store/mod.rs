@@ -79,7 +79,7 @@ pub enum StoreError {
     #[error("cannot store {what} {value}: larger than the database can hold")]
     TooLarge { what: &'static str, value: u64 },
     #[error(
-        "cannot open the history database {path}: {} (writing in {dir}: {source}); \
+        "cannot create or open the history database {path}: {} ({dir} cannot be written); \
          make the state directory writable or free some space, or set daemon.state_dir",
         Problem::from_io(source).words()
     )]
@@ -367,6 +367,13 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Makes this connection's writes fail as on a read-only disk, for
+    /// tests of what waits and what is lost.
+    #[cfg(test)]
+    pub(crate) fn refuse_writes(&self) {
+        self.conn.pragma_update(None, "query_only", true).unwrap();
     }
 
     fn migrate(&mut self, from: i64) -> Result<(), StoreError> {
