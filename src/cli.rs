@@ -192,12 +192,42 @@ pub fn status_text(v: &Value) -> String {
     } else {
         out += &table(&["NEXT", "SCHEDULE", "ZONES"], &next);
     }
-    let errors = v["history"]["write_errors"].as_u64().unwrap_or(0);
-    if errors > 0 {
+    out += &history_health_text(&v["history"]);
+    out
+}
+
+/// The history lines of `loa status`: nothing while all is well; else
+/// whether writes fail now and why, what waits, what was lost, and when the
+/// history caught up.
+pub fn history_health_text(h: &Value) -> String {
+    let n = |k: &str| h[k].as_u64().unwrap_or(0);
+    let time = |k: &str| s(h, k).replace('T', " ");
+    let mut out = String::new();
+    if h["failing"].is_object() {
         out += &format!(
-            "\nWARNING: {errors} history write(s) failed ({}); last error: {}\n",
-            s(&v["history"], "path"),
-            s(&v["history"], "last_error")
+            "\nWARNING: history writes are failing since {}: {}.\n  Broadcasts go on; {} write(s) wait in memory and are saved when this is fixed.\n  Database: {}\n  Last error: {}\n",
+            s(&h["failing"], "since").replace('T', " "),
+            s(&h["failing"], "problem"),
+            n("waiting_writes"),
+            s(h, "path"),
+            s(h, "last_error")
+        );
+    } else if h["caught_up_at"].is_string() {
+        out += &format!("\nhistory caught up at {} after writes failed ({})\n", time("caught_up_at"), s(h, "last_error"));
+    } else if n("write_errors") > 0 {
+        out += &format!(
+            "\nWARNING: {} history request(s) failed ({}); last error: {}\n",
+            n("write_errors"),
+            s(h, "path"),
+            s(h, "last_error")
+        );
+    }
+    if n("lost_writes") > 0 {
+        out += &format!(
+            "WARNING: {} history write(s) lost since {} ({} row(s) missing entirely)\n",
+            n("lost_writes"),
+            time("lost_since"),
+            n("lost_rows")
         );
     }
     out
@@ -541,6 +571,31 @@ mod tests {
                            since 2026-11-27 14:50:03+07:00 (12s), 620 packets not sent; retrying"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn status_says_why_history_writes_fail_what_waits_and_what_was_lost() {
+        let failing = json!({
+            "path": "/var/lib/loa/loa.db", "write_errors": 1, "last_error": "database or disk is full",
+            "failing": {"since": "2026-11-27T07:00:00Z", "problem": "the disk is full"},
+            "waiting_writes": 42, "lost_writes": 0, "lost_rows": 0, "lost_since": null, "caught_up_at": null
+        });
+        let text = history_health_text(&failing);
+        assert!(text.contains("history writes are failing since 2026-11-27 07:00:00Z: the disk is full."), "{text}");
+        assert!(text.contains("42 write(s) wait in memory"), "{text}");
+
+        let recovered = json!({
+            "path": "/var/lib/loa/loa.db", "write_errors": 1, "last_error": "database or disk is full",
+            "failing": null, "waiting_writes": 0, "lost_writes": 3, "lost_rows": 1,
+            "lost_since": "2026-11-27T07:01:00Z", "caught_up_at": "2026-11-27T07:05:00Z"
+        });
+        let text = history_health_text(&recovered);
+        assert!(text.contains("history caught up at 2026-11-27 07:05:00Z"), "{text}");
+        assert!(text.contains("3 history write(s) lost since 2026-11-27 07:01:00Z (1 row(s) missing entirely)"), "{text}");
+        assert!(!text.contains("failing"), "{text}");
+
+        let healthy = json!({"path": "/x", "write_errors": 0, "failing": null, "waiting_writes": 0, "lost_writes": 0});
+        assert_eq!(history_health_text(&healthy), "");
     }
 
     #[test]

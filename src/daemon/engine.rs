@@ -1036,6 +1036,7 @@ impl Engine {
         if !playing.is_empty() {
             start.zones = self.names(&playing);
         }
+        tracing::info!(program = id, row, "on air: {source}");
         self.store.begin_row(row, start);
         let program = self.programs.get_mut(&id).expect("checked above");
         program.current = Some(CurrentItem {
@@ -1165,7 +1166,8 @@ impl Engine {
                 })
             })
             .collect();
-        let (store_errors, store_last_error) = self.store.health.snapshot();
+        let mut history = serde_json::to_value(self.store.health.snapshot()).unwrap_or_default();
+        history["path"] = json!(self.store.path.display().to_string());
         json!({
             "version": env!("CARGO_PKG_VERSION"),
             "config": self.config_path.display().to_string(),
@@ -1176,11 +1178,7 @@ impl Engine {
             "programs": programs,
             "next": next,
             "network": self.network_json(&tz),
-            "history": {
-                "path": self.store.path.display().to_string(),
-                "write_errors": store_errors,
-                "last_error": store_last_error,
-            },
+            "history": history,
         })
     }
 

@@ -10,6 +10,7 @@ mod engine;
 mod health_task;
 mod notify;
 mod store_actor;
+mod store_backlog;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -83,17 +84,24 @@ pub fn run(config_path: &Path) -> Result<(), DaemonError> {
 async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> {
     // History first: rows a crash left open become `interrupted` before
     // anything new is written.
-    let mut store = Store::open(&config.daemon.state_dir)?;
-    let interrupted = store.close_unfinished(Timestamp::now())?;
-    if interrupted > 0 {
-        tracing::warn!("{interrupted} history row(s) were left open by a previous run; marked interrupted");
-    }
+    // A database that cannot be opened at all stops the start with the
+    // reason; one that opens but cannot be written (full or read-only disk)
+    // does not: the broadcast goes on and the writes wait (ARCHITECTURE.md).
+    let store = Store::open(&config.daemon.state_dir)?;
     let restored = Restored {
         schedules: store.schedules()?,
         playlists: store.playlists()?,
         last_fires: store.last_fires()?,
     };
-    let (store, store_thread) = store_actor::spawn(store)?;
+    let (store, store_thread) = store_actor::spawn(store, config.daemon.state_dir.clone())?;
+    let started = Timestamp::now();
+    store.write("mark rows left open by a previous run", move |s| {
+        let interrupted = s.close_unfinished(started)?;
+        if interrupted > 0 {
+            tracing::warn!("{interrupted} history row(s) were left open by a previous run; marked interrupted");
+        }
+        Ok(())
+    });
 
     // The box may boot before its address is configured (DHCP, a slow
     // network unit): start anyway, without a socket, and let the engine

@@ -3,31 +3,99 @@
 //! writes are queued in order here and run one after another, so a row is
 //! always begun before it is finished.
 //!
-//! A failed write is logged and counted, never fatal: the broadcast goes on
-//! and `loa status` says what the history is missing.
+//! A write that fails because of the disk (full, read-only, I/O errors) is
+//! kept, in order, in a bounded backlog and tried again every few seconds
+//! and on each new write; when the disk recovers the history catches up
+//! with the true times and outcomes. Only when the backlog overflows are the
+//! oldest writes dropped, and counted. Nothing here is fatal: the broadcast
+//! goes on and `loa status` says what the history is waiting for or missing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use tokio::sync::oneshot;
 
 use jiff::Timestamp;
 
+use super::store_backlog::{Backlog, CAPACITY};
 use crate::broadcast::Priority;
 use crate::store::{NewItem, Outcome, Store, StoreError};
 
-type Job = Box<dyn FnOnce(&mut Ctx) + Send>;
+type Call = Box<dyn FnOnce(Result<&mut Store, StoreError>) + Send>;
+type Other = Box<dyn FnMut(&mut Store) -> Result<(), StoreError> + Send>;
 
-/// What the store thread owns: the store, and the database ids of the
-/// history rows the engine has open, under the engine's own keys (so the
-/// engine never waits for an insert to learn an id).
+/// What reaches the store thread.
+enum Msg {
+    Write(Op),
+    /// A request that wants an answer (reads, runtime schedules): runs at
+    /// once, beside any waiting writes, and answers with its own error.
+    Call(Call),
+    /// The daemon stops: everything queued before this is written (or
+    /// tried once more), then the thread ends, even if a task still holds
+    /// a handle.
+    Stop,
+}
+
+/// One history write, kept as data so it can wait and be tried again.
+enum Op {
+    Begin {
+        key: RowKey,
+        row: RowStart,
+    },
+    Hash {
+        key: RowKey,
+        sha256: String,
+    },
+    Finish {
+        key: RowKey,
+        end: Timestamp,
+        outcome: Outcome,
+        error: Option<String>,
+    },
+    Record {
+        row: RowStart,
+        outcome: Outcome,
+        error: Option<String>,
+    },
+    Other {
+        what: &'static str,
+        write: Other,
+    },
+}
+
+impl Op {
+    fn what(&self) -> &'static str {
+        match self {
+            Op::Begin { .. } => "begin an item",
+            Op::Hash { .. } => "record a content hash",
+            Op::Finish { .. } => "finish an item",
+            Op::Record { .. } => "record an item",
+            Op::Other { what, .. } => what,
+        }
+    }
+}
+
+/// What the store thread owns: the store, the database ids of the history
+/// rows the engine has open, under the engine's own keys (so the engine
+/// never waits for an insert to learn an id), and the writes waiting for
+/// the disk.
 struct Ctx {
-    store: Store,
+    /// None only between closing a stuck connection and opening a new one.
+    store: Option<Store>,
+    path: PathBuf,
+    state_dir: PathBuf,
     rows: HashMap<RowKey, i64>,
+    /// Rows whose begin was lost: their hash and finish are lost too.
+    lost_keys: HashSet<RowKey>,
+    backlog: Backlog<Op>,
+    /// The connection may be stuck (opened read-only, broken): open a new
+    /// one before the next try.
+    reopen: bool,
+    health: Arc<StoreHealth>,
 }
 
 /// The engine's name for a history row.
@@ -73,53 +141,332 @@ pub enum CallError {
     Closed,
 }
 
-/// Write failures seen so far, for `loa status`.
+/// The history's health for `loa status`, kept by the store thread.
 #[derive(Debug, Default)]
 pub struct StoreHealth {
-    pub errors: AtomicU64,
-    pub last_error: Mutex<Option<String>>,
+    state: Mutex<HistoryState>,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct HistoryState {
+    /// Failed writes and requests so far (every try that failed counts once
+    /// per episode of the write, not per retry).
+    pub write_errors: u64,
+    pub last_error: Option<String>,
+    /// Set while history writes fail: since when, and why in plain words.
+    pub failing: Option<Failing>,
+    /// Writes kept in memory, waiting for the disk.
+    pub waiting_writes: usize,
+    /// Writes given up (backlog overflow, or refused by the database).
+    pub lost_writes: u64,
+    /// History rows missing entirely because their first write was lost.
+    pub lost_rows: u64,
+    #[serde(serialize_with = "crate::store::serde_time::option_timestamp")]
+    pub lost_since: Option<Timestamp>,
+    /// The last time waiting writes were all saved after a failure.
+    #[serde(serialize_with = "crate::store::serde_time::option_timestamp")]
+    pub caught_up_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Failing {
+    #[serde(serialize_with = "crate::store::serde_time::timestamp")]
+    pub since: Timestamp,
+    /// "the disk is full", "the history database is read-only …".
+    pub problem: String,
 }
 
 #[derive(Clone)]
 pub struct StoreHandle {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Msg>,
     pub health: Arc<StoreHealth>,
     pub path: PathBuf,
 }
 
 pub struct StoreThread {
     join: JoinHandle<()>,
+    stop: mpsc::Sender<Msg>,
 }
 
 impl StoreThread {
-    /// Waits for every queued write to finish (the handles must be dropped).
+    /// Waits for every write queued so far to finish.
     pub fn join(self) {
+        let _ = self.stop.send(Msg::Stop);
         let _ = self.join.join();
     }
 }
 
-pub fn spawn(store: Store) -> std::io::Result<(StoreHandle, StoreThread)> {
-    let (jobs, rx) = mpsc::channel::<Job>();
+pub fn spawn(store: Store, state_dir: PathBuf) -> std::io::Result<(StoreHandle, StoreThread)> {
+    let (jobs, rx) = mpsc::channel::<Msg>();
     let path = store.path().to_path_buf();
+    let health = Arc::new(StoreHealth::default());
+    let mut ctx = Ctx {
+        store: Some(store),
+        path: path.clone(),
+        state_dir,
+        rows: HashMap::new(),
+        lost_keys: HashSet::new(),
+        backlog: Backlog::new(CAPACITY),
+        reopen: false,
+        health: health.clone(),
+    };
     let join = std::thread::Builder::new()
         .name("loa-store".into())
-        .spawn(move || {
-            let mut ctx = Ctx {
-                store,
-                rows: HashMap::new(),
-            };
-            for job in rx {
-                job(&mut ctx);
-            }
-        })?;
+        .spawn(move || ctx.run(rx))?;
+    let stop = jobs.clone();
     Ok((
-        StoreHandle {
-            jobs,
-            health: Arc::new(StoreHealth::default()),
-            path,
-        },
-        StoreThread { join },
+        StoreHandle { jobs, health, path },
+        StoreThread { join, stop },
     ))
+}
+
+impl Ctx {
+    fn run(&mut self, rx: mpsc::Receiver<Msg>) {
+        loop {
+            let msg = match self.backlog.next_retry() {
+                None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+                Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
+            };
+            match msg {
+                Ok(Msg::Write(op)) => self.write(op),
+                Ok(Msg::Call(call)) => {
+                    if self.backlog.retry_due(Instant::now(), true) {
+                        self.flush();
+                    }
+                    match self.store.as_mut() {
+                        Some(store) => call(Ok(store)),
+                        None => call(Err(StoreError::NotOpen {
+                            path: self.path.clone(),
+                        })),
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => self.flush(),
+                Ok(Msg::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        // Stopping: one last try, then say plainly what was not saved.
+        if !self.backlog.is_empty() {
+            self.flush();
+        }
+        let left: Vec<Op> = self.backlog.drain().collect();
+        if !left.is_empty() {
+            for op in left {
+                self.lose(op);
+            }
+            let state = self.health.lock();
+            tracing::error!(
+                "stopping with history writes unsaved ({}); {} write(s), {} row(s) lost since {}",
+                state
+                    .failing
+                    .as_ref()
+                    .map_or("the disk failed", |f| f.problem.as_str()),
+                state.lost_writes,
+                state.lost_rows,
+                state.lost_since.map(|t| t.to_string()).unwrap_or_default()
+            );
+        }
+    }
+
+    /// A new write: straight to the database when nothing waits, else
+    /// behind the waiting ones (and a try of them, if due).
+    fn write(&mut self, op: Op) {
+        if self.backlog.is_empty() {
+            let mut op = op;
+            match self.apply(&mut op) {
+                Ok(()) => {}
+                Err(e) if e.problem().transient() => {
+                    self.backlog.push(op);
+                    self.failed(&e);
+                }
+                Err(e) => self.refused(op, &e),
+            }
+        } else {
+            if let Some(dropped) = self.backlog.push(op) {
+                self.lose(dropped);
+            }
+            if self.backlog.retry_due(Instant::now(), true) {
+                self.flush();
+            } else {
+                self.health.lock().waiting_writes = self.backlog.len();
+            }
+        }
+    }
+
+    /// Tries the waiting writes in order until one fails again.
+    fn flush(&mut self) {
+        if self.reopen {
+            // Close first: a new connection in this process would share the
+            // old one's read-only handles on the files.
+            self.store = None;
+            match Store::open(&self.state_dir) {
+                Ok(store) => {
+                    self.store = Some(store);
+                    self.reopen = false;
+                }
+                Err(e) => return self.failed(&e),
+            }
+        }
+        while let Some(op) = self.backlog.front_mut() {
+            let result = Ctx::apply_to(
+                self.store.as_mut(),
+                &self.path,
+                &mut self.rows,
+                &mut self.lost_keys,
+                &self.health,
+                op,
+            );
+            match result {
+                Ok(()) => {
+                    self.backlog.pop_front();
+                }
+                Err(e) if e.problem().transient() => return self.failed(&e),
+                Err(e) => {
+                    let op = self.backlog.pop_front().expect("the front exists");
+                    self.refused(op, &e);
+                }
+            }
+        }
+        let now = now_s();
+        let mut state = self.health.lock();
+        state.waiting_writes = 0;
+        if state.failing.take().is_some() {
+            state.caught_up_at = Some(now);
+            tracing::info!("history writes work again; the history caught up at {now}");
+        }
+    }
+
+    fn apply(&mut self, op: &mut Op) -> Result<(), StoreError> {
+        Ctx::apply_to(
+            self.store.as_mut(),
+            &self.path,
+            &mut self.rows,
+            &mut self.lost_keys,
+            &self.health,
+            op,
+        )
+    }
+
+    fn apply_to(
+        store: Option<&mut Store>,
+        path: &std::path::Path,
+        rows: &mut HashMap<RowKey, i64>,
+        lost_keys: &mut HashSet<RowKey>,
+        health: &StoreHealth,
+        op: &mut Op,
+    ) -> Result<(), StoreError> {
+        let store = store.ok_or_else(|| StoreError::NotOpen {
+            path: path.to_path_buf(),
+        })?;
+        match op {
+            Op::Begin { key, row } => {
+                let id = store.begin_item(&row.as_new_item())?;
+                rows.insert(*key, id);
+            }
+            Op::Hash { key, sha256 } => {
+                if let Some(&id) = rows.get(key) {
+                    store.set_item_sha256(id, sha256)?;
+                } else if lost_keys.contains(key) {
+                    health.lock().lost_writes += 1;
+                }
+            }
+            Op::Finish {
+                key,
+                end,
+                outcome,
+                error,
+            } => {
+                if let Some(&id) = rows.get(key) {
+                    store.finish_item(id, *end, *outcome, error.as_deref())?;
+                    rows.remove(key);
+                } else if lost_keys.remove(key) {
+                    health.lock().lost_writes += 1;
+                }
+            }
+            Op::Record {
+                row,
+                outcome,
+                error,
+            } => {
+                store.record_item(&row.as_new_item(), *outcome, error.as_deref())?;
+            }
+            Op::Other { write, .. } => write(store)?,
+        }
+        Ok(())
+    }
+
+    /// A try failed because of the disk: the write waits.
+    fn failed(&mut self, e: &StoreError) {
+        let problem = e.problem();
+        self.reopen |= problem.reopen();
+        let now = Instant::now();
+        self.backlog.attempted(now);
+        let log = self.backlog.should_log(now);
+        let mut state = self.health.lock();
+        state.waiting_writes = self.backlog.len();
+        state.last_error = Some(e.to_string());
+        let starting = state.failing.is_none();
+        if starting {
+            state.write_errors += 1;
+            state.failing = Some(Failing {
+                since: now_s(),
+                problem: problem.words().to_string(),
+            });
+            tracing::error!(
+                "history writes are failing: {}; broadcasts go on, up to {CAPACITY} writes wait in memory and are tried again every few seconds ({e})",
+                problem.words()
+            );
+        } else if log {
+            tracing::error!(
+                "history writes still failing: {}; {} write(s) waiting, {} lost ({e})",
+                problem.words(),
+                state.waiting_writes,
+                state.lost_writes
+            );
+        }
+        if let Some(f) = state.failing.as_mut() {
+            f.problem = problem.words().to_string();
+        }
+    }
+
+    /// The database refused a write for a reason retrying cannot fix.
+    fn refused(&mut self, op: Op, e: &StoreError) {
+        tracing::error!("history not saved ({}): {e}", op.what());
+        {
+            let mut state = self.health.lock();
+            state.write_errors += 1;
+            state.last_error = Some(e.to_string());
+        }
+        self.lose(op);
+    }
+
+    /// A write given up for good: counted, and a lost begin takes its row's
+    /// later writes with it.
+    fn lose(&mut self, op: Op) {
+        let mut state = self.health.lock();
+        state.lost_writes += 1;
+        state.lost_since.get_or_insert_with(now_s);
+        match op {
+            Op::Begin { key, .. } => {
+                state.lost_rows += 1;
+                self.lost_keys.insert(key);
+            }
+            Op::Record { .. } => state.lost_rows += 1,
+            Op::Finish { key, .. } => {
+                // The row stays open; a restart marks it interrupted.
+                self.rows.remove(&key);
+            }
+            Op::Hash { .. } | Op::Other { .. } => {}
+        }
+    }
+}
+
+/// Now, to the second: status times need no nanoseconds.
+fn now_s() -> Timestamp {
+    let now = Timestamp::now();
+    let second = jiff::TimestampRound::new()
+        .smallest(jiff::Unit::Second)
+        .mode(jiff::RoundMode::Trunc);
+    now.round(second).unwrap_or(now)
 }
 
 impl StoreHandle {
@@ -130,14 +477,16 @@ impl StoreHandle {
     ) -> Result<R, CallError> {
         let (tx, rx) = oneshot::channel();
         let health = self.health.clone();
-        let job: Job = Box::new(move |ctx| {
-            let result = f(&mut ctx.store);
+        let call: Call = Box::new(move |store| {
+            let result = store.and_then(f);
             if let Err(e) = &result {
-                health.note(e);
+                let mut state = health.lock();
+                state.write_errors += 1;
+                state.last_error = Some(e.to_string());
             }
             let _ = tx.send(result.map_err(CallError::Store));
         });
-        if self.jobs.send(job).is_err() {
+        if self.jobs.send(Msg::Call(call)).is_err() {
             return Err(CallError::Closed);
         }
         rx.await.unwrap_or(Err(CallError::Closed))
@@ -145,72 +494,229 @@ impl StoreHandle {
 
     /// Opens a history row under `key`.
     pub fn begin_row(&self, key: RowKey, row: RowStart) {
-        self.job("begin an item", move |ctx| {
-            let id = ctx.store.begin_item(&row.as_new_item())?;
-            ctx.rows.insert(key, id);
-            Ok(())
-        });
+        self.send(Op::Begin { key, row });
     }
 
     /// Records the content hash once it is known (hashing runs beside playback).
     pub fn set_row_hash(&self, key: RowKey, sha256: String) {
-        self.job("record a content hash", move |ctx| match ctx.rows.get(&key) {
-            Some(&id) => ctx.store.set_item_sha256(id, &sha256),
-            None => Ok(()),
-        });
+        self.send(Op::Hash { key, sha256 });
     }
 
     /// Closes the row opened under `key`.
     pub fn finish_row(&self, key: RowKey, end: Timestamp, outcome: Outcome, error: Option<String>) {
-        self.job("finish an item", move |ctx| match ctx.rows.remove(&key) {
-            Some(id) => ctx.store.finish_item(id, end, outcome, error.as_deref()),
-            None => Ok(()),
+        self.send(Op::Finish {
+            key,
+            end,
+            outcome,
+            error,
         });
     }
 
     /// A row that starts and ends at once: a failed item, a missed fire.
     pub fn record_row(&self, row: RowStart, outcome: Outcome, error: Option<String>) {
-        self.job("record an item", move |ctx| {
-            ctx.store
-                .record_item(&row.as_new_item(), outcome, error.as_deref())
-                .map(|_| ())
+        self.send(Op::Record {
+            row,
+            outcome,
+            error,
         });
     }
 
-    fn job(&self, what: &'static str, f: impl FnOnce(&mut Ctx) -> Result<(), StoreError> + Send + 'static) {
-        let health = self.health.clone();
-        let job: Job = Box::new(move |ctx| {
-            if let Err(e) = f(ctx) {
-                tracing::error!("history not saved ({what}): {e}");
-                health.note(&e);
-            }
+    /// Queues a write whose result only matters if it fails; it may run
+    /// more than once if the disk fails, so it must be repeatable.
+    pub fn write(
+        &self,
+        what: &'static str,
+        f: impl FnMut(&mut Store) -> Result<(), StoreError> + Send + 'static,
+    ) {
+        self.send(Op::Other {
+            what,
+            write: Box::new(f),
         });
-        let _ = self.jobs.send(job);
     }
 
-    /// Queues a write whose result only matters if it fails (logged).
-    pub fn write(&self, what: &'static str, f: impl FnOnce(&mut Store) -> Result<(), StoreError> + Send + 'static) {
-        let health = self.health.clone();
-        let job: Job = Box::new(move |ctx| {
-            if let Err(e) = f(&mut ctx.store) {
-                tracing::error!("history not saved ({what}): {e}");
-                health.note(&e);
-            }
-        });
-        let _ = self.jobs.send(job);
+    fn send(&self, op: Op) {
+        let _ = self.jobs.send(Msg::Write(op));
     }
 }
 
 impl StoreHealth {
-    fn note(&self, e: &StoreError) {
-        self.errors.fetch_add(1, Ordering::Relaxed);
-        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+    fn lock(&self) -> std::sync::MutexGuard<'_, HistoryState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn snapshot(&self) -> (u64, Option<String>) {
-        (
-            self.errors.load(Ordering::Relaxed),
-            self.last_error.lock().unwrap_or_else(|p| p.into_inner()).clone(),
-        )
+    pub fn snapshot(&self) -> HistoryState {
+        self.lock().clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::HistoryQuery;
+
+    fn ctx(dir: &std::path::Path, capacity: usize) -> Ctx {
+        let store = Store::open(dir).unwrap();
+        store.refuse_writes();
+        Ctx {
+            path: store.path().to_path_buf(),
+            store: Some(store),
+            state_dir: dir.to_path_buf(),
+            rows: HashMap::new(),
+            lost_keys: HashSet::new(),
+            backlog: Backlog::new(capacity),
+            reopen: false,
+            health: Arc::new(StoreHealth::default()),
+        }
+    }
+
+    fn row(program: u64, start_ms: i64) -> RowStart {
+        RowStart {
+            program,
+            program_name: format!("p{program}"),
+            source: "/m/a.wav".into(),
+            sha256: None,
+            zones: vec!["thon-1".into()],
+            priority: Priority::Scheduled,
+            origin: "cli".into(),
+            caller_uid: None,
+            caller_pid: None,
+            start: Timestamp::from_millisecond(start_ms).unwrap(),
+        }
+    }
+
+    fn at(ms: i64) -> Timestamp {
+        Timestamp::from_millisecond(ms).unwrap()
+    }
+
+    #[test]
+    fn writes_wait_in_order_and_catch_up_with_their_true_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctx = ctx(dir.path(), 100);
+        ctx.write(Op::Begin {
+            key: 1,
+            row: row(1, 1_000),
+        });
+        ctx.write(Op::Hash {
+            key: 1,
+            sha256: "ab".into(),
+        });
+        ctx.write(Op::Finish {
+            key: 1,
+            end: at(2_000),
+            outcome: Outcome::Completed,
+            error: None,
+        });
+        ctx.write(Op::Record {
+            row: row(2, 3_000),
+            outcome: Outcome::Failed,
+            error: Some("no such file".into()),
+        });
+        let h = ctx.health.snapshot();
+        assert!(
+            h.failing.as_ref().unwrap().problem.contains("read-only"),
+            "{h:?}"
+        );
+        assert_eq!((h.waiting_writes, h.lost_writes), (4, 0));
+        assert!(ctx
+            .store
+            .as_ref()
+            .unwrap()
+            .history(&HistoryQuery::default())
+            .unwrap()
+            .is_empty());
+
+        // The try opens a new connection (this one stays read-only) and succeeds.
+        ctx.flush();
+        let h = ctx.health.snapshot();
+        assert!(h.failing.is_none() && h.caught_up_at.is_some(), "{h:?}");
+        assert_eq!((h.waiting_writes, h.lost_writes, h.write_errors), (0, 0, 1));
+        let rows = ctx
+            .store
+            .as_ref()
+            .unwrap()
+            .history(&HistoryQuery::default())
+            .unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            (rows[0].start, rows[0].end, rows[0].outcome),
+            (at(1_000), Some(at(2_000)), Some(Outcome::Completed))
+        );
+        assert_eq!(rows[0].sha256.as_deref(), Some("ab"));
+        assert_eq!(
+            (rows[1].start, rows[1].outcome),
+            (at(3_000), Some(Outcome::Failed))
+        );
+    }
+
+    #[test]
+    fn overflow_drops_the_oldest_writes_and_a_lost_begin_takes_its_row_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctx = ctx(dir.path(), 4);
+        ctx.write(Op::Begin {
+            key: 1,
+            row: row(1, 1_000),
+        });
+        ctx.write(Op::Begin {
+            key: 2,
+            row: row(2, 1_500),
+        });
+        ctx.write(Op::Hash {
+            key: 1,
+            sha256: "ab".into(),
+        });
+        ctx.write(Op::Finish {
+            key: 2,
+            end: at(2_500),
+            outcome: Outcome::Stopped,
+            error: None,
+        });
+        ctx.write(Op::Finish {
+            key: 1,
+            end: at(3_000),
+            outcome: Outcome::Completed,
+            error: None,
+        });
+        let h = ctx.health.snapshot();
+        assert_eq!(
+            (h.waiting_writes, h.lost_writes, h.lost_rows),
+            (4, 1, 1),
+            "{h:?}"
+        );
+        assert!(h.lost_since.is_some());
+
+        ctx.flush();
+        let h = ctx.health.snapshot();
+        // Row 1's hash and finish had nothing to write to: counted as lost too.
+        assert_eq!(
+            (h.waiting_writes, h.lost_writes, h.lost_rows),
+            (0, 3, 1),
+            "{h:?}"
+        );
+        assert!(h.caught_up_at.is_some());
+        let rows = ctx
+            .store
+            .as_ref()
+            .unwrap()
+            .history(&HistoryQuery::default())
+            .unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(
+            (rows[0].program, rows[0].end, rows[0].outcome),
+            (2, Some(at(2_500)), Some(Outcome::Stopped))
+        );
+    }
+
+    #[test]
+    fn a_write_the_database_refuses_is_dropped_not_retried() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ctx = ctx(dir.path(), 10);
+        ctx.store = Some(Store::open(dir.path()).unwrap());
+        ctx.write(Op::Other {
+            what: "finish a row that is not open",
+            write: Box::new(|s| s.finish_item(99, at(1), Outcome::Completed, None)),
+        });
+        let h = ctx.health.snapshot();
+        assert!(h.failing.is_none(), "{h:?}");
+        assert_eq!((h.waiting_writes, h.lost_writes, h.write_errors), (0, 1, 1));
     }
 }

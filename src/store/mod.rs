@@ -78,6 +78,99 @@ pub enum StoreError {
     ItemNotOpen { id: i64 },
     #[error("cannot store {what} {value}: larger than the database can hold")]
     TooLarge { what: &'static str, value: u64 },
+    #[error(
+        "cannot create or open the history database {path}: {} ({dir} cannot be written); \
+         make the state directory writable or free some space, or set daemon.state_dir",
+        Problem::from_io(source).words()
+    )]
+    Unwritable {
+        path: PathBuf,
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the history database {path} is not open (loa closed it to open it again after a disk fault)")]
+    NotOpen { path: PathBuf },
+}
+
+/// Why a history write failed, in words a station operator understands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    DiskFull,
+    ReadOnly,
+    Io,
+    Permission,
+    CannotOpen,
+    Busy,
+    /// A write this build got wrong or the data refuses (not worth retrying).
+    Other,
+}
+
+impl Problem {
+    pub fn words(self) -> &'static str {
+        match self {
+            Problem::DiskFull => "the disk is full",
+            Problem::ReadOnly => "the history database is read-only (is the disk mounted read-only?)",
+            Problem::Io => "the disk reports input/output errors",
+            Problem::Permission => "loa is not allowed to write the history database (file permissions)",
+            Problem::CannotOpen => "the history database cannot be opened",
+            Problem::Busy => "the history database is locked by another program",
+            Problem::Other => "a history write failed",
+        }
+    }
+
+    /// Faults of the disk or its mount, which go away when someone frees
+    /// space or remounts: the write is kept and tried again.
+    pub fn transient(self) -> bool {
+        self != Problem::Other
+    }
+
+    /// The connection may be stuck read-only or broken: open a new one
+    /// before trying again.
+    pub fn reopen(self) -> bool {
+        matches!(self, Problem::ReadOnly | Problem::Io | Problem::CannotOpen | Problem::Permission)
+    }
+
+    pub fn from_sqlite(e: &rusqlite::Error) -> Problem {
+        use rusqlite::ErrorCode as C;
+        match e.sqlite_error_code() {
+            Some(C::DiskFull) => Problem::DiskFull,
+            Some(C::ReadOnly) => Problem::ReadOnly,
+            Some(C::SystemIoFailure) => Problem::Io,
+            Some(C::PermissionDenied) | Some(C::AuthorizationForStatementDenied) => Problem::Permission,
+            Some(C::CannotOpen) => Problem::CannotOpen,
+            Some(C::DatabaseBusy) | Some(C::DatabaseLocked) => Problem::Busy,
+            _ => Problem::Other,
+        }
+    }
+
+    pub fn from_io(e: &std::io::Error) -> Problem {
+        match e.raw_os_error() {
+            Some(libc::ENOSPC) | Some(libc::EDQUOT) => Problem::DiskFull,
+            Some(libc::EROFS) => Problem::ReadOnly,
+            Some(libc::EIO) => Problem::Io,
+            Some(libc::EACCES) | Some(libc::EPERM) => Problem::Permission,
+            _ => Problem::CannotOpen,
+        }
+    }
+}
+
+impl StoreError {
+    pub fn problem(&self) -> Problem {
+        match self {
+            StoreError::CreateDir { source, .. } | StoreError::Unwritable { source, .. } => Problem::from_io(source),
+            StoreError::Open { source, .. } | StoreError::Migrate { source, .. } | StoreError::Query { source, .. } => {
+                Problem::from_sqlite(source)
+            }
+            StoreError::NotOpen { .. } => Problem::CannotOpen,
+            StoreError::NotADatabase { .. }
+            | StoreError::TooNew { .. }
+            | StoreError::NoWal { .. }
+            | StoreError::BadValue { .. }
+            | StoreError::NoSuchItem { .. }
+            | StoreError::ItemNotOpen { .. }
+            | StoreError::TooLarge { .. } => Problem::Other,
+        }
+    }
 }
 
 /// How a history item ended.
@@ -231,16 +324,21 @@ impl Store {
             source,
         })?;
         let path = state_dir.join(DB_FILE);
-        let conn = Connection::open(&path).map_err(|source| open_error(&path, source))?;
+        let cannot_open = |source: rusqlite::Error| match Problem::from_sqlite(&source) {
+            Problem::CannotOpen => unwritable(state_dir, &path).unwrap_or_else(|| open_error(&path, source)),
+            _ => open_error(&path, source),
+        };
+        let conn = Connection::open(&path).map_err(cannot_open)?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|source| open_error(&path, source))?;
 
         // Read the version before changing anything (journal mode included),
         // so a newer loa's database is left exactly as it was. This is also
-        // the first read of the file, where a damaged one shows itself.
+        // the first read of the file, where a damaged one shows itself, and
+        // where a WAL database on a read-only or full disk cannot be opened.
         let found: i64 = conn
             .pragma_query_value(None, "user_version", |row| row.get(0))
-            .map_err(|source| open_error(&path, source))?;
+            .map_err(cannot_open)?;
         if found > SCHEMA_VERSION {
             return Err(StoreError::TooNew {
                 path,
@@ -269,6 +367,13 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Makes this connection's writes fail as on a read-only disk, for
+    /// tests of what waits and what is lost.
+    #[cfg(test)]
+    pub(crate) fn refuse_writes(&self) {
+        self.conn.pragma_update(None, "query_only", true).unwrap();
     }
 
     fn migrate(&mut self, from: i64) -> Result<(), StoreError> {
@@ -826,6 +931,19 @@ fn open_error(path: &Path, source: rusqlite::Error) -> StoreError {
     }
 }
 
+/// Why SQLite could not open a database in `dir`, when the reason is that
+/// nothing can be written there (read-only mount, full disk).
+fn unwritable(dir: &Path, path: &Path) -> Option<StoreError> {
+    let probe = dir.join(".loa-write-test");
+    let result = std::fs::write(&probe, b"loa");
+    let _ = std::fs::remove_file(&probe);
+    result.err().map(|source| StoreError::Unwritable {
+        path: path.to_path_buf(),
+        dir: dir.to_path_buf(),
+        source,
+    })
+}
+
 fn zones_json(zones: &[String]) -> String {
     serde_json::to_string(zones).expect("a list of strings always serializes")
 }
@@ -857,14 +975,14 @@ fn path_from_bytes(bytes: Vec<u8>) -> PathBuf {
 }
 
 /// Times serialize as RFC 3339 UTC strings, as the CSV prints them.
-mod serde_time {
+pub(crate) mod serde_time {
     use jiff::Timestamp;
 
-    pub(super) fn timestamp<S: serde::Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn timestamp<S: serde::Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(t)
     }
 
-    pub(super) fn option_timestamp<S: serde::Serializer>(
+    pub(crate) fn option_timestamp<S: serde::Serializer>(
         t: &Option<Timestamp>,
         s: S,
     ) -> Result<S::Ok, S::Error> {

@@ -519,3 +519,29 @@ fn content_hash_can_be_set_after_the_item_began_or_finished() {
         Err(StoreError::NoSuchItem { .. })
     ));
 }
+
+#[test]
+fn disk_faults_are_named_in_plain_words_and_kept_for_retry() {
+    use super::Problem;
+    let sqlite = |code| rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None);
+    let query = |code| StoreError::Query { action: "record an item", path: "/x/loa.db".into(), source: sqlite(code) };
+    assert_eq!(query(rusqlite::ffi::SQLITE_FULL).problem().words(), "the disk is full");
+    assert!(query(rusqlite::ffi::SQLITE_READONLY).problem().words().contains("read-only"));
+    assert!(query(rusqlite::ffi::SQLITE_IOERR_WRITE).problem().words().contains("input/output"));
+    assert_eq!(query(rusqlite::ffi::SQLITE_BUSY).problem(), Problem::Busy);
+    for code in [rusqlite::ffi::SQLITE_FULL, rusqlite::ffi::SQLITE_READONLY, rusqlite::ffi::SQLITE_IOERR, rusqlite::ffi::SQLITE_CANTOPEN] {
+        assert!(query(code).problem().transient(), "{code} is a disk fault");
+    }
+    assert!(!query(rusqlite::ffi::SQLITE_CONSTRAINT).problem().transient(), "a refused value never succeeds");
+    assert!(!StoreError::ItemNotOpen { id: 3 }.problem().transient());
+    assert!(query(rusqlite::ffi::SQLITE_READONLY).problem().reopen(), "a connection opened read-only stays so");
+    assert!(!query(rusqlite::ffi::SQLITE_FULL).problem().reopen());
+
+    let io = |errno| std::io::Error::from_raw_os_error(errno);
+    assert_eq!(Problem::from_io(&io(libc::ENOSPC)), Problem::DiskFull);
+    assert_eq!(Problem::from_io(&io(libc::EROFS)), Problem::ReadOnly);
+    assert_eq!(Problem::from_io(&io(libc::EIO)), Problem::Io);
+    let unwritable = StoreError::Unwritable { path: "/s/loa.db".into(), dir: "/s".into(), source: io(libc::EROFS) };
+    let text = unwritable.to_string();
+    assert!(text.contains("read-only") && text.contains("/s/loa.db"), "{text}");
+}
