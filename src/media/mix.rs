@@ -53,7 +53,10 @@ pub(crate) fn interleave(planes: &[Vec<f32>], range: std::ops::Range<usize>, out
         [l, r] => {
             let start = out.len();
             out.resize(start + 2 * range.len(), 0.0);
-            for (o, (l, r)) in out[start..].chunks_exact_mut(2).zip(l[range.clone()].iter().zip(&r[range])) {
+            for (o, (l, r)) in out[start..]
+                .chunks_exact_mut(2)
+                .zip(l[range.clone()].iter().zip(&r[range]))
+            {
                 o[0] = *l;
                 o[1] = *r;
             }
