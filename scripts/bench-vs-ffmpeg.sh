@@ -9,7 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-300}
-work=target/bench-vs-ffmpeg
+tgt=${CARGO_TARGET_DIR:-target}
+work=$tgt/bench-vs-ffmpeg
 mkdir -p "$work"
 mp3="$work/music-${secs}s-44k1-stereo.mp3"
 
@@ -24,7 +25,7 @@ if [ ! -s "$mp3" ]; then
 fi
 
 cargo build --release --locked --bench transcode >/dev/null 2>&1 || cargo build --release --locked --bench transcode
-bench=$(ls -t target/release/deps/transcode-* | grep -v '\.d$' | head -1)
+bench=$(ls -t "$tgt"/release/deps/transcode-* | grep -v '\.d$' | head -1)
 
 # CPU seconds (user+sys) of a command, from bash's `time`.
 cpu_of() {

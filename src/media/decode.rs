@@ -19,7 +19,7 @@ use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 
-use super::mix::mix_into;
+use super::mix::{interleave, mix_planar};
 use super::resample::Resampler48k;
 use super::OUTPUT_RATE;
 use crate::config::Channels;
@@ -67,10 +67,11 @@ pub struct Source {
     track_id: u32,
     target: Channels,
     resampler: Option<Resampler48k>,
-    /// Decoded source-rate samples, source channel layout.
-    decoded: Vec<f32>,
-    /// Mixed to the target layout, source rate.
-    mixed: Vec<f32>,
+    /// Decoded source-rate samples, source channel layout, one plane per
+    /// channel (as the decoder holds them).
+    decoded: Vec<Vec<f32>>,
+    /// Mixed to the target layout, source rate, planar.
+    mixed: Vec<Vec<f32>>,
     /// Ready output (48 kHz, target layout) handed out by `next_chunk`.
     out: Vec<f32>,
     /// Output prepared by `open` that `next_chunk` must hand out first.
@@ -295,26 +296,27 @@ impl Source {
         match self.decoder.decode(&packet) {
             Ok(audio) => {
                 self.bad_packets = 0;
-                let in_channels = audio.spec().channels().count();
                 let rate = audio.spec().rate();
-                self.decoded.clear();
-                audio.copy_to_vec_interleaved(&mut self.decoded);
-                if in_channels == 0 || self.decoded.is_empty() {
+                let frames = audio.frames();
+                if audio.num_planes() == 0 || frames == 0 {
                     return Ok(true);
                 }
+                audio.copy_to_vecs_planar(&mut self.decoded);
                 // Encoder delay and padding (gapless info from LAME headers,
                 // MP4 edit lists): the reader marks them on the packet, in
                 // the audio track's time base of one tick per frame.
-                let frames = self.decoded.len() / in_channels;
                 let start = (packet.trim_start.get() as usize).min(frames);
                 let end = frames - (packet.trim_end.get() as usize).min(frames - start);
                 if start > 0 || end < frames {
-                    self.decoded.truncate(end * in_channels);
-                    self.decoded.drain(..start * in_channels);
+                    for plane in &mut self.decoded {
+                        plane.truncate(end);
+                        plane.drain(..start);
+                    }
                 }
-                self.decoded_frames += (self.decoded.len() / in_channels) as u64;
-                self.mixed.clear();
-                mix_into(&self.decoded, in_channels, self.target, &mut self.mixed);
+                self.decoded_frames += (end - start) as u64;
+                if end == start {
+                    return Ok(true);
+                }
                 self.convert_rate(rate)?;
                 Ok(true)
             }
@@ -334,10 +336,17 @@ impl Source {
         Ok(())
     }
 
-    /// Moves `mixed` (source rate) into `out` (48 kHz).
+    /// Mixes `decoded` (source rate and layout, planar) to the target
+    /// layout and resamples it into `out` (48 kHz, interleaved).
     fn convert_rate(&mut self, rate: u32) -> Result<(), MediaError> {
+        // Same layout: resample straight from the decoded planes.
+        let same_layout = self.decoded.len() == self.target.count();
+        if !same_layout {
+            mix_planar(&self.decoded, self.target, &mut self.mixed);
+        }
+        let planes = if same_layout { &self.decoded } else { &self.mixed };
         if rate == OUTPUT_RATE && self.resampler.is_none() {
-            std::mem::swap(&mut self.out, &mut self.mixed);
+            interleave(planes, 0..planes[0].len(), &mut self.out);
             return Ok(());
         }
         if !(8_000..=192_000).contains(&rate) {
@@ -352,7 +361,7 @@ impl Source {
         }
         let resampler = self.resampler.as_mut().expect("just set");
         resampler
-            .push(&self.mixed, &mut self.out)
+            .push(planes, &mut self.out)
             .map_err(|e| MediaError::Corrupt {
                 path: self.path.clone(),
                 detail: e.to_string(),

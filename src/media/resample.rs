@@ -6,22 +6,27 @@
 //! and the tail is flushed at the end, so output is time-aligned with the
 //! input and exactly `ceil(input · 48000 / rate)` frames long.
 
-use rubato::audioadapter_buffers::direct::InterleavedSlice;
+use rubato::audioadapter_buffers::direct::{SequentialSliceOfSlices, SequentialSliceOfVecs};
 use rubato::{Fft, FixedSync, Indexing, Resampler};
 
+use super::mix::interleave;
 use super::OUTPUT_RATE;
 
 /// Input frames per resampler call: large enough to amortise the FFTs,
 /// small enough that a chunk is a few tens of milliseconds.
 const CHUNK_FRAMES: usize = 1024;
 
+/// Channels this resampler is ever asked for (the target layout).
+const MAX_CHANNELS: usize = 2;
+
 pub(crate) struct Resampler48k {
     inner: Fft<f32>,
     channels: usize,
     rate: u32,
-    /// Interleaved input not yet resampled (less than one chunk).
-    pending: Vec<f32>,
-    scratch: Vec<f32>,
+    /// Planar input not yet resampled (less than one chunk per channel).
+    pending: Vec<Vec<f32>>,
+    /// Planar output of one call.
+    scratch: Vec<Vec<f32>>,
     /// Output frames still to drop: the resampler's delay.
     skip: usize,
     input_frames: u64,
@@ -41,15 +46,18 @@ impl Resampler48k {
             rate,
             reason: e.to_string(),
         };
+        if !(1..=MAX_CHANNELS).contains(&channels) {
+            return Err(err(&format!("{channels} channels (1 or 2 expected)")));
+        }
         let inner = Fft::<f32>::new(rate as usize, OUTPUT_RATE as usize, CHUNK_FRAMES, channels, FixedSync::Input)
             .map_err(|e| err(&e))?;
         let skip = inner.output_delay();
-        let scratch = vec![0.0; inner.output_frames_max() * channels];
+        let scratch = vec![vec![0.0; inner.output_frames_max()]; channels];
         Ok(Resampler48k {
             inner,
             channels,
             rate,
-            pending: Vec::with_capacity(CHUNK_FRAMES * channels * 2),
+            pending: vec![Vec::with_capacity(CHUNK_FRAMES * 2); channels],
             scratch,
             skip,
             input_frames: 0,
@@ -57,35 +65,41 @@ impl Resampler48k {
         })
     }
 
-    /// Resamples `input` (interleaved), appending what is ready to `out`.
-    pub(crate) fn push(&mut self, input: &[f32], out: &mut Vec<f32>) -> Result<(), ResampleError> {
-        self.input_frames += (input.len() / self.channels) as u64;
-        self.pending.extend_from_slice(input);
-        let need = self.inner.input_frames_next() * self.channels;
+    /// Resamples `input` (planar, one plane per channel, equal lengths),
+    /// appending what is ready to `out` (interleaved).
+    pub(crate) fn push(&mut self, input: &[Vec<f32>], out: &mut Vec<f32>) -> Result<(), ResampleError> {
+        debug_assert_eq!(input.len(), self.channels);
+        self.input_frames += input[0].len() as u64;
+        for (pending, plane) in self.pending.iter_mut().zip(input) {
+            pending.extend_from_slice(plane);
+        }
+        let need = self.inner.input_frames_next();
         let mut offset = 0;
-        while self.pending.len() - offset >= need {
+        while self.pending[0].len() - offset >= need {
             self.run(offset, None, out)?;
             offset += need;
         }
-        self.pending.drain(..offset);
+        self.pending.iter_mut().for_each(|p| {
+            p.drain(..offset);
+        });
         Ok(())
     }
 
     /// Flushes the tail: the last partial chunk and the delay line.
     pub(crate) fn finish(&mut self, out: &mut Vec<f32>) -> Result<(), ResampleError> {
         let expected = (self.input_frames * OUTPUT_RATE as u64).div_ceil(self.rate as u64);
-        let partial = self.pending.len() / self.channels;
-        let need = self.inner.input_frames_next() * self.channels;
-        self.pending.resize(need, 0.0);
+        let partial = self.pending[0].len();
+        let need = self.inner.input_frames_next();
+        self.pending.iter_mut().for_each(|p| p.resize(need, 0.0));
         self.run(0, Some(partial), out)?;
         while self.output_frames < expected {
-            self.pending.iter_mut().for_each(|v| *v = 0.0);
+            self.pending.iter_mut().for_each(|p| p.iter_mut().for_each(|v| *v = 0.0));
             self.run(0, Some(0), out)?;
         }
         let excess = (self.output_frames - expected) as usize;
         out.truncate(out.len() - excess * self.channels);
         self.output_frames = expected;
-        self.pending.clear();
+        self.pending.iter_mut().for_each(Vec::clear);
         Ok(())
     }
 
@@ -95,10 +109,15 @@ impl Resampler48k {
             reason: e.to_string(),
         };
         let frames_in = self.inner.input_frames_next();
-        let input = InterleavedSlice::new(&self.pending[offset..], self.channels, frames_in).map_err(|e| err(&e))?;
-        let frames_out_max = self.scratch.len() / self.channels;
+        let mut planes: [&[f32]; MAX_CHANNELS] = [&[]; MAX_CHANNELS];
+        for (slot, pending) in planes.iter_mut().zip(&self.pending) {
+            *slot = &pending[offset..offset + frames_in];
+        }
+        let input =
+            SequentialSliceOfSlices::new(&planes[..self.channels], self.channels, frames_in).map_err(|e| err(&e))?;
+        let frames_out_max = self.scratch[0].len();
         let mut output =
-            InterleavedSlice::new_mut(&mut self.scratch, self.channels, frames_out_max).map_err(|e| err(&e))?;
+            SequentialSliceOfVecs::new_mut(&mut self.scratch, self.channels, frames_out_max).map_err(|e| err(&e))?;
         let indexing = partial.map(|n| Indexing {
             partial_len: Some(n),
             ..Indexing::default()
@@ -109,7 +128,7 @@ impl Resampler48k {
             .map_err(|e| err(&e))?;
         let drop = self.skip.min(produced);
         self.skip -= drop;
-        out.extend_from_slice(&self.scratch[drop * self.channels..produced * self.channels]);
+        interleave(&self.scratch, drop..produced, out);
         self.output_frames += (produced - drop) as u64;
         Ok(())
     }
@@ -129,7 +148,7 @@ mod tests {
         let mut r = Resampler48k::new(rate, 1).unwrap();
         let mut out = Vec::new();
         for chunk in input.chunks(push_size) {
-            r.push(chunk, &mut out).unwrap();
+            r.push(&[chunk.to_vec()], &mut out).unwrap();
         }
         r.finish(&mut out).unwrap();
         out
@@ -158,6 +177,29 @@ mod tests {
             .unwrap()
             .0;
         assert!((peak as i64 - 24_000).abs() <= 2, "click at {peak}");
+    }
+
+    #[test]
+    fn stereo_channels_stay_apart_and_aligned() {
+        // A tone on the left, a click on the right: the right stays silent
+        // but for the click, which comes out at the same time as on input.
+        let rate = 44_100;
+        let left = sine(rate, 1000.0, 44_100);
+        let mut right = vec![0.0f32; 44_100];
+        right[22_050] = 1.0;
+        let mut r = Resampler48k::new(rate, 2).unwrap();
+        let mut out = Vec::new();
+        for (l, rr) in left.chunks(1000).zip(right.chunks(1000)) {
+            r.push(&[l.to_vec(), rr.to_vec()], &mut out).unwrap();
+        }
+        r.finish(&mut out).unwrap();
+        assert_eq!(out.len(), 2 * 48_000);
+        let (l, rr): (Vec<f32>, Vec<f32>) = out.chunks(2).map(|f| (f[0], f[1])).unzip();
+        let peak = rr.iter().enumerate().max_by(|a, b| a.1.abs().total_cmp(&b.1.abs())).unwrap().0;
+        assert!((peak as i64 - 24_000).abs() <= 2, "click at {peak}");
+        assert!(rr[..23_000].iter().all(|v| v.abs() < 1e-3), "right channel picked up the left");
+        let rms = (l[4800..43_200].iter().map(|v| v * v).sum::<f32>() / 38_400.0).sqrt();
+        assert!((rms - 0.3536).abs() < 0.01, "left rms {rms}");
     }
 
     #[test]
