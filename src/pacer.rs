@@ -493,14 +493,19 @@ impl Pacer {
             for zone in self.zones.iter_mut().filter(|z| z.program == Some(id)) {
                 zone.session
                     .handle_frame(due, media_samples, frame_samples, frame.payload.as_slice(), &mut self.packet);
-                // Stamped either way: a packet not sent is a sequence gap,
-                // which receivers handle as loss, and timing stays intact.
+                let mut delivered = zone.rtp_targets.is_empty();
                 for target in &zone.rtp_targets {
                     if send(self.socket.as_ref(), &self.packet, *target, &mut self.watch, &mut self.stats, &zone.name) {
                         self.stats.packets += 1;
+                        delivered = true;
                     } else {
                         zone.not_sent += 1;
                     }
+                }
+                // Sent to no one: the media clock runs on (timing intact),
+                // the sequence number is not used up.
+                if !delivered {
+                    zone.session.withdraw_last(media_samples, frame.payload.as_slice().len());
                 }
             }
             program.sent = Some((frame.item, frame.position));

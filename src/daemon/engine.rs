@@ -910,7 +910,7 @@ impl Engine {
                     // zone is sending.
                     self.health.send(HealthInput::ZoneSending {
                         zone: self.zones[zone].name.clone(),
-                        sending: program.is_some(),
+                        sending: program.is_some() && !self.net.is_down(),
                     });
                     let command = match at {
                         Some(at) => pacer::Command::AssignAt { zone, program, at },
@@ -999,9 +999,28 @@ impl Engine {
             }
         }
         match (self.net.is_down(), self.net_down_at) {
-            (true, None) => self.net_down_at = Some(Timestamp::now()),
-            (false, Some(_)) => self.net_down_at = None,
+            (true, None) => {
+                self.net_down_at = Some(Timestamp::now());
+                self.tell_health_who_sends();
+            }
+            (false, Some(_)) => {
+                self.net_down_at = None;
+                self.tell_health_who_sends();
+            }
             _ => {}
+        }
+    }
+
+    /// Speakers are judged offline only while their zone sends; while our
+    /// own interface cannot send, their silence is our fault, not theirs.
+    /// When sending resumes they get a fresh grace period.
+    fn tell_health_who_sends(&self) {
+        let down = self.net.is_down();
+        for (index, zone) in self.zones.iter().enumerate().filter(|(_, z)| !z.retired) {
+            self.health.send(HealthInput::ZoneSending {
+                zone: zone.name.clone(),
+                sending: !down && self.arbiter.owner(index).is_some(),
+            });
         }
     }
 

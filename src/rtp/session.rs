@@ -231,6 +231,20 @@ impl Session {
         self.last_rtp_sent = Some(now);
     }
 
+    /// The packet `handle_frame` just built reached no one (the interface
+    /// address is gone, the send buffer is full). RFC 3550 §5.1 numbers the
+    /// packets *sent*, so it gives back its sequence number and counts:
+    /// receivers see no loss (their reports would blame the speakers for
+    /// our outage), only a timestamp jump with the marker bit — a pause, as
+    /// when a zone goes idle.
+    pub fn withdraw_last(&mut self, media_samples: u64, payload_len: usize) {
+        self.next_seq = self.next_seq.wrapping_sub(1);
+        self.packets_sent = self.packets_sent.wrapping_sub(1);
+        self.octets_sent = self.octets_sent.wrapping_sub(payload_len as u32);
+        // Not what the next frame will carry: its packet gets the marker.
+        self.expected_media = Some(media_samples);
+    }
+
     /// When `poll_rtcp` should next be called; `None` after `bye`.
     pub fn poll_timeout(&self) -> Option<Instant> {
         (!self.left).then_some(self.next_rtcp)
@@ -370,6 +384,29 @@ mod tests {
                 return due;
             }
         }
+    }
+
+    #[test]
+    fn a_withdrawn_packet_gives_back_its_number_and_the_next_one_is_marked() {
+        let t0 = Instant::now();
+        let mut cfg = config();
+        cfg.initial_seq = 100;
+        let mut s = Session::new(cfg, t0);
+        let mut out = Vec::new();
+        s.handle_frame(t0, 0, 960, &[1; 10], &mut out);
+        // Two frames that could not be sent.
+        for media in [960, 1920] {
+            s.handle_frame(t0, media, 960, &[2; 20], &mut out);
+            s.withdraw_last(media, 20);
+        }
+        s.handle_frame(t0, 2880, 960, &[3; 30], &mut out);
+        let seq = u16::from_be_bytes([out[2], out[3]]);
+        assert_eq!(seq, 101, "no sequence gap");
+        assert_eq!(out[1] & 0x80, 0x80, "marker after the pause");
+        let ts = u32::from_be_bytes([out[4], out[5], out[6], out[7]]);
+        let ts0 = s.cfg.initial_timestamp;
+        assert_eq!(ts.wrapping_sub(ts0), 2880, "the media clock ran on");
+        assert_eq!((s.packets_sent, s.octets_sent), (2, 40));
     }
 
     #[test]
