@@ -180,6 +180,11 @@ impl Announcer {
         }
     }
 
+    /// A new base interval applies from each zone's next announcement.
+    pub fn set_interval(&mut self, interval: Duration) {
+        self.interval = interval;
+    }
+
     /// The base interval now: the configured one, or longer when the
     /// announcements would use more than 4 kbit/s (§3.1).
     pub fn interval(&self) -> Duration {
