@@ -286,7 +286,12 @@ mod tests {
 
     #[test]
     fn header_bytes_follow_rfc_2974() {
-        let p = packet(Kind::Announce, Ipv4Addr::new(10, 1, 2, 3), 0xabcd, "v=0\r\n");
+        let p = packet(
+            Kind::Announce,
+            Ipv4Addr::new(10, 1, 2, 3),
+            0xabcd,
+            "v=0\r\n",
+        );
         assert_eq!(&p[..8], &[0x20, 0, 0xab, 0xcd, 10, 1, 2, 3]);
         assert_eq!(&p[8..24], b"application/sdp\0");
         assert_eq!(&p[24..], b"v=0\r\n");
@@ -323,7 +328,10 @@ mod tests {
     fn malformed_packets_are_refused_with_a_reason() {
         assert_eq!(parse(&[]), Err(SapError::Short(0, 8)));
         assert_eq!(parse(&[0x20, 0, 0]), Err(SapError::Short(3, 8)));
-        assert_eq!(parse(&[0x40, 0, 0, 0, 1, 2, 3, 4]), Err(SapError::Version(2)));
+        assert_eq!(
+            parse(&[0x40, 0, 0, 0, 1, 2, 3, 4]),
+            Err(SapError::Version(2))
+        );
         assert_eq!(parse(&[0x22, 0, 0, 0, 1, 2, 3, 4]), Err(SapError::Encoded));
         assert_eq!(
             parse(&[0x20, 2, 0, 0, 1, 2, 3, 4, 0]),
@@ -371,7 +379,10 @@ mod tests {
         let first = a.poll(t0);
         assert_eq!(first.len(), 2);
         assert!(first.iter().all(|o| o.kind == Kind::Announce));
-        assert!(a.poll(t0 + Duration::from_secs(19)).is_empty(), "not before 2/3 interval");
+        assert!(
+            a.poll(t0 + Duration::from_secs(19)).is_empty(),
+            "not before 2/3 interval"
+        );
         // Over many rounds each gap lies within [20 s, 40 s] and they vary.
         let mut now = t0;
         let mut gaps = Vec::new();
@@ -420,7 +431,9 @@ mod tests {
         a.set_sessions(zones(&[1]), t0);
         a.poll(t0);
         let next = a.next_wakeup();
-        assert!(a.set_sessions(zones(&[1]), t0 + Duration::from_secs(1)).is_empty());
+        assert!(a
+            .set_sessions(zones(&[1]), t0 + Duration::from_secs(1))
+            .is_empty());
         assert_eq!(a.next_wakeup(), next);
     }
 
@@ -428,7 +441,11 @@ mod tests {
     fn the_interval_grows_to_keep_sap_under_4_kbit_per_s() {
         let mut a = Announcer::new(ORIGIN, Duration::from_secs(1), 1);
         a.set_sessions(zones(&[1]), Instant::now());
-        assert_eq!(a.interval(), Duration::from_secs(1), "one small SDP: as configured");
+        assert_eq!(
+            a.interval(),
+            Duration::from_secs(1),
+            "one small SDP: as configured"
+        );
         // One 1000-byte SDP: 8 × (24 + 1000) bits at 4000 bit/s = 2.048 s.
         a.set_sessions(vec![("big".into(), "x".repeat(1000))], Instant::now());
         assert_eq!(a.interval(), Duration::from_millis(2048));

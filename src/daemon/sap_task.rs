@@ -37,7 +37,9 @@ pub struct SapHandle {
 
 impl SapHandle {
     pub fn reconfigure(&self, config: &Config) {
-        let _ = self.tx.send(SapInput::Reconfigure(Box::new(config.clone())));
+        let _ = self
+            .tx
+            .send(SapInput::Reconfigure(Box::new(config.clone())));
     }
 
     /// Sends the deletions and waits (briefly) until they are out.
@@ -67,7 +69,12 @@ fn sessions(config: &Config) -> Vec<(String, String)> {
     config
         .zones
         .iter()
-        .filter_map(|z| Some((z.name.clone(), crate::stream::zone_sdp(config, &z.name).ok()?)))
+        .filter_map(|z| {
+            Some((
+                z.name.clone(),
+                crate::stream::zone_sdp(config, &z.name).ok()?,
+            ))
+        })
         .collect()
 }
 
@@ -101,7 +108,10 @@ impl Sender {
                 }
                 Err(e) => {
                     self.socket = None;
-                    self.fail(format!("cannot send the SAP announcement of zone {} to {to}: {e}", p.zone));
+                    self.fail(format!(
+                        "cannot send the SAP announcement of zone {} to {to}: {e}",
+                        p.zone
+                    ));
                 }
             }
         }
@@ -127,7 +137,11 @@ pub fn spawn(config: &Config) -> (SapHandle, tokio::task::JoinHandle<()>) {
         tx,
         status: status.clone(),
     };
-    let mut announcer = Announcer::new(config.network.interface, config.sap.interval, rand::random());
+    let mut announcer = Announcer::new(
+        config.network.interface,
+        config.sap.interval,
+        rand::random(),
+    );
     let mut address = config.sap.address;
     let mut sender = Sender {
         network: config.network.clone(),
