@@ -806,6 +806,9 @@ group = \"239.255.77.1:5006\"
         assert!(c.sap.enabled);
         assert_eq!(c.sap.interval, std::time::Duration::from_secs(2));
         assert_eq!(c.sap.address.to_string(), "239.195.255.255:9875");
+        // PipeWire's and PulseAudio's default SAP address is link-local; fine here.
+        let text = format!("{MINIMAL}[sap]\naddress = \"224.0.0.56:9875\"\n");
+        assert_eq!(Config::parse(&text, "loa.toml").unwrap().sap.address.to_string(), "224.0.0.56:9875");
     }
 
     #[test]
