@@ -155,7 +155,11 @@ pub fn spawn(config: &Config) -> (SapHandle, tokio::task::JoinHandle<()>) {
             let wake = announcer.next_wakeup();
             tokio::select! {
                 input = rx.recv() => match input {
-                    Some(SapInput::Reconfigure(config)) => {
+                    Some(SapInput::Reconfigure(mut config)) => {
+                        // [network] changes wait for a restart (the RTP
+                        // sockets keep theirs), so the SDP keeps saying
+                        // where the zones really come from.
+                        config.network = sender.network.clone();
                         if config.sap.address != address {
                             sender.send(announcer.stop(), address);
                             address = config.sap.address;
