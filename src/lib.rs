@@ -18,6 +18,7 @@ pub mod opus;
 pub mod pacer;
 pub mod program;
 pub mod rtp;
+pub mod sap;
 pub mod schedule;
 pub mod speaker;
 pub mod store;

@@ -341,6 +341,14 @@ fn check(path: &std::path::Path) -> anyhow::Result<ExitCode> {
         if zones.len() == 1 { "" } else { "s" },
         zones.join(", ")
     );
+    if config.sap.enabled {
+        println!(
+            "{}: SAP announces the zones on {} every {:?} (±1/3)",
+            path.display(),
+            config.sap.address,
+            config.sap.interval
+        );
+    }
     // Not an error: the box may check its config before the address is
     // configured, and `loa serve` waits for it. But a typo shows here.
     if let Err(e) = std::net::UdpSocket::bind((config.network.interface, 0)) {

@@ -68,6 +68,24 @@ fn single_zone_summary_says_zone() {
 }
 
 #[test]
+fn enabled_sap_is_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "[network]\ninterface = \"127.0.0.1\"\n[sap]\nenabled = true\ninterval = \"10s\"\n\
+         [[zone]]\nname = \"thon-1\"\ngroup = \"239.255.77.1:5004\"\n",
+    );
+    let out = check(&path);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim_end(),
+        format!(
+            "{path}: ok (1 zone: thon-1 239.255.77.1:5004)\n\
+             {path}: SAP announces the zones on 224.2.127.254:9875 every 10s (±1/3)"
+        )
+    );
+}
+
+#[test]
 fn shipped_demo_config_passes_check() {
     let out = check(concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo.toml"));
     assert_eq!(

@@ -25,6 +25,7 @@ pub struct Config {
     pub audio: Audio,
     pub daemon: Daemon,
     pub health: Health,
+    pub sap: Sap,
     pub zones: Vec<Zone>,
     pub playlists: Vec<Playlist>,
     pub schedules: Vec<Schedule>,
@@ -157,6 +158,26 @@ impl Default for Health {
             degraded_loss_pct: 5.0,
             degraded_jitter_ms: 30.0,
             offline_intervals: 3,
+        }
+    }
+}
+
+/// SAP announcements of each zone's SDP (RFC 2974), off unless asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sap {
+    pub enabled: bool,
+    /// Base announcement interval (±1/3 jitter), at least 1 s.
+    pub interval: Duration,
+    /// Multicast IPv4 address and port announcements go to.
+    pub address: SocketAddrV4,
+}
+
+impl Default for Sap {
+    fn default() -> Sap {
+        Sap {
+            enabled: false,
+            interval: crate::sap::DEFAULT_INTERVAL,
+            address: crate::sap::DEFAULT_ADDRESS.parse().expect("valid default"),
         }
     }
 }

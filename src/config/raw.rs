@@ -13,7 +13,7 @@ use toml::Spanned;
 pub(super) const TABLES: &[(&str, &[&str])] = &[
     (
         "at the top level",
-        &["network", "audio", "daemon", "health", "zone", "playlist", "schedule"],
+        &["network", "audio", "daemon", "health", "sap", "zone", "playlist", "schedule"],
     ),
     ("in [network]", &["interface", "ttl", "dscp"]),
     (
@@ -46,6 +46,7 @@ pub(super) const TABLES: &[(&str, &[&str])] = &[
             "offline_intervals",
         ],
     ),
+    ("in [sap]", &["enabled", "interval", "address"]),
     (
         "in [[playlist]]",
         &["name", "items", "m3u", "dir", "shuffle", "loop"],
@@ -75,6 +76,7 @@ pub(super) struct RawConfig {
     pub audio: Option<RawAudio>,
     pub daemon: Option<RawDaemon>,
     pub health: Option<RawHealth>,
+    pub sap: Option<RawSap>,
     #[serde(default)]
     pub zone: Vec<Spanned<RawZone>>,
     #[serde(default)]
@@ -141,6 +143,14 @@ pub(super) struct RawHealth {
     pub degraded_loss_pct: Option<Spanned<f64>>,
     pub degraded_jitter_ms: Option<Spanned<f64>>,
     pub offline_intervals: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSap {
+    pub enabled: Option<bool>,
+    pub interval: Option<Spanned<String>>,
+    pub address: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -210,6 +220,7 @@ mod tests {
             expected_keys::<RawZone>(),
             expected_keys::<RawEndpoint>(),
             expected_keys::<RawHealth>(),
+            expected_keys::<RawSap>(),
             expected_keys::<RawPlaylist>(),
             expected_keys::<RawSchedule>(),
         ];

@@ -10,9 +10,9 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::error::{ConfigError, ConfigErrors, Locator};
-use super::raw::{RawAudio, RawConfig, RawDaemon, RawEndpoint, RawHealth, RawNetwork, RawZone, TABLES};
+use super::raw::{RawAudio, RawConfig, RawDaemon, RawEndpoint, RawHealth, RawNetwork, RawSap, RawZone, TABLES};
 use super::{
-    Audio, Channels, Config, Daemon, Endpoint, EndpointProbe, FrameDuration, Health, Network, Zone,
+    Audio, Channels, Config, Daemon, Endpoint, EndpointProbe, FrameDuration, Health, Network, Sap, Zone,
 };
 
 pub(super) fn load(path: &Path) -> Result<Config, ConfigErrors> {
@@ -64,6 +64,7 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     let audio = v.audio(raw.audio.as_ref());
     let daemon = v.daemon(raw.daemon.as_ref());
     let health = v.health(raw.health.as_ref());
+    let sap = v.sap(raw.sap.as_ref());
     let zones = v.zones(&raw.zone);
     let playlists = v.playlists(&raw.playlist);
     let schedules = v.schedules(&raw.schedule, &zones, &playlists);
@@ -74,6 +75,7 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
             audio,
             daemon,
             health,
+            sap,
             zones,
             playlists,
             schedules,
@@ -573,6 +575,37 @@ impl Validator<'_> {
         health
     }
 
+    fn sap(&mut self, raw: Option<&RawSap>) -> Sap {
+        let mut sap = Sap::default();
+        let Some(raw) = raw else {
+            return sap;
+        };
+        sap.enabled = raw.enabled.unwrap_or(false);
+        if let Some(at) = &raw.interval {
+            if let Some(d) = self.positive_duration(at, "interval") {
+                if d < Duration::from_secs(1) {
+                    self.error(at, format!("interval \"{}\" is too short; SAP announcements need at least \"1s\" (default \"30s\")", at.get_ref()));
+                } else {
+                    sap.interval = d;
+                }
+            }
+        }
+        if let Some(at) = &raw.address {
+            match at.get_ref().parse::<SocketAddrV4>() {
+                Ok(a) if a.ip().is_multicast() && a.port() != 0 => sap.address = a,
+                _ => self.error(
+                    at,
+                    format!(
+                        "sap address \"{}\" is not a multicast IPv4 ip:port; the standard one is \"{}\"",
+                        at.get_ref(),
+                        crate::sap::DEFAULT_ADDRESS
+                    ),
+                ),
+            }
+        }
+        sap
+    }
+
     /// A routed speaker's RTP address; its RTCP is port + 1.
     fn unicast(&mut self, at: &Spanned<String>) -> Option<SocketAddr> {
         let text = at.get_ref();
@@ -763,6 +796,37 @@ group = \"239.255.77.1:5006\"
     }
 
     #[test]
+    fn sap_is_off_by_default_and_reads_its_settings() {
+        let c = Config::parse(MINIMAL, "loa.toml").unwrap();
+        assert!(!c.sap.enabled);
+        assert_eq!(c.sap.interval, std::time::Duration::from_secs(30));
+        assert_eq!(c.sap.address.to_string(), "224.2.127.254:9875");
+        let text = format!("{MINIMAL}[sap]\nenabled = true\ninterval = \"2s\"\naddress = \"239.195.255.255:9875\"\n");
+        let c = Config::parse(&text, "loa.toml").unwrap();
+        assert!(c.sap.enabled);
+        assert_eq!(c.sap.interval, std::time::Duration::from_secs(2));
+        assert_eq!(c.sap.address.to_string(), "239.195.255.255:9875");
+        // PipeWire's and PulseAudio's default SAP address is link-local; fine here.
+        let text = format!("{MINIMAL}[sap]\naddress = \"224.0.0.56:9875\"\n");
+        assert_eq!(Config::parse(&text, "loa.toml").unwrap().sap.address.to_string(), "224.0.0.56:9875");
+    }
+
+    #[test]
+    fn sap_address_must_be_multicast_and_interval_at_least_a_second() {
+        let e = errors_after_minimal("[sap]\ninterval = \"500ms\"\naddress = \"10.0.0.1:9875\"\n");
+        assert_eq!(
+            e,
+            [
+                "loa.toml:7:12: interval \"500ms\" is too short; SAP announcements need at least \"1s\" (default \"30s\")",
+                "loa.toml:8:11: sap address \"10.0.0.1:9875\" is not a multicast IPv4 ip:port; the standard one is \"224.2.127.254:9875\"",
+            ]
+        );
+        let e = errors_after_minimal("[sap]\naddress = \"224.2.127.254\"\ninterval = \"soon\"\n");
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(e[1].contains("not a duration"), "{e:?}");
+    }
+
+    #[test]
     fn unsupported_channel_count_lists_the_choices() {
         let e = errors_after_minimal("[audio]\nchannels = 6\n");
         assert_eq!(
@@ -796,7 +860,7 @@ group = \"239.255.77.1:5006\"
         assert_eq!(
             e,
             ["loa.toml:6:3: unknown key \"schedules\" at the top level; expected one of network, audio, \
-              daemon, health, zone, playlist, schedule"]
+              daemon, health, sap, zone, playlist, schedule"]
         );
     }
 

@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use super::health_task::{HealthHandle, HealthInput};
+use super::sap_task::SapHandle;
 use super::store_actor::{RowKey, RowStart, StoreHandle};
 use crate::broadcast::arbiter::{Arbiter, Change, OnBusy, OnPreempt, Request as ArbiterRequest};
 use crate::broadcast::playlist;
@@ -209,6 +210,8 @@ pub struct Engine {
     roots: MediaRoots,
     inputs: mpsc::UnboundedSender<Input>,
     pub health: HealthHandle,
+    /// Sends the zones' SAP announcements (`sap_task`).
+    sap: SapHandle,
     /// Each zone's RTP SSRC (the health monitor matches reports by it).
     zone_ssrcs: HashMap<String, u32>,
     /// Config schedules disabled or enabled at runtime (until reload).
@@ -233,6 +236,7 @@ pub struct Wiring {
     pub store: StoreHandle,
     pub inputs: mpsc::UnboundedSender<Input>,
     pub health: HealthHandle,
+    pub sap: SapHandle,
     /// Each zone's RTP SSRC.
     pub zone_ssrcs: HashMap<String, u32>,
     /// The pacer got a socket at start (false: the interface address was
@@ -254,6 +258,7 @@ impl Engine {
             store,
             inputs,
             health,
+            sap,
             zone_ssrcs,
             socket_ok,
         } = wiring;
@@ -287,6 +292,7 @@ impl Engine {
             store,
             inputs,
             health,
+            sap,
             zone_ssrcs,
             config,
             config_path,
@@ -1198,6 +1204,7 @@ impl Engine {
             "next": next,
             "network": self.network_json(&tz),
             "history": history,
+            "sap": self.sap.status_json(&tz),
         })
     }
 
@@ -1464,6 +1471,7 @@ impl Engine {
         }
         self.runtime_toggles.clear();
         self.health.send(HealthInput::Reconfigure(Box::new(new.clone()), self.zone_ssrcs.clone()));
+        self.sap.reconfigure(&new);
         self.roots = MediaRoots::new(&new.daemon.media_roots);
         self.config = new;
         json!({

@@ -9,6 +9,7 @@ mod api;
 mod engine;
 mod health_task;
 mod notify;
+mod sap_task;
 mod store_actor;
 mod store_backlog;
 
@@ -121,6 +122,7 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
         zones.iter().map(|z| (z.name.clone(), z.session.ssrc)).collect();
     let (events_tx, _) = tokio::sync::broadcast::channel(256);
     let health = health_task::spawn(&config, zone_ssrcs.clone(), store.clone(), events_tx.clone());
+    let (sap, sap_task) = sap_task::spawn(&config);
     let mut pacer = pacer::spawn(
         socket,
         PacerOptions {
@@ -167,6 +169,7 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
             store: store.clone(),
             inputs: inputs.clone(),
             health,
+            sap: sap.clone(),
             zone_ssrcs,
             socket_ok,
         },
@@ -227,6 +230,9 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
 
     tracing::info!("shutting down: stopping programs, sending RTCP BYE");
     notify::stopping();
+    // SAP deletions first, so players drop the zones as the RTP stops.
+    sap.stop().await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), sap_task).await;
     engine.shutdown();
     let _ = shutdown_tx.send(true);
     let stats = tokio::task::spawn_blocking(move || pacer.join()).await.ok();
