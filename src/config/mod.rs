@@ -26,6 +26,7 @@ pub struct Config {
     pub daemon: Daemon,
     pub health: Health,
     pub sap: Sap,
+    pub chime: Chimes,
     pub zones: Vec<Zone>,
     pub playlists: Vec<Playlist>,
     pub schedules: Vec<Schedule>,
@@ -179,6 +180,46 @@ impl Default for Sap {
             interval: crate::sap::DEFAULT_INTERVAL,
             address: crate::sap::DEFAULT_ADDRESS.parse().expect("valid default"),
         }
+    }
+}
+
+/// What plays before a program (`[chime]`, one setting per priority).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Chime {
+    #[default]
+    Off,
+    /// loa's own chime (`crate::chime`), written to state_dir at start.
+    BuiltIn,
+    /// An operator's file; relative paths are looked up in the media roots.
+    File(PathBuf),
+}
+
+/// The chime per priority level; all off unless configured.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Chimes {
+    pub background: Chime,
+    pub scheduled: Chime,
+    pub announcement: Chime,
+    pub live: Chime,
+    pub emergency: Chime,
+}
+
+impl Chimes {
+    pub fn for_priority(&self, priority: crate::broadcast::Priority) -> &Chime {
+        use crate::broadcast::Priority;
+        match priority {
+            Priority::Background => &self.background,
+            Priority::Scheduled => &self.scheduled,
+            Priority::Announcement => &self.announcement,
+            Priority::Live => &self.live,
+            Priority::Emergency => &self.emergency,
+        }
+    }
+
+    pub fn any(&self) -> bool {
+        [&self.background, &self.scheduled, &self.announcement, &self.live, &self.emergency]
+            .iter()
+            .any(|c| **c != Chime::Off)
     }
 }
 

@@ -13,7 +13,7 @@ use toml::Spanned;
 pub(super) const TABLES: &[(&str, &[&str])] = &[
     (
         "at the top level",
-        &["network", "audio", "daemon", "health", "sap", "zone", "playlist", "schedule"],
+        &["network", "audio", "daemon", "health", "sap", "chime", "zone", "playlist", "schedule"],
     ),
     ("in [network]", &["interface", "ttl", "dscp"]),
     (
@@ -48,6 +48,10 @@ pub(super) const TABLES: &[(&str, &[&str])] = &[
     ),
     ("in [sap]", &["enabled", "interval", "address"]),
     (
+        "in [chime]",
+        &["background", "scheduled", "announcement", "live", "emergency"],
+    ),
+    (
         "in [[playlist]]",
         &["name", "items", "m3u", "dir", "shuffle", "loop"],
     ),
@@ -77,6 +81,7 @@ pub(super) struct RawConfig {
     pub daemon: Option<RawDaemon>,
     pub health: Option<RawHealth>,
     pub sap: Option<RawSap>,
+    pub chime: Option<RawChimes>,
     #[serde(default)]
     pub zone: Vec<Spanned<RawZone>>,
     #[serde(default)]
@@ -155,6 +160,24 @@ pub(super) struct RawSap {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub(super) struct RawChimes {
+    pub background: Option<Spanned<RawChime>>,
+    pub scheduled: Option<Spanned<RawChime>>,
+    pub announcement: Option<Spanned<RawChime>>,
+    pub live: Option<Spanned<RawChime>>,
+    pub emergency: Option<Spanned<RawChime>>,
+}
+
+/// `true` (loa's own chime), `false`, or a file.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawChime {
+    On(bool),
+    File(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct RawPlaylist {
     pub name: Spanned<String>,
     pub items: Option<Spanned<Vec<String>>>,
@@ -221,6 +244,7 @@ mod tests {
             expected_keys::<RawEndpoint>(),
             expected_keys::<RawHealth>(),
             expected_keys::<RawSap>(),
+            expected_keys::<RawChimes>(),
             expected_keys::<RawPlaylist>(),
             expected_keys::<RawSchedule>(),
         ];

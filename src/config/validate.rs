@@ -10,8 +10,11 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::error::{ConfigError, ConfigErrors, Locator};
-use super::raw::{RawAudio, RawConfig, RawDaemon, RawEndpoint, RawHealth, RawNetwork, RawSap, RawZone, TABLES};
+use super::raw::{
+    RawAudio, RawChime, RawChimes, RawConfig, RawDaemon, RawEndpoint, RawHealth, RawNetwork, RawSap, RawZone, TABLES,
+};
 use super::{
+    Chime, Chimes,
     Audio, Channels, Config, Daemon, Endpoint, EndpointProbe, FrameDuration, Health, Network, Sap, Zone,
 };
 
@@ -65,6 +68,7 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     let daemon = v.daemon(raw.daemon.as_ref());
     let health = v.health(raw.health.as_ref());
     let sap = v.sap(raw.sap.as_ref());
+    let chime = v.chimes(raw.chime.as_ref());
     let zones = v.zones(&raw.zone);
     let playlists = v.playlists(&raw.playlist);
     let schedules = v.schedules(&raw.schedule, &zones, &playlists);
@@ -76,6 +80,7 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
             daemon,
             health,
             sap,
+            chime,
             zones,
             playlists,
             schedules,
@@ -118,6 +123,9 @@ fn toml_message(e: &toml::de::Error, text: &str) -> String {
     }
     if let (true, Some(number)) = (message.contains(" as i128"), quoted.first()) {
         return format!("integer {number} is too large");
+    }
+    if message.contains("untagged enum RawChime") {
+        return "a chime is true (loa's own chime), false, or a file, e.g. \"gong.flac\"".into();
     }
     if message.contains("untagged enum RawZones") {
         return "zones must be \"all\" or a list of zone names, e.g. [\"thon-1\"]".into();
@@ -606,6 +614,32 @@ impl Validator<'_> {
         sap
     }
 
+    fn chimes(&mut self, raw: Option<&RawChimes>) -> Chimes {
+        let mut chimes = Chimes::default();
+        let Some(raw) = raw else {
+            return chimes;
+        };
+        for (at, slot) in [
+            (&raw.background, &mut chimes.background),
+            (&raw.scheduled, &mut chimes.scheduled),
+            (&raw.announcement, &mut chimes.announcement),
+            (&raw.live, &mut chimes.live),
+            (&raw.emergency, &mut chimes.emergency),
+        ] {
+            let Some(at) = at else { continue };
+            *slot = match at.get_ref() {
+                RawChime::On(true) => Chime::BuiltIn,
+                RawChime::On(false) => Chime::Off,
+                RawChime::File(f) if f.trim().is_empty() => {
+                    self.error(at, "chime file is empty; use true (loa's chime), false, or a file".to_string());
+                    Chime::Off
+                }
+                RawChime::File(f) => Chime::File(PathBuf::from(f)),
+            };
+        }
+        chimes
+    }
+
     /// A routed speaker's RTP address; its RTCP is port + 1.
     fn unicast(&mut self, at: &Spanned<String>) -> Option<SocketAddr> {
         let text = at.get_ref();
@@ -796,6 +830,24 @@ group = \"239.255.77.1:5006\"
     }
 
     #[test]
+    fn chimes_are_off_by_default_and_read_per_priority() {
+        let c = Config::parse(MINIMAL, "loa.toml").unwrap();
+        assert!(!c.chime.any());
+        let c = Config::parse(
+            &format!("{MINIMAL}[chime]\nannouncement = true\nemergency = \"gong.flac\"\nlive = false\n"),
+            "loa.toml",
+        )
+        .unwrap();
+        assert_eq!(c.chime.announcement, super::super::Chime::BuiltIn);
+        assert_eq!(c.chime.emergency, super::super::Chime::File("gong.flac".into()));
+        assert_eq!(c.chime.for_priority(crate::broadcast::Priority::Live), &super::super::Chime::Off);
+        let e = Config::parse(&format!("{MINIMAL}[chime]\nemergency = 3\n"), "loa.toml").unwrap_err().to_string();
+        assert!(e.contains("a chime is true (loa's own chime), false, or a file"), "{e}");
+        let e = Config::parse(&format!("{MINIMAL}[chime]\nemergency = \" \"\n"), "loa.toml").unwrap_err().to_string();
+        assert!(e.contains("chime file is empty"), "{e}");
+    }
+
+    #[test]
     fn sap_is_off_by_default_and_reads_its_settings() {
         let c = Config::parse(MINIMAL, "loa.toml").unwrap();
         assert!(!c.sap.enabled);
@@ -860,7 +912,7 @@ group = \"239.255.77.1:5006\"
         assert_eq!(
             e,
             ["loa.toml:6:3: unknown key \"schedules\" at the top level; expected one of network, audio, \
-              daemon, health, sap, zone, playlist, schedule"]
+              daemon, health, sap, chime, zone, playlist, schedule"]
         );
     }
 

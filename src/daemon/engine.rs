@@ -26,7 +26,7 @@ use crate::broadcast::arbiter::{Arbiter, Change, OnBusy, OnPreempt, Request as A
 use crate::broadcast::playlist;
 use crate::broadcast::roots::MediaRoots;
 use crate::broadcast::Priority;
-use crate::config::{Config, PlaylistSource, Schedule, ScheduleTarget, ZoneSelection};
+use crate::config::{Chime, Config, PlaylistSource, Schedule, ScheduleTarget, ZoneSelection};
 use crate::control::protocol::RpcError;
 use crate::control::server::Caller;
 use crate::netwatch::{NetAction, NetWatch};
@@ -534,6 +534,27 @@ impl Engine {
         zones.iter().map(|&z| self.zones[z].name.as_str()).collect::<Vec<_>>().join(", ")
     }
 
+    /// The chime file to play before a program of `priority`, if any. loa's
+    /// own chime is written to state_dir when first needed (and again if
+    /// removed); if that fails the item fails at play time like a missing
+    /// file, with the reason in history, and the program goes on.
+    fn chime_for(&self, priority: Priority) -> Option<PathBuf> {
+        match self.config.chime.for_priority(priority) {
+            Chime::Off => None,
+            Chime::File(path) => Some(self.config_media_path(path)),
+            Chime::BuiltIn => {
+                let dir = &self.config.daemon.state_dir;
+                let path = dir.join("chime.wav");
+                if !path.exists() {
+                    if let Err(e) = crate::chime::write_builtin(dir) {
+                        tracing::error!("cannot write loa's chime to {}: {e}", path.display());
+                    }
+                }
+                Some(path)
+            }
+        }
+    }
+
     /// A media path from the config file: trusted, so absolute paths are
     /// taken as they are; relative ones are looked up in the media roots.
     fn config_media_path(&self, path: &Path) -> PathBuf {
@@ -665,9 +686,15 @@ impl Engine {
 
     /// Spawns the program's encoder. It takes its zones once prefilled (or
     /// at `start_at`); `reply` is answered then.
-    pub fn start(&mut self, spec: StartSpec, reply: Option<Reply>) -> Result<ProgramId, RpcError> {
+    pub fn start(&mut self, mut spec: StartSpec, reply: Option<Reply>) -> Result<ProgramId, RpcError> {
         if spec.items.is_empty() {
             return Err(RpcError::refused("nothing to play: no playable items"));
+        }
+        // The pre-announcement chime is the program's first item: it is
+        // preempted, resumed and recorded like any other (with --loop it
+        // precedes every pass).
+        if let Some(chime) = self.chime_for(spec.priority) {
+            spec.items.insert(0, chime);
         }
         let id = self.next_program;
         self.next_program += 1;
