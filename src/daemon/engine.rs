@@ -130,6 +130,8 @@ struct ItemInfo {
     /// Why decoding stopped early, if it did.
     error: Option<String>,
     sha256: Option<String>,
+    /// Loudness gain applied to the item, dB.
+    gain_db: Option<f64>,
 }
 
 struct CurrentItem {
@@ -184,6 +186,8 @@ pub struct ScheduleDef {
 }
 
 pub struct Engine {
+    /// Loudness measurements by content hash, shared with program workers.
+    loudness: crate::loudness::Cache,
     pub config: Config,
     pub config_path: PathBuf,
     pub started: Instant,
@@ -245,6 +249,7 @@ pub struct Restored {
     pub schedules: Vec<ScheduleRecord>,
     pub playlists: Vec<PlaylistRecord>,
     pub last_fires: HashMap<String, Timestamp>,
+    pub loudness: crate::loudness::Cache,
 }
 
 impl Engine {
@@ -268,6 +273,7 @@ impl Engine {
             .collect::<Vec<_>>();
         let network = config.network.clone();
         let mut engine = Engine {
+            loudness: restored.loudness,
             roots: MediaRoots::new(&config.daemon.media_roots),
             arbiter: Arbiter::new(zones.len()),
             zones,
@@ -674,6 +680,7 @@ impl Engine {
             queue_frames,
             prefill_frames,
             looped: spec.looped,
+            loudness: Some(self.loudness.clone()),
         })
         .map_err(|e| RpcError::internal(e.to_string()))?;
         let (frames, events, control) = handle.into_parts();
@@ -726,6 +733,8 @@ impl Engine {
                 path,
                 duration,
                 content,
+                sha256,
+                gain_db,
             } => {
                 program.opened += 1;
                 let hash_path = path.clone();
@@ -736,9 +745,15 @@ impl Engine {
                         duration,
                         error: None,
                         sha256: None,
+                        gain_db,
                     },
                 );
                 let inputs = self.inputs.clone();
+                if let Some(sha256) = sha256 {
+                    // The worker hashed it already (loudness lookup).
+                    let _ = inputs.send(Input::Hashed { program: id, item, sha256 });
+                    return;
+                }
                 // Hashing the file the decoder opened (not the path) keeps
                 // the hash when the file is deleted or replaced mid-play.
                 tokio::task::spawn_blocking(move || {
@@ -797,6 +812,14 @@ impl Engine {
                     }
                     _ => self.admit(id),
                 }
+            }
+            ProgramEvent::Measured { sha256, path, measured } => {
+                let at = Timestamp::now();
+                self.store.write("remember an item's loudness", move |s| {
+                    s.put_loudness(&sha256, &measured, at).inspect_err(|e| {
+                        tracing::warn!(file = %path.display(), "cannot store loudness: {e}")
+                    })
+                });
             }
             ProgramEvent::Finished { .. } => {}
         }
@@ -1231,6 +1254,7 @@ impl Engine {
                 "position_secs": c.position.as_secs_f64(),
                 "duration_secs": info.and_then(|i| i.duration).map(|d| d.as_secs_f64()),
                 "sha256": info.and_then(|i| i.sha256.clone()),
+                "gain_db": info.and_then(|i| i.gain_db).map(|g| (g * 10.0).round() / 10.0),
             })
         });
         json!({
