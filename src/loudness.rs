@@ -87,8 +87,14 @@ pub fn measure(path: &Path, channels: Channels) -> Result<Measured, MeasureError
     let mut meter =
         EbuR128::new(count as u32, OUTPUT_RATE, Mode::I | Mode::TRUE_PEAK).map_err(meter_err)?;
     let mut source = Source::open(path, channels)?;
-    while let Some(chunk) = source.next_chunk()? {
-        meter.add_frames_f32(chunk).map_err(meter_err)?;
+    loop {
+        match source.next_chunk() {
+            Ok(Some(chunk)) => meter.add_frames_f32(chunk).map_err(meter_err)?,
+            Ok(None) => break,
+            // A file damaged late (truncated) plays what decodes, and the
+            // player says so; that audio is what gets measured, silently.
+            Err(_) => break,
+        }
     }
     let integrated_lufs = meter.loudness_global().map_err(meter_err)?;
     let mut peak = 0.0f64;
@@ -112,18 +118,29 @@ pub struct Cache {
 impl Cache {
     pub fn from_rows(rows: impl IntoIterator<Item = (String, Measured)>) -> Cache {
         let cache = Cache::default();
-        cache.inner.lock().unwrap_or_else(|e| e.into_inner()).extend(rows);
+        cache
+            .inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(rows);
         cache
     }
 
     pub fn get(&self, sha256: &str) -> Option<Measured> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).get(sha256).copied()
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(sha256)
+            .copied()
     }
 
     /// Remembers a fresh measurement and counts it.
     pub fn insert(&self, sha256: String, m: Measured) {
         self.measured.fetch_add(1, Ordering::Relaxed);
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).insert(sha256, m);
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(sha256, m);
     }
 
     /// Files measured (cache misses) since this cache was made.

@@ -288,7 +288,12 @@ impl Worker {
     /// cache miss (the whole file is decoded once, ~100× real time, before
     /// its first frame). A file that cannot be hashed or measured plays
     /// unchanged: normalisation never stops a broadcast.
-    fn item_gain(&self, path: &std::path::Path, source: &Source, audio: &Audio) -> (Option<String>, Option<f64>) {
+    fn item_gain(
+        &self,
+        path: &std::path::Path,
+        source: &Source,
+        audio: &Audio,
+    ) -> (Option<String>, Option<f64>) {
         let Some(cache) = self.loudness.as_ref().filter(|_| audio.loudness.normalize) else {
             return (None, None);
         };
@@ -327,7 +332,10 @@ impl Worker {
                 }
             },
         };
-        (Some(sha256), Some(loudness::gain_db(&measured, &audio.loudness)))
+        (
+            Some(sha256),
+            Some(loudness::gain_db(&measured, &audio.loudness)),
+        )
     }
 
     fn cancelled(&self) -> bool {

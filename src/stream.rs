@@ -274,7 +274,9 @@ impl Ui {
                     ));
                 }
             }
-            ProgramEvent::Ready | ProgramEvent::Finished { .. } | ProgramEvent::Measured { .. } => {}
+            ProgramEvent::Ready
+            | ProgramEvent::Finished { .. }
+            | ProgramEvent::Measured { .. } => {}
         }
     }
 

@@ -46,7 +46,9 @@ fn split_by_tone(packets: &[Packet], low: f32, high: f32) -> (Vec<f32>, Vec<f32>
     let mut pcm = vec![0f32; 5760];
     let (mut a, mut b) = (Vec::new(), Vec::new());
     for p in packets {
-        let n = decoder.decode_float(&p.payload, &mut pcm, false).unwrap_or(0);
+        let n = decoder
+            .decode_float(&p.payload, &mut pcm, false)
+            .unwrap_or(0);
         let x = &pcm[..n];
         let energy: f32 = x.iter().map(|v| v * v).sum::<f32>() / n.max(1) as f32;
         if energy < 1e-5 {
@@ -54,7 +56,11 @@ fn split_by_tone(packets: &[Packet], low: f32, high: f32) -> (Vec<f32>, Vec<f32>
         }
         let pl = common::goertzel_power(x, 48_000, low);
         let ph = common::goertzel_power(x, 48_000, high);
-        if pl > ph { a.extend_from_slice(x) } else { b.extend_from_slice(x) }
+        if pl > ph {
+            a.extend_from_slice(x)
+        } else {
+            b.extend_from_slice(x)
+        }
     }
     (a, b)
 }
@@ -81,13 +87,21 @@ fn play_and_measure(daemon: &Daemon, group: &str, port: u16) -> (f64, f64, Vec<f
                 gains.push(g);
             }
         }
-        assert!(Instant::now() < deadline, "the program did not end: {status:#}");
+        assert!(
+            Instant::now() < deadline,
+            "the program did not end: {status:#}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_millis(200));
     let packets = listener.stop();
     let (loud, quiet) = split_by_tone(&packets, 500.0, 1000.0);
-    assert!(loud.len() > 48_000 * 2 && quiet.len() > 48_000 * 2, "both items were received: {} {}", loud.len(), quiet.len());
+    assert!(
+        loud.len() > 48_000 * 2 && quiet.len() > 48_000 * 2,
+        "both items were received: {} {}",
+        loud.len(),
+        quiet.len()
+    );
     (lufs(&loud), lufs(&quiet), gains)
 }
 
@@ -106,21 +120,40 @@ fn two_files_12_lu_apart_go_out_at_the_target_and_are_measured_once() {
     let source_loud = lufs(&read_wav(&media.join("loud.wav")));
     let source_quiet = lufs(&read_wav(&media.join("quiet.wav")));
     eprintln!("source: loud {source_loud:.2} LUFS, quiet {source_quiet:.2} LUFS");
-    assert!((source_loud - source_quiet - 12.0).abs() < 0.5, "the sources are 12 LU apart");
+    assert!(
+        (source_loud - source_quiet - 12.0).abs() < 0.5,
+        "the sources are 12 LU apart"
+    );
 
     let config = format!("{}{zone}", base_config(dir.path()));
     let mut daemon = Daemon::start(dir.path(), &config);
     let (loud, quiet, gains) = play_and_measure(&daemon, &group, port);
     eprintln!("first play: loud {loud:.2} LUFS, quiet {quiet:.2} LUFS, gains {gains:?}");
-    assert!((loud - quiet).abs() <= 1.0, "within 1 LU of each other: {loud:.2} vs {quiet:.2}");
-    assert!((loud + 16.0).abs() <= 1.0 && (quiet + 16.0).abs() <= 1.0, "near −16 LUFS: {loud:.2}, {quiet:.2}");
-    assert_eq!(measured_lines(&daemon), 2, "each file measured once:\n{}", daemon.log_text());
+    assert!(
+        (loud - quiet).abs() <= 1.0,
+        "within 1 LU of each other: {loud:.2} vs {quiet:.2}"
+    );
+    assert!(
+        (loud + 16.0).abs() <= 1.0 && (quiet + 16.0).abs() <= 1.0,
+        "near −16 LUFS: {loud:.2}, {quiet:.2}"
+    );
+    assert_eq!(
+        measured_lines(&daemon),
+        2,
+        "each file measured once:\n{}",
+        daemon.log_text()
+    );
 
     // Second play of the same files: from the cache, same result.
     let (loud2, quiet2, _) = play_and_measure(&daemon, &group, port);
     eprintln!("second play: loud {loud2:.2} LUFS, quiet {quiet2:.2} LUFS");
     assert!((loud2 - loud).abs() < 0.5 && (quiet2 - quiet).abs() < 0.5);
-    assert_eq!(measured_lines(&daemon), 2, "not measured again:\n{}", daemon.log_text());
+    assert_eq!(
+        measured_lines(&daemon),
+        2,
+        "not measured again:\n{}",
+        daemon.log_text()
+    );
 
     // After a restart the measurements come from SQLite.
     assert!(daemon.stop());
@@ -128,10 +161,17 @@ fn two_files_12_lu_apart_go_out_at_the_target_and_are_measured_once() {
     let (loud3, quiet3, _) = play_and_measure(&daemon, &group, port);
     eprintln!("after restart: loud {loud3:.2} LUFS, quiet {quiet3:.2} LUFS");
     assert!((loud3 - loud).abs() < 0.5 && (quiet3 - quiet).abs() < 0.5);
-    assert_eq!(measured_lines(&daemon), 0, "the restarted daemon measured again:\n{}", daemon.log_text());
+    assert_eq!(
+        measured_lines(&daemon),
+        0,
+        "the restarted daemon measured again:\n{}",
+        daemon.log_text()
+    );
 }
 
 fn read_wav(path: &Path) -> Vec<f32> {
     let mut r = hound::WavReader::open(path).unwrap();
-    r.samples::<i16>().map(|s| s.unwrap() as f32 / i16::MAX as f32).collect()
+    r.samples::<i16>()
+        .map(|s| s.unwrap() as f32 / i16::MAX as f32)
+        .collect()
 }

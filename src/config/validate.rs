@@ -179,12 +179,22 @@ impl Validator<'_> {
         }
     }
 
-    fn in_range_f(&mut self, value: Option<&Spanned<f64>>, name: &str, lo: f64, hi: f64, default: f64) -> f64 {
+    fn in_range_f(
+        &mut self,
+        value: Option<&Spanned<f64>>,
+        name: &str,
+        lo: f64,
+        hi: f64,
+        default: f64,
+    ) -> f64 {
         match value {
             None => default,
             Some(v) if (lo..=hi).contains(v.get_ref()) => *v.get_ref(),
             Some(v) => {
-                self.error(v, format!("{name} {} is out of range {lo} to {hi}", v.get_ref()));
+                self.error(
+                    v,
+                    format!("{name} {} is out of range {lo} to {hi}", v.get_ref()),
+                );
                 default
             }
         }
@@ -285,8 +295,20 @@ impl Validator<'_> {
             // RFC 3551 leaves 96–127 for dynamic payload types such as Opus.
             loudness: crate::loudness::Settings {
                 normalize: raw.normalize.unwrap_or(true),
-                target_lufs: self.in_range_f(raw.loudness_target.as_ref(), "loudness_target", -40.0, -5.0, -16.0),
-                true_peak_max_dbtp: self.in_range_f(raw.true_peak_max.as_ref(), "true_peak_max", -9.0, 0.0, -1.0),
+                target_lufs: self.in_range_f(
+                    raw.loudness_target.as_ref(),
+                    "loudness_target",
+                    -40.0,
+                    -5.0,
+                    -16.0,
+                ),
+                true_peak_max_dbtp: self.in_range_f(
+                    raw.true_peak_max.as_ref(),
+                    "true_peak_max",
+                    -9.0,
+                    0.0,
+                    -1.0,
+                ),
             },
             payload_type: self.in_range(raw.payload_type.as_ref(), "payload_type", 96, 127, 96)
                 as u8,
@@ -789,12 +811,22 @@ group = \"239.255.77.1:5006\"
 
     #[test]
     fn loudness_settings_default_and_parse() {
-        let c = Config::parse(&format!("{MINIMAL}[audio]\nnormalize = false\nloudness_target = -23\ntrue_peak_max = -2.5\n"), "loa.toml").unwrap();
+        let text = format!(
+            "{MINIMAL}[audio]\nnormalize = false\nloudness_target = -23\ntrue_peak_max = -2.5\n"
+        );
+        let c = Config::parse(&text, "loa.toml").unwrap();
         assert_eq!(
             c.audio.loudness,
-            crate::loudness::Settings { normalize: false, target_lufs: -23.0, true_peak_max_dbtp: -2.5 }
+            crate::loudness::Settings {
+                normalize: false,
+                target_lufs: -23.0,
+                true_peak_max_dbtp: -2.5
+            }
         );
-        assert_eq!(Config::parse(MINIMAL, "loa.toml").unwrap().audio.loudness, crate::loudness::Settings::default());
+        assert_eq!(
+            Config::parse(MINIMAL, "loa.toml").unwrap().audio.loudness,
+            crate::loudness::Settings::default()
+        );
     }
 
     #[test]

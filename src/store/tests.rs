@@ -550,18 +550,31 @@ fn disk_faults_are_named_in_plain_words_and_kept_for_retry() {
 fn loudness_is_remembered_by_hash_across_reopen() {
     use crate::loudness::Measured;
     let dir = tempfile::tempdir().unwrap();
-    let loud = Measured { integrated_lufs: -9.5, true_peak_dbtp: -0.3 };
-    let silent = Measured { integrated_lufs: f64::NEG_INFINITY, true_peak_dbtp: f64::NEG_INFINITY };
+    let loud = Measured {
+        integrated_lufs: -9.5,
+        true_peak_dbtp: -0.3,
+    };
+    let silent = Measured {
+        integrated_lufs: f64::NEG_INFINITY,
+        true_peak_dbtp: f64::NEG_INFINITY,
+    };
+    let first = Measured {
+        integrated_lufs: -30.0,
+        true_peak_dbtp: -12.0,
+    };
     {
         let mut store = Store::open(dir.path()).unwrap();
-        store.put_loudness("aa", &Measured { integrated_lufs: -30.0, true_peak_dbtp: -12.0 }, at(1_000)).unwrap();
+        store.put_loudness("aa", &first, at(1_000)).unwrap();
         store.put_loudness("aa", &loud, at(2_000)).unwrap();
         store.put_loudness("bb", &silent, at(3_000)).unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
     let mut rows = store.loudness().unwrap();
     rows.sort_by(|a, b| a.0.cmp(&b.0));
-    assert_eq!(rows, vec![("aa".to_string(), loud), ("bb".to_string(), silent)]);
+    assert_eq!(
+        rows,
+        vec![("aa".to_string(), loud), ("bb".to_string(), silent)]
+    );
 }
 
 #[test]
@@ -574,7 +587,10 @@ fn schema_2_database_is_upgraded_to_gain_loudness() {
         conn.pragma_update(None, "user_version", 2).unwrap();
     }
     let mut store = Store::open(dir.path()).unwrap();
-    let m = crate::loudness::Measured { integrated_lufs: -20.0, true_peak_dbtp: -4.0 };
+    let m = crate::loudness::Measured {
+        integrated_lufs: -20.0,
+        true_peak_dbtp: -4.0,
+    };
     store.put_loudness("cc", &m, at(1_000)).unwrap();
     assert_eq!(store.loudness().unwrap(), vec![("cc".to_string(), m)]);
 }
