@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use ebur128::{EbuR128, Mode};
 
@@ -79,17 +80,44 @@ pub enum MeasureError {
     Meter(String),
 }
 
-/// Decodes the whole file once (through the same decode → mix → resample
-/// path as playback) and measures it.
-pub fn measure(path: &Path, channels: Channels) -> Result<Measured, MeasureError> {
+/// Audio measured before the first play of a file the cache does not know:
+/// bounds how long a cache miss can hold back an item's first frame
+/// (~0.2 s at ~100× real time). The whole file is then measured beside
+/// playback and cached for later plays.
+pub const FIRST_PLAY_LIMIT: Duration = Duration::from_secs(20);
+
+/// Decodes the file once (through the same decode → mix → resample path
+/// as playback) and measures it: all of it, or its first `limit` of audio.
+/// Returns the measurement and whether it covers the whole file.
+pub fn measure(
+    path: &Path,
+    channels: Channels,
+    limit: Option<Duration>,
+) -> Result<(Measured, bool), MeasureError> {
     let meter_err = |e: ebur128::Error| MeasureError::Meter(e.to_string());
     let count = channels.count();
     let mut meter =
         EbuR128::new(count as u32, OUTPUT_RATE, Mode::I | Mode::TRUE_PEAK).map_err(meter_err)?;
+    let limit_samples = limit.map(|d| (d.as_secs_f64() * f64::from(OUTPUT_RATE)) as usize * count);
+    let mut samples = 0usize;
+    let mut complete = true;
     let mut source = Source::open(path, channels)?;
     loop {
         match source.next_chunk() {
-            Ok(Some(chunk)) => meter.add_frames_f32(chunk).map_err(meter_err)?,
+            Ok(Some(chunk)) => {
+                let take = match limit_samples {
+                    Some(max) if samples + chunk.len() >= max => {
+                        complete = false;
+                        (max - samples) / count * count
+                    }
+                    _ => chunk.len(),
+                };
+                meter.add_frames_f32(&chunk[..take]).map_err(meter_err)?;
+                samples += take;
+                if !complete {
+                    break;
+                }
+            }
             Ok(None) => break,
             // A file damaged late (truncated) plays what decodes, and the
             // player says so; that audio is what gets measured, silently.
@@ -101,10 +129,11 @@ pub fn measure(path: &Path, channels: Channels) -> Result<Measured, MeasureError
     for ch in 0..count as u32 {
         peak = peak.max(meter.true_peak(ch).map_err(meter_err)?);
     }
-    Ok(Measured {
+    let measured = Measured {
         integrated_lufs,
         true_peak_dbtp: 20.0 * peak.log10(),
-    })
+    };
+    Ok((measured, complete))
 }
 
 /// Measurements by content hash, shared by the program workers. Cloning
@@ -198,6 +227,42 @@ mod tests {
     fn factor_is_linear_amplitude() {
         assert!((factor(-6.0206) - 0.5).abs() < 1e-4);
         assert_eq!(factor(0.0), 1.0);
+    }
+
+    fn sine_wav(path: &Path, secs: f32, amplitude: f32) {
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 48_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(path, spec).unwrap();
+        for i in 0..(secs * 48_000.0) as usize {
+            let v = (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / 48_000.0).sin() * amplitude;
+            w.write_sample((v * i16::MAX as f32) as i16).unwrap();
+        }
+        w.finalize().unwrap();
+    }
+
+    #[test]
+    fn a_real_file_is_measured_whole_or_up_to_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tone.wav");
+        // A 1 kHz sine at 0.5 (−6 dBFS peak): about −9 LUFS mono.
+        sine_wav(&path, 6.0, 0.5);
+        let (whole, complete) = measure(&path, Channels::Mono, None).unwrap();
+        assert!(complete);
+        assert!((whole.integrated_lufs + 9.0).abs() < 0.3, "{whole:?}");
+        assert!((whole.true_peak_dbtp + 6.0).abs() < 0.3, "{whole:?}");
+        let (part, complete) =
+            measure(&path, Channels::Mono, Some(Duration::from_secs(2))).unwrap();
+        assert!(!complete);
+        assert!(
+            (part.integrated_lufs - whole.integrated_lufs).abs() < 0.2,
+            "{part:?}"
+        );
+        let (_, complete) = measure(&path, Channels::Mono, Some(Duration::from_secs(60))).unwrap();
+        assert!(complete, "a limit beyond the end measures the whole file");
     }
 
     #[test]

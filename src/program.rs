@@ -189,6 +189,27 @@ pub fn spawn(spec: ProgramSpec) -> Result<ProgramHandle, SpawnError> {
     })
 }
 
+fn remember(
+    cache: &loudness::Cache,
+    events: &Sender<ProgramEvent>,
+    path: &std::path::Path,
+    sha256: &str,
+    measured: Measured,
+) {
+    tracing::info!(
+        file = %path.display(),
+        "measured loudness: {:.1} LUFS, true peak {:.1} dBTP",
+        measured.integrated_lufs,
+        measured.true_peak_dbtp
+    );
+    cache.insert(sha256.to_string(), measured);
+    let _ = events.send(ProgramEvent::Measured {
+        sha256: sha256.to_string(),
+        path: path.to_path_buf(),
+        measured,
+    });
+}
+
 struct Worker {
     // `std::sync::mpsc::sync_channel` is a bounded lock-free array queue
     // (crossbeam's design, in std since 1.67): the pacer's `try_recv` never
@@ -310,21 +331,29 @@ impl Worker {
         };
         let measured = match cache.get(&sha256) {
             Some(measured) => measured,
-            None => match loudness::measure(path, audio.channels) {
-                Ok(measured) => {
+            None => match loudness::measure(path, audio.channels, Some(loudness::FIRST_PLAY_LIMIT))
+            {
+                Ok((measured, true)) => {
+                    self.remember(cache, path, &sha256, measured);
+                    measured
+                }
+                Ok((first, false)) => {
+                    // A long new file: its first part sets this play's gain,
+                    // so the first frame is not held back; the whole file is
+                    // measured beside playback for every later play.
                     tracing::info!(
                         file = %path.display(),
-                        "measured loudness: {:.1} LUFS, true peak {:.1} dBTP",
-                        measured.integrated_lufs,
-                        measured.true_peak_dbtp
+                        "first-play loudness from the first {} s: {:.1} LUFS; measuring the whole file",
+                        loudness::FIRST_PLAY_LIMIT.as_secs(),
+                        first.integrated_lufs
                     );
-                    cache.insert(sha256.clone(), measured);
-                    let _ = self.event_tx.send(ProgramEvent::Measured {
-                        sha256: sha256.clone(),
-                        path: path.to_path_buf(),
-                        measured,
-                    });
-                    measured
+                    self.measure_beside(
+                        cache.clone(),
+                        path.to_path_buf(),
+                        sha256.clone(),
+                        audio.channels,
+                    );
+                    first
                 }
                 Err(e) => {
                     tracing::warn!(file = %path.display(), "cannot measure loudness, playing unchanged: {e}");
@@ -336,6 +365,38 @@ impl Worker {
             Some(sha256),
             Some(loudness::gain_db(&measured, &audio.loudness)),
         )
+    }
+
+    /// Caches a whole-file measurement and reports it for the store.
+    fn remember(
+        &self,
+        cache: &loudness::Cache,
+        path: &std::path::Path,
+        sha256: &str,
+        measured: Measured,
+    ) {
+        remember(cache, &self.event_tx, path, sha256, measured);
+    }
+
+    /// Measures the whole file on its own thread (a long file on its first
+    /// play); the result goes to the cache and the store, not to this play.
+    fn measure_beside(
+        &self,
+        cache: loudness::Cache,
+        path: PathBuf,
+        sha256: String,
+        channels: crate::config::Channels,
+    ) {
+        let events = self.event_tx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("loa-loudness".into())
+            .spawn(move || match loudness::measure(&path, channels, None) {
+                Ok((measured, _)) => remember(&cache, &events, &path, &sha256, measured),
+                Err(e) => tracing::warn!(file = %path.display(), "cannot measure loudness: {e}"),
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("cannot start the loudness thread: {e}");
+        }
     }
 
     fn cancelled(&self) -> bool {

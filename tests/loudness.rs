@@ -175,3 +175,67 @@ fn read_wav(path: &Path) -> Vec<f32> {
         .map(|s| s.unwrap() as f32 / i16::MAX as f32)
         .collect()
 }
+
+#[test]
+fn a_long_new_file_starts_on_its_first_20_s_and_is_measured_whole_beside_playback() {
+    require_netns();
+    let dir = tempfile::tempdir().unwrap();
+    let (zone, group, port) = zone_toml("thon-1");
+    let media = dir.path().join("media");
+    std::fs::create_dir_all(&media).unwrap();
+    // 40 s: longer than the 20 s measured before a first play.
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 48_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(media.join("long.wav"), spec).unwrap();
+    for i in 0..40 * 48_000 {
+        let v = (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / 48_000.0).sin() * 0.1;
+        w.write_sample((v * i16::MAX as f32) as i16).unwrap();
+    }
+    w.finalize().unwrap();
+
+    let config = format!("{}{zone}", base_config(dir.path()));
+    let mut daemon = Daemon::start(dir.path(), &config);
+    let listener = RtpListener::start(&group, port);
+    daemon.json(&["play", "--zones", "thon-1", "long.wav"]);
+    // The whole-file measurement finishes beside playback, long before
+    // the 40 s item would end.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while measured_lines(&daemon) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "never measured whole:\n{}",
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = daemon.json(&["status"]);
+    let gain = status["programs"][0]["item"]["gain_db"].as_f64();
+    daemon.loa(&["stop", "--all"]);
+    let packets = listener.stop();
+    assert!(!packets.is_empty(), "it played");
+    let log = daemon.log_text();
+    assert!(
+        log.contains("first-play loudness from the first 20 s"),
+        "{log}"
+    );
+    // −23 LUFS-ish tone: about +7 dB.
+    assert!(gain.is_some_and(|g| (g - 7.0).abs() < 1.0), "{status:#}");
+
+    // A restart finds the whole-file measurement in SQLite.
+    assert!(daemon.stop());
+    let daemon = Daemon::start_existing(dir.path());
+    let listener = RtpListener::start(&group, port);
+    daemon.json(&["play", "--zones", "thon-1", "long.wav"]);
+    std::thread::sleep(Duration::from_millis(1000));
+    daemon.loa(&["stop", "--all"]);
+    drop(listener);
+    let log = daemon.log_text();
+    assert!(
+        !log.contains("loudness"),
+        "nothing measured after the restart:\n{log}"
+    );
+}

@@ -724,6 +724,15 @@ impl Engine {
     }
 
     pub fn handle_program_event(&mut self, id: ProgramId, event: ProgramEvent) {
+        // A whole-file measurement may arrive after its program ended.
+        if let ProgramEvent::Measured { sha256, path, measured } = event {
+            let at = Timestamp::now();
+            self.store.write("remember an item's loudness", move |s| {
+                s.put_loudness(&sha256, &measured, at)
+                    .inspect_err(|e| tracing::warn!(file = %path.display(), "cannot store loudness: {e}"))
+            });
+            return;
+        }
         let Some(program) = self.programs.get_mut(&id) else {
             return;
         };
@@ -813,14 +822,7 @@ impl Engine {
                     _ => self.admit(id),
                 }
             }
-            ProgramEvent::Measured { sha256, path, measured } => {
-                let at = Timestamp::now();
-                self.store.write("remember an item's loudness", move |s| {
-                    s.put_loudness(&sha256, &measured, at).inspect_err(|e| {
-                        tracing::warn!(file = %path.display(), "cannot store loudness: {e}")
-                    })
-                });
-            }
+            ProgramEvent::Measured { .. } => {}
             ProgramEvent::Finished { .. } => {}
         }
     }
