@@ -725,11 +725,11 @@ impl Engine {
 
     pub fn handle_program_event(&mut self, id: ProgramId, event: ProgramEvent) {
         // A whole-file measurement may arrive after its program ended.
-        if let ProgramEvent::Measured { sha256, path, measured } = event {
+        // A failed write waits and is reported like any other store write.
+        if let ProgramEvent::Measured { sha256, measured, .. } = event {
             let at = Timestamp::now();
             self.store.write("remember an item's loudness", move |s| {
                 s.put_loudness(&sha256, &measured, at)
-                    .inspect_err(|e| tracing::warn!(file = %path.display(), "cannot store loudness: {e}"))
             });
             return;
         }
