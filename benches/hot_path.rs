@@ -26,6 +26,7 @@ fn audio() -> Audio {
         fec: false,
         expected_loss_pct: 0,
         payload_type: 96,
+        loudness: Default::default(),
     }
 }
 

@@ -40,6 +40,7 @@ fn audio(channels: Channels, bitrate_bps: u32) -> Audio {
         fec: false,
         expected_loss_pct: 0,
         payload_type: 96,
+        loudness: Default::default(),
     }
 }
 

@@ -180,6 +180,7 @@ mod tests {
             fec: true,
             expected_loss_pct: 10,
             payload_type: 96,
+            loudness: Default::default(),
         }
     }
 

@@ -17,6 +17,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::config::Audio;
+use crate::loudness::{self, Measured};
 use crate::media::{MediaError, Source};
 use crate::opus::{Framer, OpusEncoder, OpusError, Payload};
 
@@ -42,6 +43,17 @@ pub enum ProgramEvent {
         /// The opened file, for the content hash (positional reads only:
         /// it shares the decoder's offset). None: hash by path.
         content: Option<std::fs::File>,
+        /// The content hash when the worker already computed it (loudness
+        /// lookup); then `content` need not be hashed again.
+        sha256: Option<String>,
+        /// Loudness gain applied to the whole item, dB (None: not normalised).
+        gain_db: Option<f64>,
+    },
+    /// An item's loudness was measured (a cache miss): to be persisted.
+    Measured {
+        sha256: String,
+        path: PathBuf,
+        measured: Measured,
     },
     /// The item could not be played at all; nothing of it was queued.
     ItemSkipped {
@@ -137,6 +149,9 @@ pub struct ProgramSpec {
     /// Item numbers keep counting up across passes (`item % items.len()` is
     /// the index in `items`).
     pub looped: bool,
+    /// Loudness measurements by content hash; None: no normalisation
+    /// whatever `audio.loudness` says.
+    pub loudness: Option<loudness::Cache>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -160,6 +175,8 @@ pub fn spawn(spec: ProgramSpec) -> Result<ProgramHandle, SpawnError> {
         sent: 0,
         prefill: spec.prefill_frames.clamp(1, spec.queue_frames.max(1)),
         ready_sent: false,
+        loudness: spec.loudness,
+        scratch: Vec::new(),
     };
     let join = std::thread::Builder::new()
         .name("loa-encode".into())
@@ -172,6 +189,27 @@ pub fn spawn(spec: ProgramSpec) -> Result<ProgramHandle, SpawnError> {
     })
 }
 
+fn remember(
+    cache: &loudness::Cache,
+    events: &Sender<ProgramEvent>,
+    path: &std::path::Path,
+    sha256: &str,
+    measured: Measured,
+) {
+    tracing::info!(
+        file = %path.display(),
+        "measured loudness: {:.1} LUFS, true peak {:.1} dBTP",
+        measured.integrated_lufs,
+        measured.true_peak_dbtp
+    );
+    cache.insert(sha256.to_string(), measured);
+    let _ = events.send(ProgramEvent::Measured {
+        sha256: sha256.to_string(),
+        path: path.to_path_buf(),
+        measured,
+    });
+}
+
 struct Worker {
     // `std::sync::mpsc::sync_channel` is a bounded lock-free array queue
     // (crossbeam's design, in std since 1.67): the pacer's `try_recv` never
@@ -182,6 +220,9 @@ struct Worker {
     sent: usize,
     prefill: usize,
     ready_sent: bool,
+    loudness: Option<loudness::Cache>,
+    /// Gain-scaled copy of the frame being encoded.
+    scratch: Vec<f32>,
 }
 
 /// Why an item's frame loop ended early.
@@ -223,15 +264,19 @@ impl Worker {
                     continue;
                 }
             };
+            let (sha256, gain_db) = self.item_gain(&path, &source, &audio);
             let _ = self.event_tx.send(ProgramEvent::ItemStarted {
                 item,
                 path: path.clone(),
                 duration: source.duration(),
                 content: source.take_hash_handle(),
+                sha256,
+                gain_db,
             });
             played += 1;
             played_in_pass += 1;
-            let (encoded, stop) = self.encode_item(item, source, channels, &mut encoder);
+            let factor = gain_db.map_or(1.0, loudness::factor);
+            let (encoded, stop) = self.encode_item(item, source, channels, factor, &mut encoder);
             match stop {
                 Some(Stop::Program) => break,
                 Some(Stop::Item(error)) => {
@@ -260,6 +305,100 @@ impl Worker {
         // the last frame.
     }
 
+    /// The item's content hash and loudness gain, measuring the file on a
+    /// cache miss (the whole file is decoded once, ~100× real time, before
+    /// its first frame). A file that cannot be hashed or measured plays
+    /// unchanged: normalisation never stops a broadcast.
+    fn item_gain(
+        &self,
+        path: &std::path::Path,
+        source: &Source,
+        audio: &Audio,
+    ) -> (Option<String>, Option<f64>) {
+        let Some(cache) = self.loudness.as_ref().filter(|_| audio.loudness.normalize) else {
+            return (None, None);
+        };
+        let hashed = match source.hash_handle() {
+            Some(file) => crate::store::hash::sha256_open(file),
+            None => crate::store::hash::sha256_file(path),
+        };
+        let sha256 = match hashed {
+            Ok(sha256) => sha256,
+            Err(e) => {
+                tracing::warn!(file = %path.display(), "cannot hash, playing without loudness gain: {e}");
+                return (None, None);
+            }
+        };
+        let measured = match cache.get(&sha256) {
+            Some(measured) => measured,
+            None => match loudness::measure(path, audio.channels, Some(loudness::FIRST_PLAY_LIMIT))
+            {
+                Ok((measured, true)) => {
+                    self.remember(cache, path, &sha256, measured);
+                    measured
+                }
+                Ok((first, false)) => {
+                    // A long new file: its first part sets this play's gain,
+                    // so the first frame is not held back; the whole file is
+                    // measured beside playback for every later play.
+                    tracing::info!(
+                        file = %path.display(),
+                        "first-play loudness from the first {} s: {:.1} LUFS; measuring the whole file",
+                        loudness::FIRST_PLAY_LIMIT.as_secs(),
+                        first.integrated_lufs
+                    );
+                    self.measure_beside(
+                        cache.clone(),
+                        path.to_path_buf(),
+                        sha256.clone(),
+                        audio.channels,
+                    );
+                    first
+                }
+                Err(e) => {
+                    tracing::warn!(file = %path.display(), "cannot measure loudness, playing unchanged: {e}");
+                    return (Some(sha256), None);
+                }
+            },
+        };
+        (
+            Some(sha256),
+            Some(loudness::gain_db(&measured, &audio.loudness)),
+        )
+    }
+
+    /// Caches a whole-file measurement and reports it for the store.
+    fn remember(
+        &self,
+        cache: &loudness::Cache,
+        path: &std::path::Path,
+        sha256: &str,
+        measured: Measured,
+    ) {
+        remember(cache, &self.event_tx, path, sha256, measured);
+    }
+
+    /// Measures the whole file on its own thread (a long file on its first
+    /// play); the result goes to the cache and the store, not to this play.
+    fn measure_beside(
+        &self,
+        cache: loudness::Cache,
+        path: PathBuf,
+        sha256: String,
+        channels: crate::config::Channels,
+    ) {
+        let events = self.event_tx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("loa-loudness".into())
+            .spawn(move || match loudness::measure(&path, channels, None) {
+                Ok((measured, _)) => remember(&cache, &events, &path, &sha256, measured),
+                Err(e) => tracing::warn!(file = %path.display(), "cannot measure loudness: {e}"),
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("cannot start the loudness thread: {e}");
+        }
+    }
+
     fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
     }
@@ -277,6 +416,7 @@ impl Worker {
         item: usize,
         mut source: Source,
         channels: usize,
+        factor: f32,
         encoder: &mut OpusEncoder,
     ) -> (Duration, Option<Stop>) {
         let frame_len = encoder.frame_samples() * channels;
@@ -284,7 +424,7 @@ impl Worker {
         let mut framer = Framer::new(frame_len);
         let mut frames_done: u32 = 0;
         let mut emit = |worker: &mut Worker, pcm: &[f32], frames_done: &mut u32| {
-            worker.emit(item, frame_duration * *frames_done, pcm, encoder)?;
+            worker.emit(item, frame_duration * *frames_done, pcm, factor, encoder)?;
             *frames_done += 1;
             Ok(())
         };
@@ -315,11 +455,21 @@ impl Worker {
         item: usize,
         position: Duration,
         pcm: &[f32],
+        factor: f32,
         encoder: &mut OpusEncoder,
     ) -> Result<(), Stop> {
         if self.cancelled() {
             return Err(Stop::Program);
         }
+        let pcm = if factor == 1.0 {
+            pcm
+        } else {
+            // One constant gain for the whole item (no pumping); the true
+            // peak limit in the gain rule keeps it from clipping.
+            self.scratch.clear();
+            self.scratch.extend(pcm.iter().map(|s| s * factor));
+            &self.scratch
+        };
         let payload = Payload::encode(encoder, pcm).map_err(|e| Stop::Item(e.into()))?;
         self.frame_tx
             .send(Frame {

@@ -128,6 +128,8 @@ pub fn run(request: StreamRequest<'_>) -> Result<StreamReport, StreamError> {
         queue_frames,
         prefill_frames: queue_frames,
         looped: false,
+        // No state dir here: measured afresh each run.
+        loudness: Some(crate::loudness::Cache::default()),
     })?;
     let mut ui = Ui::new(request.files, request.progress);
 
@@ -272,7 +274,9 @@ impl Ui {
                     ));
                 }
             }
-            ProgramEvent::Ready | ProgramEvent::Finished { .. } => {}
+            ProgramEvent::Ready
+            | ProgramEvent::Finished { .. }
+            | ProgramEvent::Measured { .. } => {}
         }
     }
 

@@ -97,6 +97,8 @@ pub struct Audio {
     pub expected_loss_pct: u8,
     /// Dynamic payload type, 96–127.
     pub payload_type: u8,
+    /// Loudness normalisation (EBU R128).
+    pub loudness: crate::loudness::Settings,
 }
 
 #[derive(Debug, Clone, PartialEq)]

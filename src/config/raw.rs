@@ -26,6 +26,9 @@ pub(super) const TABLES: &[(&str, &[&str])] = &[
             "fec",
             "expected_loss_pct",
             "payload_type",
+            "normalize",
+            "loudness_target",
+            "true_peak_max",
         ],
     ),
     (
@@ -108,6 +111,9 @@ pub(super) struct RawAudio {
     pub fec: Option<bool>,
     pub expected_loss_pct: Option<Spanned<i64>>,
     pub payload_type: Option<Spanned<i64>>,
+    pub normalize: Option<bool>,
+    pub loudness_target: Option<Spanned<f64>>,
+    pub true_peak_max: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -189,6 +189,27 @@ impl Validator<'_> {
         }
     }
 
+    fn in_range_f(
+        &mut self,
+        value: Option<&Spanned<f64>>,
+        name: &str,
+        lo: f64,
+        hi: f64,
+        default: f64,
+    ) -> f64 {
+        match value {
+            None => default,
+            Some(v) if (lo..=hi).contains(v.get_ref()) => *v.get_ref(),
+            Some(v) => {
+                self.error(
+                    v,
+                    format!("{name} {} is out of range {lo} to {hi}", v.get_ref()),
+                );
+                default
+            }
+        }
+    }
+
     fn network(&mut self, raw: Option<&Spanned<RawNetwork>>) -> Option<Network> {
         // DESIGN: no default route guess, so there is no default interface.
         const MISSING: &str = "missing [network] interface: multicast needs an explicit sending \
@@ -282,6 +303,23 @@ impl Validator<'_> {
                 0,
             ) as u8,
             // RFC 3551 leaves 96–127 for dynamic payload types such as Opus.
+            loudness: crate::loudness::Settings {
+                normalize: raw.normalize.unwrap_or(true),
+                target_lufs: self.in_range_f(
+                    raw.loudness_target.as_ref(),
+                    "loudness_target",
+                    -40.0,
+                    -5.0,
+                    -16.0,
+                ),
+                true_peak_max_dbtp: self.in_range_f(
+                    raw.true_peak_max.as_ref(),
+                    "true_peak_max",
+                    -9.0,
+                    0.0,
+                    -1.0,
+                ),
+            },
             payload_type: self.in_range(raw.payload_type.as_ref(), "payload_type", 96, 127, 96)
                 as u8,
         }
@@ -888,6 +926,38 @@ group = \"239.255.77.1:5006\"
     }
 
     #[test]
+    fn loudness_settings_default_and_parse() {
+        let text = format!(
+            "{MINIMAL}[audio]\nnormalize = false\nloudness_target = -23\ntrue_peak_max = -2.5\n"
+        );
+        let c = Config::parse(&text, "loa.toml").unwrap();
+        assert_eq!(
+            c.audio.loudness,
+            crate::loudness::Settings {
+                normalize: false,
+                target_lufs: -23.0,
+                true_peak_max_dbtp: -2.5
+            }
+        );
+        assert_eq!(
+            Config::parse(MINIMAL, "loa.toml").unwrap().audio.loudness,
+            crate::loudness::Settings::default()
+        );
+    }
+
+    #[test]
+    fn out_of_range_loudness_points_at_the_value() {
+        let e = errors_after_minimal("[audio]\nloudness_target = 3.0\ntrue_peak_max = -20.0\n");
+        assert_eq!(
+            e,
+            [
+                "loa.toml:7:19: loudness_target 3 is out of range -40 to -5",
+                "loa.toml:8:17: true_peak_max -20 is out of range -9 to 0"
+            ]
+        );
+    }
+
+    #[test]
     fn unsupported_frame_duration_lists_the_choices() {
         let e = errors_after_minimal("[audio]\nframe_ms = 25\n");
         assert_eq!(
@@ -902,7 +972,8 @@ group = \"239.255.77.1:5006\"
         assert_eq!(
             e,
             ["loa.toml:7:1: unknown key \"bitrat\" in [audio]; expected one of channels, frame_ms, \
-              bitrate, complexity, fec, expected_loss_pct, payload_type"]
+              bitrate, complexity, fec, expected_loss_pct, payload_type, normalize, loudness_target, \
+              true_peak_max"]
         );
     }
 

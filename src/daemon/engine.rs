@@ -131,6 +131,8 @@ struct ItemInfo {
     /// Why decoding stopped early, if it did.
     error: Option<String>,
     sha256: Option<String>,
+    /// Loudness gain applied to the item, dB.
+    gain_db: Option<f64>,
 }
 
 struct CurrentItem {
@@ -185,6 +187,8 @@ pub struct ScheduleDef {
 }
 
 pub struct Engine {
+    /// Loudness measurements by content hash, shared with program workers.
+    loudness: crate::loudness::Cache,
     pub config: Config,
     pub config_path: PathBuf,
     pub started: Instant,
@@ -249,6 +253,7 @@ pub struct Restored {
     pub schedules: Vec<ScheduleRecord>,
     pub playlists: Vec<PlaylistRecord>,
     pub last_fires: HashMap<String, Timestamp>,
+    pub loudness: crate::loudness::Cache,
 }
 
 impl Engine {
@@ -273,6 +278,7 @@ impl Engine {
             .collect::<Vec<_>>();
         let network = config.network.clone();
         let mut engine = Engine {
+            loudness: restored.loudness,
             roots: MediaRoots::new(&config.daemon.media_roots),
             arbiter: Arbiter::new(zones.len()),
             zones,
@@ -707,6 +713,7 @@ impl Engine {
             queue_frames,
             prefill_frames,
             looped: spec.looped,
+            loudness: Some(self.loudness.clone()),
         })
         .map_err(|e| RpcError::internal(e.to_string()))?;
         let (frames, events, control) = handle.into_parts();
@@ -750,6 +757,15 @@ impl Engine {
     }
 
     pub fn handle_program_event(&mut self, id: ProgramId, event: ProgramEvent) {
+        // A whole-file measurement may arrive after its program ended.
+        // A failed write waits and is reported like any other store write.
+        if let ProgramEvent::Measured { sha256, measured, .. } = event {
+            let at = Timestamp::now();
+            self.store.write("remember an item's loudness", move |s| {
+                s.put_loudness(&sha256, &measured, at)
+            });
+            return;
+        }
         let Some(program) = self.programs.get_mut(&id) else {
             return;
         };
@@ -759,6 +775,8 @@ impl Engine {
                 path,
                 duration,
                 content,
+                sha256,
+                gain_db,
             } => {
                 program.opened += 1;
                 let hash_path = path.clone();
@@ -769,9 +787,15 @@ impl Engine {
                         duration,
                         error: None,
                         sha256: None,
+                        gain_db,
                     },
                 );
                 let inputs = self.inputs.clone();
+                if let Some(sha256) = sha256 {
+                    // The worker hashed it already (loudness lookup).
+                    let _ = inputs.send(Input::Hashed { program: id, item, sha256 });
+                    return;
+                }
                 // Hashing the file the decoder opened (not the path) keeps
                 // the hash when the file is deleted or replaced mid-play.
                 tokio::task::spawn_blocking(move || {
@@ -831,6 +855,7 @@ impl Engine {
                     _ => self.admit(id),
                 }
             }
+            ProgramEvent::Measured { .. } => {}
             ProgramEvent::Finished { .. } => {}
         }
     }
@@ -1265,6 +1290,7 @@ impl Engine {
                 "position_secs": c.position.as_secs_f64(),
                 "duration_secs": info.and_then(|i| i.duration).map(|d| d.as_secs_f64()),
                 "sha256": info.and_then(|i| i.sha256.clone()),
+                "gain_db": info.and_then(|i| i.gain_db).map(|g| (g * 10.0).round() / 10.0),
             })
         });
         json!({

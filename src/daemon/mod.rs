@@ -93,6 +93,7 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
         schedules: store.schedules()?,
         playlists: store.playlists()?,
         last_fires: store.last_fires()?,
+        loudness: crate::loudness::Cache::from_rows(store.loudness()?),
     };
     let (store, store_thread) = store_actor::spawn(store, config.daemon.state_dir.clone())?;
     let started = Timestamp::now();

@@ -233,6 +233,11 @@ impl Source {
     /// The opened file for hashing (once; read it only with positional
     /// reads, as `store::hash::sha256_open` does). None if the descriptor
     /// could not be duplicated; the caller then hashes by path.
+    pub fn hash_handle(&self) -> Option<&File> {
+        self.hash_handle.as_ref()
+    }
+
+    /// Takes the hash handle (see `hash_handle`).
     pub fn take_hash_handle(&mut self) -> Option<File> {
         self.hash_handle.take()
     }

@@ -75,6 +75,15 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX health_events_by_at ON health_events (at_ms);
     "#,
+    // 3: EBU R128 loudness per content hash (issue 7), measured once.
+    r#"
+    CREATE TABLE loudness (
+        sha256           TEXT PRIMARY KEY NOT NULL,
+        integrated_lufs  REAL,  -- NULL: -inf (digital silence)
+        true_peak_dbtp   REAL,  -- NULL: -inf
+        measured_at_ms   INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes and understands.

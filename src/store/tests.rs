@@ -282,7 +282,7 @@ fn new_database_is_at_the_current_schema_version() {
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 }
 
 #[test]
@@ -325,7 +325,7 @@ fn database_from_a_newer_loa_is_refused_with_a_clear_message() {
     }
     let err = Store::open(dir.path()).unwrap_err();
     let expected = format!(
-        "the history database {} is from a newer loa (schema 7, this build knows 2)",
+        "the history database {} is from a newer loa (schema 7, this build knows 3)",
         dir.path().join("loa.db").display()
     );
     assert_eq!(err.to_string(), expected);
@@ -544,4 +544,53 @@ fn disk_faults_are_named_in_plain_words_and_kept_for_retry() {
     let unwritable = StoreError::Unwritable { path: "/s/loa.db".into(), dir: "/s".into(), source: io(libc::EROFS) };
     let text = unwritable.to_string();
     assert!(text.contains("read-only") && text.contains("/s/loa.db"), "{text}");
+}
+
+#[test]
+fn loudness_is_remembered_by_hash_across_reopen() {
+    use crate::loudness::Measured;
+    let dir = tempfile::tempdir().unwrap();
+    let loud = Measured {
+        integrated_lufs: -9.5,
+        true_peak_dbtp: -0.3,
+    };
+    let silent = Measured {
+        integrated_lufs: f64::NEG_INFINITY,
+        true_peak_dbtp: f64::NEG_INFINITY,
+    };
+    let first = Measured {
+        integrated_lufs: -30.0,
+        true_peak_dbtp: -12.0,
+    };
+    {
+        let mut store = Store::open(dir.path()).unwrap();
+        store.put_loudness("aa", &first, at(1_000)).unwrap();
+        store.put_loudness("aa", &loud, at(2_000)).unwrap();
+        store.put_loudness("bb", &silent, at(3_000)).unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let mut rows = store.loudness().unwrap();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        rows,
+        vec![("aa".to_string(), loud), ("bb".to_string(), silent)]
+    );
+}
+
+#[test]
+fn schema_2_database_is_upgraded_to_gain_loudness() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let conn = Connection::open(dir.path().join("loa.db")).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute_batch(MIGRATIONS[1]).unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+    }
+    let mut store = Store::open(dir.path()).unwrap();
+    let m = crate::loudness::Measured {
+        integrated_lufs: -20.0,
+        true_peak_dbtp: -4.0,
+    };
+    store.put_loudness("cc", &m, at(1_000)).unwrap();
+    assert_eq!(store.loudness().unwrap(), vec![("cc".to_string(), m)]);
 }

@@ -1,0 +1,241 @@
+//! Loudness normalisation through the real daemon: two files of the same
+//! tone 12 LU apart go out at the same loudness (measured on what was
+//! received, decoded with libopus), and a file's measurement is kept in
+//! SQLite by content hash, so it is measured once, even across a restart.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::daemon::{base_config, zone_toml, Daemon, Packet, RtpListener};
+use common::require_netns;
+
+const SECS: f32 = 3.0;
+
+/// A mono 48 kHz sine at `amplitude` (16-bit WAV).
+fn write_sine(path: &Path, freq: f32, amplitude: f32) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 48_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    let n = (SECS * 48_000.0) as usize;
+    for i in 0..n {
+        let t = i as f32 / 48_000.0;
+        let fade = (i.min(n - 1 - i) as f32 / 240.0).min(1.0);
+        let v = (2.0 * std::f32::consts::PI * freq * t).sin() * amplitude * fade;
+        w.write_sample((v * i16::MAX as f32) as i16).unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+/// Integrated loudness (LUFS) of mono 48 kHz samples.
+fn lufs(x: &[f32]) -> f64 {
+    let mut meter = ebur128::EbuR128::new(1, 48_000, ebur128::Mode::I).unwrap();
+    meter.add_frames_f32(x).unwrap();
+    meter.loudness_global().unwrap()
+}
+
+/// Decodes the packets in order and splits the audio by which of the two
+/// tones each 20 ms packet carries (silence goes nowhere).
+fn split_by_tone(packets: &[Packet], low: f32, high: f32) -> (Vec<f32>, Vec<f32>) {
+    let mut decoder = opus::Decoder::new(48_000, opus::Channels::Mono).unwrap();
+    let mut pcm = vec![0f32; 5760];
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for p in packets {
+        let n = decoder
+            .decode_float(&p.payload, &mut pcm, false)
+            .unwrap_or(0);
+        let x = &pcm[..n];
+        let energy: f32 = x.iter().map(|v| v * v).sum::<f32>() / n.max(1) as f32;
+        if energy < 1e-5 {
+            continue;
+        }
+        let pl = common::goertzel_power(x, 48_000, low);
+        let ph = common::goertzel_power(x, 48_000, high);
+        if pl > ph {
+            a.extend_from_slice(x)
+        } else {
+            b.extend_from_slice(x)
+        }
+    }
+    (a, b)
+}
+
+fn measured_lines(daemon: &Daemon) -> usize {
+    daemon.log_text().matches("measured loudness").count()
+}
+
+/// Plays both files in one program, receives them, returns (loud, quiet)
+/// received loudness and the gains status showed.
+fn play_and_measure(daemon: &Daemon, group: &str, port: u16) -> (f64, f64, Vec<f64>) {
+    let listener = RtpListener::start(group, port);
+    daemon.json(&["play", "--zones", "thon-1", "loud.wav", "quiet.wav"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut gains = Vec::new();
+    loop {
+        let status = daemon.json(&["status"]);
+        let programs = status["programs"].as_array().cloned().unwrap_or_default();
+        if programs.is_empty() {
+            break;
+        }
+        if let Some(g) = programs[0]["item"]["gain_db"].as_f64() {
+            if gains.last() != Some(&g) {
+                gains.push(g);
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the program did not end: {status:#}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let packets = listener.stop();
+    let (loud, quiet) = split_by_tone(&packets, 500.0, 1000.0);
+    assert!(
+        loud.len() > 48_000 * 2 && quiet.len() > 48_000 * 2,
+        "both items were received: {} {}",
+        loud.len(),
+        quiet.len()
+    );
+    (lufs(&loud), lufs(&quiet), gains)
+}
+
+#[test]
+fn two_files_12_lu_apart_go_out_at_the_target_and_are_measured_once() {
+    require_netns();
+    let dir = tempfile::tempdir().unwrap();
+    let (zone, group, port) = zone_toml("thon-1");
+    let media = dir.path().join("media");
+    std::fs::create_dir_all(&media).unwrap();
+    // Different tones so the received stream can be split by item. K-weighting
+    // rates 500 Hz 0.6 dB below 1 kHz, made up here so the items are 12 LU
+    // apart (−9 and −21 LUFS); both have room under −1 dBTP at −16 LUFS.
+    write_sine(&media.join("loud.wav"), 500.0, 0.536);
+    write_sine(&media.join("quiet.wav"), 1000.0, 0.125);
+    let source_loud = lufs(&read_wav(&media.join("loud.wav")));
+    let source_quiet = lufs(&read_wav(&media.join("quiet.wav")));
+    eprintln!("source: loud {source_loud:.2} LUFS, quiet {source_quiet:.2} LUFS");
+    assert!(
+        (source_loud - source_quiet - 12.0).abs() < 0.5,
+        "the sources are 12 LU apart"
+    );
+
+    let config = format!("{}{zone}", base_config(dir.path()));
+    let mut daemon = Daemon::start(dir.path(), &config);
+    let (loud, quiet, gains) = play_and_measure(&daemon, &group, port);
+    eprintln!("first play: loud {loud:.2} LUFS, quiet {quiet:.2} LUFS, gains {gains:?}");
+    assert!(
+        (loud - quiet).abs() <= 1.0,
+        "within 1 LU of each other: {loud:.2} vs {quiet:.2}"
+    );
+    assert!(
+        (loud + 16.0).abs() <= 1.0 && (quiet + 16.0).abs() <= 1.0,
+        "near −16 LUFS: {loud:.2}, {quiet:.2}"
+    );
+    assert_eq!(
+        measured_lines(&daemon),
+        2,
+        "each file measured once:\n{}",
+        daemon.log_text()
+    );
+
+    // Second play of the same files: from the cache, same result.
+    let (loud2, quiet2, _) = play_and_measure(&daemon, &group, port);
+    eprintln!("second play: loud {loud2:.2} LUFS, quiet {quiet2:.2} LUFS");
+    assert!((loud2 - loud).abs() < 0.5 && (quiet2 - quiet).abs() < 0.5);
+    assert_eq!(
+        measured_lines(&daemon),
+        2,
+        "not measured again:\n{}",
+        daemon.log_text()
+    );
+
+    // After a restart the measurements come from SQLite.
+    assert!(daemon.stop());
+    let daemon = Daemon::start_existing(dir.path());
+    let (loud3, quiet3, _) = play_and_measure(&daemon, &group, port);
+    eprintln!("after restart: loud {loud3:.2} LUFS, quiet {quiet3:.2} LUFS");
+    assert!((loud3 - loud).abs() < 0.5 && (quiet3 - quiet).abs() < 0.5);
+    assert_eq!(
+        measured_lines(&daemon),
+        0,
+        "the restarted daemon measured again:\n{}",
+        daemon.log_text()
+    );
+}
+
+fn read_wav(path: &Path) -> Vec<f32> {
+    let mut r = hound::WavReader::open(path).unwrap();
+    r.samples::<i16>()
+        .map(|s| s.unwrap() as f32 / i16::MAX as f32)
+        .collect()
+}
+
+#[test]
+fn a_long_new_file_starts_on_its_first_20_s_and_is_measured_whole_beside_playback() {
+    require_netns();
+    let dir = tempfile::tempdir().unwrap();
+    let (zone, group, port) = zone_toml("thon-1");
+    let media = dir.path().join("media");
+    std::fs::create_dir_all(&media).unwrap();
+    // 40 s: longer than the 20 s measured before a first play.
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 48_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(media.join("long.wav"), spec).unwrap();
+    for i in 0..40 * 48_000 {
+        let v = (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / 48_000.0).sin() * 0.1;
+        w.write_sample((v * i16::MAX as f32) as i16).unwrap();
+    }
+    w.finalize().unwrap();
+
+    let config = format!("{}{zone}", base_config(dir.path()));
+    let mut daemon = Daemon::start(dir.path(), &config);
+    let listener = RtpListener::start(&group, port);
+    daemon.json(&["play", "--zones", "thon-1", "long.wav"]);
+    // The whole-file measurement finishes beside playback, long before
+    // the 40 s item would end.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while measured_lines(&daemon) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "never measured whole:\n{}",
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = daemon.json(&["status"]);
+    let gain = status["programs"][0]["item"]["gain_db"].as_f64();
+    daemon.loa(&["stop", "--all"]);
+    let packets = listener.stop();
+    assert!(!packets.is_empty(), "it played");
+    let log = daemon.log_text();
+    assert!(
+        log.contains("first-play loudness from the first 20 s"),
+        "{log}"
+    );
+    // −23 LUFS-ish tone: about +7 dB.
+    assert!(gain.is_some_and(|g| (g - 7.0).abs() < 1.0), "{status:#}");
+
+    // A restart finds the whole-file measurement in SQLite.
+    assert!(daemon.stop());
+    let daemon = Daemon::start_existing(dir.path());
+    let listener = RtpListener::start(&group, port);
+    daemon.json(&["play", "--zones", "thon-1", "long.wav"]);
+    std::thread::sleep(Duration::from_millis(1000));
+    daemon.loa(&["stop", "--all"]);
+    drop(listener);
+    let log = daemon.log_text();
+    assert!(
+        !log.contains("loudness"),
+        "nothing measured after the restart:\n{log}"
+    );
+}
