@@ -86,6 +86,11 @@ pub enum MeasureError {
 /// playback and cached for later plays.
 pub const FIRST_PLAY_LIMIT: Duration = Duration::from_secs(20);
 
+/// The same for live and emergency programs, which must be on air within
+/// 100 ms of the command: 3 s of audio (~30 ms to measure) sets the first
+/// play's gain; a spoken alert's first sentences are typical of the rest.
+pub const URGENT_FIRST_PLAY_LIMIT: Duration = Duration::from_secs(3);
+
 /// Decodes the file once (through the same decode → mix → resample path
 /// as playback) and measures it: all of it, or its first `limit` of audio.
 /// Returns the measurement and whether it covers the whole file.

@@ -152,6 +152,10 @@ pub struct ProgramSpec {
     /// Loudness measurements by content hash; None: no normalisation
     /// whatever `audio.loudness` says.
     pub loudness: Option<loudness::Cache>,
+    /// How much of a file the cache does not know is measured before its
+    /// first frame (the rest beside playback). Short for emergencies: the
+    /// measuring delays going on air.
+    pub first_play_limit: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -176,6 +180,7 @@ pub fn spawn(spec: ProgramSpec) -> Result<ProgramHandle, SpawnError> {
         prefill: spec.prefill_frames.clamp(1, spec.queue_frames.max(1)),
         ready_sent: false,
         loudness: spec.loudness,
+        first_play_limit: spec.first_play_limit,
         scratch: Vec::new(),
     };
     let join = std::thread::Builder::new()
@@ -221,6 +226,7 @@ struct Worker {
     prefill: usize,
     ready_sent: bool,
     loudness: Option<loudness::Cache>,
+    first_play_limit: Duration,
     /// Gain-scaled copy of the frame being encoded.
     scratch: Vec<f32>,
 }
@@ -331,7 +337,7 @@ impl Worker {
         };
         let measured = match cache.get(&sha256) {
             Some(measured) => measured,
-            None => match loudness::measure(path, audio.channels, Some(loudness::FIRST_PLAY_LIMIT))
+            None => match loudness::measure(path, audio.channels, Some(self.first_play_limit))
             {
                 Ok((measured, true)) => {
                     self.remember(cache, path, &sha256, measured);
@@ -344,7 +350,7 @@ impl Worker {
                     tracing::info!(
                         file = %path.display(),
                         "first-play loudness from the first {} s: {:.1} LUFS; measuring the whole file",
-                        loudness::FIRST_PLAY_LIMIT.as_secs(),
+                        self.first_play_limit.as_secs(),
                         first.integrated_lufs
                     );
                     self.measure_beside(

@@ -130,6 +130,7 @@ pub fn run(request: StreamRequest<'_>) -> Result<StreamReport, StreamError> {
         looped: false,
         // No state dir here: measured afresh each run.
         loudness: Some(crate::loudness::Cache::default()),
+        first_play_limit: crate::loudness::FIRST_PLAY_LIMIT,
     })?;
     let mut ui = Ui::new(request.files, request.progress);
 

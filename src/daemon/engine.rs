@@ -714,6 +714,11 @@ impl Engine {
             prefill_frames,
             looped: spec.looped,
             loudness: Some(self.loudness.clone()),
+            first_play_limit: if spec.priority >= Priority::Live {
+                crate::loudness::URGENT_FIRST_PLAY_LIMIT
+            } else {
+                crate::loudness::FIRST_PLAY_LIMIT
+            },
         })
         .map_err(|e| RpcError::internal(e.to_string()))?;
         let (frames, events, control) = handle.into_parts();
