@@ -262,6 +262,26 @@ pub fn play_text(v: &Value) -> String {
     out + &format!("\nstop it with: loa stop {}\n", v["id"])
 }
 
+/// Text for `loa say --file`: UTF-8, not blank, at most `tts::MAX_CHARS`
+/// characters (checked before reading a huge file whole).
+pub fn read_say_file(path: &std::path::Path) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    // Vietnamese letters take up to 4 bytes in UTF-8.
+    if meta.len() > 4 * crate::tts::MAX_CHARS as u64 + 16 {
+        return Err(format!(
+            "{} is {} bytes: longer than the {} characters loa will speak; record a file for long notices",
+            path.display(),
+            meta.len(),
+            crate::tts::MAX_CHARS
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text; save it as UTF-8", path.display()))?;
+    let text = text.trim_start_matches('\u{feff}').to_string();
+    crate::tts::check_text(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(text)
+}
+
 pub fn stop_text(v: &Value) -> String {
     match v["stopped"].as_array() {
         Some(ids) if !ids.is_empty() => {

@@ -88,6 +88,32 @@ enum Command {
         #[arg(long)]
         max_duration: Option<String>,
     },
+    /// Speak Vietnamese text on zones now (espeak-ng on the daemon's machine).
+    Say {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The text, e.g. "Xin chào bà con".
+        #[arg(required_unless_present = "file", conflicts_with = "file")]
+        text: Option<String>,
+        /// Read the text from a UTF-8 file instead.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Zones, comma-separated, or "all".
+        #[arg(long, required = true)]
+        zones: String,
+        /// espeak-ng voice, e.g. vi, vi-vn-x-central, vi-vn-x-south (default: [tts] voice).
+        #[arg(long)]
+        voice: Option<String>,
+        /// emergency, live, announcement (default), scheduled or background.
+        #[arg(long)]
+        priority: Option<String>,
+        /// Name shown in status and history.
+        #[arg(long)]
+        name: Option<String>,
+        /// Refuse instead of waiting when a zone is busy with an equal or higher program.
+        #[arg(long)]
+        refuse_if_busy: bool,
+    },
     /// Stop a program by id, everything on a zone, or everything.
     Stop {
         #[command(flatten)]
@@ -506,6 +532,42 @@ fn client(command: Command) -> ExitCode {
                 params["files"] = json!(files.iter().map(|f| cli::media_arg(f)).collect::<Vec<_>>());
             }
             for (key, value) in [("priority", priority), ("name", name), ("max_duration", max_duration)] {
+                if let Some(v) = value {
+                    params[key] = json!(v);
+                }
+            }
+            if refuse_if_busy {
+                params["on_busy"] = json!("refuse");
+            }
+            cli::call(&client.socket(), "broadcast.start", params, &client.output(), cli::play_text)
+        }
+        Command::Say {
+            client,
+            text,
+            file,
+            zones,
+            voice,
+            priority,
+            name,
+            refuse_if_busy,
+        } => {
+            let text = match (text, file) {
+                (Some(text), _) => text,
+                (None, Some(file)) => match cli::read_say_file(&file) {
+                    Ok(text) => text,
+                    Err(e) => {
+                        eprintln!("loa: {e}");
+                        return ExitCode::from(1);
+                    }
+                },
+                (None, None) => unreachable!("clap requires text or --file"),
+            };
+            if let Err(e) = loa::tts::check_text(&text) {
+                eprintln!("loa: {e}");
+                return ExitCode::from(1);
+            }
+            let mut params = json!({ "zones": cli::zones_arg(&zones), "say": text });
+            for (key, value) in [("voice", voice), ("priority", priority), ("name", name)] {
                 if let Some(v) = value {
                     params[key] = json!(v);
                 }

@@ -27,6 +27,8 @@ pub struct Config {
     pub health: Health,
     pub sap: Sap,
     pub chime: Chimes,
+    /// Text-to-speech (`[tts]`).
+    pub tts: crate::tts::Tts,
     pub zones: Vec<Zone>,
     pub playlists: Vec<Playlist>,
     pub schedules: Vec<Schedule>,
@@ -280,6 +282,8 @@ impl PartialEq for Schedule {
 pub enum ScheduleTarget {
     Playlist(String),
     File(PathBuf),
+    /// Text spoken by espeak-ng; `voice` None = `[tts] voice`.
+    Say { text: String, voice: Option<String> },
 }
 
 /// The zones a program plays on. `All` is resolved when it starts, so a zone

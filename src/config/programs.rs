@@ -136,8 +136,23 @@ impl Validator<'_> {
                     None
                 }
             };
-            let target = match (&s.playlist, &s.file) {
-                (Some(p), None) => {
+            if let (Some(voice), None) = (&s.voice, &s.say) {
+                self.error(voice, format!("voice is for say = \"text\"; schedule \"{name}\" says nothing"));
+            }
+            if let Some(voice) = s.voice.as_ref().filter(|v| !crate::tts::voice_ok(v.get_ref())) {
+                self.error(voice, crate::tts::TtsError::BadVoice(voice.get_ref().clone()).to_string());
+            }
+            let target = match (&s.playlist, &s.file, &s.say) {
+                (None, None, Some(say)) => {
+                    if let Err(e) = crate::tts::check_text(say.get_ref()) {
+                        self.error(say, e.to_string());
+                    }
+                    Some(ScheduleTarget::Say {
+                        text: say.get_ref().trim().to_string(),
+                        voice: s.voice.as_ref().map(|v| v.get_ref().clone()),
+                    })
+                }
+                (Some(p), None, None) => {
                     if !playlists.iter().any(|pl| &pl.name == p.get_ref()) {
                         let known: Vec<&str> = playlists.iter().map(|p| p.name.as_str()).collect();
                         self.error(
@@ -151,12 +166,12 @@ impl Validator<'_> {
                     }
                     Some(ScheduleTarget::Playlist(p.get_ref().clone()))
                 }
-                (None, Some(f)) => Some(ScheduleTarget::File(f.get_ref().into())),
+                (None, Some(f), None) => Some(ScheduleTarget::File(f.get_ref().into())),
                 _ => {
                     self.error(
                         &s.name,
                         format!(
-                            "schedule \"{name}\" needs exactly one of playlist = \"name\" or file = \"path\""
+                            "schedule \"{name}\" needs exactly one of playlist = \"name\", file = \"path\" or say = \"text\""
                         ),
                     );
                     None
@@ -308,9 +323,47 @@ mod tests {
     #[test]
     fn a_schedule_needs_exactly_one_known_target() {
         let e = errors("[[schedule]]\nname = \"x\"\ncron = \"0 6 * * *\"\nzones = \"all\"\n");
-        assert!(e[0].contains("needs exactly one of playlist = \"name\" or file = \"path\""), "{e:?}");
+        assert!(e[0].contains("needs exactly one of playlist = \"name\", file = \"path\" or say = \"text\""), "{e:?}");
+        let e = errors("[[schedule]]\nname = \"x\"\ncron = \"0 6 * * *\"\nfile = \"a.mp3\"\nsay = \"Xin chào\"\nzones = \"all\"\n");
+        assert!(e[0].contains("needs exactly one of"), "{e:?}");
         let e = errors("[[schedule]]\nname = \"x\"\ncron = \"0 6 * * *\"\nplaylist = \"nope\"\nzones = \"all\"\n");
         assert!(e[0].contains("unknown playlist \"nope\"; playlists in this file: none"), "{e:?}");
+    }
+
+    #[test]
+    fn a_schedule_may_say_text_with_an_optional_voice() {
+        let c = Config::parse(
+            &format!(
+                "{BASE}[tts]\nvoice = \"vi-vn-x-central\"\nrate = 140\n\
+                 [[schedule]]\nname = \"loa-sang\"\ncron = \"0 6 * * *\"\nsay = \" Xin chào bà con \"\nzones = \"all\"\n\
+                 [[schedule]]\nname = \"loa-nam\"\ncron = \"0 7 * * *\"\nsay = \"Chào\"\nvoice = \"vi-vn-x-south\"\nzones = \"all\"\n"
+            ),
+            "loa.toml",
+        )
+        .unwrap();
+        assert_eq!(c.tts.voice, "vi-vn-x-central");
+        assert_eq!(c.tts.rate, Some(140));
+        assert_eq!(c.tts.espeak, std::path::PathBuf::from("espeak-ng"));
+        assert_eq!(c.schedules[0].target, ScheduleTarget::Say { text: "Xin chào bà con".into(), voice: None });
+        assert_eq!(
+            c.schedules[1].target,
+            ScheduleTarget::Say { text: "Chào".into(), voice: Some("vi-vn-x-south".into()) }
+        );
+    }
+
+    #[test]
+    fn bad_tts_settings_point_at_the_value() {
+        let e = errors("[tts]\nvoice = \"vi;rm -rf\"\nrate = 5\nespeak = \"\"\n");
+        assert_eq!(e.len(), 3, "{e:#?}");
+        assert!(e[0].starts_with("loa.toml:10:9: voice \"vi;rm -rf\" is not a voice name"), "{}", e[0]);
+        assert!(e[1].starts_with("loa.toml:11:8: rate 5 is out of range 80–450"), "{}", e[1]);
+        assert!(e[2].contains("espeak is empty"), "{}", e[2]);
+        let e = errors("[[schedule]]\nname = \"x\"\ncron = \"0 6 * * *\"\nsay = \"  \"\nvoice = \"../x\"\nzones = \"all\"\n");
+        assert_eq!(e.len(), 2, "{e:#?}");
+        assert!(e[0].starts_with("loa.toml:12:7: the text to say is empty"), "{}", e[0]);
+        assert!(e[1].starts_with("loa.toml:13:9: voice \"../x\" is not a voice name"), "{}", e[1]);
+        let e = errors("[[schedule]]\nname = \"x\"\ncron = \"0 6 * * *\"\nfile = \"a.mp3\"\nvoice = \"vi\"\nzones = \"all\"\n");
+        assert!(e[0].contains("13:9: voice is for say = \"text\""), "{e:?}");
     }
 
     #[test]

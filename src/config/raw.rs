@@ -13,7 +13,7 @@ use toml::Spanned;
 pub(super) const TABLES: &[(&str, &[&str])] = &[
     (
         "at the top level",
-        &["network", "audio", "daemon", "health", "sap", "chime", "zone", "playlist", "schedule"],
+        &["network", "audio", "daemon", "health", "sap", "chime", "tts", "zone", "playlist", "schedule"],
     ),
     ("in [network]", &["interface", "ttl", "dscp"]),
     (
@@ -54,6 +54,7 @@ pub(super) const TABLES: &[(&str, &[&str])] = &[
         "in [chime]",
         &["background", "scheduled", "announcement", "live", "emergency"],
     ),
+    ("in [tts]", &["voice", "espeak", "rate"]),
     (
         "in [[playlist]]",
         &["name", "items", "m3u", "dir", "shuffle", "loop"],
@@ -65,6 +66,8 @@ pub(super) const TABLES: &[(&str, &[&str])] = &[
             "cron",
             "playlist",
             "file",
+            "say",
+            "voice",
             "zones",
             "priority",
             "max_duration",
@@ -85,6 +88,7 @@ pub(super) struct RawConfig {
     pub health: Option<RawHealth>,
     pub sap: Option<RawSap>,
     pub chime: Option<RawChimes>,
+    pub tts: Option<Spanned<RawTts>>,
     #[serde(default)]
     pub zone: Vec<Spanned<RawZone>>,
     #[serde(default)]
@@ -184,6 +188,14 @@ pub(super) enum RawChime {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub(super) struct RawTts {
+    pub voice: Option<Spanned<String>>,
+    pub espeak: Option<Spanned<String>>,
+    pub rate: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct RawPlaylist {
     pub name: Spanned<String>,
     pub items: Option<Spanned<Vec<String>>>,
@@ -202,6 +214,8 @@ pub(super) struct RawSchedule {
     pub cron: Spanned<String>,
     pub playlist: Option<Spanned<String>>,
     pub file: Option<Spanned<String>>,
+    pub say: Option<Spanned<String>>,
+    pub voice: Option<Spanned<String>>,
     pub zones: Spanned<RawZones>,
     pub priority: Option<Spanned<String>>,
     pub max_duration: Option<Spanned<String>>,
@@ -251,6 +265,7 @@ mod tests {
             expected_keys::<RawHealth>(),
             expected_keys::<RawSap>(),
             expected_keys::<RawChimes>(),
+            expected_keys::<RawTts>(),
             expected_keys::<RawPlaylist>(),
             expected_keys::<RawSchedule>(),
         ];

@@ -11,7 +11,7 @@ use toml::Spanned;
 
 use super::error::{ConfigError, ConfigErrors, Locator};
 use super::raw::{
-    RawAudio, RawChime, RawChimes, RawConfig, RawDaemon, RawEndpoint, RawHealth, RawNetwork, RawSap, RawZone, TABLES,
+    RawAudio, RawChime, RawChimes, RawConfig, RawDaemon, RawEndpoint, RawHealth, RawNetwork, RawSap, RawTts, RawZone, TABLES,
 };
 use super::{
     Chime, Chimes,
@@ -69,6 +69,7 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     let health = v.health(raw.health.as_ref());
     let sap = v.sap(raw.sap.as_ref());
     let chime = v.chimes(raw.chime.as_ref());
+    let tts = v.tts(raw.tts.as_ref());
     let zones = v.zones(&raw.zone);
     let playlists = v.playlists(&raw.playlist);
     let schedules = v.schedules(&raw.schedule, &zones, &playlists);
@@ -81,6 +82,7 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
             health,
             sap,
             chime,
+            tts,
             zones,
             playlists,
             schedules,
@@ -679,6 +681,34 @@ impl Validator<'_> {
     }
 
     /// A routed speaker's RTP address; its RTCP is port + 1.
+    fn tts(&mut self, raw: Option<&Spanned<RawTts>>) -> crate::tts::Tts {
+        let mut tts = crate::tts::Tts::default();
+        let Some(raw) = raw else {
+            return tts;
+        };
+        let raw = raw.get_ref();
+        if let Some(voice) = &raw.voice {
+            if crate::tts::voice_ok(voice.get_ref()) {
+                tts.voice = voice.get_ref().clone();
+            } else {
+                self.error(voice, crate::tts::TtsError::BadVoice(voice.get_ref().clone()).to_string());
+            }
+        }
+        if let Some(espeak) = &raw.espeak {
+            if espeak.get_ref().trim().is_empty() {
+                self.error(espeak, "espeak is empty; name the program, e.g. \"espeak-ng\" or \"/usr/bin/espeak-ng\"");
+            } else {
+                tts.espeak = espeak.get_ref().into();
+            }
+        }
+        let range = crate::tts::RATE_RANGE;
+        tts.rate = raw
+            .rate
+            .as_ref()
+            .map(|r| self.in_range(Some(r), "rate", *range.start() as i64, *range.end() as i64, 175) as u32);
+        tts
+    }
+
     fn unicast(&mut self, at: &Spanned<String>) -> Option<SocketAddr> {
         let text = at.get_ref();
         let Ok(target) = text.parse::<SocketAddrV4>() else {
@@ -983,7 +1013,7 @@ group = \"239.255.77.1:5006\"
         assert_eq!(
             e,
             ["loa.toml:6:3: unknown key \"schedules\" at the top level; expected one of network, audio, \
-              daemon, health, sap, chime, zone, playlist, schedule"]
+              daemon, health, sap, chime, tts, zone, playlist, schedule"]
         );
     }
 

@@ -132,6 +132,9 @@ struct StartParams {
     #[serde(default)]
     files: Vec<String>,
     playlist: Option<String>,
+    /// Text to speak (espeak-ng) instead of files or a playlist.
+    say: Option<String>,
+    voice: Option<String>,
     zones: Zones,
     priority: Option<String>,
     name: Option<String>,
@@ -154,6 +157,29 @@ fn start(engine: &mut Engine, caller: Caller, params: Value, reply: Reply) {
         };
         let max_duration = duration("max_duration", p.max_duration)?;
         let origin = Origin::Caller(caller);
+        if p.voice.is_some() && p.say.is_none() {
+            return Err(RpcError::invalid_params("voice is only for say"));
+        }
+        if let Some(text) = &p.say {
+            if !p.files.is_empty() || p.playlist.is_some() {
+                return Err(RpcError::invalid_params("give files, a playlist or text to say, only one"));
+            }
+            let spec = StartSpec {
+                name: p.name.unwrap_or_else(|| "say".into()),
+                items: Vec::new(),
+                zones,
+                priority,
+                origin,
+                looped: p.looped,
+                on_busy,
+                on_preempt: OnPreempt::Pause,
+                max_duration,
+                start_at: None,
+                labels: Default::default(),
+            };
+            tracing::info!(uid = caller.uid, pid = caller.pid, priority = %priority, "broadcast.start {}: say {} chars", spec.name, text.chars().count());
+            return Ok(Err((spec, text.clone(), p.voice)));
+        }
         let (items, looped, name) = match (p.files.is_empty(), p.playlist) {
             (false, None) => {
                 let items = p.files.iter().map(|f| engine.socket_path(f)).collect::<Result<Vec<_>, _>>()?;
@@ -166,7 +192,7 @@ fn start(engine: &mut Engine, caller: Caller, params: Value, reply: Reply) {
             _ => return Err(RpcError::invalid_params("give files or a playlist, not both and not neither")),
         };
         tracing::info!(uid = caller.uid, pid = caller.pid, priority = %priority, "broadcast.start {name}: {} item(s)", items.len());
-        Ok(StartSpec {
+        Ok(Ok(StartSpec {
             name,
             items,
             zones,
@@ -177,12 +203,17 @@ fn start(engine: &mut Engine, caller: Caller, params: Value, reply: Reply) {
             on_preempt: OnPreempt::Pause,
             max_duration,
             start_at: None,
-        })
+            labels: Default::default(),
+        }))
     })();
     match result {
-        Ok(spec) => {
+        Ok(what) => {
             let (tx, rx) = tokio::sync::oneshot::channel();
-            if let Err(e) = engine.start(spec, Some(tx)) {
+            let started = match what {
+                Ok(spec) => engine.start(spec, Some(tx)),
+                Err((spec, text, voice)) => engine.say(spec, &text, voice.as_deref(), Some(tx)),
+            };
+            if let Err(e) = started {
                 return send(reply, Err(e));
             }
             tokio::spawn(async move {
@@ -304,11 +335,11 @@ fn schedule_add(engine: &mut Engine, caller: Caller, params: Value, reply: Reply
         cron: spec.cron.as_str().to_string(),
         playlist: match &spec.target {
             ScheduleTarget::Playlist(p) => Some(p.clone()),
-            ScheduleTarget::File(_) => None,
+            _ => None,
         },
         file: match &spec.target {
             ScheduleTarget::File(f) => Some(f.display().to_string()),
-            ScheduleTarget::Playlist(_) => None,
+            _ => None,
         },
         zones: match &spec.zones {
             ZoneSelection::All => vec!["all".into()],

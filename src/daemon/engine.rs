@@ -76,6 +76,11 @@ pub enum Input {
     StartAt(ProgramId),
     /// A program's `max_duration` is over.
     MaxDuration(ProgramId),
+    /// espeak-ng finished (or failed) for a `say` program.
+    Spoken {
+        program: ProgramId,
+        result: Result<PathBuf, crate::tts::TtsError>,
+    },
 }
 
 /// Where a program came from, for history and status.
@@ -113,6 +118,15 @@ pub struct StartSpec {
     pub max_duration: Option<Duration>,
     /// Take the zones at this instant (scheduled fire) rather than when ready.
     pub start_at: Option<Instant>,
+    /// What history shows instead of an item's path (spoken text).
+    pub labels: HashMap<PathBuf, String>,
+}
+
+/// A `say` program waiting for espeak-ng: started when its WAV is ready.
+struct PendingSay {
+    spec: StartSpec,
+    label: String,
+    reply: Option<Reply>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,6 +162,7 @@ struct Program {
     origin: Origin,
     zones: Vec<usize>,
     items: Vec<PathBuf>,
+    labels: HashMap<PathBuf, String>,
     looped: bool,
     on_busy: OnBusy,
     on_preempt: OnPreempt,
@@ -199,6 +214,8 @@ pub struct Engine {
     schedules: BTreeMap<String, ScheduleDef>,
     runtime_playlists: BTreeMap<String, PlaylistRecord>,
     programs: BTreeMap<ProgramId, Program>,
+    /// `say` programs whose speech is being synthesised.
+    pending_say: HashMap<ProgramId, PendingSay>,
     /// Fires prepared ahead of their instant: (schedule, instant) → program.
     prepared: HashMap<(String, Timestamp), ProgramId>,
     /// `next_wakeup`'s last answer. Working it out evaluates cron
@@ -291,6 +308,7 @@ impl Engine {
                 .map(|p| (p.name.clone(), p))
                 .collect(),
             programs: BTreeMap::new(),
+            pending_say: HashMap::new(),
             prepared: HashMap::new(),
             next_program: 1,
             next_row: 1,
@@ -407,10 +425,12 @@ impl Engine {
 
     /// The program of this schedule still on (or preparing), if any.
     fn schedule_busy(&self, name: &str) -> Option<ProgramId> {
+        let of = |origin: &Origin| matches!(origin, Origin::Schedule(n) if n == name);
         self.programs
             .values()
-            .find(|p| matches!(&p.origin, Origin::Schedule(n) if n == name))
+            .find(|p| of(&p.origin))
             .map(|p| p.id)
+            .or_else(|| self.pending_say.iter().find(|(_, p)| of(&p.spec.origin)).map(|(&id, _)| id))
     }
 
     fn missed_row(&self, def: &ScheduleDef, at: Timestamp, message: String) {
@@ -418,7 +438,7 @@ impl Engine {
         let row = RowStart {
             program: 0,
             program_name: def.spec.name.clone(),
-            source: target_text(&def.spec.target),
+            source: target_text(&def.spec.target, &self.config.tts.voice),
             sha256: None,
             zones: self.selection_names(&def.spec.zones),
             priority: def.spec.priority,
@@ -477,6 +497,24 @@ impl Engine {
 
     fn fire_schedule(&mut self, spec: &Schedule, start_at: Option<Instant>) -> Result<ProgramId, RpcError> {
         let zones = self.select_zones(&spec.zones)?;
+        let start = |items, looped| StartSpec {
+            name: spec.name.clone(),
+            items,
+            zones: zones.clone(),
+            priority: spec.priority,
+            origin: Origin::Schedule(spec.name.clone()),
+            looped,
+            on_busy: spec.on_busy,
+            on_preempt: spec.on_preempt,
+            max_duration: spec.max_duration,
+            start_at,
+            labels: HashMap::new(),
+        };
+        if let ScheduleTarget::Say { text, voice } = &spec.target {
+            tracing::info!(schedule = spec.name, "fires: speech on {}", self.zone_list(&zones));
+            let spec = start(Vec::new(), false);
+            return self.say(spec, text, voice.as_deref(), None);
+        }
         let (items, looped) = self.target_items(&spec.target, spec.priority, &Origin::Schedule(spec.name.clone()), &zones, false)?;
         tracing::info!(schedule = spec.name, "fires: {} item(s) on {}", items.len(), self.zone_list(&zones));
         self.start(
@@ -491,6 +529,7 @@ impl Engine {
                 on_preempt: spec.on_preempt,
                 max_duration: spec.max_duration,
                 start_at,
+                labels: HashMap::new(),
             },
             None,
         )
@@ -603,6 +642,7 @@ impl Engine {
                 Ok((vec![path], false))
             }
             ScheduleTarget::Playlist(name) => self.playlist_items(name, priority, origin, zones),
+            ScheduleTarget::Say { .. } => Err(RpcError::invalid_params("speech is started with `say`, not as items")),
         }
     }
 
@@ -692,18 +732,87 @@ impl Engine {
 
     /// Spawns the program's encoder. It takes its zones once prefilled (or
     /// at `start_at`); `reply` is answered then.
-    pub fn start(&mut self, mut spec: StartSpec, reply: Option<Reply>) -> Result<ProgramId, RpcError> {
+    pub fn start(&mut self, spec: StartSpec, reply: Option<Reply>) -> Result<ProgramId, RpcError> {
         if spec.items.is_empty() {
             return Err(RpcError::refused("nothing to play: no playable items"));
         }
+        let id = self.next_program;
+        self.next_program += 1;
+        self.start_as(id, spec, reply)
+    }
+
+    /// Speaks `text` on the spec's zones: espeak-ng writes the WAV off the
+    /// engine task (or the cache has it), then the program starts with it
+    /// as its item (`Input::Spoken`). `reply` is answered once on air, or
+    /// with the reason speech could not be made. Text and voice are checked
+    /// here, so a bad one is refused before anything runs.
+    pub fn say(&mut self, spec: StartSpec, text: &str, voice: Option<&str>, reply: Option<Reply>) -> Result<ProgramId, RpcError> {
+        let voice = voice.unwrap_or(&self.config.tts.voice).to_string();
+        crate::tts::check_text(text).map_err(|e| RpcError::invalid_params(e.to_string()))?;
+        if !crate::tts::voice_ok(&voice) {
+            return Err(RpcError::invalid_params(crate::tts::TtsError::BadVoice(voice).to_string()));
+        }
+        let id = self.next_program;
+        self.next_program += 1;
+        let label = crate::tts::label(&voice, text);
+        tracing::info!(program = id, name = spec.name, "synthesising {label}");
+        let tts = self.config.tts.clone();
+        let dir = self.config.daemon.state_dir.join("tts");
+        let text = text.to_string();
+        let inputs = self.inputs.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = crate::tts::synthesize(&tts, &voice, &text, &dir);
+            let _ = inputs.send(Input::Spoken { program: id, result });
+        });
+        self.pending_say.insert(id, PendingSay { spec, label, reply });
+        Ok(id)
+    }
+
+    /// espeak-ng is done for `say` program `id`: start it, or record why not.
+    pub fn handle_spoken(&mut self, id: ProgramId, result: Result<PathBuf, crate::tts::TtsError>) {
+        let Some(PendingSay { mut spec, label, reply }) = self.pending_say.remove(&id) else {
+            return; // cancelled (schedule removed or disabled) meanwhile
+        };
+        let path = match result {
+            Ok(path) => path,
+            Err(e) => {
+                let message = format!("cannot synthesise speech: {e}");
+                tracing::error!(program = id, name = spec.name, "{message}");
+                let row = self.row_start(id, &spec.name, &label, &spec.zones, spec.priority, &spec.origin);
+                self.store.record_row(row, Outcome::Failed, Some(message.clone()));
+                if let Some(reply) = reply {
+                    let _ = reply.send(Err(RpcError::refused(message)));
+                }
+                return;
+            }
+        };
+        spec.labels.insert(path.clone(), label);
+        spec.items = vec![path];
+        // The fire time may have passed while espeak-ng ran: start now.
+        spec.start_at = spec.start_at.filter(|&at| at > Instant::now());
+        let mut reply = reply;
+        let (tx, rx) = oneshot::channel();
+        if let Err(e) = self.start_as(id, spec, Some(tx)) {
+            if let Some(reply) = reply.take() {
+                let _ = reply.send(Err(e));
+            }
+            return;
+        }
+        tokio::spawn(async move {
+            let result = rx.await.unwrap_or_else(|_| Err(RpcError::internal("the program ended before it started")));
+            if let Some(reply) = reply {
+                let _ = reply.send(result);
+            }
+        });
+    }
+
+    fn start_as(&mut self, id: ProgramId, mut spec: StartSpec, reply: Option<Reply>) -> Result<ProgramId, RpcError> {
         // The pre-announcement chime is the program's first item: it is
         // preempted, resumed and recorded like any other (with --loop it
         // precedes every pass).
         if let Some(chime) = self.chime_for(spec.priority) {
             spec.items.insert(0, chime);
         }
-        let id = self.next_program;
-        self.next_program += 1;
         let frame = self.config.audio.frame.duration();
         let queue_frames = (LOOKAHEAD.as_millis() / frame.as_millis()).max(2) as usize;
         let prefill_frames = (PREFILL.as_millis() / frame.as_millis()).max(1) as usize;
@@ -741,6 +850,7 @@ impl Engine {
                 origin: spec.origin,
                 zones: spec.zones,
                 items: spec.items,
+                labels: spec.labels,
                 looped: spec.looped,
                 on_busy: spec.on_busy,
                 on_preempt: spec.on_preempt,
@@ -823,7 +933,8 @@ impl Engine {
                 let _ = item;
                 let (name, zones, priority, origin) =
                     (program.name.clone(), program.zones.clone(), program.priority, program.origin.clone());
-                let row = self.row_start(id, &name, &path.to_string_lossy(), &zones, priority, &origin);
+                let source = program.labels.get(&path).cloned().unwrap_or_else(|| path.to_string_lossy().into_owned());
+                let row = self.row_start(id, &name, &source, &zones, priority, &origin);
                 self.store.record_row(row, Outcome::Failed, Some(reason));
             }
             ProgramEvent::ItemEncoded { item, error, encoded, .. } => {
@@ -941,7 +1052,7 @@ impl Engine {
                 let row = self.row_start(
                     id,
                     &program.name,
-                    &items_text(&program.items),
+                    &items_text(&program.items, &program.labels),
                     &program.zones,
                     program.priority,
                     &program.origin,
@@ -1108,9 +1219,8 @@ impl Engine {
         self.next_row += 1;
         let program = &self.programs[&id];
         let info = program.info.get(&item);
-        let source = info
-            .map(|i| i.path.to_string_lossy().into_owned())
-            .unwrap_or_else(|| program.items[item % program.items.len()].to_string_lossy().into_owned());
+        let path = info.map(|i| &i.path).unwrap_or(&program.items[item % program.items.len()]);
+        let source = program.labels.get(path).cloned().unwrap_or_else(|| path.to_string_lossy().into_owned());
         let mut start = self.row_start(id, &program.name, &source, &program.zones, program.priority, &program.origin);
         start.sha256 = info.and_then(|i| i.sha256.clone());
         // Zones it actually plays on (a preempted zone is not listed).
@@ -1145,7 +1255,7 @@ impl Engine {
             self.store.finish_row(current.row, Timestamp::now(), outcome, error);
         } else if !natural && program.phase == Phase::Admitted {
             // Never got on air (waiting for its zones): still worth a row.
-            let row = self.row_start(id, &program.name, &items_text(&program.items), &program.zones, program.priority, &program.origin);
+            let row = self.row_start(id, &program.name, &items_text(&program.items, &program.labels), &program.zones, program.priority, &program.origin);
             self.store.record_row(row, outcome, error.clone());
         }
         if let Some(reply) = program.reply.take() {
@@ -1161,6 +1271,7 @@ impl Engine {
 
     /// Drops a program that never reached the arbiter.
     fn forget(&mut self, id: ProgramId) {
+        self.pending_say.remove(&id);
         if let Some(mut program) = self.programs.remove(&id) {
             self.stop_worker(id, &mut program);
         }
@@ -1360,7 +1471,7 @@ impl Engine {
         self.prepared.retain(|(n, _), _| n != name);
         self.schedules_changed();
         for id in ids {
-            if self.programs.get(&id).is_some_and(|p| p.phase != Phase::Admitted) {
+            if self.pending_say.contains_key(&id) || self.programs.get(&id).is_some_and(|p| p.phase != Phase::Admitted) {
                 self.forget(id);
             }
         }
@@ -1393,7 +1504,7 @@ impl Engine {
                 json!({
                     "name": s.name,
                     "cron": s.cron.as_str(),
-                    "target": target_text(&s.target),
+                    "target": target_text(&s.target, &self.config.tts.voice),
                     "zones": match &s.zones { ZoneSelection::All => json!("all"), ZoneSelection::Named(n) => json!(n) },
                     "priority": s.priority.as_str(),
                     "enabled": s.enabled,
@@ -1541,16 +1652,20 @@ impl Engine {
     }
 }
 
-pub fn target_text(target: &ScheduleTarget) -> String {
+/// `default_voice`: `[tts] voice`, for `say` without its own voice.
+pub fn target_text(target: &ScheduleTarget, default_voice: &str) -> String {
     match target {
         ScheduleTarget::Playlist(p) => format!("playlist:{p}"),
         ScheduleTarget::File(f) => f.display().to_string(),
+        ScheduleTarget::Say { text, voice } => crate::tts::label(voice.as_deref().unwrap_or(default_voice), text),
     }
 }
 
-fn items_text(items: &[PathBuf]) -> String {
+fn items_text(items: &[PathBuf], labels: &HashMap<PathBuf, String>) -> String {
     match items {
-        [one] => one.display().to_string(),
+        [one] => labels.get(one).cloned().unwrap_or_else(|| one.display().to_string()),
+        // A chime and the speech: the speech says what it was.
+        [_, two] if labels.contains_key(two) => format!("chime + {}", labels[two]),
         _ => format!("{} items", items.len()),
     }
 }

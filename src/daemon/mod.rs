@@ -204,6 +204,7 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
                 Input::Hashed { program, item, sha256 } => engine.handle_hash(program, item, sha256),
                 Input::StartAt(id) => engine.admit(id),
                 Input::MaxDuration(id) => engine.handle_max_duration(id),
+                Input::Spoken { program, result } => engine.handle_spoken(program, result),
             },
             _ = tokio::time::sleep_until(wake.into()) => engine.on_timer(),
             _ = net_tick.tick() => engine.on_net_tick(),

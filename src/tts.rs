@@ -1,0 +1,260 @@
+//! Text-to-speech with espeak-ng: text in, a WAV file in
+//! `state_dir/tts/` out, which then plays like any other item.
+//!
+//! The text reaches espeak-ng on its stdin, never on a command line or
+//! through a shell, so nothing in it can be taken as an option or a command.
+//! A WAV is named by the SHA-256 of (voice, rate, text): saying the same
+//! thing again reuses the file (and so its hash and its loudness
+//! measurement). The pure parts (argument list, cache key, checks, the
+//! history label) are separate from `synthesize`, which runs the program.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+/// Longest text accepted, in characters (a long notice is a few minutes of
+/// speech; anything longer belongs in a recorded file).
+pub const MAX_CHARS: usize = 5000;
+
+/// espeak-ng speaks at well over 10 characters a second; a run longer than
+/// this is stuck.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Default voice and words-per-minute bounds espeak-ng accepts.
+pub const DEFAULT_VOICE: &str = "vi";
+pub const RATE_RANGE: std::ops::RangeInclusive<u32> = 80..=450;
+
+/// How to run espeak-ng (`[tts]` in the config).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tts {
+    pub voice: String,
+    /// The program: a name looked up in PATH, or a path.
+    pub espeak: PathBuf,
+    /// Words per minute; `None` = espeak-ng's default (175).
+    pub rate: Option<u32>,
+}
+
+impl Default for Tts {
+    fn default() -> Tts {
+        Tts {
+            voice: DEFAULT_VOICE.into(),
+            espeak: "espeak-ng".into(),
+            rate: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum TtsError {
+    #[error("the text to say is empty")]
+    Empty,
+    #[error("the text to say is {0} characters long; the limit is {MAX_CHARS} (record a file for longer notices)")]
+    TooLong(usize),
+    #[error("voice \"{0}\" is not a voice name; use letters, digits and '-', e.g. vi, vi-vn-x-central or vi-vn-x-south")]
+    BadVoice(String),
+    #[error("cannot run {program}: {reason} (install espeak-ng, e.g. `make deps`, or set [tts] espeak = \"/path/to/espeak-ng\")")]
+    Missing { program: String, reason: String },
+    #[error("espeak-ng does not know voice \"{0}\"; see `espeak-ng --voices=vi` for the Vietnamese voices")]
+    UnknownVoice(String),
+    #[error("espeak-ng failed: {0}")]
+    Failed(String),
+    #[error("espeak-ng took longer than {}s and was stopped", .0.as_secs())]
+    Timeout(Duration),
+    #[error("cannot write speech to {path}: {reason}")]
+    Io { path: String, reason: String },
+}
+
+/// A voice name as espeak-ng spells them: letters, digits and '-' (no
+/// path separators, no option-looking names).
+pub fn voice_ok(voice: &str) -> bool {
+    !voice.is_empty()
+        && voice.len() <= 64
+        && !voice.starts_with('-')
+        && voice.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+/// Checks text from a user: not blank, not longer than `MAX_CHARS`.
+pub fn check_text(text: &str) -> Result<(), TtsError> {
+    if text.trim().is_empty() {
+        return Err(TtsError::Empty);
+    }
+    let chars = text.chars().count();
+    if chars > MAX_CHARS {
+        return Err(TtsError::TooLong(chars));
+    }
+    Ok(())
+}
+
+/// The cache file's name: SHA-256 of everything that changes the sound.
+pub fn cache_key(voice: &str, rate: Option<u32>, text: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"espeak-ng\0");
+    h.update(voice.as_bytes());
+    h.update(b"\0");
+    h.update(rate.map(|r| r.to_string()).unwrap_or_default().as_bytes());
+    h.update(b"\0");
+    h.update(text.trim().as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// espeak-ng's arguments: text comes on stdin (`--stdin`), never here.
+pub fn espeak_args(voice: &str, rate: Option<u32>, out: &Path) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec!["-v".into(), voice.into()];
+    if let Some(rate) = rate {
+        args.push("-s".into());
+        args.push(rate.to_string().into());
+    }
+    args.push("-w".into());
+    args.push(out.as_os_str().to_owned());
+    args.push("--stdin".into());
+    args
+}
+
+/// What history shows as the source: `say:VOICE:"text"`, the text on one
+/// line and cut at 80 characters with "…".
+pub fn label(voice: &str, text: &str) -> String {
+    const SHOWN: usize = 80;
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut shown: String = one_line.chars().take(SHOWN).collect();
+    if one_line.chars().count() > SHOWN {
+        shown.push('…');
+    }
+    format!("say:{voice}:\"{shown}\"")
+}
+
+/// Writes (or finds) the WAV for `text` in `dir` and returns its path.
+/// Blocking: run it off the engine task.
+pub fn synthesize(tts: &Tts, voice: &str, text: &str, dir: &Path) -> Result<PathBuf, TtsError> {
+    check_text(text)?;
+    if !voice_ok(voice) {
+        return Err(TtsError::BadVoice(voice.into()));
+    }
+    let out = dir.join(format!("{}.wav", cache_key(voice, tts.rate, text)));
+    if std::fs::metadata(&out).is_ok_and(|m| m.len() > 44) {
+        return Ok(out);
+    }
+    let io = |path: &Path, e: std::io::Error| TtsError::Io {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    // Written beside the final name and renamed, so a half-written file is
+    // never taken from the cache.
+    let partial = dir.join(format!(".{}.{}.partial.wav", std::process::id(), cache_key(voice, tts.rate, text)));
+    let result = run(tts, voice, text, &partial);
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&partial);
+        return Err(e);
+    }
+    match std::fs::metadata(&partial) {
+        Ok(m) if m.len() > 44 => {}
+        _ => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(TtsError::Failed("it wrote no audio".into()));
+        }
+    }
+    std::fs::rename(&partial, &out).map_err(|e| io(&out, e))?;
+    Ok(out)
+}
+
+fn run(tts: &Tts, voice: &str, text: &str, out: &Path) -> Result<(), TtsError> {
+    let mut child = Command::new(&tts.espeak)
+        .args(espeak_args(voice, tts.rate, out))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| TtsError::Missing {
+            program: tts.espeak.display().to_string(),
+            reason: e.to_string(),
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // espeak-ng reads all of stdin before speaking; a broken pipe means
+        // it already exited, which the status below explains.
+        let _ = stdin.write_all(text.trim().as_bytes());
+        let _ = stdin.write_all(b"\n");
+    }
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(TtsError::Timeout(TIMEOUT));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => return Err(TtsError::Failed(e.to_string())),
+        }
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        use std::io::Read;
+        let _ = pipe.read_to_string(&mut stderr);
+    }
+    if status.success() {
+        return Ok(());
+    }
+    if stderr.contains("voice does not exist") {
+        return Err(TtsError::UnknownVoice(voice.into()));
+    }
+    let stderr = stderr.trim();
+    Err(TtsError::Failed(if stderr.is_empty() { status.to_string() } else { stderr.to_string() }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_goes_on_stdin_never_in_the_arguments() {
+        let args = espeak_args("vi-vn-x-south", Some(140), Path::new("/s/tts/x.wav"));
+        let args: Vec<&str> = args.iter().map(|a| a.to_str().unwrap()).collect();
+        assert_eq!(args, ["-v", "vi-vn-x-south", "-s", "140", "-w", "/s/tts/x.wav", "--stdin"]);
+        let args = espeak_args("vi", None, Path::new("o.wav"));
+        assert_eq!(args.len(), 5, "no -s without a rate");
+    }
+
+    #[test]
+    fn cache_key_changes_with_voice_rate_and_text_only() {
+        let k = cache_key("vi", None, "Xin chào bà con");
+        assert_eq!(k.len(), 64);
+        assert_eq!(k, cache_key("vi", None, "  Xin chào bà con\n"), "surrounding blanks do not matter");
+        assert_ne!(k, cache_key("vi-vn-x-south", None, "Xin chào bà con"));
+        assert_ne!(k, cache_key("vi", Some(140), "Xin chào bà con"));
+        assert_ne!(k, cache_key("vi", None, "Xin chào bà con!"));
+        // No ambiguity between where the voice ends and the text begins.
+        assert_ne!(cache_key("vi", None, "a"), cache_key("via", None, ""));
+    }
+
+    #[test]
+    fn voice_names_are_letters_digits_and_dashes() {
+        for ok in ["vi", "vi-vn-x-central", "vi-vn-x-south", "en-gb", "mb-vi1"] {
+            assert!(voice_ok(ok), "{ok}");
+        }
+        for bad in ["", "-v", "vi vn", "../x", "vi/x", "vi;rm", "việt", &"a".repeat(65)] {
+            assert!(!voice_ok(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn text_must_be_present_and_not_too_long() {
+        assert_eq!(check_text("  \n"), Err(TtsError::Empty));
+        assert_eq!(check_text(&"ạ".repeat(MAX_CHARS)), Ok(()), "counted in characters, not bytes");
+        assert_eq!(check_text(&"a".repeat(MAX_CHARS + 1)), Err(TtsError::TooLong(MAX_CHARS + 1)));
+        assert!(TtsError::TooLong(6000).to_string().contains("limit is 5000"));
+    }
+
+    #[test]
+    fn label_shows_the_text_on_one_line_cut_sensibly() {
+        assert_eq!(label("vi", "Xin chào\n  bà con"), "say:vi:\"Xin chào bà con\"");
+        let long = "ạ".repeat(100);
+        let l = label("vi", &long);
+        assert!(l.ends_with("…\""), "{l}");
+        assert_eq!(l.chars().filter(|&c| c == 'ạ').count(), 80);
+    }
+}

@@ -1,0 +1,181 @@
+//! Text-to-speech through the real daemon: `loa say` (and a `say`
+//! schedule) makes espeak-ng speak Vietnamese, the speech goes out on the
+//! zone as Opus/RTP, and history records the text and the WAV's hash.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::daemon::{base_config, zone_toml, Daemon, Packet, RtpListener};
+use common::require_netns;
+use serde_json::Value;
+
+/// A packet counts as speech above this mean square (about -40 dBFS).
+const VOICED: f32 = 1e-4;
+
+/// What a listener on the zone heard: seconds from the first to the last
+/// voiced packet, and the RMS over that span.
+struct Heard {
+    voiced_secs: f64,
+    rms: f32,
+}
+
+fn heard(packets: &[Packet]) -> Heard {
+    let mut decoder = opus::Decoder::new(48_000, opus::Channels::Mono).unwrap();
+    let mut pcm = vec![0f32; 5760];
+    let frames: Vec<Vec<f32>> = packets
+        .iter()
+        .map(|p| {
+            let n = decoder.decode_float(&p.payload, &mut pcm, false).unwrap_or(0);
+            pcm[..n].to_vec()
+        })
+        .collect();
+    let energy = |x: &[f32]| x.iter().map(|v| v * v).sum::<f32>() / x.len().max(1) as f32;
+    let voiced: Vec<usize> = (0..frames.len()).filter(|&i| energy(&frames[i]) > VOICED).collect();
+    let (Some(&first), Some(&last)) = (voiced.first(), voiced.last()) else {
+        return Heard { voiced_secs: 0.0, rms: 0.0 };
+    };
+    let span: Vec<f32> = frames[first..=last].iter().flatten().copied().collect();
+    Heard {
+        voiced_secs: span.len() as f64 / 48_000.0,
+        rms: energy(&span).sqrt(),
+    }
+}
+
+/// History rows, oldest first.
+fn rows(daemon: &Daemon) -> Vec<Value> {
+    daemon.json(&["history"])["rows"].as_array().unwrap().clone()
+}
+
+/// Waits until history has `n` rows that have ended.
+fn wait_rows(daemon: &Daemon, n: usize, secs: u64) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let rows = rows(daemon);
+        if rows.iter().filter(|r| r["outcome"].is_string()).count() >= n {
+            return rows;
+        }
+        assert!(Instant::now() < deadline, "history never reached {n} ended rows: {rows:#?}\n{}", daemon.log_text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The finished WAVs in the speech cache.
+fn cached(state: &Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(state.join("tts"))
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    files.retain(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'));
+    files.sort();
+    files
+}
+
+fn sha256_hex(path: &Path) -> String {
+    let out = std::process::Command::new("sha256sum").arg(path).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_string()
+}
+
+#[test]
+fn say_speaks_on_the_zone_records_text_and_hash_and_reuses_the_cache() {
+    require_netns();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let (zone, group, port) = zone_toml("thon-1");
+    let listener = RtpListener::start(&group, port);
+    let mut daemon = Daemon::start(dir.path(), &format!("{}{zone}", base_config(dir.path())));
+
+    // 1. A short sentence: heard as speech of a plausible length.
+    let out = daemon.loa(&["say", "--zones", "thon-1", "Xin chào bà con"]);
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stderr), daemon.log_text());
+    let rows1 = wait_rows(&daemon, 1, 15);
+    std::thread::sleep(Duration::from_millis(300));
+    let first = listener.packets();
+    let h = heard(&first);
+    println!("heard {:.2} s of speech, RMS {:.4} ({} packets)", h.voiced_secs, h.rms, first.len());
+    assert!((0.5..=5.0).contains(&h.voiced_secs), "speech lasted {:.2} s", h.voiced_secs);
+    assert!(h.rms > 0.01, "speech RMS {:.4} is near silence", h.rms);
+
+    let row = &rows1[0];
+    assert_eq!(row["source"], "say:vi:\"Xin chào bà con\"", "{row:#}");
+    assert_eq!(row["outcome"], "completed", "{row:#}");
+    assert_eq!(row["zones"], serde_json::json!(["thon-1"]));
+    let files = cached(&state);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let sha = sha256_hex(&files[0]);
+    assert_eq!(row["sha256"], sha.as_str(), "history holds the synthesised WAV's hash");
+
+    // 2. The same text again: the cached WAV is reused (same hash, no new file).
+    let modified = std::fs::metadata(&files[0]).unwrap().modified().unwrap();
+    assert!(daemon.loa(&["say", "--zones", "thon-1", "Xin chào bà con"]).status.success());
+    let rows2 = wait_rows(&daemon, 2, 15);
+    assert_eq!(rows2[1]["source"], row["source"]);
+    assert_eq!(rows2[1]["sha256"], sha.as_str());
+    assert_eq!(cached(&state), files, "no new file for the same text and voice");
+    assert_eq!(std::fs::metadata(&files[0]).unwrap().modified().unwrap(), modified, "not rewritten");
+
+    // 3. The southern voice, from a file: another WAV, also heard.
+    let notice = dir.path().join("notice.txt");
+    std::fs::write(&notice, "Thông báo: chiều nay họp thôn.\n").unwrap();
+    let before = listener.packets().len();
+    let out = daemon.loa(&["say", "--zones", "thon-1", "--voice", "vi-vn-x-south", "--file", notice.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows3 = wait_rows(&daemon, 3, 15);
+    std::thread::sleep(Duration::from_millis(300));
+    let h = heard(&listener.packets()[before..]);
+    println!("southern voice: {:.2} s of speech, RMS {:.4}", h.voiced_secs, h.rms);
+    assert!((0.8..=8.0).contains(&h.voiced_secs) && h.rms > 0.01, "{:.2} s, RMS {:.4}", h.voiced_secs, h.rms);
+    assert_eq!(rows3[2]["source"], "say:vi-vn-x-south:\"Thông báo: chiều nay họp thôn.\"");
+    assert_eq!(cached(&state).len(), 2);
+
+    // 4. Errors in plain words; the daemon keeps running.
+    let out = daemon.loa(&["say", "--zones", "thon-1", "--voice", "xx-nope", "Xin chào"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("espeak-ng does not know voice \"xx-nope\""), "{err}");
+    let rows4 = wait_rows(&daemon, 4, 10);
+    let failed = rows4.iter().find(|r| r["outcome"] == "failed").expect("a failed row");
+    assert_eq!(failed["source"], "say:xx-nope:\"Xin chào\"");
+    assert!(failed["error"].as_str().unwrap().contains("does not know voice"), "{failed:#}");
+
+    let out = daemon.loa(&["say", "--zones", "thon-1", "--voice", "vi;rm -rf /", "Xin chào"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("is not a voice name"), "{err}");
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, " \n").unwrap();
+    let out = daemon.loa(&["say", "--zones", "thon-1", "--file", empty.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("the text to say is empty"), "{err}");
+    let long = "a".repeat(5001);
+    let out = daemon.loa(&["say", "--zones", "thon-1", &long]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("the limit is 5000"), "{err}");
+
+    assert!(daemon.json(&["status"]).is_object(), "the daemon still answers");
+    assert!(daemon.stop());
+}
+
+#[test]
+fn a_schedule_with_say_fires_and_speaks() {
+    require_netns();
+    let dir = tempfile::tempdir().unwrap();
+    let (zone, group, port) = zone_toml("thon-1");
+    let listener = RtpListener::start(&group, port);
+    let config = format!(
+        "{}[tts]\nvoice = \"vi-vn-x-central\"\n{zone}[[schedule]]\nname = \"loa-sang\"\ncron = \"*/2 * * * * *\"\n\
+         say = \"Kính thưa bà con\"\nzones = [\"thon-1\"]\n",
+        base_config(dir.path())
+    );
+    let mut daemon = Daemon::start(dir.path(), &config);
+    let schedules = daemon.json(&["schedule", "list"]);
+    assert_eq!(schedules["schedules"][0]["target"], "say:vi-vn-x-central:\"Kính thưa bà con\"", "{schedules:#}");
+    let rows = wait_rows(&daemon, 1, 15);
+    let row = rows.iter().find(|r| r["outcome"] == "completed").unwrap_or_else(|| panic!("{rows:#?}"));
+    assert_eq!(row["source"], "say:vi-vn-x-central:\"Kính thưa bà con\"");
+    assert_eq!(row["origin"], "schedule:loa-sang");
+    assert_eq!(row["sha256"].as_str().map(str::len), Some(64), "{row:#}");
+    assert!(daemon.stop());
+    let h = heard(&listener.stop());
+    println!("scheduled speech: {:.2} s, RMS {:.4}", h.voiced_secs, h.rms);
+    assert!(h.voiced_secs > 0.5 && h.rms > 0.01, "{:.2} s, RMS {:.4}", h.voiced_secs, h.rms);
+}
