@@ -144,7 +144,11 @@ pub fn synthesize(tts: &Tts, voice: &str, text: &str, dir: &Path) -> Result<Path
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     // Written beside the final name and renamed, so a half-written file is
     // never taken from the cache.
-    let partial = dir.join(format!(".{}.{}.partial.wav", std::process::id(), cache_key(voice, tts.rate, text)));
+    let partial = dir.join(format!(
+        ".{}.{}.partial.wav",
+        std::process::id(),
+        cache_key(voice, tts.rate, text)
+    ));
     let result = run(tts, voice, text, &partial);
     if let Err(e) = result {
         let _ = std::fs::remove_file(&partial);
@@ -203,7 +207,11 @@ fn run(tts: &Tts, voice: &str, text: &str, out: &Path) -> Result<(), TtsError> {
         return Err(TtsError::UnknownVoice(voice.into()));
     }
     let stderr = stderr.trim();
-    Err(TtsError::Failed(if stderr.is_empty() { status.to_string() } else { stderr.to_string() }))
+    Err(TtsError::Failed(if stderr.is_empty() {
+        status.to_string()
+    } else {
+        stderr.to_string()
+    }))
 }
 
 #[cfg(test)]
@@ -214,7 +222,18 @@ mod tests {
     fn text_goes_on_stdin_never_in_the_arguments() {
         let args = espeak_args("vi-vn-x-south", Some(140), Path::new("/s/tts/x.wav"));
         let args: Vec<&str> = args.iter().map(|a| a.to_str().unwrap()).collect();
-        assert_eq!(args, ["-v", "vi-vn-x-south", "-s", "140", "-w", "/s/tts/x.wav", "--stdin"]);
+        assert_eq!(
+            args,
+            [
+                "-v",
+                "vi-vn-x-south",
+                "-s",
+                "140",
+                "-w",
+                "/s/tts/x.wav",
+                "--stdin"
+            ]
+        );
         let args = espeak_args("vi", None, Path::new("o.wav"));
         assert_eq!(args.len(), 5, "no -s without a rate");
     }
@@ -223,7 +242,11 @@ mod tests {
     fn cache_key_changes_with_voice_rate_and_text_only() {
         let k = cache_key("vi", None, "Xin chào bà con");
         assert_eq!(k.len(), 64);
-        assert_eq!(k, cache_key("vi", None, "  Xin chào bà con\n"), "surrounding blanks do not matter");
+        assert_eq!(
+            k,
+            cache_key("vi", None, "  Xin chào bà con\n"),
+            "surrounding blanks do not matter"
+        );
         assert_ne!(k, cache_key("vi-vn-x-south", None, "Xin chào bà con"));
         assert_ne!(k, cache_key("vi", Some(140), "Xin chào bà con"));
         assert_ne!(k, cache_key("vi", None, "Xin chào bà con!"));
@@ -236,7 +259,16 @@ mod tests {
         for ok in ["vi", "vi-vn-x-central", "vi-vn-x-south", "en-gb", "mb-vi1"] {
             assert!(voice_ok(ok), "{ok}");
         }
-        for bad in ["", "-v", "vi vn", "../x", "vi/x", "vi;rm", "việt", &"a".repeat(65)] {
+        for bad in [
+            "",
+            "-v",
+            "vi vn",
+            "../x",
+            "vi/x",
+            "vi;rm",
+            "việt",
+            &"a".repeat(65),
+        ] {
             assert!(!voice_ok(bad), "{bad}");
         }
     }
@@ -244,14 +276,26 @@ mod tests {
     #[test]
     fn text_must_be_present_and_not_too_long() {
         assert_eq!(check_text("  \n"), Err(TtsError::Empty));
-        assert_eq!(check_text(&"ạ".repeat(MAX_CHARS)), Ok(()), "counted in characters, not bytes");
-        assert_eq!(check_text(&"a".repeat(MAX_CHARS + 1)), Err(TtsError::TooLong(MAX_CHARS + 1)));
-        assert!(TtsError::TooLong(6000).to_string().contains("limit is 5000"));
+        assert_eq!(
+            check_text(&"ạ".repeat(MAX_CHARS)),
+            Ok(()),
+            "counted in characters, not bytes"
+        );
+        assert_eq!(
+            check_text(&"a".repeat(MAX_CHARS + 1)),
+            Err(TtsError::TooLong(MAX_CHARS + 1))
+        );
+        assert!(TtsError::TooLong(6000)
+            .to_string()
+            .contains("limit is 5000"));
     }
 
     #[test]
     fn label_shows_the_text_on_one_line_cut_sensibly() {
-        assert_eq!(label("vi", "Xin chào\n  bà con"), "say:vi:\"Xin chào bà con\"");
+        assert_eq!(
+            label("vi", "Xin chào\n  bà con"),
+            "say:vi:\"Xin chào bà con\""
+        );
         let long = "ạ".repeat(100);
         let l = label("vi", &long);
         assert!(l.ends_with("…\""), "{l}");

@@ -27,14 +27,21 @@ fn heard(packets: &[Packet]) -> Heard {
     let frames: Vec<Vec<f32>> = packets
         .iter()
         .map(|p| {
-            let n = decoder.decode_float(&p.payload, &mut pcm, false).unwrap_or(0);
+            let n = decoder
+                .decode_float(&p.payload, &mut pcm, false)
+                .unwrap_or(0);
             pcm[..n].to_vec()
         })
         .collect();
     let energy = |x: &[f32]| x.iter().map(|v| v * v).sum::<f32>() / x.len().max(1) as f32;
-    let voiced: Vec<usize> = (0..frames.len()).filter(|&i| energy(&frames[i]) > VOICED).collect();
+    let voiced: Vec<usize> = (0..frames.len())
+        .filter(|&i| energy(&frames[i]) > VOICED)
+        .collect();
     let (Some(&first), Some(&last)) = (voiced.first(), voiced.last()) else {
-        return Heard { voiced_secs: 0.0, rms: 0.0 };
+        return Heard {
+            voiced_secs: 0.0,
+            rms: 0.0,
+        };
     };
     let span: Vec<f32> = frames[first..=last].iter().flatten().copied().collect();
     Heard {
@@ -45,7 +52,10 @@ fn heard(packets: &[Packet]) -> Heard {
 
 /// History rows, oldest first.
 fn rows(daemon: &Daemon) -> Vec<Value> {
-    daemon.json(&["history"])["rows"].as_array().unwrap().clone()
+    daemon.json(&["history"])["rows"]
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 /// Waits until history has `n` rows that have ended.
@@ -56,7 +66,11 @@ fn wait_rows(daemon: &Daemon, n: usize, secs: u64) -> Vec<Value> {
         if rows.iter().filter(|r| r["outcome"].is_string()).count() >= n {
             return rows;
         }
-        assert!(Instant::now() < deadline, "history never reached {n} ended rows: {rows:#?}\n{}", daemon.log_text());
+        assert!(
+            Instant::now() < deadline,
+            "history never reached {n} ended rows: {rows:#?}\n{}",
+            daemon.log_text()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -72,8 +86,15 @@ fn cached(state: &Path) -> Vec<std::path::PathBuf> {
 }
 
 fn sha256_hex(path: &Path) -> String {
-    let out = std::process::Command::new("sha256sum").arg(path).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap().to_string()
+    let out = std::process::Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -87,13 +108,27 @@ fn say_speaks_on_the_zone_records_text_and_hash_and_reuses_the_cache() {
 
     // 1. A short sentence: heard as speech of a plausible length.
     let out = daemon.loa(&["say", "--zones", "thon-1", "Xin chào bà con"]);
-    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stderr), daemon.log_text());
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        daemon.log_text()
+    );
     let rows1 = wait_rows(&daemon, 1, 15);
     std::thread::sleep(Duration::from_millis(300));
     let first = listener.packets();
     let h = heard(&first);
-    println!("heard {:.2} s of speech, RMS {:.4} ({} packets)", h.voiced_secs, h.rms, first.len());
-    assert!((0.5..=5.0).contains(&h.voiced_secs), "speech lasted {:.2} s", h.voiced_secs);
+    println!(
+        "heard {:.2} s of speech, RMS {:.4} ({} packets)",
+        h.voiced_secs,
+        h.rms,
+        first.len()
+    );
+    assert!(
+        (0.5..=5.0).contains(&h.voiced_secs),
+        "speech lasted {:.2} s",
+        h.voiced_secs
+    );
     assert!(h.rms > 0.01, "speech RMS {:.4} is near silence", h.rms);
 
     let row = &rows1[0];
@@ -103,55 +138,130 @@ fn say_speaks_on_the_zone_records_text_and_hash_and_reuses_the_cache() {
     let files = cached(&state);
     assert_eq!(files.len(), 1, "{files:?}");
     let sha = sha256_hex(&files[0]);
-    assert_eq!(row["sha256"], sha.as_str(), "history holds the synthesised WAV's hash");
+    assert_eq!(
+        row["sha256"],
+        sha.as_str(),
+        "history holds the synthesised WAV's hash"
+    );
 
     // 2. The same text again: the cached WAV is reused (same hash, no new file).
     let modified = std::fs::metadata(&files[0]).unwrap().modified().unwrap();
-    assert!(daemon.loa(&["say", "--zones", "thon-1", "Xin chào bà con"]).status.success());
+    assert!(daemon
+        .loa(&["say", "--zones", "thon-1", "Xin chào bà con"])
+        .status
+        .success());
     let rows2 = wait_rows(&daemon, 2, 15);
     assert_eq!(rows2[1]["source"], row["source"]);
     assert_eq!(rows2[1]["sha256"], sha.as_str());
-    assert_eq!(cached(&state), files, "no new file for the same text and voice");
-    assert_eq!(std::fs::metadata(&files[0]).unwrap().modified().unwrap(), modified, "not rewritten");
+    assert_eq!(
+        cached(&state),
+        files,
+        "no new file for the same text and voice"
+    );
+    assert_eq!(
+        std::fs::metadata(&files[0]).unwrap().modified().unwrap(),
+        modified,
+        "not rewritten"
+    );
 
     // 3. The southern voice, from a file: another WAV, also heard.
     let notice = dir.path().join("notice.txt");
     std::fs::write(&notice, "Thông báo: chiều nay họp thôn.\n").unwrap();
     let before = listener.packets().len();
-    let out = daemon.loa(&["say", "--zones", "thon-1", "--voice", "vi-vn-x-south", "--file", notice.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = daemon.loa(&[
+        "say",
+        "--zones",
+        "thon-1",
+        "--voice",
+        "vi-vn-x-south",
+        "--file",
+        notice.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let rows3 = wait_rows(&daemon, 3, 15);
     std::thread::sleep(Duration::from_millis(300));
     let h = heard(&listener.packets()[before..]);
-    println!("southern voice: {:.2} s of speech, RMS {:.4}", h.voiced_secs, h.rms);
-    assert!((0.8..=8.0).contains(&h.voiced_secs) && h.rms > 0.01, "{:.2} s, RMS {:.4}", h.voiced_secs, h.rms);
-    assert_eq!(rows3[2]["source"], "say:vi-vn-x-south:\"Thông báo: chiều nay họp thôn.\"");
+    println!(
+        "southern voice: {:.2} s of speech, RMS {:.4}",
+        h.voiced_secs, h.rms
+    );
+    assert!(
+        (0.8..=8.0).contains(&h.voiced_secs) && h.rms > 0.01,
+        "{:.2} s, RMS {:.4}",
+        h.voiced_secs,
+        h.rms
+    );
+    assert_eq!(
+        rows3[2]["source"],
+        "say:vi-vn-x-south:\"Thông báo: chiều nay họp thôn.\""
+    );
     assert_eq!(cached(&state).len(), 2);
 
     // 4. Errors in plain words; the daemon keeps running.
     let out = daemon.loa(&["say", "--zones", "thon-1", "--voice", "xx-nope", "Xin chào"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("espeak-ng does not know voice \"xx-nope\""), "{err}");
+    assert!(
+        err.contains("espeak-ng does not know voice \"xx-nope\""),
+        "{err}"
+    );
     let rows4 = wait_rows(&daemon, 4, 10);
-    let failed = rows4.iter().find(|r| r["outcome"] == "failed").expect("a failed row");
+    let failed = rows4
+        .iter()
+        .find(|r| r["outcome"] == "failed")
+        .expect("a failed row");
     assert_eq!(failed["source"], "say:xx-nope:\"Xin chào\"");
-    assert!(failed["error"].as_str().unwrap().contains("does not know voice"), "{failed:#}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("does not know voice"),
+        "{failed:#}"
+    );
 
-    let out = daemon.loa(&["say", "--zones", "thon-1", "--voice", "vi;rm -rf /", "Xin chào"]);
+    let out = daemon.loa(&[
+        "say",
+        "--zones",
+        "thon-1",
+        "--voice",
+        "vi;rm -rf /",
+        "Xin chào",
+    ]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("is not a voice name"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("is not a voice name"),
+        "{err}"
+    );
     let empty = dir.path().join("empty.txt");
     std::fs::write(&empty, " \n").unwrap();
-    let out = daemon.loa(&["say", "--zones", "thon-1", "--file", empty.to_str().unwrap()]);
+    let out = daemon.loa(&[
+        "say",
+        "--zones",
+        "thon-1",
+        "--file",
+        empty.to_str().unwrap(),
+    ]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("the text to say is empty"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("the text to say is empty"),
+        "{err}"
+    );
     let long = "a".repeat(5001);
     let out = daemon.loa(&["say", "--zones", "thon-1", &long]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("the limit is 5000"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("the limit is 5000"),
+        "{err}"
+    );
 
-    assert!(daemon.json(&["status"]).is_object(), "the daemon still answers");
+    assert!(
+        daemon.json(&["status"]).is_object(),
+        "the daemon still answers"
+    );
     assert!(daemon.stop());
 }
 
@@ -168,14 +278,25 @@ fn a_schedule_with_say_fires_and_speaks() {
     );
     let mut daemon = Daemon::start(dir.path(), &config);
     let schedules = daemon.json(&["schedule", "list"]);
-    assert_eq!(schedules["schedules"][0]["target"], "say:vi-vn-x-central:\"Kính thưa bà con\"", "{schedules:#}");
+    assert_eq!(
+        schedules["schedules"][0]["target"], "say:vi-vn-x-central:\"Kính thưa bà con\"",
+        "{schedules:#}"
+    );
     let rows = wait_rows(&daemon, 1, 15);
-    let row = rows.iter().find(|r| r["outcome"] == "completed").unwrap_or_else(|| panic!("{rows:#?}"));
+    let row = rows
+        .iter()
+        .find(|r| r["outcome"] == "completed")
+        .unwrap_or_else(|| panic!("{rows:#?}"));
     assert_eq!(row["source"], "say:vi-vn-x-central:\"Kính thưa bà con\"");
     assert_eq!(row["origin"], "schedule:loa-sang");
     assert_eq!(row["sha256"].as_str().map(str::len), Some(64), "{row:#}");
     assert!(daemon.stop());
     let h = heard(&listener.stop());
     println!("scheduled speech: {:.2} s, RMS {:.4}", h.voiced_secs, h.rms);
-    assert!(h.voiced_secs > 0.5 && h.rms > 0.01, "{:.2} s, RMS {:.4}", h.voiced_secs, h.rms);
+    assert!(
+        h.voiced_secs > 0.5 && h.rms > 0.01,
+        "{:.2} s, RMS {:.4}",
+        h.voiced_secs,
+        h.rms
+    );
 }

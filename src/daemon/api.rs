@@ -144,6 +144,12 @@ struct StartParams {
     max_duration: Option<String>,
 }
 
+/// What `broadcast.start` asked for: items to play, or text to speak.
+enum Start {
+    Play(StartSpec),
+    Say { spec: StartSpec, text: String, voice: Option<String> },
+}
+
 fn start(engine: &mut Engine, caller: Caller, params: Value, reply: Reply) {
     let result = (|| {
         let p: StartParams = self::params("broadcast.start", params)?;
@@ -178,7 +184,7 @@ fn start(engine: &mut Engine, caller: Caller, params: Value, reply: Reply) {
                 labels: Default::default(),
             };
             tracing::info!(uid = caller.uid, pid = caller.pid, priority = %priority, "broadcast.start {}: say {} chars", spec.name, text.chars().count());
-            return Ok(Err((spec, text.clone(), p.voice)));
+            return Ok(Start::Say { spec, text: text.clone(), voice: p.voice });
         }
         let (items, looped, name) = match (p.files.is_empty(), p.playlist) {
             (false, None) => {
@@ -192,7 +198,7 @@ fn start(engine: &mut Engine, caller: Caller, params: Value, reply: Reply) {
             _ => return Err(RpcError::invalid_params("give files or a playlist, not both and not neither")),
         };
         tracing::info!(uid = caller.uid, pid = caller.pid, priority = %priority, "broadcast.start {name}: {} item(s)", items.len());
-        Ok(Ok(StartSpec {
+        Ok(Start::Play(StartSpec {
             name,
             items,
             zones,
@@ -210,8 +216,8 @@ fn start(engine: &mut Engine, caller: Caller, params: Value, reply: Reply) {
         Ok(what) => {
             let (tx, rx) = tokio::sync::oneshot::channel();
             let started = match what {
-                Ok(spec) => engine.start(spec, Some(tx)),
-                Err((spec, text, voice)) => engine.say(spec, &text, voice.as_deref(), Some(tx)),
+                Start::Play(spec) => engine.start(spec, Some(tx)),
+                Start::Say { spec, text, voice } => engine.say(spec, &text, voice.as_deref(), Some(tx)),
             };
             if let Err(e) = started {
                 return send(reply, Err(e));
