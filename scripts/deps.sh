@@ -13,7 +13,7 @@ have gst-launch-1.0 || need+=(gstreamer1.0-tools)
 have tshark      || need+=(tshark)           # packet captures in tests and pacing measurements
 have ip          || need+=(iproute2)         # private network namespace for tests
 have unshare     || need+=(util-linux)
-have espeak-ng   || need+=(espeak-ng)        # regenerating the spoken demo asset
+have espeak-ng   || need+=(espeak-ng)        # `loa say` (voices vi, vi-vn-x-central, vi-vn-x-south) and the demo asset
 have faketime    || need+=(faketime)         # libfaketime: wall-clock jumps in tests/faults_clock.rs
 # GStreamer elements the interop tests use, by the package that ships them.
 if have gst-inspect-1.0; then
