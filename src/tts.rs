@@ -144,11 +144,10 @@ pub fn synthesize(tts: &Tts, voice: &str, text: &str, dir: &Path) -> Result<Path
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     // Written beside the final name and renamed, so a half-written file is
     // never taken from the cache.
-    let partial = dir.join(format!(
-        ".{}.{}.partial.wav",
-        std::process::id(),
-        cache_key(voice, tts.rate, text)
-    ));
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    // Unique per run: two identical requests at once each write their own.
+    let run_id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let partial = dir.join(format!(".{}-{run_id}.partial.wav", std::process::id()));
     let result = run(tts, voice, text, &partial);
     if let Err(e) = result {
         let _ = std::fs::remove_file(&partial);
@@ -288,6 +287,58 @@ mod tests {
         assert!(TtsError::TooLong(6000)
             .to_string()
             .contains("limit is 5000"));
+    }
+
+    /// Runs the real espeak-ng (installed by `make deps`).
+    #[test]
+    fn synthesis_writes_a_wav_once_and_says_why_it_cannot() {
+        let dir = tempfile::tempdir().unwrap();
+        let tts = Tts::default();
+        // Two identical requests at once: one file, both succeed.
+        let runs: Vec<_> = (0..2)
+            .map(|_| {
+                let (tts, dir) = (tts.clone(), dir.path().to_path_buf());
+                std::thread::spawn(move || synthesize(&tts, "vi", "Xin chào bà con", &dir))
+            })
+            .collect();
+        let paths: Vec<PathBuf> = runs
+            .into_iter()
+            .map(|r| r.join().unwrap().unwrap())
+            .collect();
+        assert_eq!(paths[0], paths[1]);
+        let reader = hound::WavReader::open(&paths[0]).unwrap();
+        let secs = reader.duration() as f64 / reader.spec().sample_rate as f64;
+        assert!((0.5..5.0).contains(&secs), "{secs} s");
+        let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(files.len(), 1, "no partial file is left behind");
+
+        // Option-looking text and shell syntax are only words to speak.
+        let pwned = dir.path().join("pwned");
+        let nasty = format!(
+            "-v en --help; touch {0} $(touch {0}) `touch {0}`",
+            pwned.display()
+        );
+        let spoken = synthesize(&tts, "vi", &nasty, dir.path()).unwrap();
+        assert!(!pwned.exists());
+        std::fs::remove_file(spoken).unwrap();
+
+        let e = synthesize(&tts, "xx-nope", "Xin chào", dir.path()).unwrap_err();
+        assert_eq!(e, TtsError::UnknownVoice("xx-nope".into()));
+        let missing = Tts {
+            espeak: "/nonexistent/espeak-ng".into(),
+            ..Tts::default()
+        };
+        let e = synthesize(&missing, "vi", "Xin chào", dir.path()).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("cannot run /nonexistent/espeak-ng: "),
+            "{e}"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "failures leave nothing"
+        );
     }
 
     #[test]

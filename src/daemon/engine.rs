@@ -1297,24 +1297,30 @@ impl Engine {
     /// Stops programs; returns the ids stopped.
     pub fn stop(&mut self, ids: Vec<ProgramId>, reason: String) -> Vec<ProgramId> {
         for &id in &ids {
+            // Speech still being synthesised: it never starts.
+            if let Some(PendingSay { reply: Some(reply), .. }) = self.pending_say.remove(&id) {
+                let _ = reply.send(Err(RpcError::refused(reason.clone())));
+            }
             self.end_program(id, Outcome::Stopped, Some(reason.clone()), false);
         }
         ids
     }
 
+    /// Programs, including `say` programs whose speech is being synthesised.
     pub fn program_ids(&self) -> Vec<ProgramId> {
-        self.programs.keys().copied().collect()
+        self.programs.keys().chain(self.pending_say.keys()).copied().collect()
     }
 
     pub fn programs_on_zone(&self, zone: &str) -> Result<Vec<ProgramId>, RpcError> {
         let index = self.zone_index(zone).ok_or_else(|| {
             RpcError::refused(format!("unknown zone \"{zone}\"; zones: {}", self.live_zone_names().join(", ")))
         })?;
-        Ok(self.programs.values().filter(|p| p.zones.contains(&index)).map(|p| p.id).collect())
+        let pending = self.pending_say.iter().filter(|(_, p)| p.spec.zones.contains(&index)).map(|(&id, _)| id);
+        Ok(self.programs.values().filter(|p| p.zones.contains(&index)).map(|p| p.id).chain(pending).collect())
     }
 
     pub fn has_program(&self, id: ProgramId) -> bool {
-        self.programs.contains_key(&id)
+        self.programs.contains_key(&id) || self.pending_say.contains_key(&id)
     }
 
     /// SIGTERM: every program stops, rows are closed as `stopped`.
