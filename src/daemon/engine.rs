@@ -517,22 +517,7 @@ impl Engine {
         }
         let (items, looped) = self.target_items(&spec.target, spec.priority, &Origin::Schedule(spec.name.clone()), &zones, false)?;
         tracing::info!(schedule = spec.name, "fires: {} item(s) on {}", items.len(), self.zone_list(&zones));
-        self.start(
-            StartSpec {
-                name: spec.name.clone(),
-                items,
-                zones,
-                priority: spec.priority,
-                origin: Origin::Schedule(spec.name.clone()),
-                looped,
-                on_busy: spec.on_busy,
-                on_preempt: spec.on_preempt,
-                max_duration: spec.max_duration,
-                start_at,
-                labels: HashMap::new(),
-            },
-            None,
-        )
+        self.start(start(items, looped), None)
     }
 
     // ----------------------------------------------------------- resolving
