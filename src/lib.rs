@@ -12,6 +12,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod health;
+pub mod leveller;
 pub mod loudness;
 pub mod media;
 pub mod net;
