@@ -21,8 +21,10 @@
 //!    LUFS target.
 //! 3. Leveller gain: moves toward `target − speech level` at a bounded rate,
 //!    holds when there is no speech (see [`Leveller`]).
-//! 4. Limiter: instant attack, exponential release, on the sample peak of
-//!    the frame (linked over channels), then a safety clamp at the ceiling.
+//! 4. Limiter: 1 ms lookahead so the gain ramps down before a peak instead
+//!    of jumping on it, exponential release, on the sample peak of the
+//!    frame (linked over channels), then a safety clamp at the ceiling.
+//!    The output is therefore [`LATENCY_FRAMES`] (1 ms) behind the input.
 
 use crate::media::OUTPUT_RATE;
 
@@ -102,6 +104,17 @@ pub const GAIN_MAX_DB: f64 = 24.0;
 /// The leveller starts at unity: nothing is known about the speaker yet,
 /// and an unknown loud input is then only limited, never boosted.
 pub const INITIAL_GAIN_DB: f64 = 0.0;
+
+/// Limiter lookahead, frames (1 ms at 48 kHz), which is also the whole
+/// latency of the module: the first `LATENCY_FRAMES` output frames of a new
+/// `Leveller` are silence. Without lookahead, a limiter's gain must jump on
+/// the peak sample itself (a click on every limited syllable); with it the
+/// gain ramps down over 1 ms before the peak, which the ear takes for a
+/// level change. 1 ms is nothing against the 150 ms end-to-end budget.
+pub const LATENCY_FRAMES: usize = 48;
+
+/// Ring length of the limiter: the lookahead plus the current frame.
+const LIMITER_RING: usize = LATENCY_FRAMES + 1;
 
 /// Limiter release time constant, seconds: long enough that the gain does
 /// not follow each cycle of a 100 Hz voice (which would distort it), short
@@ -220,20 +233,16 @@ impl KWeighting {
 /// [`GAIN_UP_DB_PER_S`] up and [`GAIN_DOWN_DB_PER_S`] down (a constant
 /// factor per sample: one multiply, no `powf` on the audio path).
 ///
-/// Limiter: no lookahead (zero latency). Each frame's peak after the
-/// leveller gain sets the needed reduction `ceiling / peak`; the limiter
-/// gain drops to it at once (instant attack) and recovers with time
-/// constant [`LIMITER_RELEASE_S`]. It works on sample peaks: the ceiling is
+/// Limiter: see [`Limiter`]. It works on sample peaks: the ceiling is
 /// `[audio] true_peak_max`, and true (inter-sample) peaks can be a fraction
-/// of a dB higher — an approximation, accepted for zero latency; the
-/// leveller keeps speech near the target, so the limiter only shaves the
-/// loudest syllables by a few dB. A final clamp at the ceiling catches
-/// rounding only.
+/// of a dB higher — an approximation, accepted to keep the latency at 1 ms
+/// (true-peak detection needs 4× oversampling). The leveller keeps speech
+/// near the target, so the limiter only shaves the loudest syllables by a
+/// few dB. A final clamp at the ceiling catches rounding only.
 #[derive(Debug, Clone)]
 pub struct Leveller {
     channels: usize,
     target_lufs: f64,
-    ceiling: f64,
     ceiling_f32: f32,
     kweighting: [KWeighting; 2],
     /// Sum of K-weighted squares (all channels) of the current hop.
@@ -254,9 +263,7 @@ pub struct Leveller {
     wanted_gain: f64,
     up_step: f64,
     down_step: f64,
-    /// Limiter gain, linear, ≤ 1.
-    limiter_gain: f64,
-    release: f64,
+    limiter: Limiter,
 }
 
 impl Leveller {
@@ -276,7 +283,6 @@ impl Leveller {
         Leveller {
             channels,
             target_lufs,
-            ceiling,
             ceiling_f32: ceiling as f32,
             kweighting: [KWeighting::new(); 2],
             hop_energy: 0.0,
@@ -292,14 +298,14 @@ impl Leveller {
             wanted_gain: gain,
             up_step: db_to_linear(GAIN_UP_DB_PER_S / RATE),
             down_step: db_to_linear(-GAIN_DOWN_DB_PER_S / RATE),
-            limiter_gain: 1.0,
-            release: (-1.0 / (LIMITER_RELEASE_S * RATE)).exp(),
+            limiter: Limiter::new(ceiling),
         }
     }
 
     /// Processes one block in place (any length, a multiple of `channels`),
-    /// 48 kHz interleaved. A trailing partial frame (a caller bug) is
-    /// silenced rather than sent unlimited.
+    /// 48 kHz interleaved. The output is [`LATENCY_FRAMES`] behind the
+    /// input (the limiter's lookahead). A trailing partial frame (a caller
+    /// bug) is silenced rather than sent unlimited.
     pub fn process(&mut self, pcm: &mut [f32]) {
         let channels = self.channels;
         debug_assert!(
@@ -342,22 +348,16 @@ impl Leveller {
                 self.gain = (self.gain * self.down_step).max(self.wanted_gain);
             }
 
-            // Limiter: instant attack, exponential release.
-            let peak = peak * self.gain;
-            let needed = if peak > self.ceiling {
-                self.ceiling / peak
-            } else {
-                1.0
-            };
-            if needed < self.limiter_gain {
-                self.limiter_gain = needed;
-            } else {
-                self.limiter_gain = needed - (needed - self.limiter_gain) * self.release;
+            let mut levelled = [0.0f64; 2];
+            for (l, &x) in levelled.iter_mut().zip(frame.iter()) {
+                *l = f64::from(x) * self.gain;
             }
-
-            let total = self.gain * self.limiter_gain;
-            for sample in frame.iter_mut() {
-                let y = (f64::from(*sample) * total) as f32;
+            let (delayed, limit) = self.limiter.run(levelled, peak * self.gain);
+            if self.hop_frames == 0 {
+                self.limiter.resum();
+            }
+            for (sample, d) in frame.iter_mut().zip(delayed) {
+                let y = (d * limit) as f32;
                 *sample = y.clamp(-self.ceiling_f32, self.ceiling_f32);
             }
         }
@@ -421,6 +421,79 @@ impl Leveller {
         };
         let ungated = gated_mean(0.0);
         lufs(gated_mean(ungated * 10f64.powf(RELATIVE_GATE_LU / 10.0)))
+    }
+}
+
+/// Look-ahead peak limiter: the frame that leaves is the one that came in
+/// [`LATENCY_FRAMES`] ago, and its gain is already at most what every
+/// frame in between needs.
+///
+/// Per frame `n`: `needed[n] = min(1, ceiling / peak[n])`; `held[n]` is
+/// the minimum of `needed` over the last `LATENCY_FRAMES + 1` frames
+/// (so it covers the frame leaving now and every frame that will leave
+/// during the next 1 ms); `released[n]` follows `held` down at once and
+/// back up with time constant [`LIMITER_RELEASE_S`], so `released ≤
+/// held`; the gain applied is the mean of `released` over the last
+/// `LATENCY_FRAMES + 1` frames. Every term of that mean covers the leaving
+/// frame, so the gain never exceeds what it needs — no overshoot, by
+/// construction — while the mean turns the step down into a 1 ms ramp.
+/// Cost per frame: a 49-value minimum (compares) and a few multiplies.
+#[derive(Debug, Clone)]
+struct Limiter {
+    ceiling: f64,
+    release: f64,
+    /// Frames after the leveller gain, waiting to leave.
+    delay: [[f64; 2]; LIMITER_RING],
+    needed: [f64; LIMITER_RING],
+    released_ring: [f64; LIMITER_RING],
+    released_sum: f64,
+    released: f64,
+    /// Slot of the frame now arriving; the slot after it holds the frame
+    /// that leaves (the oldest).
+    slot: usize,
+}
+
+impl Limiter {
+    fn new(ceiling: f64) -> Limiter {
+        Limiter {
+            ceiling,
+            release: (-1.0 / (LIMITER_RELEASE_S * RATE)).exp(),
+            delay: [[0.0; 2]; LIMITER_RING],
+            needed: [1.0; LIMITER_RING],
+            released_ring: [1.0; LIMITER_RING],
+            released_sum: LIMITER_RING as f64,
+            released: 1.0,
+            slot: 0,
+        }
+    }
+
+    /// Takes one frame (after the leveller gain) and its peak; returns the
+    /// frame leaving the delay line and the gain to apply to it.
+    #[inline]
+    fn run(&mut self, frame: [f64; 2], peak: f64) -> ([f64; 2], f64) {
+        let slot = self.slot;
+        self.delay[slot] = frame;
+        self.needed[slot] = if peak > self.ceiling {
+            self.ceiling / peak
+        } else {
+            1.0
+        };
+        let held = self.needed.iter().copied().fold(1.0, f64::min);
+        self.released = if held < self.released {
+            held
+        } else {
+            held - (held - self.released) * self.release
+        };
+        self.released_sum += self.released - self.released_ring[slot];
+        self.released_ring[slot] = self.released;
+        self.slot = (slot + 1) % LIMITER_RING;
+        let gain = (self.released_sum / LIMITER_RING as f64).min(1.0);
+        (self.delay[self.slot], gain)
+    }
+
+    /// Recomputes the running sum, so rounding cannot build up over hours.
+    fn resum(&mut self) {
+        self.released_sum = self.released_ring.iter().sum();
     }
 }
 
@@ -588,7 +661,7 @@ mod tests {
         // 1 kHz square at ±1.0 for 3 s.
         input.extend((0..3 * OUTPUT_RATE as usize).map(|n| if n % 48 < 24 { 1.0 } else { -1.0 }));
         let out = run(&mut leveller, &input);
-        let first_loud = OUTPUT_RATE as usize;
+        let first_loud = OUTPUT_RATE as usize + LATENCY_FRAMES;
         println!(
             "square: first loud sample {} (ceiling {}), peak {}, gain {:.2} dB",
             out[first_loud],
@@ -615,7 +688,7 @@ mod tests {
         );
         assert!(boosted > 15.0);
         assert!(out.iter().all(|x| x.abs() <= ceiling()));
-        assert!(peak(&out[..48]) > 0.5 * ceiling());
+        assert!(peak(&out[LATENCY_FRAMES..2 * LATENCY_FRAMES]) > 0.5 * ceiling());
     }
 
     #[test]
@@ -723,11 +796,59 @@ mod tests {
     #[test]
     fn nan_and_infinity_become_silence() {
         let mut leveller = Leveller::new(2, TARGET, CEILING_DB);
-        let mut block = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.5];
-        leveller.process(&mut block);
-        assert_eq!(&block[..3], &[0.0, 0.0, 0.0]);
-        assert!(block[3] > 0.0 && block[3] <= ceiling());
+        let mut input = vec![f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.5];
+        input.resize(2 * (2 + LATENCY_FRAMES), 0.0);
+        let out = run(&mut leveller, &input);
+        let delay = 2 * LATENCY_FRAMES;
+        assert!(out.iter().all(|x| x.is_finite()));
+        assert_eq!(&out[delay..delay + 3], &[0.0, 0.0, 0.0]);
+        assert_eq!(out[delay + 3], 0.5);
         assert!(leveller.gain_db().is_finite());
+    }
+
+    #[test]
+    fn output_is_the_input_delayed_by_the_lookahead_when_nothing_limits() {
+        let mut leveller = Leveller::new(1, TARGET, CEILING_DB);
+        let mut input = vec![0.0f32; 200];
+        input[10] = 0.5;
+        input[11] = -0.25;
+        let out = run(&mut leveller, &input);
+        let mut expected = vec![0.0f32; 200];
+        expected[10 + LATENCY_FRAMES] = 0.5;
+        expected[11 + LATENCY_FRAMES] = -0.25;
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn limiter_ramps_down_over_the_lookahead_instead_of_jumping() {
+        // A steady 0.5 (−6 dBFS; DC, which the K-weighting does not count
+        // as speech, so the leveller stays at 0 dB), then a step to 2.0
+        // (+6 dBFS) that needs −7 dB.
+        let mut leveller = Leveller::new(1, TARGET, CEILING_DB);
+        let mut input = vec![0.5f32; 1000];
+        input.extend(vec![2.0f32; 1000]);
+        let out = run(&mut leveller, &input);
+        let gains: Vec<f64> = out[LATENCY_FRAMES..]
+            .iter()
+            .zip(&input)
+            .map(|(y, x)| f64::from(*y) / f64::from(*x))
+            .collect();
+        let needed = f64::from(ceiling()) / 2.0;
+        let largest_step = gains
+            .windows(2)
+            .map(|w| (w[1] - w[0]).abs())
+            .fold(0.0, f64::max);
+        println!(
+            "limiter step: gain {:.4} → {:.4} (needed {needed:.4}), largest change per sample {largest_step:.4}",
+            gains[999 - LATENCY_FRAMES],
+            gains[1000]
+        );
+        assert!(out.iter().all(|x| x.abs() <= ceiling()));
+        // Untouched until 1 ms before the step, at the needed gain on it,
+        // and in between a ramp of 49 equal steps, not one jump.
+        assert!((gains[999 - LATENCY_FRAMES] - 1.0).abs() < 1e-6);
+        assert!((gains[1000] - needed).abs() < 1e-6);
+        assert!(largest_step <= (1.0 - needed) / LIMITER_RING as f64 + 1e-6);
     }
 
     #[test]
