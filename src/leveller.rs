@@ -239,6 +239,14 @@ impl KWeighting {
 /// (true-peak detection needs 4× oversampling). The leveller keeps speech
 /// near the target, so the limiter only shaves the loudest syllables by a
 /// few dB. A final clamp at the ceiling catches rounding only.
+///
+/// Measured on synthetic speech (espeak-ng, Vietnamese, ≈ 19 dB crest
+/// factor) at −40, −30, −20 and −10 LUFS with −60 dBFS room noise: the
+/// output of the second 20 s measures −17.2 to −17.4 LUFS for all four,
+/// ≈ 1.2 dB under the target, because at −16 LUFS the peaks of such speech
+/// would reach +3 dBFS and the limiter takes them down to the ceiling.
+/// This is the same trade-off files make (their gain is capped by the true
+/// peak); pushing harder into the limiter would cost clarity.
 #[derive(Debug, Clone)]
 pub struct Leveller {
     channels: usize,
