@@ -38,7 +38,8 @@ pub enum CaptureError {
     )]
     PermissionDenied { device: String },
     #[error(
-        "capture device \"{device}\" cannot record {channels} channels at {rate} Hz: {reason}"
+        "capture device \"{device}\" cannot record {} at {rate} Hz: {reason}",
+        channel_count(*channels)
     )]
     CannotRecord {
         device: String,
@@ -58,6 +59,14 @@ pub enum CaptureError {
     },
     #[error("listing capture devices failed: {reason}")]
     List { reason: String },
+}
+
+/// "1 channel", "2 channels".
+fn channel_count(channels: u16) -> String {
+    match channels {
+        1 => "1 channel".to_string(),
+        n => format!("{n} channels"),
+    }
 }
 
 /// Capture-capable PCM devices (ALSA hints with IOID Input or no IOID),
@@ -551,7 +560,9 @@ mod alsa_tests {
             format!(
                 "pcm.loatest {{\n  type file\n  slave.pcm {{ type null }}\n  file \"{}\"\n  \
                  infile \"{}\"\n  format \"raw\"\n  \
-                 hint {{ show on description \"loa test tone\" }}\n}}\n",
+                 hint {{ show on description \"loa test tone\" }}\n}}\n\
+                 # mu-law to linear: its client side takes only MU_LAW, never S16_LE.\n\
+                 pcm.loamulaw {{ type mulaw slave {{ pcm {{ type null }} format S16_LE }} }}\n",
                 outfile.display(),
                 infile.display()
             ),
@@ -603,6 +614,27 @@ mod alsa_tests {
             })
         ));
         drop(capture);
+
+        // Stereo: read() counts frames, the buffer holds interleaved samples
+        // (the plugin reads the same file as L R L R …, from its start again).
+        let mut capture = Capture::open("loatest", rate, 2).unwrap();
+        assert_eq!(capture.channels(), 2);
+        let mut got = Vec::new();
+        while got.len() < tone.len() / 2 {
+            let n = capture.read(&mut buf).unwrap();
+            assert!(n > 0 && n <= rate as usize / 50, "read {n} frames at once");
+            got.extend_from_slice(&buf[..2 * n]);
+        }
+        assert_eq!(got[..], tone[..got.len()]);
+        drop(capture);
+
+        // A device that cannot give 16-bit samples says so, with the fix.
+        let err = Capture::open("loamulaw", rate, 1).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "capture device \"loamulaw\" cannot record 1 channel at 48000 Hz: it cannot give \
+             16-bit samples (S16_LE); its plughw: or plug device converts"
+        );
 
         // A name ALSA does not know, and card numbers no box can have, read
         // as "no such device" with the way to find the right name.
