@@ -91,6 +91,12 @@ pub struct Capture {
     alsa: alsa_impl::Open,
 }
 
+// The daemon reads on a thread of its own: Capture must move there.
+const _: fn() = || {
+    fn moves_to_a_thread<T: Send>() {}
+    moves_to_a_thread::<Capture>();
+};
+
 impl std::fmt::Debug for Capture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Capture")
