@@ -538,6 +538,19 @@ mod tests {
     }
 }
 
+#[cfg(all(test, not(feature = "alsa")))]
+mod without_alsa_tests {
+    use super::*;
+
+    #[test]
+    fn built_without_alsa_listing_and_opening_say_so() {
+        let err = list_devices().unwrap_err();
+        assert_eq!(err.to_string(), "this loa was built without ALSA support");
+        let err = Capture::open("default", 48_000, 1).unwrap_err();
+        assert!(matches!(err, CaptureError::Unsupported), "{err:?}");
+    }
+}
+
 /// Capture through alsa-lib itself, fed by its `file` plugin from a raw file
 /// (no sound card needed). One test function only: alsa-lib reads its
 /// configuration once per process, so ALSA_CONFIG_PATH must be set before the
