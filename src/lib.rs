@@ -6,6 +6,7 @@
 //! (`net`, `pacer`, `stream`) are thin shells around them.
 
 pub mod broadcast;
+pub mod capture;
 pub mod chime;
 pub mod cli;
 pub mod config;
