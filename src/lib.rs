@@ -14,6 +14,7 @@ pub mod control;
 pub mod daemon;
 pub mod health;
 pub mod leveller;
+pub mod live;
 pub mod loudness;
 pub mod media;
 pub mod net;

@@ -114,6 +114,43 @@ enum Command {
         #[arg(long)]
         refuse_if_busy: bool,
     },
+    /// Go on air live: a microphone (ALSA capture device) or raw PCM on
+    /// stdin, until Ctrl-C or the end of the input. Lower programs pause and
+    /// resume after.
+    Live {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Zones, comma-separated, or "all".
+        #[arg(long, required_unless_present = "list_devices")]
+        zones: Option<String>,
+        /// live (default) or emergency.
+        #[arg(long)]
+        priority: Option<String>,
+        /// Read raw PCM from stdin, e.g. `arecord -t raw -f S16_LE -r 16000 -c 1 | loa live --stdin --rate 16000 …`.
+        #[arg(long, conflicts_with = "device")]
+        stdin: bool,
+        /// ALSA capture device (default: "default"); see --list-devices.
+        #[arg(long)]
+        device: Option<String>,
+        /// List the ALSA capture devices and exit.
+        #[arg(long)]
+        list_devices: bool,
+        /// Sample format on stdin: s16le, s32le or f32le.
+        #[arg(long, default_value = "s16le")]
+        format: String,
+        /// Sample rate of the input, Hz (a device may give another; loa resamples).
+        #[arg(long, default_value_t = 48_000)]
+        rate: u32,
+        /// Channels of the input.
+        #[arg(long, default_value_t = 1)]
+        channels: u16,
+        /// Name shown in status and history.
+        #[arg(long)]
+        name: Option<String>,
+        /// End the broadcast after this long, e.g. 10m.
+        #[arg(long)]
+        max_duration: Option<String>,
+    },
     /// Stop a program by id, everything on a zone, or everything.
     Stop {
         #[command(flatten)]
@@ -577,6 +614,48 @@ fn client(command: Command) -> ExitCode {
             }
             cli::call(&client.socket(), "broadcast.start", params, &client.output(), cli::play_text)
         }
+        Command::Live {
+            client,
+            zones,
+            priority,
+            stdin,
+            device,
+            list_devices,
+            format,
+            rate,
+            channels,
+            name,
+            max_duration,
+        } => {
+            if list_devices {
+                return list_capture_devices(client.json);
+            }
+            let input = if stdin {
+                let encoding = match format.parse() {
+                    Ok(e) => e,
+                    Err(e) => {
+                        eprintln!("loa: {e}");
+                        return ExitCode::from(1);
+                    }
+                };
+                loa::live::client::Input::Stdin(loa::media::PcmFormat { encoding, rate, channels })
+            } else {
+                loa::live::client::Input::Device {
+                    name: device.unwrap_or_else(|| "default".into()),
+                    rate,
+                    channels,
+                }
+            };
+            loa::live::client::run(loa::live::client::LiveArgs {
+                socket: client.socket(),
+                zones: cli::zones_arg(zones.as_deref().unwrap_or_default()),
+                priority,
+                name,
+                max_duration,
+                input,
+                json: client.json,
+            })
+        }
         Command::Stop { client, id, zone, all } => {
             let params = match (id, zone, all) {
                 (Some(id), _, _) => json!({ "id": id }),
@@ -691,5 +770,32 @@ fn schedule(command: ScheduleCommand) -> ExitCode {
             &client.output(),
             cli::schedule_changed_text,
         ),
+    }
+}
+
+/// `loa live --list-devices`: the ALSA capture devices on this machine.
+fn list_capture_devices(json: bool) -> ExitCode {
+    match loa::capture::list_devices() {
+        Ok(devices) if json => {
+            let list: Vec<_> = devices.iter().map(|d| json!({ "name": d.name, "description": d.description })).collect();
+            println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Ok(devices) if devices.is_empty() => {
+            println!("no capture devices (is a sound card or USB microphone connected?)");
+            ExitCode::SUCCESS
+        }
+        Ok(devices) => {
+            let rows: Vec<Vec<String>> = devices
+                .iter()
+                .map(|d| vec![d.name.clone(), d.description.replace('\n', " · ")])
+                .collect();
+            print!("{}", cli::table(&["DEVICE", "DESCRIPTION"], &rows));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("loa: {e}");
+            ExitCode::from(1)
+        }
     }
 }

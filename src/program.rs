@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use crate::config::Audio;
 use crate::loudness::{self, Measured};
-use crate::media::{MediaError, Source};
+use crate::live::LiveInput;
+use crate::media::{MediaError, PcmConverter, Source};
 use crate::opus::{Framer, OpusEncoder, OpusError, Payload};
 
 /// One encoded frame, tagged with where it came from.
@@ -68,6 +69,9 @@ pub enum ProgramEvent {
         path: PathBuf,
         encoded: Duration,
         error: Option<ItemError>,
+        /// SHA-256 of what a live item played (the PCM bytes as the client
+        /// sent them, less any dropped backlog); None for files.
+        sha256: Option<String>,
     },
     /// The queue holds the prefill (or the program ended before it did):
     /// the pacer may start taking frames without an immediate underrun.
@@ -82,6 +86,8 @@ pub enum ItemError {
     Media(#[from] MediaError),
     #[error("opus encoder failed: {0}")]
     Encode(#[from] OpusError),
+    #[error("live input: {0}")]
+    Live(String),
 }
 
 /// Handle to a running program worker.
@@ -156,6 +162,8 @@ pub struct ProgramSpec {
     /// first frame (the rest beside playback). Short for emergencies: the
     /// measuring delays going on air.
     pub first_play_limit: Duration,
+    /// The PCM stream the item [`crate::live::LIVE_ITEM`] plays (`loa live`).
+    pub live: Option<LiveInput>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -182,6 +190,7 @@ pub fn spawn(spec: ProgramSpec) -> Result<ProgramHandle, SpawnError> {
         loudness: spec.loudness,
         first_play_limit: spec.first_play_limit,
         scratch: Vec::new(),
+        live: spec.live,
     };
     let join = std::thread::Builder::new()
         .name("loa-encode".into())
@@ -215,6 +224,24 @@ fn remember(
     });
 }
 
+/// How often a live read wakes up to look at `cancel` when no input comes.
+const LIVE_READ_POLL: Duration = Duration::from_millis(50);
+
+/// Reads and throws away `bytes` already waiting on `stream` (never waits
+/// for more); returns how many milliseconds of input that was.
+fn discard(stream: &std::os::unix::net::UnixStream, bytes: usize, format: &crate::media::PcmFormat) -> u64 {
+    use std::io::Read;
+    let mut left = bytes;
+    let mut buf = [0u8; 8192];
+    while left > 0 {
+        match (&*stream).read(&mut buf[..left.min(8192)]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => left -= n,
+        }
+    }
+    format.ms_of(bytes - left)
+}
+
 struct Worker {
     // `std::sync::mpsc::sync_channel` is a bounded lock-free array queue
     // (crossbeam's design, in std since 1.67): the pacer's `try_recv` never
@@ -229,6 +256,7 @@ struct Worker {
     first_play_limit: Duration,
     /// Gain-scaled copy of the frame being encoded.
     scratch: Vec<f32>,
+    live: Option<LiveInput>,
 }
 
 /// Why an item's frame loop ended early.
@@ -257,6 +285,34 @@ impl Worker {
             }
             if self.cancelled() {
                 break;
+            }
+            if crate::live::is_live_item(&path) {
+                let Some(input) = self.live.take() else {
+                    skipped += 1;
+                    let error = ItemError::Live("the input has already ended (a live program does not loop)".into());
+                    let _ = self.event_tx.send(ProgramEvent::ItemSkipped { item, path, error });
+                    continue;
+                };
+                played += 1;
+                played_in_pass += 1;
+                let _ = self.event_tx.send(ProgramEvent::ItemStarted {
+                    item,
+                    path: path.clone(),
+                    duration: None,
+                    content: None,
+                    sha256: None,
+                    gain_db: None,
+                });
+                let (encoded, stop, sha256) = self.encode_live(item, input, &audio, &mut encoder);
+                if let Some(Stop::Program) = stop {
+                    break;
+                }
+                let error = match stop {
+                    Some(Stop::Item(error)) => Some(error),
+                    _ => None,
+                };
+                let _ = self.event_tx.send(ProgramEvent::ItemEncoded { item, path, encoded, error, sha256 });
+                continue;
             }
             let mut source = match Source::open(&path, audio.channels) {
                 Ok(source) => source,
@@ -291,6 +347,7 @@ impl Worker {
                         path,
                         encoded,
                         error: Some(error),
+                        sha256: None,
                     });
                 }
                 None => {
@@ -299,6 +356,7 @@ impl Worker {
                         path,
                         encoded,
                         error: None,
+                        sha256: None,
                     });
                 }
             }
@@ -454,6 +512,144 @@ impl Worker {
             return (frame_duration * frames_done, Some(stop));
         }
         (frame_duration * frames_done, stop)
+    }
+
+    /// Plays the live input: reads PCM from the client's connection as it
+    /// comes, converts, levels and encodes it frame by frame, until the
+    /// client ends the stream (end of input, Ctrl-C) or the program is
+    /// stopped. Returns what was queued, why it stopped early, and the
+    /// SHA-256 of the PCM bytes played.
+    fn encode_live(
+        &mut self,
+        item: usize,
+        input: LiveInput,
+        audio: &Audio,
+        encoder: &mut OpusEncoder,
+    ) -> (Duration, Option<Stop>, Option<String>) {
+        use sha2::Digest;
+        use std::io::Read;
+
+        let LiveInput { stream, leftover, format } = input;
+        let channels = audio.channels.count();
+        let frame_len = encoder.frame_samples() * channels;
+        let frame_duration = Duration::from_micros(encoder.frame_samples() as u64 * 1_000_000 / 48_000);
+        let mut framer = Framer::new(frame_len);
+        let mut converter = match PcmConverter::new(format, audio.channels) {
+            Ok(c) => c,
+            Err(e) => return (Duration::ZERO, Some(Stop::Item(ItemError::Live(e.to_string()))), None),
+        };
+        let mut leveller = audio.loudness.normalize.then(|| {
+            crate::leveller::Leveller::new(channels, audio.loudness.target_lufs, audio.loudness.true_peak_max_dbtp)
+        });
+        let mut hasher = sha2::Sha256::new();
+        let mut frames_done: u32 = 0;
+        // A short read timeout lets a blocked read notice `cancel`.
+        if let Err(e) = stream.set_read_timeout(Some(LIVE_READ_POLL)) {
+            return (Duration::ZERO, Some(Stop::Item(ItemError::Live(e.to_string()))), None);
+        }
+        // After a chime, what was said while it played is old: the
+        // operator waited for it, and playing it would delay everything
+        // after. Without a chime, the first words count.
+        let mut dropped_ms = 0;
+        let mut first = leftover;
+        if item > 0 {
+            let stale = crate::live::pending(&stream).unwrap_or(0);
+            let ms = format.ms_of(first.len()) + discard(&stream, stale, &format);
+            first.clear();
+            if ms > 0 {
+                tracing::info!("live input: {ms} ms said during the chime not played");
+            }
+        }
+        // Frames come only as the client sends, and it sends once it hears
+        // the program took its zones: ready now, not after a prefill.
+        self.mark_ready();
+        crate::live::notify(&stream, "live.on_air", serde_json::json!({ "format": format.to_string() }));
+        let mut buf = vec![0u8; format.bytes_for_ms(10).max(format.frame_bytes())];
+        let mut last_drop_log: Option<std::time::Instant> = None;
+        let mut emit = |worker: &mut Worker, pcm: &[f32], frames_done: &mut u32| {
+            worker.emit(item, frame_duration * *frames_done, pcm, 1.0, encoder)?;
+            *frames_done += 1;
+            Ok(())
+        };
+        let mut stop = None;
+        let mut first = Some(first).filter(|f| !f.is_empty());
+        loop {
+            if self.cancelled() {
+                return (frame_duration * frames_done, Some(Stop::Program), None);
+            }
+            // Keep the delay bounded (see `crate::live`).
+            let waiting = crate::live::pending(&stream).unwrap_or(0);
+            let excess = crate::live::excess(waiting, &format);
+            if excess > 0 {
+                let ms = discard(&stream, excess, &format);
+                dropped_ms += ms;
+                if last_drop_log.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+                    last_drop_log = Some(std::time::Instant::now());
+                    tracing::warn!(
+                        "live input {ms} ms ahead of the air; dropped to keep the delay short ({dropped_ms} ms dropped so far)"
+                    );
+                }
+            }
+            let read = match first.take() {
+                Some(bytes) => {
+                    let n = bytes.len().min(buf.len());
+                    buf[..n].copy_from_slice(&bytes[..n]);
+                    if n < bytes.len() {
+                        first = Some(bytes[n..].to_vec());
+                    }
+                    Ok(n)
+                }
+                None => (&stream).read(&mut buf),
+            };
+            let n = match read {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted) => continue,
+                // The client vanished mid-stream (crash, kill -9): the live
+                // broadcast ends as if the input ended.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+                Err(e) => {
+                    stop = Some(Stop::Item(ItemError::Live(format!("cannot read the input: {e}"))));
+                    break;
+                }
+            };
+            hasher.update(&buf[..n]);
+            let pcm = match converter.push(&buf[..n]) {
+                Ok(pcm) => pcm,
+                Err(e) => {
+                    stop = Some(Stop::Item(ItemError::Live(e.to_string())));
+                    break;
+                }
+            };
+            self.scratch.clear();
+            self.scratch.extend_from_slice(pcm);
+            let mut block = std::mem::take(&mut self.scratch);
+            if let Some(leveller) = leveller.as_mut() {
+                leveller.process(&mut block);
+            }
+            let pushed = framer.push(&block, |pcm| emit(self, pcm, &mut frames_done));
+            self.scratch = block;
+            if let Err(stop) = pushed {
+                return (frame_duration * frames_done, Some(stop), None);
+            }
+        }
+        let sha256 = format!("{:x}", hasher.finalize());
+        if dropped_ms > 0 {
+            tracing::info!("live input ended; {dropped_ms} ms of backlog were dropped in all");
+        }
+        if let Ok(tail) = converter.finish() {
+            let mut block = tail.to_vec();
+            if let Some(leveller) = leveller.as_mut() {
+                leveller.process(&mut block);
+            }
+            if let Err(stop) = framer.push(&block, |pcm| emit(self, pcm, &mut frames_done)) {
+                return (frame_duration * frames_done, Some(stop), Some(sha256));
+            }
+        }
+        if let Err(stop) = framer.finish(|pcm| emit(self, pcm, &mut frames_done)) {
+            return (frame_duration * frames_done, Some(stop), Some(sha256));
+        }
+        (frame_duration * frames_done, stop, Some(sha256))
     }
 
     fn emit(

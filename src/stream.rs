@@ -123,6 +123,7 @@ pub fn run(request: StreamRequest<'_>) -> Result<StreamReport, StreamError> {
     let count = request.files.len();
     let queue_frames = (LOOKAHEAD.as_millis() / config.audio.frame.duration().as_millis()) as usize;
     let program = program::spawn(ProgramSpec {
+        live: None,
         items: request.files.clone(),
         audio: config.audio.clone(),
         queue_frames,

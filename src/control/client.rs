@@ -132,6 +132,14 @@ impl Client {
         }
     }
 
+    /// Another handle on the connection, for writing a data stream after a
+    /// stream method's answer (`live.start`); writes on it never time out.
+    pub fn data_stream(&self) -> io::Result<UnixStream> {
+        let stream = self.writer.try_clone()?;
+        stream.set_write_timeout(None)?;
+        Ok(stream)
+    }
+
     /// Waits, without time limit, for the next notification of a
     /// subscription made with [`Client::call`].
     pub fn next_notification(&mut self) -> Result<(String, Value), ClientError> {

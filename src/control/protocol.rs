@@ -25,7 +25,13 @@ pub const METHODS: &[&str] = &[
     "playlist.load",
     "config.reload",
     "history",
+    "live.start",
 ];
+
+/// Methods after which the connection carries a data stream instead of
+/// request lines (handed to [`super::server::Handler::stream`]). Each must
+/// be the first request on its connection.
+pub const STREAM_METHODS: &[&str] = &["live.start"];
 
 /// One parsed request line.
 #[derive(Debug, Clone, PartialEq)]

@@ -27,6 +27,7 @@ use tracing::{debug, error, info, warn};
 
 use super::protocol::{
     notification, parse_request, response_err, response_ok, RpcError, MAX_LINE, METHODS,
+    STREAM_METHODS,
 };
 
 /// Lines waiting to be written to one client; a client this far behind is
@@ -45,11 +46,32 @@ pub struct Caller {
 }
 
 pub type HandlerFuture = Pin<Box<dyn std::future::Future<Output = Result<Value, RpcError>> + Send>>;
+pub type StreamFuture = Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// What the daemon does with a call. Only methods listed in
 /// [`METHODS`] reach it.
 pub trait Handler: Send + Sync + 'static {
     fn call(&self, caller: Caller, method: String, params: Value) -> HandlerFuture;
+
+    /// A [`STREAM_METHODS`] request: the connection is the handler's from
+    /// here on (it answers request `id` on it and reads what follows).
+    /// `leftover`: bytes already read past the request line. A handler
+    /// without streams answers "unknown method".
+    #[allow(clippy::too_many_arguments)]
+    fn stream(
+        &self,
+        _caller: Caller,
+        id: Value,
+        method: String,
+        _params: Value,
+        mut stream: UnixStream,
+        _leftover: Vec<u8>,
+    ) -> StreamFuture {
+        Box::pin(async move {
+            let line = format!("{}\n", response_err(Some(&id), &RpcError::method_not_found(&method)));
+            let _ = timeout(Duration::from_secs(1), stream.write_all(line.as_bytes())).await;
+        })
+    }
 }
 
 /// A change pushed to every connection subscribed to `topic`.
@@ -309,6 +331,18 @@ enum Disconnect {
     WriteTimeout,
     QueueFull,
     SlowSubscriber,
+    /// A stream method: the connection goes to the handler.
+    Upgrade(Box<Upgrade>),
+}
+
+/// A [`STREAM_METHODS`] request and what the connection had read past it.
+#[derive(Debug)]
+struct Upgrade {
+    id: Value,
+    method: String,
+    params: Value,
+    read_half: Option<OwnedReadHalf>,
+    leftover: Vec<u8>,
 }
 
 impl Disconnect {
@@ -334,10 +368,9 @@ async fn connection(stream: UnixStream, shared: Arc<Shared>, shutdown: watch::Re
         }
     };
     debug!(uid = caller.uid, pid = ?caller.pid, "control client connected");
-    let (read_half, write_half) = stream.into_split();
+    let (read_half, mut write_half) = stream.into_split();
     let (queue, queued) = mpsc::channel(QUEUE_LINES);
     let slow = Arc::new(Notify::new());
-    let mut writer = std::pin::pin!(write_lines(write_half, queued, shared.write_timeout));
     let session = Session {
         caller,
         shared: shared.clone(),
@@ -345,22 +378,40 @@ async fn connection(stream: UnixStream, shared: Arc<Shared>, shutdown: watch::Re
         slow: slow.clone(),
         subscriptions: JoinSet::new(),
         topics: HashSet::new(),
+        requests: 0,
     };
-    let reason = tokio::select! {
-        reason = session.run(read_half, shutdown) => match reason {
-            // The client is gone or we are closing politely: what is
-            // already queued (the last responses) still goes out.
-            Disconnect::Eof | Disconnect::Shutdown | Disconnect::Idle => {
-                match timeout(shared.write_timeout, &mut writer).await {
-                    Ok(Disconnect::Eof) | Err(_) => reason,
-                    Ok(write_reason) => write_reason,
+    let reason = {
+        let mut writer = std::pin::pin!(write_lines(&mut write_half, queued, shared.write_timeout));
+        tokio::select! {
+            reason = session.run(read_half, shutdown) => match reason {
+                // The client is gone or we are closing politely: what is
+                // already queued (the last responses) still goes out.
+                Disconnect::Eof | Disconnect::Shutdown | Disconnect::Idle => {
+                    match timeout(shared.write_timeout, &mut writer).await {
+                        Ok(Disconnect::Eof) | Err(_) => reason,
+                        Ok(write_reason) => write_reason,
+                    }
                 }
-            }
-            reason => reason,
-        },
-        reason = &mut writer => reason,
-        _ = slow.notified() => Disconnect::SlowSubscriber,
+                reason => reason,
+            },
+            reason = &mut writer => reason,
+            _ = slow.notified() => Disconnect::SlowSubscriber,
+        }
     };
+    if let Disconnect::Upgrade(mut upgrade) = reason {
+        // The stream request was the connection's first, so nothing was
+        // queued for the writer: the connection is whole again.
+        let Some(read_half) = upgrade.read_half.take() else { return };
+        match read_half.reunite(write_half) {
+            Ok(stream) => {
+                info!(uid = caller.uid, pid = ?caller.pid, method = %upgrade.method, "control connection becomes a stream");
+                let Upgrade { id, method, params, leftover, .. } = *upgrade;
+                shared.handler.stream(caller, id, method, params, stream, leftover).await;
+            }
+            Err(e) => error!(error = %e, "cannot reunite a control connection"),
+        }
+        return;
+    }
     if reason.is_forced() {
         info!(uid = caller.uid, pid = ?caller.pid, ?reason, "dropped control client that does not read");
     } else {
@@ -370,7 +421,7 @@ async fn connection(stream: UnixStream, shared: Arc<Shared>, shutdown: watch::Re
 
 /// Writes queued lines until the queue closes; `Eof` means all written.
 async fn write_lines(
-    mut out: OwnedWriteHalf,
+    out: &mut OwnedWriteHalf,
     mut queued: mpsc::Receiver<String>,
     write_timeout: Duration,
 ) -> Disconnect {
@@ -394,6 +445,8 @@ struct Session {
     /// Forwarders of subscribed events; dropping the session aborts them.
     subscriptions: JoinSet<()>,
     topics: HashSet<String>,
+    /// Requests handled so far (a stream method must come first).
+    requests: u64,
 }
 
 impl Session {
@@ -426,8 +479,15 @@ impl Session {
                 Ok(None) => return Disconnect::Eof,
                 Err(e) => return Disconnect::ReadFailed(e),
             };
-            if let Err(reason) = outcome {
-                return reason;
+            match outcome {
+                Ok(()) => {}
+                Err(Disconnect::Upgrade(mut upgrade)) => {
+                    let reader = lines.into_inner();
+                    upgrade.leftover = reader.buffer().to_vec();
+                    upgrade.read_half = Some(reader.into_inner());
+                    return Disconnect::Upgrade(upgrade);
+                }
+                Err(reason) => return reason,
             }
         }
     }
@@ -452,6 +512,25 @@ impl Session {
                 )),
                 None => Ok(()),
             };
+        }
+        self.requests += 1;
+        if STREAM_METHODS.contains(&request.method.as_str()) {
+            let refuse = match (&request.id, self.requests) {
+                (None, _) => Some(format!("{} needs an id: its answer says whether the stream is taken", request.method)),
+                (_, n) if n > 1 => Some(format!("{} must be the first request on its connection", request.method)),
+                _ => None,
+            };
+            if let Some(message) = refuse {
+                info!(uid = self.caller.uid, "{message}");
+                return self.send(response_err(request.id.as_ref(), &RpcError::invalid_request(message)));
+            }
+            return Err(Disconnect::Upgrade(Box::new(Upgrade {
+                id: request.id.unwrap_or(Value::Null),
+                method: request.method,
+                params: request.params,
+                read_half: None,
+                leftover: Vec::new(),
+            })));
         }
         let topic = request.method.strip_suffix(".subscribe").map(str::to_owned);
         // Subscribe before the handler takes its snapshot, so no event
@@ -556,6 +635,11 @@ struct LineReader<R> {
 }
 
 impl<R: AsyncRead + Unpin> LineReader<R> {
+    /// The reader, with whatever it buffered past the last line.
+    fn into_inner(self) -> BufReader<R> {
+        self.inner
+    }
+
     fn new(inner: R) -> Self {
         LineReader {
             inner: BufReader::new(inner),

@@ -182,6 +182,7 @@ fn start(engine: &mut Engine, caller: Caller, params: Value, reply: Reply) {
                 max_duration,
                 start_at: None,
                 labels: Default::default(),
+                live: None,
             };
             tracing::info!(uid = caller.uid, pid = caller.pid, priority = %priority, "broadcast.start {}: say {} chars", spec.name, text.chars().count());
             return Ok(Start::Say { spec, text: text.clone(), voice: p.voice });
@@ -210,6 +211,7 @@ fn start(engine: &mut Engine, caller: Caller, params: Value, reply: Reply) {
             max_duration,
             start_at: None,
             labels: Default::default(),
+                live: None,
         }))
     })();
     match result {
@@ -220,6 +222,88 @@ fn start(engine: &mut Engine, caller: Caller, params: Value, reply: Reply) {
                 Start::Say { spec, text, voice } => engine.say(spec, &text, voice.as_deref(), Some(tx)),
             };
             if let Err(e) = started {
+                return send(reply, Err(e));
+            }
+            tokio::spawn(async move {
+                let result = rx.await.unwrap_or_else(|_| Err(RpcError::internal("the program ended before it started")));
+                let _ = reply.send(result);
+            });
+        }
+        Err(e) => send(reply, Err(e)),
+    }
+}
+
+/// What `live.start` asks for; the PCM follows on the same connection.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LiveParams {
+    zones: Zones,
+    priority: Option<String>,
+    name: Option<String>,
+    max_duration: Option<String>,
+    /// What feeds the client: "stdin" or "device NAME" (for history).
+    source: Option<String>,
+    /// PCM sample format, rate and channel count of the stream.
+    format: crate::media::PcmEncoding,
+    rate: u32,
+    channels: u16,
+}
+
+/// Starts a live program fed by `input` (the client's connection). It is
+/// answered once on air (or waiting for its zones), like `broadcast.start`;
+/// the client hears `live.on_air` when its input starts to play (after any
+/// chime) and `live.ended` when the program ends.
+pub fn live_start(
+    engine: &mut Engine,
+    caller: Caller,
+    params: Value,
+    input: std::os::unix::net::UnixStream,
+    leftover: Vec<u8>,
+    reply: Reply,
+) {
+    let result = (|| {
+        let p: LiveParams = self::params("live.start", params)?;
+        let format = crate::media::PcmFormat { encoding: p.format, rate: p.rate, channels: p.channels };
+        format.check().map_err(RpcError::invalid_params)?;
+        let zones = engine.select_zones(&p.zones.selection()?)?;
+        let priority = priority(p.priority, Priority::Live)?;
+        if priority < Priority::Live {
+            return Err(RpcError::invalid_params(format!(
+                "live input goes on air as live or emergency, not {priority}; use loa play for recorded {priority} broadcasts"
+            )));
+        }
+        let max_duration = duration("max_duration", p.max_duration)?;
+        // The source text goes into history: printable, short.
+        let source: String = p
+            .source
+            .unwrap_or_else(|| "stdin".into())
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(80)
+            .collect();
+        let label = format!("live:{source} {format}");
+        let name = p.name.unwrap_or_else(|| "live".into());
+        tracing::info!(uid = caller.uid, pid = caller.pid, priority = %priority, "live.start {name}: {label}");
+        let item = crate::live::live_item();
+        Ok(StartSpec {
+            name,
+            items: vec![item.clone()],
+            zones,
+            priority,
+            origin: Origin::Caller(caller),
+            looped: false,
+            on_busy: OnBusy::Wait,
+            on_preempt: OnPreempt::Pause,
+            max_duration,
+            start_at: None,
+            labels: [(item, label)].into_iter().collect(),
+            live: Some(crate::live::LiveInput { stream: input, leftover, format }),
+        })
+    })();
+    match result {
+        Ok(spec) => {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if let Err(e) = engine.start(spec, Some(tx)) {
                 return send(reply, Err(e));
             }
             tokio::spawn(async move {

@@ -76,6 +76,15 @@ pub enum Input {
     StartAt(ProgramId),
     /// A program's `max_duration` is over.
     MaxDuration(ProgramId),
+    /// A `loa live` client asked to go on air; its connection carries the
+    /// PCM from here on.
+    Live {
+        caller: Caller,
+        params: Value,
+        input: std::os::unix::net::UnixStream,
+        leftover: Vec<u8>,
+        reply: Reply,
+    },
     /// espeak-ng finished (or failed) for a `say` program.
     Spoken {
         program: ProgramId,
@@ -120,6 +129,9 @@ pub struct StartSpec {
     pub start_at: Option<Instant>,
     /// What history shows instead of an item's path (spoken text).
     pub labels: HashMap<PathBuf, String>,
+    /// The PCM stream of a `loa live` program (its item is
+    /// [`crate::live::LIVE_ITEM`]).
+    pub live: Option<crate::live::LiveInput>,
 }
 
 /// A `say` program waiting for espeak-ng: started when its WAV is ready.
@@ -179,6 +191,8 @@ struct Program {
     current: Option<CurrentItem>,
     first_packet: Option<Timestamp>,
     created: Timestamp,
+    /// A `loa live` client's connection, told `live.ended` at the end.
+    live_client: Option<std::os::unix::net::UnixStream>,
 }
 
 /// One playlist as `playlist.list` shows it; items resolved as they would
@@ -509,6 +523,7 @@ impl Engine {
             max_duration: spec.max_duration,
             start_at,
             labels: HashMap::new(),
+            live: None,
         };
         if let ScheduleTarget::Say { text, voice } = &spec.target {
             tracing::info!(schedule = spec.name, "fires: speech on {}", self.zone_list(&zones));
@@ -799,8 +814,19 @@ impl Engine {
             spec.items.insert(0, chime);
         }
         let frame = self.config.audio.frame.duration();
-        let queue_frames = (LOOKAHEAD.as_millis() / frame.as_millis()).max(2) as usize;
-        let prefill_frames = (PREFILL.as_millis() / frame.as_millis()).max(1) as usize;
+        let mut queue_frames = (LOOKAHEAD.as_millis() / frame.as_millis()).max(2) as usize;
+        let mut prefill_frames = (PREFILL.as_millis() / frame.as_millis()).max(1) as usize;
+        let live = spec.live.take();
+        let live_client = match &live {
+            Some(input) => {
+                // Every queued frame of live input is delay on the street:
+                // one frame in the queue, one in the pacer's hand.
+                queue_frames = 1;
+                prefill_frames = 1;
+                Some(input.stream.try_clone().map_err(|e| RpcError::internal(format!("live connection: {e}")))?)
+            }
+            None => None,
+        };
         let handle = program::spawn(ProgramSpec {
             items: spec.items.clone(),
             audio: self.config.audio.clone(),
@@ -813,6 +839,7 @@ impl Engine {
             } else {
                 crate::loudness::FIRST_PLAY_LIMIT
             },
+            live,
         })
         .map_err(|e| RpcError::internal(e.to_string()))?;
         let (frames, events, control) = handle.into_parts();
@@ -851,6 +878,7 @@ impl Engine {
                 current: None,
                 first_packet: None,
                 created: Timestamp::now(),
+                live_client,
             },
         );
         Ok(id)
@@ -890,6 +918,9 @@ impl Engine {
                         gain_db,
                     },
                 );
+                if crate::live::is_live_item(&hash_path) {
+                    return; // hashed by the worker as it reads (ItemEncoded)
+                }
                 let inputs = self.inputs.clone();
                 if let Some(sha256) = sha256 {
                     // The worker hashed it already (loudness lookup).
@@ -922,7 +953,11 @@ impl Engine {
                 let row = self.row_start(id, &name, &source, &zones, priority, &origin);
                 self.store.record_row(row, Outcome::Failed, Some(reason));
             }
-            ProgramEvent::ItemEncoded { item, error, encoded, .. } => {
+            ProgramEvent::ItemEncoded { item, error, encoded, sha256, .. } => {
+                if let Some(sha256) = sha256 {
+                    // A live item's hash is known only at its end.
+                    let _ = self.inputs.send(Input::Hashed { program: id, item, sha256 });
+                }
                 if let (Some(error), Some(info)) = (error, program.info.get_mut(&item)) {
                     let message = format!("stopped at {}: {error}", clock_text(encoded));
                     tracing::warn!(program = id, file = %info.path.display(), "{message}");
@@ -1242,6 +1277,9 @@ impl Engine {
             // Never got on air (waiting for its zones): still worth a row.
             let row = self.row_start(id, &program.name, &items_text(&program.items, &program.labels), &program.zones, program.priority, &program.origin);
             self.store.record_row(row, outcome, error.clone());
+        }
+        if let Some(client) = program.live_client.take() {
+            crate::live::notify(&client, "live.ended", json!({ "outcome": outcome.as_str(), "error": error }));
         }
         if let Some(reply) = program.reply.take() {
             let _ = reply.send(Err(RpcError::refused(

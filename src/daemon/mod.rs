@@ -53,6 +53,43 @@ struct EngineHandler {
 }
 
 impl Handler for EngineHandler {
+    fn stream(
+        &self,
+        caller: Caller,
+        id: Value,
+        method: String,
+        params: Value,
+        stream: tokio::net::UnixStream,
+        leftover: Vec<u8>,
+    ) -> server::StreamFuture {
+        let inputs = self.inputs.clone();
+        Box::pin(async move {
+            debug_assert_eq!(method, "live.start");
+            // The program worker reads the connection with blocking reads
+            // on its own thread; this task keeps a clone to answer on.
+            let stream = match stream.into_std().and_then(|s| s.set_nonblocking(false).map(|()| s)) {
+                Ok(s) => s,
+                Err(e) => return tracing::warn!("cannot take over a live connection: {e}"),
+            };
+            let answer = match stream.try_clone() {
+                Ok(s) => s,
+                Err(e) => return tracing::warn!("cannot take over a live connection: {e}"),
+            };
+            let (reply, rx) = oneshot::channel();
+            let sent = inputs.send(Input::Live { caller, params, input: stream, leftover, reply });
+            let result = match sent {
+                Ok(()) => rx.await.unwrap_or_else(|_| Err(RpcError::refused("the daemon is shutting down"))),
+                Err(_) => Err(RpcError::refused("the daemon is shutting down")),
+            };
+            let mut line = match &result {
+                Ok(value) => crate::control::protocol::response_ok(&id, value.clone()),
+                Err(err) => crate::control::protocol::response_err(Some(&id), err),
+            };
+            line.push('\n');
+            crate::live::send_now(&answer, line.as_bytes());
+        })
+    }
+
     fn call(&self, caller: Caller, method: String, params: Value) -> HandlerFuture {
         let (reply, rx) = oneshot::channel();
         let sent = self.inputs.send(Input::Call {
@@ -205,6 +242,9 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
                 Input::StartAt(id) => engine.admit(id),
                 Input::MaxDuration(id) => engine.handle_max_duration(id),
                 Input::Spoken { program, result } => engine.handle_spoken(program, result),
+                Input::Live { caller, params, input, leftover, reply } => {
+                    api::live_start(&mut engine, caller, params, input, leftover, reply);
+                }
             },
             _ = tokio::time::sleep_until(wake.into()) => engine.on_timer(),
             _ = net_tick.tick() => engine.on_net_tick(),

@@ -7,9 +7,11 @@
 
 mod decode;
 mod mix;
+mod pcm;
 mod resample;
 
 pub use decode::{MediaError, Source};
+pub use pcm::{PcmConverter, PcmEncoding, PcmError, PcmFormat};
 
 /// Output sample rate of this module; the RTP/Opus clock.
 pub const OUTPUT_RATE: u32 = 48_000;

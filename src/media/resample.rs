@@ -42,6 +42,12 @@ pub struct ResampleError {
 
 impl Resampler48k {
     pub(crate) fn new(rate: u32, channels: usize) -> Result<Self, ResampleError> {
+        Self::with_chunk(rate, channels, CHUNK_FRAMES)
+    }
+
+    /// A resampler taking `chunk_frames` input frames per call: small for
+    /// live input, where every buffered frame is latency.
+    pub(crate) fn with_chunk(rate: u32, channels: usize, chunk_frames: usize) -> Result<Self, ResampleError> {
         let err = |e: &dyn std::fmt::Display| ResampleError {
             rate,
             reason: e.to_string(),
@@ -49,7 +55,7 @@ impl Resampler48k {
         if !(1..=MAX_CHANNELS).contains(&channels) {
             return Err(err(&format!("{channels} channels (1 or 2 expected)")));
         }
-        let inner = Fft::<f32>::new(rate as usize, OUTPUT_RATE as usize, CHUNK_FRAMES, channels, FixedSync::Input)
+        let inner = Fft::<f32>::new(rate as usize, OUTPUT_RATE as usize, chunk_frames, channels, FixedSync::Input)
             .map_err(|e| err(&e))?;
         let skip = inner.output_delay();
         let scratch = vec![vec![0.0; inner.output_frames_max()]; channels];
@@ -57,7 +63,7 @@ impl Resampler48k {
             inner,
             channels,
             rate,
-            pending: vec![Vec::with_capacity(CHUNK_FRAMES * 2); channels],
+            pending: vec![Vec::with_capacity(chunk_frames * 2); channels],
             scratch,
             skip,
             input_frames: 0,

@@ -154,7 +154,9 @@ impl Daemon {
     /// SIGTERM and wait; returns whether it exited 0.
     pub fn stop(&mut self) -> bool {
         let mut child = self.child.take().unwrap();
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
@@ -205,14 +207,19 @@ pub struct RtpListener {
 impl RtpListener {
     pub fn start(group: &str, port: u16) -> RtpListener {
         let group: Ipv4Addr = group.parse().unwrap();
-        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
         // GStreamer's udpsrc sets both; without SO_REUSEPORT here one of
         // the two receivers could not bind the port.
         socket.set_reuse_address(true).unwrap();
         socket.set_reuse_port(true).unwrap();
         socket.bind(&SocketAddrV4::new(group, port).into()).unwrap();
-        socket.join_multicast_v4(&group, &Ipv4Addr::LOCALHOST).unwrap();
-        socket.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        socket
+            .join_multicast_v4(&group, &Ipv4Addr::LOCALHOST)
+            .unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
         let socket: UdpSocket = socket.into();
         let packets = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
@@ -220,7 +227,9 @@ impl RtpListener {
         let join = std::thread::spawn(move || {
             let mut buf = [0u8; 2048];
             while !s.load(Ordering::Relaxed) {
-                let Ok(n) = socket.recv(&mut buf) else { continue };
+                let Ok(n) = socket.recv(&mut buf) else {
+                    continue;
+                };
                 let (arrival, at) = (SystemTime::now(), Instant::now());
                 if n < 12 {
                     continue;
@@ -271,7 +280,9 @@ pub fn packet_tones(packets: &[Packet], candidates: &[f32]) -> Vec<Option<f32>> 
     packets
         .iter()
         .map(|p| {
-            let n = decoder.decode_float(&p.payload, &mut pcm, false).unwrap_or(0);
+            let n = decoder
+                .decode_float(&p.payload, &mut pcm, false)
+                .unwrap_or(0);
             let x = &pcm[..n];
             let energy: f32 = x.iter().map(|v| v * v).sum::<f32>() / n.max(1) as f32;
             if energy < 1e-4 {

@@ -99,7 +99,11 @@ pub fn ffmpeg_convert(input: &Path, output: &Path, extra: &[&str]) {
         .arg(output)
         .status()
         .expect("ffmpeg runs (installed by make test)");
-    assert!(status.success(), "ffmpeg conversion to {} failed", output.display());
+    assert!(
+        status.success(),
+        "ffmpeg conversion to {} failed",
+        output.display()
+    );
 }
 
 /// A background process stopped with SIGINT (so receivers finalise files).
@@ -148,7 +152,9 @@ impl Drop for Background {
 }
 
 fn sigint(pid: u32) {
-    let _ = Command::new("kill").args(["-INT", &pid.to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status();
 }
 
 /// GStreamer receiver: udpsrc → rtpjitterbuffer → rtpopusdepay → opusdec → WAV.
@@ -237,7 +243,14 @@ pub fn rtp_packets(pcap: &Path, port: u16) -> Vec<RtpRecord> {
     let out = Command::new("tshark")
         .args(["-r"])
         .arg(pcap)
-        .args(["-d", &format!("udp.port=={port},rtp"), "-Y", "rtp", "-T", "fields"])
+        .args([
+            "-d",
+            &format!("udp.port=={port},rtp"),
+            "-Y",
+            "rtp",
+            "-T",
+            "fields",
+        ])
         .args([
             "-e",
             "frame.time_epoch",
@@ -316,7 +329,10 @@ pub fn read_wav_mono(path: &Path) -> (u32, Vec<f32>) {
             .collect(),
         hound::SampleFormat::Float => r.samples::<f32>().map(|s| s.unwrap_or(0.0)).collect(),
     };
-    let mono = samples.chunks(ch).map(|c| c.iter().sum::<f32>() / ch as f32).collect();
+    let mono = samples
+        .chunks(ch)
+        .map(|c| c.iter().sum::<f32>() / ch as f32)
+        .collect();
     (spec.sample_rate, mono)
 }
 
@@ -360,7 +376,11 @@ pub fn tone_segments(rate: u32, x: &[f32], candidates: &[f32]) -> Vec<Segment> {
             .map(|&f| (f, goertzel_power(chunk, rate, f)))
             .fold((0.0, 0.0), |a, b| if b.1 > a.1 { b } else { a });
         // A pure sine of amplitude A has power ≈ A²/4 here and energy A²/2.
-        labels.push(if power > 0.25 * energy { Some(best) } else { None });
+        labels.push(if power > 0.25 * energy {
+            Some(best)
+        } else {
+            None
+        });
     }
     let mut segments: Vec<Segment> = Vec::new();
     let mut i = 0;
@@ -374,7 +394,10 @@ pub fn tone_segments(rate: u32, x: &[f32], candidates: &[f32]) -> Vec<Segment> {
                 // Merge with the previous segment of the same tone when only
                 // a short blip separated them.
                 match segments.last_mut() {
-                    Some(last) if last.freq == freq && i as f64 * 0.01 - (last.start + last.seconds) < 0.05 => {
+                    Some(last)
+                        if last.freq == freq
+                            && i as f64 * 0.01 - (last.start + last.seconds) < 0.05 =>
+                    {
                         last.seconds = j as f64 * 0.01 - last.start;
                     }
                     _ => segments.push(Segment {
@@ -395,7 +418,10 @@ pub fn tone_segments(rate: u32, x: &[f32], candidates: &[f32]) -> Vec<Segment> {
 pub fn assert_tones(segments: &[Segment], expected: &[(f32, f32)], tolerance: f64, what: &str) {
     let got: Vec<f32> = segments.iter().map(|s| s.freq).collect();
     let want: Vec<f32> = expected.iter().map(|t| t.0).collect();
-    assert_eq!(got, want, "{what}: tones in order, each once; segments: {segments:#?}");
+    assert_eq!(
+        got, want,
+        "{what}: tones in order, each once; segments: {segments:#?}"
+    );
     for (seg, &(freq, secs)) in segments.iter().zip(expected) {
         assert!(
             (seg.seconds - secs as f64).abs() <= tolerance,

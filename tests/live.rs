@@ -1,0 +1,467 @@
+//! `loa live` through the real daemon: raw PCM on the CLI's stdin goes on
+//! air on a zone, preempts what plays there and lets it resume after; the
+//! CLI and the daemon agree on how it ended; history keeps the hash of what
+//! was said.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::daemon::{base_config, packet_tones, seq_gaps, zone_toml, Daemon, RtpListener};
+use common::{require_netns, write_tones_wav, LOA};
+use sha2::{Digest, Sha256};
+
+const CANDIDATES: [f32; 7] = [400.0, 600.0, 1000.0, 500.0, 880.0, 698.46, 523.25];
+
+/// Consecutive runs of one detected tone (≥ 3 packets), in order.
+fn runs(tones: &[Option<f32>]) -> Vec<(f32, usize)> {
+    let mut out: Vec<(f32, usize)> = Vec::new();
+    for t in tones.iter().flatten() {
+        match out.last_mut() {
+            Some((f, n)) if f == t => *n += 1,
+            _ => out.push((*t, 1)),
+        }
+    }
+    let mut merged: Vec<(f32, usize)> = Vec::new();
+    for (f, n) in out.into_iter().filter(|(_, n)| *n >= 3) {
+        match merged.last_mut() {
+            Some((g, m)) if *g == f => *m += n,
+            _ => merged.push((f, n)),
+        }
+    }
+    merged
+}
+
+/// `seconds` of a sine at `freq` Hz, s16le mono at `rate`, amplitude `amp`.
+fn tone_s16(rate: u32, freq: f32, seconds: f32, amp: f32) -> Vec<u8> {
+    (0..(rate as f32 * seconds) as usize)
+        .map(|i| {
+            ((2.0 * std::f32::consts::PI * freq * i as f32 / rate as f32).sin() * amp * 32_767.0)
+                as i16
+        })
+        .flat_map(|s| s.to_le_bytes())
+        .collect()
+}
+
+/// Starts `loa live --stdin` against the daemon.
+fn live(daemon: &Daemon, extra: &[&str]) -> Child {
+    let rate: &[&str] = if extra.contains(&"--rate") {
+        &[]
+    } else {
+        &["--rate", "16000"]
+    };
+    Command::new(LOA)
+        .args(["live", "--stdin", "--channels", "1"])
+        .args(rate)
+        .args(extra)
+        .arg("--socket")
+        .arg(&daemon.socket)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start loa live")
+}
+
+/// Speech-like bursts: `seconds` of syllables (250 ms of tone, 100 ms
+/// pause), s16le mono 16 kHz — pauses are what tell a leveller the room
+/// from the voice.
+fn syllables(freq: f32, seconds: f32, amp: f32) -> Vec<u8> {
+    let tone = tone_s16(16_000, freq, seconds, amp);
+    tone.chunks(2)
+        .enumerate()
+        .flat_map(|(i, s)| {
+            if (i % 5_600) < 4_000 {
+                [s[0], s[1]]
+            } else {
+                [0, 0]
+            }
+        })
+        .collect()
+}
+
+/// Writes `pcm` (16 kHz mono s16le) in 20 ms pieces on the clock, as a
+/// microphone would deliver it.
+fn speak(stdin: &mut impl Write, pcm: &[u8]) {
+    let start = Instant::now();
+    for (n, piece) in pcm.chunks(640).enumerate() {
+        let due = start + Duration::from_millis(20 * n as u64);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        stdin.write_all(piece).unwrap();
+    }
+}
+
+/// Waits for a line on the CLI's stderr containing `needle`; returns all
+/// lines read so far.
+fn wait_line(reader: &mut impl BufRead, needle: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            panic!("loa live ended before saying {needle:?}: {lines:?}");
+        }
+        let found = line.contains(needle);
+        lines.push(line);
+        if found {
+            return lines;
+        }
+    }
+}
+
+fn wait_packets(listener: &RtpListener, count: usize, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while listener.packets().len() < count && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn live_from_stdin_preempts_a_schedule_and_it_resumes_after() {
+    require_netns();
+    let dir = tempfile::tempdir().unwrap();
+    let (zone, group, port) = zone_toml("thon-1");
+    let media = dir.path().join("media");
+    std::fs::create_dir_all(&media).unwrap();
+    write_tones_wav(
+        &media.join("tin.wav"),
+        48_000,
+        1,
+        &[(400.0, 3.0), (600.0, 2.0)],
+    );
+    let listener = RtpListener::start(&group, port);
+    let daemon = Daemon::start(dir.path(), &format!("{}{zone}", base_config(dir.path())));
+
+    // A schedule fires 3 s from now on the wall clock.
+    let fire = (jiff::Timestamp::now().as_second() + 3) % 60;
+    let cron = format!("{fire} * * * * *");
+    daemon.json(&[
+        "schedule", "add", "tin", "--cron", &cron, "--file", "tin.wav", "--zones", "thon-1",
+    ]);
+    wait_packets(&listener, 50, Duration::from_secs(10));
+    assert!(
+        listener.packets().len() >= 50,
+        "the schedule did not fire:\n{}",
+        daemon.log_text()
+    );
+
+    // A second into the schedule, the operator speaks for 3 s: a quiet
+    // 1 kHz "voice" (-26 dBFS peak) the leveller brings up.
+    let said = syllables(1000.0, 3.0, 0.05);
+    let mut cli = live(&daemon, &["--zones", "thon-1"]);
+    let mut stdin = cli.stdin.take().unwrap();
+    let mut stderr = BufReader::new(cli.stderr.take().unwrap());
+    let told = wait_line(&mut stderr, "ON AIR");
+    assert!(
+        told[0].starts_with("live #")
+            && told[0].contains("from stdin (s16le 16000 Hz mono) on thon-1"),
+        "{told:?}"
+    );
+    speak(&mut stdin, &said);
+    drop(stdin); // end of input ends the live broadcast
+    let status = cli.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert!(
+        status.success(),
+        "loa live: {status}: {rest}\n{}",
+        daemon.log_text()
+    );
+    assert!(
+        rest.contains("live broadcast ended (completed); 3.0 s of input sent"),
+        "{rest}"
+    );
+
+    // The schedule resumes where it paused and plays to its end.
+    std::thread::sleep(Duration::from_secs(5));
+    let packets = listener.packets();
+    let heard = runs(&packet_tones(&packets, &CANDIDATES));
+    let order: Vec<f32> = heard.iter().map(|(f, _)| *f).collect();
+    assert_eq!(
+        order,
+        [400.0, 1000.0, 400.0, 600.0],
+        "{heard:?}\n{}",
+        daemon.log_text()
+    );
+    let frames = |f: f32| {
+        heard
+            .iter()
+            .filter(|(g, _)| *g == f)
+            .map(|(_, n)| n)
+            .sum::<usize>()
+    };
+    // 3 s of 400 Hz in two parts (minus attack/transition frames), all of
+    // the live 1.5 s.
+    assert!((140..=151).contains(&frames(400.0)), "{heard:?}");
+    // 3 s of syllables, 250 of every 350 ms voiced.
+    assert!((95..=115).contains(&frames(1000.0)), "{heard:?}");
+    assert_eq!(seq_gaps(&packets), 0);
+
+    // The leveller brings the quiet voice (a 1 kHz sine at -26 dBFS peak,
+    // -29 dBFS RMS as sent) up towards the -16 LUFS target, at most
+    // 6 dB/s: its last second is louder than its first syllable.
+    let (first, last) = live_levels(&packets);
+    assert!(
+        first < -26.0 && last > first + 6.0 && last < -12.0,
+        "live audio on air: first syllable {first:.1}, last second {last:.1} dBFS RMS"
+    );
+
+    // History: the live row with the hash of exactly what the CLI sent.
+    let rows = daemon.json(&["history"])["rows"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let live_row = rows
+        .iter()
+        .find(|r| r["source"].as_str().unwrap().starts_with("live:"))
+        .unwrap_or_else(|| panic!("{rows:#?}"));
+    assert_eq!(live_row["source"], "live:stdin s16le 16000 Hz mono");
+    assert_eq!(live_row["priority"], "live");
+    assert_eq!(live_row["outcome"], "completed");
+    assert_eq!(live_row["sha256"], format!("{:x}", Sha256::digest(&said)));
+    assert!(
+        live_row["origin"].as_str().unwrap().starts_with("uid:"),
+        "{live_row}"
+    );
+    let tin: Vec<_> = rows
+        .iter()
+        .filter(|r| r["source"].as_str().unwrap().ends_with("tin.wav"))
+        .collect();
+    assert!(tin.iter().any(|r| r["outcome"] == "completed"), "{rows:#?}");
+}
+
+/// RMS levels (dBFS) on air of the first 200 ms and the last second of
+/// voiced 1 kHz packets, decoded.
+fn live_levels(packets: &[common::daemon::Packet]) -> (f64, f64) {
+    let tones = packet_tones(packets, &CANDIDATES);
+    let mut decoder = opus::Decoder::new(48_000, opus::Channels::Mono).unwrap();
+    let mut pcm = vec![0f32; 5760];
+    let mut energies = Vec::new();
+    for (p, tone) in packets.iter().zip(&tones) {
+        let n = decoder.decode_float(&p.payload, &mut pcm, false).unwrap();
+        if *tone == Some(1000.0) {
+            energies.push(pcm[..n].iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / n as f64);
+        }
+    }
+    let db = |e: &[f64]| 10.0 * (e.iter().sum::<f64>() / e.len().max(1) as f64).log10();
+    let last = energies.len().saturating_sub(36);
+    (
+        db(&energies[..10.min(energies.len())]),
+        db(&energies[last..]),
+    )
+}
+
+#[test]
+fn live_after_a_chime_plays_only_what_is_said_after_it() {
+    require_netns();
+    let dir = tempfile::tempdir().unwrap();
+    let (zone, group, port) = zone_toml("thon-1");
+    let listener = RtpListener::start(&group, port);
+    let daemon = Daemon::start(
+        dir.path(),
+        &format!(
+            "{}[chime]\nemergency = true\n{zone}",
+            base_config(dir.path())
+        ),
+    );
+
+    let mut cli = live(&daemon, &["--zones", "thon-1", "--priority", "emergency"]);
+    let mut stdin = cli.stdin.take().unwrap();
+    let stderr = cli.stderr.take().unwrap();
+    // Talking over the chime (500 Hz) until the CLI says ON AIR, then the
+    // message (1 kHz).
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stderr);
+        let lines = wait_line(&mut reader, "ON AIR");
+        let _ = tx.send(lines);
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut reader, &mut rest);
+        rest
+    });
+    let early = tone_s16(16_000, 500.0, 0.02, 0.3);
+    let start = Instant::now();
+    let on_air = (1u64..)
+        .find_map(|n| {
+            stdin.write_all(&early).unwrap();
+            let due = start + Duration::from_millis(20 * n);
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            rx.try_recv().ok()
+        })
+        .unwrap();
+    assert!(on_air.iter().any(|l| l.contains("on thon-1")), "{on_air:?}");
+    speak(&mut stdin, &tone_s16(16_000, 1000.0, 1.0, 0.3));
+    drop(stdin);
+    assert!(cli.wait().unwrap().success(), "{}", daemon.log_text());
+    std::thread::sleep(Duration::from_millis(500));
+    let heard = runs(&packet_tones(&listener.packets(), &CANDIDATES));
+    // The operator talked over the whole 2.6 s chime (130 frames of 500 Hz);
+    // only what came after ON AIR plays — at most the few frames the test
+    // itself sends while it notices the line.
+    let early: usize = heard
+        .iter()
+        .filter(|(f, _)| *f == 500.0)
+        .map(|(_, n)| n)
+        .sum();
+    assert!(
+        early <= 5,
+        "{early} frames said during the chime went on air: {heard:?}\n{}",
+        daemon.log_text()
+    );
+    let order: Vec<f32> = heard
+        .iter()
+        .map(|(f, _)| *f)
+        .filter(|f| *f != 500.0)
+        .collect();
+    assert_eq!(
+        order,
+        [880.0, 698.46, 523.25, 1000.0],
+        "chime, then what followed it\n{}",
+        daemon.log_text()
+    );
+    let rows = daemon.json(&["history"])["rows"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let live_row = rows
+        .iter()
+        .find(|r| r["source"].as_str().unwrap().starts_with("live:"))
+        .unwrap();
+    assert_eq!(live_row["priority"], "emergency");
+    // (Its hash covers the few 500 Hz frames sent before ON AIR was seen.)
+    assert_eq!(live_row["sha256"].as_str().unwrap().len(), 64, "{live_row}");
+}
+
+#[test]
+fn live_is_refused_or_ended_with_plain_words() {
+    require_netns();
+    let dir = tempfile::tempdir().unwrap();
+    let (zone, group, port) = zone_toml("thon-1");
+    let listener = RtpListener::start(&group, port);
+    let daemon = Daemon::start(dir.path(), &format!("{}{zone}", base_config(dir.path())));
+    let run = |args: &[&str]| {
+        let mut child = live(&daemon, args);
+        drop(child.stdin.take());
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, text) = run(&["--zones", "thon-9"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("thon-9"), "{text}");
+    let (code, text) = run(&["--zones", "thon-1", "--priority", "announcement"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        text.contains("live input goes on air as live or emergency, not announcement"),
+        "{text}"
+    );
+    let (code, text) = run(&["--zones", "thon-1", "--format", "mp3"]);
+    assert_eq!(code, Some(1));
+    assert!(text.contains("unknown PCM format \"mp3\""), "{text}");
+    let (code, text) = run(&["--zones", "thon-1", "--rate", "1000"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        text.contains("sample rate 1000 Hz is not supported"),
+        "{text}"
+    );
+
+    // An operator stops the live program: the CLI says so and fails.
+    let mut cli = live(&daemon, &["--zones", "thon-1"]);
+    let mut stdin = cli.stdin.take().unwrap();
+    let mut stderr = BufReader::new(cli.stderr.take().unwrap());
+    let told = wait_line(&mut stderr, "ON AIR");
+    let id = told[0]
+        .trim_start_matches("live #")
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    let speaker = std::thread::spawn(move || {
+        let pcm = tone_s16(16_000, 1000.0, 10.0, 0.3);
+        let start = Instant::now();
+        for (n, piece) in pcm.chunks(640).enumerate() {
+            if let Some(wait) = (start + Duration::from_millis(20 * n as u64))
+                .checked_duration_since(Instant::now())
+            {
+                std::thread::sleep(wait);
+            }
+            if stdin.write_all(piece).is_err() {
+                return;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(daemon.loa(&["stop", &id]).status.success());
+    let status = cli.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert_eq!(status.code(), Some(1), "{rest}");
+    assert!(
+        rest.contains("live broadcast ended (stopped")
+            || rest.contains("the daemon ended the live broadcast"),
+        "{rest}"
+    );
+    let _ = speaker.join();
+
+    // A client killed mid-sentence: the program ends, the zone is free.
+    let mut cli = live(&daemon, &["--zones", "thon-1"]);
+    let mut stdin = cli.stdin.take().unwrap();
+    let mut stderr = BufReader::new(cli.stderr.take().unwrap());
+    wait_line(&mut stderr, "ON AIR");
+    speak(&mut stdin, &tone_s16(16_000, 1000.0, 0.5, 0.3));
+    cli.kill().unwrap();
+    cli.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline
+        && !daemon.json(&["status"])["programs"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        daemon.json(&["status"])["programs"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{}",
+        daemon.log_text()
+    );
+
+    // Garbage where PCM should be is just noise to the daemon, never a
+    // crash: an odd number of random bytes as s16le.
+    let mut cli = live(&daemon, &["--zones", "thon-1"]);
+    let mut stdin = cli.stdin.take().unwrap();
+    let noise: Vec<u8> = (0..16_001u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    stdin.write_all(&noise).unwrap();
+    drop(stdin);
+    assert!(cli.wait().unwrap().success());
+    assert!(daemon.loa(&["status"]).status.success());
+
+    // live.start must open its connection; a second request on it is refused.
+    let mut sock = std::os::unix::net::UnixStream::connect(&daemon.socket).unwrap();
+    writeln!(sock, r#"{{"jsonrpc":"2.0","id":1,"method":"status"}}"#).unwrap();
+    writeln!(
+        sock,
+        r#"{{"jsonrpc":"2.0","id":2,"method":"live.start","params":{{"zones":["thon-1"],"format":"s16le","rate":16000,"channels":1}}}}"#
+    )
+    .unwrap();
+    let mut reader = BufReader::new(sock.try_clone().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    line.clear();
+    reader.read_line(&mut line).unwrap();
+    assert!(
+        line.contains("live.start must be the first request on its connection"),
+        "{line}"
+    );
+    drop(listener);
+}
