@@ -465,3 +465,137 @@ fn live_is_refused_or_ended_with_plain_words() {
     );
     drop(listener);
 }
+
+/// An ALSA config with `loatest`, a capture device fed from `infile` by
+/// alsa-lib's file plugin (no sound card needed). Its slave has no clock:
+/// it delivers as fast as it is read, like a sound card whose clock runs
+/// far ahead — the daemon's backlog rule is what keeps it on time.
+fn alsa_config(dir: &std::path::Path, infile: &std::path::Path) -> String {
+    let conf = dir.join("loatest.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "pcm.loatest {{\n type file\n slave.pcm {{ type null }}\n file \"/dev/null\"\n infile \"{}\"\n format \"raw\"\n \
+             hint {{ show on description \"loa test tone\" }}\n}}\n",
+            infile.display()
+        ),
+    )
+    .unwrap();
+    let system = std::path::Path::new("/usr/share/alsa/alsa.conf");
+    if system.exists() {
+        format!("{}:{}", system.display(), conf.display())
+    } else {
+        conf.display().to_string()
+    }
+}
+
+#[test]
+fn live_from_an_alsa_device_goes_on_air_keeps_its_delay_bounded_and_ends_on_ctrl_c() {
+    require_netns();
+    let dir = tempfile::tempdir().unwrap();
+    let (zone, group, port) = zone_toml("thon-1");
+    let listener = RtpListener::start(&group, port);
+    let daemon = Daemon::start(dir.path(), &format!("{}{zone}", base_config(dir.path())));
+    let infile = dir.path().join("in.raw");
+    let tone: Vec<u8> = (0..48_000 * 2)
+        .map(|i| {
+            ((2.0 * std::f32::consts::PI * 440.0 * i as f32 / 48_000.0).sin() * 8_000.0) as i16
+        })
+        .flat_map(|s| s.to_le_bytes())
+        .collect();
+    std::fs::write(&infile, tone).unwrap();
+    let alsa = alsa_config(dir.path(), &infile);
+
+    let listed = Command::new(LOA)
+        .args(["live", "--list-devices"])
+        .env("ALSA_CONFIG_PATH", &alsa)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.status.success() && text.contains("loatest") && text.contains("loa test tone"),
+        "{text}"
+    );
+
+    let missing = Command::new(LOA)
+        .args([
+            "live",
+            "--zones",
+            "thon-1",
+            "--device",
+            "loa-no-such-device",
+            "--socket",
+        ])
+        .arg(&daemon.socket)
+        .env("ALSA_CONFIG_PATH", &alsa)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(missing.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(
+            "no capture device named \"loa-no-such-device\" (loa live --list-devices lists them)"
+        ),
+        "{text}"
+    );
+    assert!(
+        daemon.json(&["status"])["programs"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "nothing went on air"
+    );
+
+    let mut cli = Command::new(LOA)
+        .args([
+            "live", "--zones", "thon-1", "--device", "loatest", "--socket",
+        ])
+        .arg(&daemon.socket)
+        .env("ALSA_CONFIG_PATH", &alsa)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(cli.stderr.take().unwrap());
+    let told = wait_line(&mut stderr, "ON AIR");
+    assert!(
+        told[0].contains("from device loatest (s16le 48000 Hz mono) on thon-1"),
+        "{told:?}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    // Ctrl-C ends it cleanly.
+    unsafe { libc::kill(cli.id() as i32, libc::SIGINT) };
+    let status = cli.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert!(status.success(), "{status}: {rest}\n{}", daemon.log_text());
+    assert!(rest.contains("live broadcast ended (completed)"), "{rest}");
+
+    // The zone carried the live program in real time (about 2 s of
+    // packets, not the seconds of audio the device delivered), because the
+    // backlog beyond 250 ms was dropped.
+    let packets = listener.packets();
+    assert!(
+        (80..=150).contains(&packets.len()),
+        "{} packets",
+        packets.len()
+    );
+    assert_eq!(seq_gaps(&packets), 0);
+    assert!(
+        daemon
+            .log_text()
+            .contains("ahead of the air; dropped to keep the delay short"),
+        "{}",
+        daemon.log_text()
+    );
+    let rows = daemon.json(&["history"])["rows"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        rows[0]["source"], "live:device loatest s16le 48000 Hz mono",
+        "{rows:#?}"
+    );
+    assert_eq!(rows[0]["outcome"], "completed");
+}
