@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every performance figure of issue 6 in one run, as one table: loa against
+# Every performance figure of issues 6 and 7 in one run, as one table: loa against
 # the reference each target names, measured in this same run on this machine.
 #
 #   scripts/bench.sh            (builds, then re-runs itself in the private
@@ -36,6 +36,8 @@ step "daemon memory with 8 zones: 3-minute vs 3-hour file"
 scripts/daemon-memory.sh 60 | tee "$out/memory.txt" >&2
 step "scheduled start offset and preemption latency, machine busy"
 scripts/daemon-figures.sh --busy 12 5 | tee "$out/daemon-busy.txt" >&2
+step "loa live: input → speaker output latency, 20 clicks"
+scripts/live-latency.py 20 | tee "$out/live-latency.txt" >&2
 
 # ---------------------------------------------------------------- the table
 num() { grep -o "$1[ =:]*[0-9.]*" | head -1 | grep -o '[0-9.]*$'; }
@@ -83,3 +85,6 @@ off_max=$(grep -o 'max [0-9.]* ms' <<<"$off" | grep -o '[0-9.]*' || echo '?')
 pre_max=$(grep -o 'max [0-9.]* ms' <<<"$pre" | grep -o '[0-9.]*' || echo '?')
 row "scheduled start offset, machine busy" "${off#*: }" "cron instant" "—" "≤ 50 ms — $(verdict "$off_max" 50 '<=')"
 row "emergency preemption latency, machine busy" "${pre#*: }" "CLI command" "—" "≤ 100 ms — $(verdict "$pre_max" 100 '<=')"
+live=$(grep '^live input' "$out/live-latency.txt" || true)
+live_max=$(grep -o 'max [0-9.]* ms' <<<"$live" | grep -o '[0-9.]*' || echo '?')
+row "loa live: input → speaker output, 60 ms jitter buffer" "${live#*clicks: }" "click written to loa live --stdin" "—" "≤ 150 ms — $(verdict "$live_max" 150 '<=')"
