@@ -599,3 +599,39 @@ fn live_from_an_alsa_device_goes_on_air_keeps_its_delay_bounded_and_ends_on_ctrl
     );
     assert_eq!(rows[0]["outcome"], "completed");
 }
+
+#[test]
+fn live_waits_while_an_emergency_plays_then_goes_on_air_without_the_backlog() {
+    require_netns();
+    let dir = tempfile::tempdir().unwrap();
+    let (zone, group, port) = zone_toml("thon-1");
+    let media = dir.path().join("media");
+    std::fs::create_dir_all(&media).unwrap();
+    write_tones_wav(&media.join("alert.wav"), 48_000, 1, &[(600.0, 1.5)]);
+    let listener = RtpListener::start(&group, port);
+    let daemon = Daemon::start(dir.path(), &format!("{}{zone}", base_config(dir.path())));
+    assert!(daemon.loa(&["play", "--zones", "thon-1", "--priority", "emergency", "alert.wav"]).status.success());
+
+    let mut cli = live(&daemon, &["--zones", "thon-1"]);
+    let mut stdin = cli.stdin.take().unwrap();
+    let mut stderr = BufReader::new(cli.stderr.take().unwrap());
+    let told = wait_line(&mut stderr, "WAITING");
+    assert!(told[0].contains("waiting for thon-1"), "{told:?}");
+    // 3 s of speech from now; the first ~1.3 s is said while the alert
+    // still plays and must not be played late.
+    let said = syllables(1000.0, 3.0, 0.3);
+    let start = Instant::now();
+    speak(&mut stdin, &said);
+    drop(stdin);
+    assert!(cli.wait().unwrap().success(), "{}", daemon.log_text());
+    let spoke = start.elapsed();
+    std::thread::sleep(Duration::from_millis(300));
+    let heard = runs(&packet_tones(&listener.packets(), &CANDIDATES));
+    let order: Vec<f32> = heard.iter().map(|(f, _)| *f).collect();
+    assert_eq!(order, [600.0, 1000.0], "{heard:?}");
+    // On air only after the alert, so it carried less than the 3 s said
+    // (about 1.7 s × 250/350 voiced ≈ 60 frames): the backlog was dropped.
+    let live_frames: usize = heard.iter().filter(|(f, _)| *f == 1000.0).map(|(_, n)| n).sum();
+    assert!((40..=80).contains(&live_frames), "{live_frames} frames of live after the alert, spoke {spoke:?}: {heard:?}");
+    assert!(daemon.log_text().contains("ahead of the air; dropped"), "{}", daemon.log_text());
+}

@@ -144,6 +144,9 @@ pub fn run(args: LiveArgs) -> ExitCode {
         });
     }
 
+    // With every zone held by an equal or higher program, the input waits
+    // (only its newest 40 ms are kept) until the zones are free.
+    let all_waiting = started["zones"].as_array().is_some_and(|z| z.is_empty());
     // The daemon's notifications, read beside the sending loop.
     let input_done = Arc::new(AtomicBool::new(false));
     let (ended_tx, ended_rx) = std::sync::mpsc::channel();
@@ -157,7 +160,11 @@ pub fn run(args: LiveArgs) -> ExitCode {
                         println!("{}", json!({ "method": method, "params": params }));
                     }
                     match method.as_str() {
-                        "live.on_air" if !json => eprintln!(
+                        "live.on_air" if json => {}
+                        "live.on_air" if all_waiting => eprintln!(
+                            "WAITING — the input goes on air when the zones are free; Ctrl-C or end of input gives up"
+                        ),
+                        "live.on_air" => eprintln!(
                             "ON AIR — speak now; Ctrl-C or end of input ends the broadcast"
                         ),
                         "live.ended" => {
