@@ -566,9 +566,12 @@ impl Worker {
         crate::live::notify(&stream, "live.on_air", serde_json::json!({ "format": format.to_string() }));
         let mut buf = vec![0u8; format.bytes_for_ms(10).max(format.frame_bytes())];
         let mut last_drop_log: Option<std::time::Instant> = None;
+        let mut backlog = crate::live::Backlog::default();
+        let mut standing = crate::live::StandingFrame::default();
         let mut emit = |worker: &mut Worker, pcm: &[f32], frames_done: &mut u32| {
-            worker.emit(item, frame_duration * *frames_done, pcm, 1.0, encoder)?;
-            *frames_done += 1;
+            if worker.emit_live(item, frame_duration * *frames_done, pcm, encoder, &mut standing)? {
+                *frames_done += 1;
+            }
             Ok(())
         };
         let mut stop = None;
@@ -579,11 +582,14 @@ impl Worker {
             }
             // Keep the delay bounded (see `crate::live`).
             let waiting = crate::live::pending(&stream).unwrap_or(0);
-            let excess = crate::live::excess(waiting, &format);
+            let excess = backlog.observe(std::time::Instant::now(), waiting, &format);
             if excess > 0 {
                 let ms = discard(&stream, excess, &format);
                 dropped_ms += ms;
-                if last_drop_log.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+                if ms < 100 {
+                    // Delay creep trimmed by a frame or two: routine.
+                    tracing::debug!("live input: {ms} ms of standing delay dropped");
+                } else if last_drop_log.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
                     last_drop_log = Some(std::time::Instant::now());
                     tracing::warn!(
                         "live input {ms} ms ahead of the air; dropped to keep the delay short ({dropped_ms} ms dropped so far)"
@@ -650,6 +656,42 @@ impl Worker {
             return (frame_duration * frames_done, Some(stop), Some(sha256));
         }
         (frame_duration * frames_done, stop, Some(sha256))
+    }
+
+    /// `emit` for live input: a frame that finds its predecessor still
+    /// queued for a whole window is dropped instead of adding a frame of
+    /// delay for good (`crate::live::StandingFrame`). True: sent.
+    fn emit_live(
+        &mut self,
+        item: usize,
+        position: Duration,
+        pcm: &[f32],
+        encoder: &mut OpusEncoder,
+        standing: &mut crate::live::StandingFrame,
+    ) -> Result<bool, Stop> {
+        if self.cancelled() {
+            return Err(Stop::Program);
+        }
+        let payload = Payload::encode(encoder, pcm).map_err(|e| Stop::Item(e.into()))?;
+        let frame = Frame { payload, item, position };
+        match self.frame_tx.try_send(frame) {
+            Ok(()) => {
+                standing.observe(std::time::Instant::now(), false);
+            }
+            Err(mpsc::TrySendError::Full(frame)) => {
+                if standing.observe(std::time::Instant::now(), true) {
+                    tracing::debug!("live input: a frame of standing delay dropped");
+                    return Ok(false);
+                }
+                self.frame_tx.send(frame).map_err(|_| Stop::Program)?;
+            }
+            Err(mpsc::TrySendError::Disconnected(_)) => return Err(Stop::Program),
+        }
+        self.sent += 1;
+        if self.sent >= self.prefill {
+            self.mark_ready();
+        }
+        Ok(true)
     }
 
     fn emit(

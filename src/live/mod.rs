@@ -11,6 +11,10 @@
 //! is a millisecond of delay on the street. When more than
 //! [`BACKLOG_HIGH_MS`] waits, the worker drops the oldest part and keeps
 //! [`BACKLOG_KEEP_MS`]: one audible skip instead of a delay that grows.
+//! Smaller creep (a late piece of input costs the pacer a tick, and from
+//! then on everything waits a frame longer) is caught by [`Backlog`]: the
+//! least that waited over [`WINDOW`] is delay no jitter needed, and is
+//! dropped once it exceeds [`SLACK_MS`] — the way a jitter buffer adapts.
 
 pub mod client;
 
@@ -32,6 +36,78 @@ pub const BACKLOG_HIGH_MS: u64 = 250;
 /// What is kept when dropping: about two frames, so the next ticks do not
 /// underrun.
 pub const BACKLOG_KEEP_MS: u64 = 40;
+
+/// How long the least waiting input is watched before it is judged.
+pub const WINDOW: std::time::Duration = std::time::Duration::from_secs(2);
+/// Least waiting input (over a window) tolerated; above it, all but
+/// [`FLOOR_MS`] of that least is dropped.
+pub const SLACK_MS: u64 = 30;
+pub const FLOOR_MS: u64 = 10;
+
+/// The backlog rule over time (sans-IO: the caller reports what waits, and
+/// when; it answers how many bytes to drop now).
+#[derive(Debug, Default)]
+pub struct Backlog {
+    window_start: Option<std::time::Instant>,
+    least: usize,
+}
+
+impl Backlog {
+    pub fn observe(
+        &mut self,
+        now: std::time::Instant,
+        pending: usize,
+        format: &PcmFormat,
+    ) -> usize {
+        let burst = excess(pending, format);
+        if burst > 0 {
+            self.window_start = None;
+            return burst;
+        }
+        let start = *self.window_start.get_or_insert(now);
+        if now == start {
+            self.least = pending;
+        }
+        self.least = self.least.min(pending);
+        if now.duration_since(start) < WINDOW {
+            return 0;
+        }
+        self.window_start = None;
+        if self.least <= format.bytes_for_ms(SLACK_MS) {
+            return 0;
+        }
+        let drop = self.least - format.bytes_for_ms(FLOOR_MS);
+        drop / format.frame_bytes() * format.frame_bytes()
+    }
+}
+
+/// The other place delay creeps in: the program's queue. A frame that
+/// finds the queue still holding its predecessor waits a frame longer than
+/// needed; when that is so for every frame over [`WINDOW`], one frame is
+/// dropped. (With input on time the queue is empty when a frame is ready;
+/// bursts of input make some frames wait, but not all of them.)
+#[derive(Debug, Default)]
+pub struct StandingFrame {
+    window_start: Option<std::time::Instant>,
+    all_waited: bool,
+}
+
+impl StandingFrame {
+    /// A frame is ready at `now`; `queue_full`: its predecessor is still
+    /// queued. True: drop this frame.
+    pub fn observe(&mut self, now: std::time::Instant, queue_full: bool) -> bool {
+        let start = *self.window_start.get_or_insert(now);
+        if now == start {
+            self.all_waited = true;
+        }
+        self.all_waited &= queue_full;
+        if now.duration_since(start) < WINDOW {
+            return false;
+        }
+        self.window_start = None;
+        self.all_waited
+    }
+}
 
 pub fn live_item() -> PathBuf {
     PathBuf::from(LIVE_ITEM)
@@ -126,6 +202,54 @@ mod tests {
         };
         let drop = excess(stereo32.bytes_for_ms(1000), &stereo32);
         assert_eq!(drop, stereo32.bytes_for_ms(1000 - BACKLOG_KEEP_MS));
+    }
+
+    #[test]
+    fn a_steady_excess_is_dropped_after_a_window_but_jitter_is_not() {
+        let f = mono16k();
+        let t0 = std::time::Instant::now();
+        let at = |ms: u64| t0 + std::time::Duration::from_millis(ms);
+        let mut b = Backlog::default();
+        // Jitter: what waits swings 0..60 ms, touching near zero: kept.
+        for n in 0..500u64 {
+            let pending = f.bytes_for_ms((n * 7) % 60);
+            assert_eq!(b.observe(at(n * 10), pending, &f), 0, "at {} ms", n * 10);
+        }
+        // A frame more waits from now on (never under 45 ms): once the
+        // window closes, all but 10 ms of the least is dropped, once.
+        let mut b = Backlog::default();
+        let mut dropped = Vec::new();
+        for n in 0..250u64 {
+            let pending = f.bytes_for_ms(45 + (n * 7) % 30);
+            let d = b.observe(at(n * 10), pending, &f);
+            if d > 0 {
+                dropped.push((n * 10, f.ms_of(d)));
+            }
+        }
+        assert_eq!(dropped, [(2000, 35)]);
+        // A burst over the high mark goes at once, whatever the window.
+        let mut b = Backlog::default();
+        assert_eq!(b.observe(at(0), f.bytes_for_ms(20), &f), 0);
+        let d = b.observe(at(10), f.bytes_for_ms(400), &f);
+        assert_eq!(f.ms_of(d), 400 - BACKLOG_KEEP_MS);
+    }
+
+    #[test]
+    fn a_frame_is_dropped_only_when_every_frame_of_a_window_waited() {
+        let t0 = std::time::Instant::now();
+        let at = |ms: u64| t0 + std::time::Duration::from_millis(ms);
+        let mut s = StandingFrame::default();
+        // Bursty input: every fourth frame finds the queue empty: nothing.
+        for n in 0..400u64 {
+            assert!(!s.observe(at(n * 20), n % 4 != 0));
+        }
+        // A standing extra frame: dropped once per window.
+        let drops: Vec<u64> = (400..700u64)
+            .filter(|n| s.observe(at(n * 20), true))
+            .map(|n| n * 20)
+            .collect();
+        assert_eq!(drops.len(), 2, "{drops:?}");
+        assert!(drops[1] - drops[0] >= WINDOW.as_millis() as u64);
     }
 
     #[test]
