@@ -280,10 +280,19 @@ enum ScheduleCommand {
         /// 5 fields (min hour day month weekday) or 6 (seconds first), in the daemon's timezone.
         #[arg(long)]
         cron: String,
-        #[arg(long, required_unless_present = "file")]
+        #[arg(long, required_unless_present_any = ["file", "say", "say_file"])]
         playlist: Option<String>,
-        #[arg(long, conflicts_with = "playlist")]
+        #[arg(long, conflicts_with_all = ["playlist", "say", "say_file"])]
         file: Option<PathBuf>,
+        /// Speak this Vietnamese text (espeak-ng) instead of playing a file.
+        #[arg(long, conflicts_with_all = ["playlist", "say_file"])]
+        say: Option<String>,
+        /// Speak the text of this UTF-8 file (read now, stored with the schedule).
+        #[arg(long, conflicts_with = "playlist")]
+        say_file: Option<PathBuf>,
+        /// espeak-ng voice for --say, e.g. vi-vn-x-south (default: [tts] voice).
+        #[arg(long)]
+        voice: Option<String>,
         /// Zones, comma-separated, or "all".
         #[arg(long)]
         zones: String,
@@ -718,6 +727,9 @@ fn schedule(command: ScheduleCommand) -> ExitCode {
             cron,
             playlist,
             file,
+            say,
+            say_file,
+            voice,
             zones,
             priority,
             max_duration,
@@ -733,7 +745,26 @@ fn schedule(command: ScheduleCommand) -> ExitCode {
             if let Some(f) = file {
                 params["file"] = json!(cli::media_arg(&f));
             }
+            let say = match (say, say_file) {
+                (Some(text), _) => Some(text),
+                (None, Some(file)) => match cli::read_say_file(&file) {
+                    Ok(text) => Some(text),
+                    Err(e) => {
+                        eprintln!("loa: {e}");
+                        return ExitCode::from(1);
+                    }
+                },
+                (None, None) => None,
+            };
+            if let Some(text) = &say {
+                if let Err(e) = loa::tts::check_text(text) {
+                    eprintln!("loa: {e}");
+                    return ExitCode::from(1);
+                }
+            }
             for (key, value) in [
+                ("say", say),
+                ("voice", voice),
                 ("priority", priority),
                 ("max_duration", max_duration),
                 ("misfire_grace", misfire_grace),

@@ -7,12 +7,14 @@
 //! thing again reuses the file (and so its hash and its loudness
 //! measurement). The pure parts (argument list, cache key, checks, the
 //! history label) are separate from `synthesize`, which runs the program.
+//! A cache hit sets the file's mtime to now, so the mtime is when it was
+//! last used; `prune` deletes the WAVs nobody has used for `CACHE_MAX_AGE`.
 
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use sha2::{Digest, Sha256};
 
@@ -23,6 +25,14 @@ pub const MAX_CHARS: usize = 5000;
 /// espeak-ng speaks at well over 10 characters a second; a run longer than
 /// this is stuck.
 pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A cached WAV not used (synthesised or played from the cache) for this
+/// long is deleted by `prune`.
+pub const CACHE_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// `prune` never deletes a file used more recently than this, whatever age
+/// it is asked for: a file that is playing, or about to, is always younger.
+pub const MIN_PRUNE_AGE: Duration = Duration::from_secs(24 * 3600);
 
 /// Default voice and words-per-minute bounds espeak-ng accepts.
 pub const DEFAULT_VOICE: &str = "vi";
@@ -135,6 +145,12 @@ pub fn synthesize(tts: &Tts, voice: &str, text: &str, dir: &Path) -> Result<Path
     }
     let out = dir.join(format!("{}.wav", cache_key(voice, tts.rate, text)));
     if std::fs::metadata(&out).is_ok_and(|m| m.len() > 44) {
+        // Used now: `prune` keeps it another `CACHE_MAX_AGE`. A failure
+        // only makes the file look older than it is.
+        let _ = std::fs::File::options()
+            .write(true)
+            .open(&out)
+            .and_then(|f| f.set_modified(SystemTime::now()));
         return Ok(out);
     }
     let io = |path: &Path, e: std::io::Error| TtsError::Io {
@@ -162,6 +178,55 @@ pub fn synthesize(tts: &Tts, voice: &str, text: &str, dir: &Path) -> Result<Path
     }
     std::fs::rename(&partial, &out).map_err(|e| io(&out, e))?;
     Ok(out)
+}
+
+/// What `prune` deleted.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct Pruned {
+    pub files: usize,
+    pub bytes: u64,
+}
+
+/// Deletes the WAVs in `dir` (the speech cache) last used more than
+/// `max_age` before `now` (by mtime; a cache hit touches the file), and
+/// leftovers of interrupted runs as old. Nothing used within
+/// `MIN_PRUNE_AGE` is deleted, so a file being played is safe. A missing
+/// `dir` is an empty cache. Blocking: run it off the engine task.
+pub fn prune(dir: &Path, now: SystemTime, max_age: Duration) -> std::io::Result<Pruned> {
+    let max_age = max_age.max(MIN_PRUNE_AGE);
+    let mut pruned = Pruned::default();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(pruned),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_none_or(|x| x != "wav") {
+            continue;
+        }
+        // Read again right before deleting: a cache hit may just have
+        // touched it.
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        let unused = meta
+            .modified()
+            .ok()
+            .and_then(|m| now.duration_since(m).ok());
+        if !meta.is_file() || unused.is_none_or(|age| age < max_age) {
+            continue;
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                pruned.files += 1;
+                pruned.bytes += meta.len();
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!("cannot delete old speech {}: {e}", path.display()),
+        }
+    }
+    Ok(pruned)
 }
 
 fn run(tts: &Tts, voice: &str, text: &str, out: &Path) -> Result<(), TtsError> {
@@ -339,6 +404,88 @@ mod tests {
             1,
             "failures leave nothing"
         );
+    }
+
+    #[test]
+    fn prune_deletes_only_wavs_unused_for_the_max_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = SystemTime::now();
+        let day = Duration::from_secs(24 * 3600);
+        let file = |name: &str, bytes: usize, age: Duration| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, vec![0u8; bytes]).unwrap();
+            let f = std::fs::File::options().write(true).open(&path).unwrap();
+            f.set_modified(now - age).unwrap();
+            path
+        };
+        let old = file("old.wav", 1000, 31 * day);
+        let ancient = file("ancient.wav", 500, 400 * day);
+        let crashed = file(".1-0.partial.wav", 7, 40 * day);
+        let recent = file("recent.wav", 1000, 29 * day);
+        let today = file("today.wav", 1000, Duration::from_secs(5));
+        let future = file("future.wav", 1000, Duration::ZERO);
+        std::fs::File::options()
+            .write(true)
+            .open(&future)
+            .unwrap()
+            .set_modified(now + day)
+            .unwrap();
+        let not_speech = file("notes.txt", 10, 400 * day);
+
+        let pruned = prune(dir.path(), now, CACHE_MAX_AGE).unwrap();
+        assert_eq!(
+            pruned,
+            Pruned {
+                files: 3,
+                bytes: 1507
+            }
+        );
+        for gone in [&old, &ancient, &crashed] {
+            assert!(!gone.exists(), "{}", gone.display());
+        }
+        for kept in [&recent, &today, &future, &not_speech] {
+            assert!(kept.exists(), "{}", kept.display());
+        }
+
+        // Asked for a tiny age, it still keeps what was used in the last day.
+        let pruned = prune(dir.path(), now, Duration::ZERO).unwrap();
+        assert_eq!(
+            pruned,
+            Pruned {
+                files: 1,
+                bytes: 1000
+            },
+            "only recent.wav"
+        );
+        assert!(today.exists() && future.exists());
+
+        // Nothing cached yet: nothing to do, not an error.
+        let none = prune(&dir.path().join("tts"), now, CACHE_MAX_AGE).unwrap();
+        assert_eq!(none, Pruned::default());
+    }
+
+    /// A cache hit marks the file as used now, so `prune` keeps it.
+    #[test]
+    fn a_cache_hit_touches_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let tts = Tts::default();
+        let path = synthesize(&tts, "vi", "Xin chào", dir.path()).unwrap();
+        let long_ago = SystemTime::now() - Duration::from_secs(90 * 24 * 3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
+        assert_eq!(
+            synthesize(&tts, "vi", "Xin chào", dir.path()).unwrap(),
+            path
+        );
+        let used = std::fs::metadata(&path).unwrap().modified().unwrap();
+        assert!(used > long_ago + Duration::from_secs(80 * 24 * 3600));
+        let pruned = prune(dir.path(), SystemTime::now(), CACHE_MAX_AGE).unwrap();
+        assert_eq!(pruned.files, 0);
+        assert!(path.exists());
     }
 
     #[test]

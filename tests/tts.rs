@@ -144,8 +144,10 @@ fn say_speaks_on_the_zone_records_text_and_hash_and_reuses_the_cache() {
         "history holds the synthesised WAV's hash"
     );
 
-    // 2. The same text again: the cached WAV is reused (same hash, no new file).
-    let modified = std::fs::metadata(&files[0]).unwrap().modified().unwrap();
+    // 2. The same text again: the cached WAV is reused (same hash, no new
+    // file, not rewritten) and marked as used now for the cache cleaning.
+    let before = std::fs::metadata(&files[0]).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
     assert!(daemon
         .loa(&["say", "--zones", "thon-1", "Xin chào bà con"])
         .status
@@ -158,10 +160,16 @@ fn say_speaks_on_the_zone_records_text_and_hash_and_reuses_the_cache() {
         files,
         "no new file for the same text and voice"
     );
+    let after = std::fs::metadata(&files[0]).unwrap();
+    use std::os::unix::fs::MetadataExt;
     assert_eq!(
-        std::fs::metadata(&files[0]).unwrap().modified().unwrap(),
-        modified,
+        (after.ino(), after.len()),
+        (before.ino(), before.len()),
         "not rewritten"
+    );
+    assert!(
+        after.modified().unwrap() > before.modified().unwrap(),
+        "a cache hit touches the file"
     );
 
     // 3. The southern voice, from a file: another WAV, also heard.
@@ -299,4 +307,175 @@ fn a_schedule_with_say_fires_and_speaks() {
         h.voiced_secs,
         h.rms
     );
+}
+
+/// Sets a file's mtime (when the speech cache last used it).
+fn set_used(path: &Path, at: std::time::SystemTime) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(at)
+        .unwrap();
+}
+
+#[test]
+fn a_runtime_say_schedule_speaks_is_listed_and_survives_a_restart() {
+    require_netns();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+
+    // The speech cache before the start: one WAV unused for 40 days, one
+    // used 2 days ago. The start deletes the old one only.
+    let day = Duration::from_secs(24 * 3600);
+    let now = std::time::SystemTime::now();
+    std::fs::create_dir_all(state.join("tts")).unwrap();
+    let old = state.join("tts").join(format!("{}.wav", "a".repeat(64)));
+    let recent = state.join("tts").join(format!("{}.wav", "b".repeat(64)));
+    std::fs::write(&old, vec![0u8; 4096]).unwrap();
+    std::fs::write(&recent, vec![0u8; 4096]).unwrap();
+    set_used(&old, now - 40 * day);
+    set_used(&recent, now - 2 * day);
+
+    let (zone, group, port) = zone_toml("thon-1");
+    let listener = RtpListener::start(&group, port);
+    let mut daemon = Daemon::start(dir.path(), &format!("{}{zone}", base_config(dir.path())));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while old.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!old.exists(), "unused for 40 days: deleted at start");
+    assert!(recent.exists(), "used 2 days ago: kept");
+    assert!(
+        daemon
+            .log_text()
+            .contains("speech cache: deleted 1 WAV(s), 4096 bytes, unused for 30 days"),
+        "{}",
+        daemon.log_text()
+    );
+
+    // Refused in plain words, exit 1, nothing stored.
+    let refused = |args: &[&str], why: &str| {
+        let mut all = vec![
+            "schedule",
+            "add",
+            "x",
+            "--cron",
+            "0 6 * * *",
+            "--zones",
+            "thon-1",
+        ];
+        all.extend_from_slice(args);
+        let out = daemon.loa(&all);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(why), "{args:?}: {err}");
+    };
+    refused(
+        &["--say", "Xin chào", "--voice", "vi;rm -rf /"],
+        "voice \"vi;rm -rf /\" is not a voice name",
+    );
+    refused(&["--say", "  \n"], "the text to say is empty");
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, " \n").unwrap();
+    refused(
+        &["--say-file", empty.to_str().unwrap()],
+        "the text to say is empty",
+    );
+    refused(&["--say", &"a".repeat(5001)], "the limit is 5000");
+    refused(
+        &["--file", "tin.wav", "--voice", "vi"],
+        "a voice is only for a schedule that says text",
+    );
+    assert_eq!(
+        daemon.json(&["schedule", "list"])["schedules"],
+        serde_json::json!([]),
+        "nothing was added"
+    );
+
+    // A notice from a file in the southern voice, 3 s from now; and a
+    // disabled one in the configured voice.
+    let notice = dir.path().join("notice.txt");
+    std::fs::write(&notice, "Thông báo: chiều nay họp thôn.\n").unwrap();
+    let fire = (jiff::Timestamp::now().as_second() + 3) % 60;
+    let cron = format!("{fire} * * * * *");
+    let added = daemon.json(&[
+        "schedule",
+        "add",
+        "thong-bao",
+        "--cron",
+        &cron,
+        "--zones",
+        "thon-1",
+        "--say-file",
+        notice.to_str().unwrap(),
+        "--voice",
+        "vi-vn-x-south",
+    ]);
+    let notice_target = "say:vi-vn-x-south:\"Thông báo: chiều nay họp thôn.\"";
+    assert_eq!(added["schedule"]["target"], notice_target, "{added:#}");
+    daemon.json(&[
+        "schedule",
+        "add",
+        "loa-sang",
+        "--cron",
+        "0 6 * * *",
+        "--zones",
+        "thon-1",
+        "--say",
+        "Kính thưa bà con",
+        "--disabled",
+    ]);
+    let greeting_target = "say:vi:\"Kính thưa bà con\"";
+    let listed = daemon.loa(&["schedule", "list"]);
+    let table = String::from_utf8_lossy(&listed.stdout);
+    println!("{table}");
+    assert!(
+        table.contains(notice_target) && table.contains(greeting_target),
+        "{table}"
+    );
+
+    let rows = wait_rows(&daemon, 1, 70);
+    let row = &rows[0];
+    assert_eq!(row["source"], notice_target, "{row:#}");
+    assert_eq!(row["origin"], "schedule:thong-bao", "{row:#}");
+    assert_eq!(row["outcome"], "completed", "{row:#}");
+    std::thread::sleep(Duration::from_millis(300));
+    let h = heard(&listener.packets());
+    println!(
+        "runtime say schedule: {:.2} s of speech, RMS {:.4}",
+        h.voiced_secs, h.rms
+    );
+    assert!(
+        (0.8..=8.0).contains(&h.voiced_secs) && h.rms > 0.01,
+        "{:.2} s, RMS {:.4}",
+        h.voiced_secs,
+        h.rms
+    );
+
+    // Kept across a restart, text and voice included.
+    assert!(daemon.stop());
+    let mut daemon = Daemon::start_existing(dir.path());
+    let listed = daemon.json(&["schedule", "list"]);
+    let targets: Vec<(&str, &str, bool)> = listed["schedules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap(),
+                s["target"].as_str().unwrap(),
+                s["enabled"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        targets,
+        vec![
+            ("loa-sang", greeting_target, false),
+            ("thong-bao", notice_target, true)
+        ],
+        "{listed:#}"
+    );
+    assert!(daemon.stop());
 }

@@ -349,6 +349,10 @@ struct ScheduleParams {
     cron: String,
     playlist: Option<String>,
     file: Option<String>,
+    /// Text to speak (espeak-ng) instead of a playlist or file.
+    say: Option<String>,
+    /// The voice for `say` (default: `[tts] voice`).
+    voice: Option<String>,
     zones: Zones,
     priority: Option<String>,
     max_duration: Option<String>,
@@ -382,8 +386,22 @@ fn schedule_add(engine: &mut Engine, caller: Caller, params: Value, reply: Reply
         let cron = CronExpr::parse(&p.cron).map_err(RpcError::invalid_params)?;
         let zones = p.zones.selection()?;
         engine.select_zones(&zones)?;
-        let target = match (p.playlist, p.file) {
-            (Some(pl), None) => {
+        if p.voice.is_some() && p.say.is_none() {
+            return Err(RpcError::invalid_params("a voice is only for a schedule that says text (--say)"));
+        }
+        let target = match (p.playlist, p.file, p.say) {
+            (None, None, Some(text)) => {
+                // Checked as `loa say` checks it, so a schedule that could
+                // never speak is refused before it is stored.
+                crate::tts::check_text(&text).map_err(|e| RpcError::invalid_params(e.to_string()))?;
+                if let Some(voice) = &p.voice {
+                    if !crate::tts::voice_ok(voice) {
+                        return Err(RpcError::invalid_params(crate::tts::TtsError::BadVoice(voice.clone()).to_string()));
+                    }
+                }
+                ScheduleTarget::Say { text, voice: p.voice }
+            }
+            (Some(pl), None, None) => {
                 if !engine.playlist_names().contains(&pl) {
                     return Err(RpcError::refused(format!(
                         "unknown playlist \"{pl}\"; playlists: {}",
@@ -392,8 +410,8 @@ fn schedule_add(engine: &mut Engine, caller: Caller, params: Value, reply: Reply
                 }
                 ScheduleTarget::Playlist(pl)
             }
-            (None, Some(f)) => ScheduleTarget::File(engine.socket_path(&f)?),
-            _ => return Err(RpcError::invalid_params("give a playlist or a file, not both")),
+            (None, Some(f), None) => ScheduleTarget::File(engine.socket_path(&f)?),
+            _ => return Err(RpcError::invalid_params("give one of a playlist, a file or text to say")),
         };
         let on_preempt = match p.on_preempt.as_deref() {
             None => OnPreempt::Pause,
@@ -429,6 +447,14 @@ fn schedule_add(engine: &mut Engine, caller: Caller, params: Value, reply: Reply
         },
         file: match &spec.target {
             ScheduleTarget::File(f) => Some(f.display().to_string()),
+            _ => None,
+        },
+        say: match &spec.target {
+            ScheduleTarget::Say { text, .. } => Some(text.clone()),
+            _ => None,
+        },
+        voice: match &spec.target {
+            ScheduleTarget::Say { voice, .. } => voice.clone(),
             _ => None,
         },
         zones: match &spec.zones {

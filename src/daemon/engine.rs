@@ -1457,10 +1457,14 @@ impl Engine {
 
     pub fn schedule_from_record(&self, r: &ScheduleRecord) -> Result<Schedule, String> {
         let cron = crate::schedule::CronExpr::parse(&r.cron).map_err(|e| e.to_string())?;
-        let target = match (&r.playlist, &r.file) {
-            (Some(p), _) => ScheduleTarget::Playlist(p.clone()),
-            (None, Some(f)) => ScheduleTarget::File(f.into()),
-            (None, None) => return Err("no playlist or file".into()),
+        let target = match (&r.playlist, &r.file, &r.say) {
+            (Some(p), _, _) => ScheduleTarget::Playlist(p.clone()),
+            (None, Some(f), _) => ScheduleTarget::File(f.into()),
+            (None, None, Some(text)) => ScheduleTarget::Say {
+                text: text.clone(),
+                voice: r.voice.clone(),
+            },
+            (None, None, None) => return Err("no playlist, file or text to say".into()),
         };
         let zones = if r.zones.len() == 1 && r.zones[0] == "all" {
             ZoneSelection::All

@@ -108,6 +108,33 @@ impl Handler for EngineHandler {
     }
 }
 
+/// Deletes speech WAVs unused for `tts::CACHE_MAX_AGE`: at start, then
+/// once a day. File I/O, so on a blocking thread, never on the engine task.
+async fn prune_speech_daily(dir: PathBuf) {
+    let mut daily = tokio::time::interval(Duration::from_secs(24 * 3600));
+    daily.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        daily.tick().await;
+        let d = dir.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            crate::tts::prune(&d, std::time::SystemTime::now(), crate::tts::CACHE_MAX_AGE)
+        })
+        .await;
+        match result {
+            Ok(Ok(p)) if p.files > 0 => tracing::info!(
+                "speech cache: deleted {} WAV(s), {} bytes, unused for {} days, from {}",
+                p.files,
+                p.bytes,
+                crate::tts::CACHE_MAX_AGE.as_secs() / 86_400,
+                dir.display()
+            ),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!("cannot clean the speech cache {}: {e}", dir.display()),
+            Err(e) => tracing::warn!("speech cache cleaning stopped: {e}"),
+        }
+    }
+}
+
 /// Runs the daemon until SIGTERM/SIGINT.
 pub fn run(config_path: &Path) -> Result<(), DaemonError> {
     let config = Config::load(config_path).map_err(DaemonError::Config)?;
@@ -199,6 +226,8 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
         shutdown_rx,
     ));
 
+    let tts_prune = tokio::spawn(prune_speech_daily(config.daemon.state_dir.join("tts")));
+
     let mut engine = Engine::new(
         config.clone(),
         config_path.clone(),
@@ -270,6 +299,7 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
         }
     }
 
+    tts_prune.abort();
     tracing::info!("shutting down: stopping programs, sending RTCP BYE");
     notify::stopping();
     // SAP deletions first, so players drop the zones as the RTP stops.

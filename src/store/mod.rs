@@ -282,6 +282,12 @@ pub struct ScheduleRecord {
     pub cron: String,
     pub playlist: Option<String>,
     pub file: Option<String>,
+    /// Text to speak instead of a playlist or file.
+    #[serde(default)]
+    pub say: Option<String>,
+    /// The voice for `say`; `None` = the configured `[tts] voice`.
+    #[serde(default)]
+    pub voice: Option<String>,
     pub zones: Vec<String>,
     #[serde(with = "priority_word")]
     pub priority: Priority,
@@ -595,8 +601,8 @@ impl Store {
             .execute(
                 "INSERT OR REPLACE INTO schedules (name, cron, playlist, file, zones, priority,
                      max_duration_secs, misfire_grace_secs, enabled, on_preempt, on_busy,
-                     created_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                     created_by, say, voice)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 params![
                     s.name,
                     s.cron,
@@ -610,6 +616,8 @@ impl Store {
                     s.on_preempt,
                     s.on_busy,
                     s.created_by,
+                    s.say,
+                    s.voice,
                 ],
             )
             .map_err(self.query_error("save a schedule"))?;
@@ -643,7 +651,8 @@ impl Store {
             .conn
             .prepare_cached(
                 "SELECT name, cron, playlist, file, zones, priority, max_duration_secs,
-                        misfire_grace_secs, enabled, on_preempt, on_busy, created_by
+                        misfire_grace_secs, enabled, on_preempt, on_busy, created_by,
+                        say, voice
                  FROM schedules ORDER BY name",
             )
             .map_err(self.query_error("read schedules"))?;
@@ -662,6 +671,8 @@ impl Store {
                     on_preempt: row.get(9)?,
                     on_busy: row.get(10)?,
                     created_by: row.get(11)?,
+                    say: row.get(12)?,
+                    voice: row.get(13)?,
                 })
             })
             .and_then(|rows| rows.collect())
@@ -693,6 +704,8 @@ impl Store {
             cron: r.cron,
             playlist: r.playlist,
             file: r.file,
+            say: r.say,
+            voice: r.voice,
             priority,
             max_duration_secs,
             misfire_grace_secs,
@@ -954,6 +967,8 @@ struct RawSchedule {
     cron: String,
     playlist: Option<String>,
     file: Option<String>,
+    say: Option<String>,
+    voice: Option<String>,
     zones: String,
     priority: String,
     max_duration_secs: Option<i64>,

@@ -84,6 +84,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         measured_at_ms   INTEGER NOT NULL
     );
     "#,
+    // 4: runtime schedules that speak (`loa schedule add --say`): the text,
+    // and the voice when not the configured one.
+    r#"
+    ALTER TABLE schedules ADD COLUMN say TEXT;
+    ALTER TABLE schedules ADD COLUMN voice TEXT;
+    "#,
 ];
 
 /// The schema version this build writes and understands.

@@ -31,6 +31,8 @@ fn schedule(name: &str) -> ScheduleRecord {
         cron: "0 6 * * *".to_string(),
         playlist: Some("morning".to_string()),
         file: None,
+        say: None,
+        voice: None,
         zones: zones(),
         priority: Priority::Announcement,
         max_duration_secs: Some(1800),
@@ -282,7 +284,7 @@ fn new_database_is_at_the_current_schema_version() {
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
 }
 
 #[test]
@@ -325,7 +327,7 @@ fn database_from_a_newer_loa_is_refused_with_a_clear_message() {
     }
     let err = Store::open(dir.path()).unwrap_err();
     let expected = format!(
-        "the history database {} is from a newer loa (schema 7, this build knows 3)",
+        "the history database {} is from a newer loa (schema 7, this build knows 4)",
         dir.path().join("loa.db").display()
     );
     assert_eq!(err.to_string(), expected);
@@ -593,4 +595,42 @@ fn schema_2_database_is_upgraded_to_gain_loudness() {
     };
     store.put_loudness("cc", &m, at(1_000)).unwrap();
     assert_eq!(store.loudness().unwrap(), vec![("cc".to_string(), m)]);
+}
+
+#[test]
+fn schema_3_schedules_survive_the_upgrade_and_speaking_ones_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let conn = Connection::open(dir.path().join("loa.db")).unwrap();
+        for sql in &MIGRATIONS[..3] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute(
+            "INSERT INTO schedules (name, cron, playlist, file, zones, priority,
+                 max_duration_secs, misfire_grace_secs, enabled, on_preempt, on_busy,
+                 created_by)
+             VALUES ('old', '0 6 * * *', 'morning', NULL, '[\"market\"]', 'scheduled',
+                 NULL, 300, 1, 'pause', 'wait', NULL)",
+            [],
+        )
+        .unwrap();
+        conn.pragma_update(None, "user_version", 3).unwrap();
+    }
+    let mut store = Store::open(dir.path()).unwrap();
+    let old = &store.schedules().unwrap()[0];
+    assert_eq!(
+        (old.name.as_str(), old.playlist.as_deref()),
+        ("old", Some("morning"))
+    );
+    assert_eq!((old.say.as_deref(), old.voice.as_deref()), (None, None));
+
+    let spoken = ScheduleRecord {
+        playlist: None,
+        say: Some("Xin chào bà con".to_string()),
+        voice: Some("vi-vn-x-south".to_string()),
+        ..schedule("notice")
+    };
+    store.save_schedule(&spoken).unwrap();
+    let back = store.schedules().unwrap();
+    assert_eq!(back.iter().find(|s| s.name == "notice"), Some(&spoken));
 }
