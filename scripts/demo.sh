@@ -55,6 +55,12 @@ $LOA status --config "$CONFIG"
 echo
 echo "\$ loa schedule list"
 $LOA schedule list --config "$CONFIG"
+echo
+# An operator's 3 s live announcement (the shipped spoken notice stands in
+# for a microphone): it preempts the news, which resumes after.
+echo "\$ ffmpeg -re -i assets/thong-bao.flac -t 3 -f s16le -ar 16000 -ac 1 - | loa live --stdin --rate 16000 --zones thon-1"
+ffmpeg -hide_banner -loglevel error -re -i assets/thong-bao.flac -t 3 -f s16le -ar 16000 -ac 1 - \
+  | $LOA live --config "$CONFIG" --stdin --rate 16000 --zones thon-1 || true
 wait "$receiver" || true
 echo
 echo "\$ loa endpoints"
@@ -69,4 +75,5 @@ echo "demo: the daemon keeps running and chimes on thon-1 every minute. Try:"
 echo "        $LOA status --config $CONFIG"
 echo "        $LOA endpoints --config $CONFIG --watch"
 echo "        $LOA play --config $CONFIG --zones all --priority emergency assets/chime.ogg"
+echo "        arecord -t raw -f S16_LE -r 16000 -c 1 | $LOA live --config $CONFIG --stdin --rate 16000 --zones all"
 echo "      stop it with: make demo-stop   (or: kill \$(cat $PIDFILE))"
