@@ -59,7 +59,7 @@ echo
 # An operator's 3 s live announcement (the shipped spoken notice stands in
 # for a microphone): it preempts the news, which resumes after.
 echo "\$ ffmpeg -re -i assets/thong-bao.flac -t 3 -f s16le -ar 16000 -ac 1 - | loa live --stdin --rate 16000 --zones thon-1"
-ffmpeg -hide_banner -loglevel error -re -i assets/thong-bao.flac -t 3 -f s16le -ar 16000 -ac 1 - \
+ffmpeg -nostdin -hide_banner -loglevel error -re -i assets/thong-bao.flac -t 3 -f s16le -ar 16000 -ac 1 - \
   | $LOA live --config "$CONFIG" --stdin --rate 16000 --zones thon-1 || true
 wait "$receiver" || true
 echo

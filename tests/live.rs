@@ -624,6 +624,9 @@ fn live_waits_while_an_emergency_plays_then_goes_on_air_without_the_backlog() {
     speak(&mut stdin, &said);
     drop(stdin);
     assert!(cli.wait().unwrap().success(), "{}", daemon.log_text());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert!(rest.contains("ON AIR on thon-1 now"), "the CLI says when the zone is free: {rest}");
     let spoke = start.elapsed();
     std::thread::sleep(Duration::from_millis(300));
     let heard = runs(&packet_tones(&listener.packets(), &CANDIDATES));

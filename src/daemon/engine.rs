@@ -1138,6 +1138,10 @@ impl Engine {
                     if p.first_packet.is_none() {
                         p.first_packet = Some(Timestamp::now() - jiff::SignedDuration::try_from(late).unwrap_or_default());
                     }
+                    if let Some(client) = &p.live_client {
+                        // A live client waiting for this zone hears that it has it.
+                        crate::live::notify(client, "live.playing", json!({ "zone": self.zones[zone].name }));
+                    }
                     tracing::debug!(program, zone = self.zones[zone].name, "first packet");
                 }
             }

@@ -147,6 +147,10 @@ pub fn run(args: LiveArgs) -> ExitCode {
     // With every zone held by an equal or higher program, the input waits
     // (only its newest 40 ms are kept) until the zones are free.
     let all_waiting = started["zones"].as_array().is_some_and(|z| z.is_empty());
+    let mut waiting: std::collections::HashSet<String> = started["waiting"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default();
     // The daemon's notifications, read beside the sending loop.
     let input_done = Arc::new(AtomicBool::new(false));
     let (ended_tx, ended_rx) = std::sync::mpsc::channel();
@@ -167,6 +171,12 @@ pub fn run(args: LiveArgs) -> ExitCode {
                         "live.on_air" => eprintln!(
                             "ON AIR — speak now; Ctrl-C or end of input ends the broadcast"
                         ),
+                        "live.playing" => {
+                            let zone = params["zone"].as_str().unwrap_or("");
+                            if waiting.remove(zone) && !json {
+                                eprintln!("ON AIR on {zone} now");
+                            }
+                        }
                         "live.ended" => {
                             let _ = ended_tx.send(Some(params));
                             return;
