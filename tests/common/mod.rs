@@ -157,11 +157,41 @@ fn sigint(pid: u32) {
         .status();
 }
 
+/// Sockets on this host (namespace) joined to multicast `group`, from
+/// /proc/net/igmp (the group is printed as its bytes read little-endian).
+pub fn group_members(group: &str) -> u32 {
+    let Ok(addr) = group.parse::<std::net::Ipv4Addr>() else { return 0 };
+    let hex = format!("{:08X}", u32::from_le_bytes(addr.octets()));
+    std::fs::read_to_string("/proc/net/igmp")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            (fields.next() == Some(hex.as_str())).then(|| fields.next()?.parse::<u32>().ok()).flatten()
+        })
+        .sum()
+}
+
+/// Starts a receiver and waits (up to 10 s) until it has joined `group`:
+/// a fixed sleep lost the first tone when a loaded machine started
+/// gst-launch slowly.
+fn spawn_joined(name: &'static str, group: &str, cmd: &mut Command) -> Background {
+    let before = group_members(group);
+    let receiver = Background::spawn(name, cmd);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while group_members(group) <= before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    receiver
+}
+
 /// GStreamer receiver: udpsrc → rtpjitterbuffer → rtpopusdepay → opusdec → WAV.
+/// Returns once it has joined the group.
 pub fn gst_receiver(group: &str, port: u16, out: &Path) -> Background {
     let caps = "application/x-rtp,media=audio,clock-rate=48000,encoding-name=OPUS,payload=96";
-    Background::spawn(
+    spawn_joined(
         "gst-launch-1.0",
+        group,
         Command::new("gst-launch-1.0").args([
             "-q",
             "-e",
