@@ -224,24 +224,6 @@ fn remember(
     });
 }
 
-/// How often a live read wakes up to look at `cancel` when no input comes.
-const LIVE_READ_POLL: Duration = Duration::from_millis(50);
-
-/// Reads and throws away `bytes` already waiting on `stream` (never waits
-/// for more); returns how many milliseconds of input that was.
-fn discard(stream: &std::os::unix::net::UnixStream, bytes: usize, format: &crate::media::PcmFormat) -> u64 {
-    use std::io::Read;
-    let mut left = bytes;
-    let mut buf = [0u8; 8192];
-    while left > 0 {
-        match (&*stream).read(&mut buf[..left.min(8192)]) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => left -= n,
-        }
-    }
-    format.ms_of(bytes - left)
-}
-
 struct Worker {
     // `std::sync::mpsc::sync_channel` is a bounded lock-free array queue
     // (crossbeam's design, in std since 1.67): the pacer's `try_recv` never
@@ -526,36 +508,28 @@ impl Worker {
         audio: &Audio,
         encoder: &mut OpusEncoder,
     ) -> (Duration, Option<Stop>, Option<String>) {
-        use sha2::Digest;
-        use std::io::Read;
+        use crate::live::reader::{Input, LiveReader};
 
-        let LiveInput { stream, leftover, format } = input;
-        let channels = audio.channels.count();
-        let frame_len = encoder.frame_samples() * channels;
-        let frame_duration = Duration::from_micros(encoder.frame_samples() as u64 * 1_000_000 / 48_000);
-        let mut framer = Framer::new(frame_len);
-        let mut converter = match PcmConverter::new(format, audio.channels) {
+        let failed = |e: String| (Duration::ZERO, Some(Stop::Item(ItemError::Live(e))), None);
+        let mut converter = match PcmConverter::new(input.format, audio.channels) {
             Ok(c) => c,
-            Err(e) => return (Duration::ZERO, Some(Stop::Item(ItemError::Live(e.to_string()))), None),
+            Err(e) => return failed(e.to_string()),
         };
+        let mut reader = match LiveReader::new(input) {
+            Ok(r) => r,
+            Err(e) => return failed(e.to_string()),
+        };
+        let channels = audio.channels.count();
         let mut leveller = audio.loudness.normalize.then(|| {
             crate::leveller::Leveller::new(channels, audio.loudness.target_lufs, audio.loudness.true_peak_max_dbtp)
         });
-        let mut hasher = sha2::Sha256::new();
-        let mut frames_done: u32 = 0;
-        // A short read timeout lets a blocked read notice `cancel`.
-        if let Err(e) = stream.set_read_timeout(Some(LIVE_READ_POLL)) {
-            return (Duration::ZERO, Some(Stop::Item(ItemError::Live(e.to_string()))), None);
-        }
+        let frame_duration = Duration::from_micros(encoder.frame_samples() as u64 * 1_000_000 / 48_000);
+        let mut framer = Framer::new(encoder.frame_samples() * channels);
         // After a chime, what was said while it played is old: the
         // operator waited for it, and playing it would delay everything
         // after. Without a chime, the first words count.
-        let mut dropped_ms = 0;
-        let mut first = leftover;
         if item > 0 {
-            let stale = crate::live::pending(&stream).unwrap_or(0);
-            let ms = format.ms_of(first.len()) + discard(&stream, stale, &format);
-            first.clear();
+            let ms = reader.drop_received();
             if ms > 0 {
                 tracing::info!("live input: {ms} ms said during the chime not played");
             }
@@ -563,99 +537,56 @@ impl Worker {
         // Frames come only as the client sends, and it sends once it hears
         // the program took its zones: ready now, not after a prefill.
         self.mark_ready();
-        crate::live::notify(&stream, "live.on_air", serde_json::json!({ "format": format.to_string() }));
-        let mut buf = vec![0u8; format.bytes_for_ms(10).max(format.frame_bytes())];
-        let mut last_drop_log: Option<std::time::Instant> = None;
-        let mut backlog = crate::live::Backlog::default();
+        reader.notify("live.on_air", serde_json::json!({ "format": reader.format().to_string() }));
         let mut standing = crate::live::StandingFrame::default();
+        let mut frames_done: u32 = 0;
         let mut emit = |worker: &mut Worker, pcm: &[f32], frames_done: &mut u32| {
             if worker.emit_live(item, frame_duration * *frames_done, pcm, encoder, &mut standing)? {
                 *frames_done += 1;
             }
             Ok(())
         };
+        // Levels a converted block and frames it.
+        let mut play = |worker: &mut Worker, pcm: &[f32], frames_done: &mut u32| {
+            let mut block = std::mem::take(&mut worker.scratch);
+            block.clear();
+            block.extend_from_slice(pcm);
+            if let Some(leveller) = leveller.as_mut() {
+                leveller.process(&mut block);
+            }
+            let pushed = framer.push(&block, |pcm| emit(worker, pcm, frames_done));
+            worker.scratch = block;
+            pushed
+        };
         let mut stop = None;
-        let mut first = Some(first).filter(|f| !f.is_empty());
         loop {
             if self.cancelled() {
                 return (frame_duration * frames_done, Some(Stop::Program), None);
             }
-            // Keep the delay bounded (see `crate::live`).
-            let waiting = crate::live::pending(&stream).unwrap_or(0);
-            let excess = backlog.observe(std::time::Instant::now(), waiting, &format);
-            if excess > 0 {
-                let ms = discard(&stream, excess, &format);
-                dropped_ms += ms;
-                if ms < 100 {
-                    // Delay creep trimmed by a frame or two: routine.
-                    tracing::debug!("live input: {ms} ms of standing delay dropped");
-                } else if last_drop_log.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
-                    last_drop_log = Some(std::time::Instant::now());
-                    tracing::warn!(
-                        "live input {ms} ms ahead of the air; dropped to keep the delay short ({dropped_ms} ms dropped so far)"
-                    );
-                }
-            }
-            let read = match first.take() {
-                Some(bytes) => {
-                    let n = bytes.len().min(buf.len());
-                    buf[..n].copy_from_slice(&bytes[..n]);
-                    if n < bytes.len() {
-                        first = Some(bytes[n..].to_vec());
-                    }
-                    Ok(n)
-                }
-                None => (&stream).read(&mut buf),
+            let pcm = match reader.read() {
+                Ok(Input::Idle) => continue,
+                Ok(Input::End) => break,
+                Ok(Input::Data(bytes)) => converter.push(bytes).map_err(|e| e.to_string()),
+                Err(e) => Err(e),
             };
-            let n = match read {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted) => continue,
-                // The client vanished mid-stream (crash, kill -9): the live
-                // broadcast ends as if the input ended.
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            let pushed = match pcm {
+                Ok(pcm) => play(self, pcm, &mut frames_done),
                 Err(e) => {
-                    stop = Some(Stop::Item(ItemError::Live(format!("cannot read the input: {e}"))));
+                    stop = Some(Stop::Item(ItemError::Live(e)));
                     break;
                 }
             };
-            hasher.update(&buf[..n]);
-            let pcm = match converter.push(&buf[..n]) {
-                Ok(pcm) => pcm,
-                Err(e) => {
-                    stop = Some(Stop::Item(ItemError::Live(e.to_string())));
-                    break;
-                }
-            };
-            self.scratch.clear();
-            self.scratch.extend_from_slice(pcm);
-            let mut block = std::mem::take(&mut self.scratch);
-            if let Some(leveller) = leveller.as_mut() {
-                leveller.process(&mut block);
-            }
-            let pushed = framer.push(&block, |pcm| emit(self, pcm, &mut frames_done));
-            self.scratch = block;
             if let Err(stop) = pushed {
                 return (frame_duration * frames_done, Some(stop), None);
             }
         }
-        let sha256 = format!("{:x}", hasher.finalize());
-        if dropped_ms > 0 {
-            tracing::info!("live input ended; {dropped_ms} ms of backlog were dropped in all");
+        let sha256 = reader.finish();
+        let tail = converter.finish().map(<[f32]>::to_vec).unwrap_or_default();
+        let flushed = play(self, &tail, &mut frames_done).and_then(|()| framer.finish(|pcm| emit(self, pcm, &mut frames_done)));
+        match flushed {
+            Err(stop) => (frame_duration * frames_done, Some(stop), Some(sha256)),
+            Ok(()) => (frame_duration * frames_done, stop, Some(sha256)),
         }
-        if let Ok(tail) = converter.finish() {
-            let mut block = tail.to_vec();
-            if let Some(leveller) = leveller.as_mut() {
-                leveller.process(&mut block);
-            }
-            if let Err(stop) = framer.push(&block, |pcm| emit(self, pcm, &mut frames_done)) {
-                return (frame_duration * frames_done, Some(stop), Some(sha256));
-            }
-        }
-        if let Err(stop) = framer.finish(|pcm| emit(self, pcm, &mut frames_done)) {
-            return (frame_duration * frames_done, Some(stop), Some(sha256));
-        }
-        (frame_duration * frames_done, stop, Some(sha256))
     }
 
     /// `emit` for live input: a frame that finds its predecessor still

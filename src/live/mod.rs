@@ -17,6 +17,7 @@
 //! dropped once it exceeds [`SLACK_MS`] — the way a jitter buffer adapts.
 
 pub mod client;
+pub mod reader;
 
 use std::io;
 use std::os::fd::AsRawFd;
