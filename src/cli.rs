@@ -54,6 +54,15 @@ pub fn media_arg(path: &Path) -> String {
     }
 }
 
+/// Sets each `key` that has a value (optional command-line flags).
+pub fn set_optional<const N: usize>(params: &mut Value, pairs: [(&str, Option<String>); N]) {
+    for (key, value) in pairs {
+        if let Some(v) = value {
+            params[key] = json!(v);
+        }
+    }
+}
+
 pub fn zones_arg(zones: &str) -> Value {
     if zones == "all" {
         json!("all")

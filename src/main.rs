@@ -577,11 +577,7 @@ fn client(command: Command) -> ExitCode {
             } else {
                 params["files"] = json!(files.iter().map(|f| cli::media_arg(f)).collect::<Vec<_>>());
             }
-            for (key, value) in [("priority", priority), ("name", name), ("max_duration", max_duration)] {
-                if let Some(v) = value {
-                    params[key] = json!(v);
-                }
-            }
+            cli::set_optional(&mut params, [("priority", priority), ("name", name), ("max_duration", max_duration)]);
             if refuse_if_busy {
                 params["on_busy"] = json!("refuse");
             }
@@ -613,11 +609,7 @@ fn client(command: Command) -> ExitCode {
                 return ExitCode::from(1);
             }
             let mut params = json!({ "zones": cli::zones_arg(&zones), "say": text });
-            for (key, value) in [("voice", voice), ("priority", priority), ("name", name)] {
-                if let Some(v) = value {
-                    params[key] = json!(v);
-                }
-            }
+            cli::set_optional(&mut params, [("voice", voice), ("priority", priority), ("name", name)]);
             if refuse_if_busy {
                 params["on_busy"] = json!("refuse");
             }
@@ -762,7 +754,7 @@ fn schedule(command: ScheduleCommand) -> ExitCode {
                     return ExitCode::from(1);
                 }
             }
-            for (key, value) in [
+            cli::set_optional(&mut params, [
                 ("say", say),
                 ("voice", voice),
                 ("priority", priority),
@@ -770,11 +762,7 @@ fn schedule(command: ScheduleCommand) -> ExitCode {
                 ("misfire_grace", misfire_grace),
                 ("on_preempt", on_preempt),
                 ("on_busy", on_busy),
-            ] {
-                if let Some(v) = value {
-                    params[key] = json!(v);
-                }
-            }
+            ]);
             cli::call(&client.socket(), "schedule.add", params, &client.output(), cli::schedule_changed_text)
         }
         ScheduleCommand::List { client } => {

@@ -99,15 +99,11 @@ pub fn run(args: LiveArgs) -> ExitCode {
         "rate": format.rate,
         "channels": format.channels,
     });
-    for (key, value) in [
+    crate::cli::set_optional(&mut params, [
         ("priority", args.priority),
         ("name", args.name),
         ("max_duration", args.max_duration),
-    ] {
-        if let Some(v) = value {
-            params[key] = json!(v);
-        }
-    }
+    ]);
     let mut client = match Client::connect(&args.socket, START_TIMEOUT) {
         Ok(c) => c,
         Err(e) => return fail(e),
