@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::engine::{Engine, Origin, PlaylistListing, Reply, StartSpec};
+use super::engine::{answer_when_on_air, Engine, Origin, PlaylistListing, Reply, StartSpec};
 use crate::broadcast::arbiter::{OnBusy, OnPreempt};
 use crate::broadcast::{playlist, Priority};
 use crate::config::{Config, Schedule, ScheduleTarget, ZoneSelection, DEFAULT_MISFIRE_GRACE};
@@ -215,20 +215,10 @@ fn start(engine: &mut Engine, caller: Caller, params: Value, reply: Reply) {
         }))
     })();
     match result {
-        Ok(what) => {
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            let started = match what {
-                Start::Play(spec) => engine.start(spec, Some(tx)),
-                Start::Say { spec, text, voice } => engine.say(spec, &text, voice.as_deref(), Some(tx)),
-            };
-            if let Err(e) = started {
-                return send(reply, Err(e));
-            }
-            tokio::spawn(async move {
-                let result = rx.await.unwrap_or_else(|_| Err(RpcError::internal("the program ended before it started")));
-                let _ = reply.send(result);
-            });
-        }
+        Ok(what) => answer_when_on_air(Some(reply), |tx| match what {
+            Start::Play(spec) => engine.start(spec, Some(tx)),
+            Start::Say { spec, text, voice } => engine.say(spec, &text, voice.as_deref(), Some(tx)),
+        }),
         Err(e) => send(reply, Err(e)),
     }
 }
@@ -301,16 +291,7 @@ pub fn live_start(
         })
     })();
     match result {
-        Ok(spec) => {
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            if let Err(e) = engine.start(spec, Some(tx)) {
-                return send(reply, Err(e));
-            }
-            tokio::spawn(async move {
-                let result = rx.await.unwrap_or_else(|_| Err(RpcError::internal("the program ended before it started")));
-                let _ = reply.send(result);
-            });
-        }
+        Ok(spec) => answer_when_on_air(Some(reply), |tx| engine.start(spec, Some(tx))),
         Err(e) => send(reply, Err(e)),
     }
 }

@@ -92,6 +92,26 @@ pub enum Input {
     },
 }
 
+/// Calls `start` with a reply channel of its own and passes what that
+/// channel gets (the answer once on air) on to `reply`, as well as a
+/// refusal `start` returns at once. The extra channel is there because a
+/// refused start has already dropped the reply it was given.
+pub fn answer_when_on_air(reply: Option<Reply>, start: impl FnOnce(Reply) -> Result<ProgramId, RpcError>) {
+    let (tx, rx) = oneshot::channel();
+    if let Err(e) = start(tx) {
+        if let Some(reply) = reply {
+            let _ = reply.send(Err(e));
+        }
+        return;
+    }
+    tokio::spawn(async move {
+        let result = rx.await.unwrap_or_else(|_| Err(RpcError::internal("the program ended before it started")));
+        if let Some(reply) = reply {
+            let _ = reply.send(result);
+        }
+    });
+}
+
 /// Where a program came from, for history and status.
 #[derive(Debug, Clone)]
 pub enum Origin {
@@ -790,20 +810,7 @@ impl Engine {
         spec.items = vec![path];
         // The fire time may have passed while espeak-ng ran: start now.
         spec.start_at = spec.start_at.filter(|&at| at > Instant::now());
-        let mut reply = reply;
-        let (tx, rx) = oneshot::channel();
-        if let Err(e) = self.start_as(id, spec, Some(tx)) {
-            if let Some(reply) = reply.take() {
-                let _ = reply.send(Err(e));
-            }
-            return;
-        }
-        tokio::spawn(async move {
-            let result = rx.await.unwrap_or_else(|_| Err(RpcError::internal("the program ended before it started")));
-            if let Some(reply) = reply {
-                let _ = reply.send(result);
-            }
-        });
+        answer_when_on_air(reply, |tx| self.start_as(id, spec, Some(tx)));
     }
 
     fn start_as(&mut self, id: ProgramId, mut spec: StartSpec, reply: Option<Reply>) -> Result<ProgramId, RpcError> {
