@@ -600,11 +600,7 @@ impl Worker {
         encoder: &mut OpusEncoder,
         standing: &mut crate::live::StandingFrame,
     ) -> Result<bool, Stop> {
-        if self.cancelled() {
-            return Err(Stop::Program);
-        }
-        let payload = Payload::encode(encoder, pcm).map_err(|e| Stop::Item(e.into()))?;
-        let frame = Frame { payload, item, position };
+        let frame = self.encode(item, position, pcm, encoder)?;
         match self.frame_tx.try_send(frame) {
             Ok(()) => {
                 standing.observe(std::time::Instant::now(), false);
@@ -618,10 +614,7 @@ impl Worker {
             }
             Err(mpsc::TrySendError::Disconnected(_)) => return Err(Stop::Program),
         }
-        self.sent += 1;
-        if self.sent >= self.prefill {
-            self.mark_ready();
-        }
+        self.queued();
         Ok(true)
     }
 
@@ -633,9 +626,6 @@ impl Worker {
         factor: f32,
         encoder: &mut OpusEncoder,
     ) -> Result<(), Stop> {
-        if self.cancelled() {
-            return Err(Stop::Program);
-        }
         let pcm = if factor == 1.0 {
             pcm
         } else {
@@ -645,18 +635,26 @@ impl Worker {
             self.scratch.extend(pcm.iter().map(|s| s * factor));
             &self.scratch
         };
+        let frame = self.encode(item, position, pcm, encoder)?;
+        self.frame_tx.send(frame).map_err(|_| Stop::Program)?;
+        self.queued();
+        Ok(())
+    }
+
+    /// One frame encoded, unless the program was cancelled.
+    fn encode(&self, item: usize, position: Duration, pcm: &[f32], encoder: &mut OpusEncoder) -> Result<Frame, Stop> {
+        if self.cancelled() {
+            return Err(Stop::Program);
+        }
         let payload = Payload::encode(encoder, pcm).map_err(|e| Stop::Item(e.into()))?;
-        self.frame_tx
-            .send(Frame {
-                payload,
-                item,
-                position,
-            })
-            .map_err(|_| Stop::Program)?;
+        Ok(Frame { payload, item, position })
+    }
+
+    /// A frame went into the queue: the prefill may be complete.
+    fn queued(&mut self) {
         self.sent += 1;
         if self.sent >= self.prefill {
             self.mark_ready();
         }
-        Ok(())
     }
 }
