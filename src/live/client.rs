@@ -142,11 +142,8 @@ pub fn run(args: LiveArgs) -> ExitCode {
 
     // With every zone held by an equal or higher program, the input waits
     // (only its newest 40 ms are kept) until the zones are free.
-    let all_waiting = started["zones"].as_array().is_some_and(|z| z.is_empty());
-    let mut waiting: std::collections::HashSet<String> = started["waiting"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-        .unwrap_or_default();
+    let all_waiting = zone_names(&started, "zones").is_empty();
+    let mut waiting: std::collections::HashSet<String> = zone_names(&started, "waiting").into_iter().collect();
     // The daemon's notifications, read beside the sending loop.
     let input_done = Arc::new(AtomicBool::new(false));
     let (ended_tx, ended_rx) = std::sync::mpsc::channel();
@@ -232,18 +229,16 @@ fn fail(e: ClientError) -> ExitCode {
     ExitCode::from(e.exit_code())
 }
 
+/// The zone names under `key` in the daemon's answer ("zones", "waiting").
+fn zone_names(v: &Value, key: &str) -> Vec<String> {
+    v[key]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
 fn started_text(v: &Value, format: &PcmFormat, source: &str) -> String {
-    let list = |key: &str| {
-        v[key]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default()
-    };
+    let list = |key: &str| zone_names(v, key).join(", ");
     let mut text = format!("live #{} from {source} ({format})", v["id"]);
     let (on, waiting) = (list("zones"), list("waiting"));
     if !on.is_empty() {
