@@ -85,14 +85,20 @@ fn syllables(freq: f32, seconds: f32, amp: f32) -> Vec<u8> {
 /// Writes `pcm` (16 kHz mono s16le) in 20 ms pieces on the clock, as a
 /// microphone would deliver it.
 fn speak(stdin: &mut impl Write, pcm: &[u8]) {
+    try_speak(stdin, pcm).unwrap();
+}
+
+/// `speak` that stops when the CLI stops reading (the broadcast ended).
+fn try_speak(stdin: &mut impl Write, pcm: &[u8]) -> std::io::Result<()> {
     let start = Instant::now();
     for (n, piece) in pcm.chunks(640).enumerate() {
         let due = start + Duration::from_millis(20 * n as u64);
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
-        stdin.write_all(piece).unwrap();
+        stdin.write_all(piece)?;
     }
+    Ok(())
 }
 
 /// Waits for a line on the CLI's stderr containing `needle`; returns all
@@ -382,18 +388,7 @@ fn live_is_refused_or_ended_with_plain_words() {
         .unwrap()
         .to_string();
     let speaker = std::thread::spawn(move || {
-        let pcm = tone_s16(16_000, 1000.0, 10.0, 0.3);
-        let start = Instant::now();
-        for (n, piece) in pcm.chunks(640).enumerate() {
-            if let Some(wait) = (start + Duration::from_millis(20 * n as u64))
-                .checked_duration_since(Instant::now())
-            {
-                std::thread::sleep(wait);
-            }
-            if stdin.write_all(piece).is_err() {
-                return;
-            }
-        }
+        let _ = try_speak(&mut stdin, &tone_s16(16_000, 1000.0, 10.0, 0.3));
     });
     std::thread::sleep(Duration::from_millis(800));
     assert!(daemon.loa(&["stop", &id]).status.success());

@@ -9,28 +9,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::daemon::{base_config, zone_toml, Daemon, Packet, RtpListener};
-use common::require_netns;
+use common::{require_netns, write_tones_wav_at};
 
 const SECS: f32 = 3.0;
-
-/// A mono 48 kHz sine at `amplitude` (16-bit WAV).
-fn write_sine(path: &Path, freq: f32, amplitude: f32) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 48_000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    let n = (SECS * 48_000.0) as usize;
-    for i in 0..n {
-        let t = i as f32 / 48_000.0;
-        let fade = (i.min(n - 1 - i) as f32 / 240.0).min(1.0);
-        let v = (2.0 * std::f32::consts::PI * freq * t).sin() * amplitude * fade;
-        w.write_sample((v * i16::MAX as f32) as i16).unwrap();
-    }
-    w.finalize().unwrap();
-}
 
 /// Integrated loudness (LUFS) of mono 48 kHz samples.
 fn lufs(x: &[f32]) -> f64 {
@@ -115,8 +96,8 @@ fn two_files_12_lu_apart_go_out_at_the_target_and_are_measured_once() {
     // Different tones so the received stream can be split by item. K-weighting
     // rates 500 Hz 0.6 dB below 1 kHz, made up here so the items are 12 LU
     // apart (−9 and −21 LUFS); both have room under −1 dBTP at −16 LUFS.
-    write_sine(&media.join("loud.wav"), 500.0, 0.536);
-    write_sine(&media.join("quiet.wav"), 1000.0, 0.125);
+    write_tones_wav_at(&media.join("loud.wav"), 48_000, 1, &[(500.0, SECS)], 0.536);
+    write_tones_wav_at(&media.join("quiet.wav"), 48_000, 1, &[(1000.0, SECS)], 0.125);
     let source_loud = lufs(&read_wav(&media.join("loud.wav")));
     let source_quiet = lufs(&read_wav(&media.join("quiet.wav")));
     eprintln!("source: loud {source_loud:.2} LUFS, quiet {source_quiet:.2} LUFS");

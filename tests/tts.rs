@@ -193,16 +193,7 @@ fn say_speaks_on_the_zone_records_text_and_hash_and_reuses_the_cache() {
     let rows3 = wait_rows(&daemon, 3, 15);
     std::thread::sleep(Duration::from_millis(300));
     let h = heard(&listener.packets()[before..]);
-    println!(
-        "southern voice: {:.2} s of speech, RMS {:.4}",
-        h.voiced_secs, h.rms
-    );
-    assert!(
-        (0.8..=8.0).contains(&h.voiced_secs) && h.rms > 0.01,
-        "{:.2} s, RMS {:.4}",
-        h.voiced_secs,
-        h.rms
-    );
+    assert_spoken(&h, "southern voice");
     assert_eq!(
         rows3[2]["source"],
         "say:vi-vn-x-south:\"Thông báo: chiều nay họp thôn.\""
@@ -303,6 +294,18 @@ fn a_schedule_with_say_fires_and_speaks() {
     println!("scheduled speech: {:.2} s, RMS {:.4}", h.voiced_secs, h.rms);
     assert!(
         h.voiced_secs > 0.5 && h.rms > 0.01,
+        "{:.2} s, RMS {:.4}",
+        h.voiced_secs,
+        h.rms
+    );
+}
+
+/// Speech of a plausible length for a short notice (0.8–8 s voiced), not
+/// near silence; prints what was heard.
+fn assert_spoken(h: &Heard, what: &str) {
+    println!("{what}: {:.2} s of speech, RMS {:.4}", h.voiced_secs, h.rms);
+    assert!(
+        (0.8..=8.0).contains(&h.voiced_secs) && h.rms > 0.01,
         "{:.2} s, RMS {:.4}",
         h.voiced_secs,
         h.rms
@@ -442,16 +445,7 @@ fn a_runtime_say_schedule_speaks_is_listed_and_survives_a_restart() {
     assert_eq!(row["outcome"], "completed", "{row:#}");
     std::thread::sleep(Duration::from_millis(300));
     let h = heard(&listener.packets());
-    println!(
-        "runtime say schedule: {:.2} s of speech, RMS {:.4}",
-        h.voiced_secs, h.rms
-    );
-    assert!(
-        (0.8..=8.0).contains(&h.voiced_secs) && h.rms > 0.01,
-        "{:.2} s, RMS {:.4}",
-        h.voiced_secs,
-        h.rms
-    );
+    assert_spoken(&h, "runtime say schedule");
 
     // Kept across a restart, text and voice included.
     assert!(daemon.stop());

@@ -67,6 +67,11 @@ pub const TONES: [f32; 6] = [400.0, 600.0, 800.0, 1000.0, 1200.0, 1400.0];
 
 /// Writes a WAV of one-second-style tones: `(frequency, seconds)` pairs.
 pub fn write_tones_wav(path: &Path, rate: u32, channels: u16, tones: &[(f32, f32)]) {
+    write_tones_wav_at(path, rate, channels, tones, 0.5);
+}
+
+/// `write_tones_wav` with the tones' peak `amplitude` (0..1).
+pub fn write_tones_wav_at(path: &Path, rate: u32, channels: u16, tones: &[(f32, f32)], amplitude: f32) {
     let spec = hound::WavSpec {
         channels,
         sample_rate: rate,
@@ -81,7 +86,7 @@ pub fn write_tones_wav(path: &Path, rate: u32, channels: u16, tones: &[(f32, f32
             // Short fades keep tone edges click-free, so the codec does not
             // smear energy across the boundary.
             let fade = (i.min(n - 1 - i) as f32 / (0.005 * rate as f32)).min(1.0);
-            let v = (2.0 * std::f32::consts::PI * freq * t).sin() * 0.5 * fade;
+            let v = (2.0 * std::f32::consts::PI * freq * t).sin() * amplitude * fade;
             for _ in 0..channels {
                 w.write_sample((v * i16::MAX as f32) as i16).unwrap();
             }
