@@ -14,7 +14,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 use loa::config::{Audio, Channels, FrameDuration};
 use loa::media::Source;
-use loa::opus::{Framer, OpusEncoder, MAX_PAYLOAD_BYTES};
+use loa::media::opus::{Framer, OpusEncoder, MAX_PAYLOAD_BYTES};
 use loa::rtp::session::{Session, SessionConfig};
 
 fn audio() -> Audio {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use loa::config::{Audio, Channels, FrameDuration};
 use loa::media::Source;
-use loa::opus::{Framer, OpusEncoder, MAX_PAYLOAD_BYTES};
+use loa::media::opus::{Framer, OpusEncoder, MAX_PAYLOAD_BYTES};
 use loa::rtp::session::{Session, SessionConfig};
 
 fn cpu_time() -> Duration {

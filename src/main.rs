@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand};
 use loa::cli;
 use loa::config::Config;
 use serde_json::json;
-use loa::stream::{self, StreamRequest};
+use loa::cli::stream::{self, StreamRequest};
 
 const DEFAULT_CONFIG: &str = "/etc/loa/loa.toml";
 
@@ -456,7 +456,7 @@ fn stream(path: &std::path::Path, zone: &str, files: Vec<PathBuf>) -> anyhow::Re
         if report.interrupted { "interrupted after" } else { "played" },
         report.played,
         report.skipped,
-        stream::clock_text(report.audio),
+        loa::proto::text::clock_text(report.audio),
         pacer.packets,
         pacer.lateness_quantile(0.99).as_secs_f64() * 1e3,
         pacer.max_lateness.as_secs_f64() * 1e3,
@@ -604,7 +604,7 @@ fn client(command: Command) -> ExitCode {
                 },
                 (None, None) => unreachable!("clap requires text or --file"),
             };
-            if let Err(e) = loa::tts::check_text(&text) {
+            if let Err(e) = loa::media::tts::check_text(&text) {
                 eprintln!("loa: {e}");
                 return ExitCode::from(1);
             }
@@ -639,15 +639,15 @@ fn client(command: Command) -> ExitCode {
                         return ExitCode::from(1);
                     }
                 };
-                loa::live::client::Input::Stdin(loa::media::PcmFormat { encoding, rate, channels })
+                loa::cli::live::Input::Stdin(loa::media::PcmFormat { encoding, rate, channels })
             } else {
-                loa::live::client::Input::Device {
+                loa::cli::live::Input::Device {
                     name: device.unwrap_or_else(|| "default".into()),
                     rate,
                     channels,
                 }
             };
-            loa::live::client::run(loa::live::client::LiveArgs {
+            loa::cli::live::run(loa::cli::live::LiveArgs {
                 socket: client.socket(),
                 zones: cli::zones_arg(zones.as_deref().unwrap_or_default()),
                 priority,
@@ -749,7 +749,7 @@ fn schedule(command: ScheduleCommand) -> ExitCode {
                 (None, None) => None,
             };
             if let Some(text) = &say {
-                if let Err(e) = loa::tts::check_text(text) {
+                if let Err(e) = loa::media::tts::check_text(text) {
                     eprintln!("loa: {e}");
                     return ExitCode::from(1);
                 }
@@ -794,7 +794,7 @@ fn schedule(command: ScheduleCommand) -> ExitCode {
 
 /// `loa live --list-devices`: the ALSA capture devices on this machine.
 fn list_capture_devices(json: bool) -> ExitCode {
-    match loa::capture::list_devices() {
+    match loa::media::capture::list_devices() {
         Ok(devices) if json => {
             let list: Vec<_> = devices.iter().map(|d| json!({ "name": d.name, "description": d.description })).collect();
             println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());

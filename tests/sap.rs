@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::daemon::{base_config, zone_toml, Daemon};
 use common::{loa, require_netns};
-use loa::sap::{self, Kind};
+use loa::net::sap::{self, Kind};
 
 const SAP_GROUP: Ipv4Addr = Ipv4Addr::new(224, 2, 127, 254);
 const SAP_PORT: u16 = 9875;

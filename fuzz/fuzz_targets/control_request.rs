@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use loa::control::protocol::{parse_request, response_err};
+use loa::proto::rpc::{parse_request, response_err};
 
 fuzz_target!(|data: &[u8]| {
     if let Err(err) = parse_request(data) {

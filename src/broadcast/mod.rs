@@ -2,7 +2,6 @@
 
 pub mod arbiter;
 pub mod playlist;
-pub mod priority;
 pub mod roots;
 
-pub use priority::Priority;
+pub use crate::proto::Priority;

@@ -28,7 +28,7 @@ pub struct Config {
     pub sap: Sap,
     pub chime: Chimes,
     /// Text-to-speech (`[tts]`).
-    pub tts: crate::tts::Tts,
+    pub tts: Tts,
     pub zones: Vec<Zone>,
     pub playlists: Vec<Playlist>,
     pub schedules: Vec<Schedule>,
@@ -100,7 +100,7 @@ pub struct Audio {
     /// Dynamic payload type, 96–127.
     pub payload_type: u8,
     /// Loudness normalisation (EBU R128).
-    pub loudness: crate::loudness::Settings,
+    pub loudness: LoudnessSettings,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -181,8 +181,8 @@ impl Default for Sap {
     fn default() -> Sap {
         Sap {
             enabled: false,
-            interval: crate::sap::DEFAULT_INTERVAL,
-            address: crate::sap::DEFAULT_ADDRESS.parse().expect("valid default"),
+            interval: DEFAULT_SAP_INTERVAL,
+            address: DEFAULT_SAP_ADDRESS.parse().expect("valid default"),
         }
     }
 }
@@ -192,7 +192,7 @@ impl Default for Sap {
 pub enum Chime {
     #[default]
     Off,
-    /// loa's own chime (`crate::chime`), written to state_dir at start.
+    /// loa's own chime (`crate::media::chime`), written to state_dir at start.
     BuiltIn,
     /// An operator's file; relative paths are looked up in the media roots.
     File(PathBuf),
@@ -209,8 +209,8 @@ pub struct Chimes {
 }
 
 impl Chimes {
-    pub fn for_priority(&self, priority: crate::broadcast::Priority) -> &Chime {
-        use crate::broadcast::Priority;
+    pub fn for_priority(&self, priority: crate::proto::Priority) -> &Chime {
+        use crate::proto::Priority;
         match priority {
             Priority::Background => &self.background,
             Priority::Scheduled => &self.scheduled,
@@ -254,13 +254,13 @@ pub struct Schedule {
     pub cron: crate::schedule::CronExpr,
     pub target: ScheduleTarget,
     pub zones: ZoneSelection,
-    pub priority: crate::broadcast::Priority,
+    pub priority: crate::proto::Priority,
     pub max_duration: Option<Duration>,
     /// How late a fire may still start after the daemon was down.
     pub misfire_grace: Duration,
     pub enabled: bool,
-    pub on_preempt: crate::broadcast::arbiter::OnPreempt,
-    pub on_busy: crate::broadcast::arbiter::OnBusy,
+    pub on_preempt: crate::proto::OnPreempt,
+    pub on_busy: crate::proto::OnBusy,
 }
 
 impl PartialEq for Schedule {
@@ -315,5 +315,55 @@ impl Config {
 
     pub fn playlist(&self, name: &str) -> Option<&Playlist> {
         self.playlists.iter().find(|p| p.name == name)
+    }
+}
+
+/// SAP's well-known address for the global/admin scope (RFC 2974 §3) and
+/// loa's announcement interval (ARCHITECTURE.md "SAP").
+pub const DEFAULT_SAP_ADDRESS: &str = "224.2.127.254:9875";
+pub const DEFAULT_SAP_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Default voice and words-per-minute bounds espeak-ng accepts.
+pub const DEFAULT_VOICE: &str = "vi";
+pub const RATE_RANGE: std::ops::RangeInclusive<u32> = 80..=450;
+
+/// How to run espeak-ng (`[tts]` in the config).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tts {
+    pub voice: String,
+    /// The program: a name looked up in PATH, or a path.
+    pub espeak: PathBuf,
+    /// Words per minute; `None` = espeak-ng's default (175).
+    pub rate: Option<u32>,
+}
+
+impl Default for Tts {
+    fn default() -> Tts {
+        Tts {
+            voice: DEFAULT_VOICE.into(),
+            espeak: "espeak-ng".into(),
+            rate: None,
+        }
+    }
+}
+
+/// Normalisation settings (`[audio] normalize`, `loudness_target`,
+/// `true_peak_max`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoudnessSettings {
+    pub normalize: bool,
+    /// LUFS.
+    pub target_lufs: f64,
+    /// dBTP.
+    pub true_peak_max_dbtp: f64,
+}
+
+impl Default for LoudnessSettings {
+    fn default() -> LoudnessSettings {
+        LoudnessSettings {
+            normalize: true,
+            target_lufs: -16.0,
+            true_peak_max_dbtp: -1.0,
+        }
     }
 }

@@ -15,8 +15,8 @@ use super::{
     Playlist, PlaylistSource, Schedule, ScheduleTarget, Zone, ZoneSelection,
     DEFAULT_MISFIRE_GRACE,
 };
-use crate::broadcast::arbiter::{OnBusy, OnPreempt};
-use crate::broadcast::Priority;
+use crate::proto::{OnBusy, OnPreempt};
+use crate::proto::Priority;
 use crate::schedule::CronExpr;
 
 /// Names of playlists and schedules are typed on the command line.
@@ -139,12 +139,12 @@ impl Validator<'_> {
             if let (Some(voice), None) = (&s.voice, &s.say) {
                 self.error(voice, format!("voice is for say = \"text\"; schedule \"{name}\" says nothing"));
             }
-            if let Some(voice) = s.voice.as_ref().filter(|v| !crate::tts::voice_ok(v.get_ref())) {
-                self.error(voice, crate::tts::TtsError::BadVoice(voice.get_ref().clone()).to_string());
+            if let Some(voice) = s.voice.as_ref().filter(|v| !crate::proto::say::voice_ok(v.get_ref())) {
+                self.error(voice, crate::proto::say::SayError::BadVoice(voice.get_ref().clone()).to_string());
             }
             let target = match (&s.playlist, &s.file, &s.say) {
                 (None, None, Some(say)) => {
-                    if let Err(e) = crate::tts::check_text(say.get_ref()) {
+                    if let Err(e) = crate::proto::say::check_text(say.get_ref()) {
                         self.error(say, e.to_string());
                     }
                     Some(ScheduleTarget::Say {
@@ -206,7 +206,7 @@ impl Validator<'_> {
             };
             let priority = match &s.priority {
                 None => Priority::Scheduled,
-                Some(p) => p.get_ref().parse().unwrap_or_else(|e: crate::broadcast::priority::UnknownPriority| {
+                Some(p) => p.get_ref().parse().unwrap_or_else(|e: crate::proto::priority::UnknownPriority| {
                     self.error(p, e.to_string());
                     Priority::Scheduled
                 }),
@@ -261,7 +261,7 @@ mod tests {
     use std::time::Duration;
 
     use crate::config::{Config, PlaylistSource, ScheduleTarget, ZoneSelection};
-    use crate::broadcast::Priority;
+    use crate::proto::Priority;
 
     const BASE: &str = "[network]\ninterface = \"127.0.0.1\"\n[[zone]]\nname = \"thon-1\"\ngroup = \"239.255.77.1:5004\"\n[[zone]]\nname = \"thon-2\"\ngroup = \"239.255.77.2:5004\"\n";
 

@@ -305,7 +305,7 @@ impl Validator<'_> {
                 0,
             ) as u8,
             // RFC 3551 leaves 96–127 for dynamic payload types such as Opus.
-            loudness: crate::loudness::Settings {
+            loudness: crate::config::LoudnessSettings {
                 normalize: raw.normalize.unwrap_or(true),
                 target_lufs: self.in_range_f(
                     raw.loudness_target.as_ref(),
@@ -646,7 +646,7 @@ impl Validator<'_> {
                     format!(
                         "sap address \"{}\" is not a multicast IPv4 ip:port; the standard one is \"{}\"",
                         at.get_ref(),
-                        crate::sap::DEFAULT_ADDRESS
+                        super::DEFAULT_SAP_ADDRESS
                     ),
                 ),
             }
@@ -681,17 +681,17 @@ impl Validator<'_> {
     }
 
     /// A routed speaker's RTP address; its RTCP is port + 1.
-    fn tts(&mut self, raw: Option<&Spanned<RawTts>>) -> crate::tts::Tts {
-        let mut tts = crate::tts::Tts::default();
+    fn tts(&mut self, raw: Option<&Spanned<RawTts>>) -> super::Tts {
+        let mut tts = super::Tts::default();
         let Some(raw) = raw else {
             return tts;
         };
         let raw = raw.get_ref();
         if let Some(voice) = &raw.voice {
-            if crate::tts::voice_ok(voice.get_ref()) {
+            if crate::proto::say::voice_ok(voice.get_ref()) {
                 tts.voice = voice.get_ref().clone();
             } else {
-                self.error(voice, crate::tts::TtsError::BadVoice(voice.get_ref().clone()).to_string());
+                self.error(voice, crate::proto::say::SayError::BadVoice(voice.get_ref().clone()).to_string());
             }
         }
         if let Some(espeak) = &raw.espeak {
@@ -701,7 +701,7 @@ impl Validator<'_> {
                 tts.espeak = espeak.get_ref().into();
             }
         }
-        let range = crate::tts::RATE_RANGE;
+        let range = super::RATE_RANGE;
         tts.rate = raw
             .rate
             .as_ref()
@@ -908,7 +908,7 @@ group = \"239.255.77.1:5006\"
         .unwrap();
         assert_eq!(c.chime.announcement, super::super::Chime::BuiltIn);
         assert_eq!(c.chime.emergency, super::super::Chime::File("gong.flac".into()));
-        assert_eq!(c.chime.for_priority(crate::broadcast::Priority::Live), &super::super::Chime::Off);
+        assert_eq!(c.chime.for_priority(crate::proto::Priority::Live), &super::super::Chime::Off);
         let e = Config::parse(&format!("{MINIMAL}[chime]\nemergency = 3\n"), "loa.toml").unwrap_err().to_string();
         assert!(e.contains("a chime is true (loa's own chime), false, or a file"), "{e}");
         let e = Config::parse(&format!("{MINIMAL}[chime]\nemergency = \" \"\n"), "loa.toml").unwrap_err().to_string();
@@ -963,7 +963,7 @@ group = \"239.255.77.1:5006\"
         let c = Config::parse(&text, "loa.toml").unwrap();
         assert_eq!(
             c.audio.loudness,
-            crate::loudness::Settings {
+            crate::config::LoudnessSettings {
                 normalize: false,
                 target_lufs: -23.0,
                 true_peak_max_dbtp: -2.5
@@ -971,7 +971,7 @@ group = \"239.255.77.1:5006\"
         );
         assert_eq!(
             Config::parse(MINIMAL, "loa.toml").unwrap().audio.loudness,
-            crate::loudness::Settings::default()
+            crate::config::LoudnessSettings::default()
         );
     }
 

@@ -10,10 +10,11 @@ use serde_json::{json, Value};
 
 use super::engine::{answer_when_on_air, Engine, Origin, PlaylistListing, Reply, StartSpec};
 use crate::broadcast::arbiter::{OnBusy, OnPreempt};
-use crate::broadcast::{playlist, Priority};
+use crate::broadcast::playlist;
+use crate::proto::Priority;
 use crate::config::{Config, Schedule, ScheduleTarget, ZoneSelection, DEFAULT_MISFIRE_GRACE};
-use crate::control::protocol::RpcError;
-use crate::control::server::Caller;
+use crate::proto::rpc::RpcError;
+use crate::daemon::server::Caller;
 use crate::schedule::CronExpr;
 use crate::store::{HistoryQuery, PlaylistRecord, ScheduleRecord};
 
@@ -43,7 +44,7 @@ fn params<T: serde::de::DeserializeOwned>(method: &str, value: Value) -> Result<
 fn priority(text: Option<String>, default: Priority) -> Result<Priority, RpcError> {
     match text {
         None => Ok(default),
-        Some(t) => t.parse().map_err(|e: crate::broadcast::priority::UnknownPriority| RpcError::invalid_params(e)),
+        Some(t) => t.parse().map_err(|e: crate::proto::priority::UnknownPriority| RpcError::invalid_params(e)),
     }
 }
 
@@ -68,7 +69,7 @@ pub fn handle(engine: &mut Engine, caller: Caller, method: &str, params: Value, 
             let mut status = engine.status();
             let health = engine.health.clone();
             tokio::spawn(async move {
-                let counts = super::health_task::zone_counts(&health.snapshot().await);
+                let counts = super::tasks::health::zone_counts(&health.snapshot().await);
                 if let Some(zones) = status["zones"].as_array_mut() {
                     for zone in zones {
                         let name = zone["name"].as_str().unwrap_or("").to_string();
@@ -374,10 +375,10 @@ fn schedule_add(engine: &mut Engine, caller: Caller, params: Value, reply: Reply
             (None, None, Some(text)) => {
                 // Checked as `loa say` checks it, so a schedule that could
                 // never speak is refused before it is stored.
-                crate::tts::check_text(&text).map_err(|e| RpcError::invalid_params(e.to_string()))?;
+                crate::media::tts::check_text(&text).map_err(|e| RpcError::invalid_params(e.to_string()))?;
                 if let Some(voice) = &p.voice {
-                    if !crate::tts::voice_ok(voice) {
-                        return Err(RpcError::invalid_params(crate::tts::TtsError::BadVoice(voice.clone()).to_string()));
+                    if !crate::media::tts::voice_ok(voice) {
+                        return Err(RpcError::invalid_params(crate::proto::say::SayError::BadVoice(voice.clone()).to_string()));
                     }
                 }
                 ScheduleTarget::Say { text, voice: p.voice }
@@ -647,7 +648,7 @@ pub fn reload(engine: &mut Engine, caller: Option<Caller>) -> Result<Value, RpcE
     match Config::load(&path) {
         Ok(new) => {
             let summary = engine.reload(new, |config, zone| {
-                config.zone(zone).map(|z| crate::stream::zone_spec(&config.network, &config.audio, z))
+                config.zone(zone).map(|z| crate::pacer::ZoneSpec::for_zone(&config.network, &config.audio, z))
             });
             tracing::info!(uid = caller.map(|c| c.uid), "config reloaded from {}: {summary}", path.display());
             Ok(summary)

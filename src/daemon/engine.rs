@@ -19,22 +19,22 @@ use jiff::Timestamp;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 
-use super::health_task::{HealthHandle, HealthInput};
-use super::sap_task::SapHandle;
-use super::store_actor::{RowKey, RowStart, StoreHandle};
+use super::tasks::health::{HealthHandle, HealthInput};
+use super::tasks::sap::SapHandle;
+use super::tasks::store::{RowKey, RowStart, StoreHandle};
 use crate::broadcast::arbiter::{Arbiter, Change, OnBusy, OnPreempt, Request as ArbiterRequest};
 use crate::broadcast::playlist;
 use crate::broadcast::roots::MediaRoots;
-use crate::broadcast::Priority;
+use crate::proto::Priority;
 use crate::config::{Chime, Config, PlaylistSource, Schedule, ScheduleTarget, ZoneSelection};
-use crate::control::protocol::RpcError;
-use crate::control::server::Caller;
-use crate::netwatch::{NetAction, NetWatch};
+use crate::proto::rpc::RpcError;
+use crate::daemon::server::Caller;
+use crate::net::netwatch::{NetAction, NetWatch};
 use crate::pacer::{self, PacerEvent};
 use crate::program::{self, Frame, ProgramControl, ProgramEvent, ProgramSpec};
 use crate::schedule::{DueKind, ScheduleEntry, Scheduler};
 use crate::store::{Outcome, PlaylistRecord, ScheduleRecord};
-use crate::stream::clock_text;
+use crate::proto::text::{clock_text, humanize};
 
 pub type ProgramId = u64;
 
@@ -88,7 +88,7 @@ pub enum Input {
     /// espeak-ng finished (or failed) for a `say` program.
     Spoken {
         program: ProgramId,
-        result: Result<PathBuf, crate::tts::TtsError>,
+        result: Result<PathBuf, crate::media::tts::TtsError>,
     },
 }
 
@@ -237,7 +237,7 @@ pub struct ScheduleDef {
 
 pub struct Engine {
     /// Loudness measurements by content hash, shared with program workers.
-    loudness: crate::loudness::Cache,
+    loudness: crate::media::loudness::Cache,
     pub config: Config,
     pub config_path: PathBuf,
     pub started: Instant,
@@ -271,7 +271,7 @@ pub struct Engine {
     zone_ssrcs: HashMap<String, u32>,
     /// Config schedules disabled or enabled at runtime (until reload).
     pub runtime_toggles: HashMap<String, bool>,
-    /// Whether the sending interface works (see `crate::netwatch`).
+    /// Whether the sending interface works (see `crate::net::netwatch`).
     net: NetWatch,
     /// The [network] the sender socket was built for ([network] changes
     /// wait for a restart, so a rebuilt socket uses this, not a reload's).
@@ -304,7 +304,7 @@ pub struct Restored {
     pub schedules: Vec<ScheduleRecord>,
     pub playlists: Vec<PlaylistRecord>,
     pub last_fires: HashMap<String, Timestamp>,
-    pub loudness: crate::loudness::Cache,
+    pub loudness: crate::media::loudness::Cache,
 }
 
 impl Engine {
@@ -611,7 +611,7 @@ impl Engine {
                 let dir = &self.config.daemon.state_dir;
                 let path = dir.join("chime.wav");
                 if !path.exists() {
-                    if let Err(e) = crate::chime::write_builtin(dir) {
+                    if let Err(e) = crate::media::chime::write_builtin(dir) {
                         tracing::error!("cannot write loa's chime to {}: {e}", path.display());
                     }
                 }
@@ -768,20 +768,20 @@ impl Engine {
     /// here, so a bad one is refused before anything runs.
     pub fn say(&mut self, spec: StartSpec, text: &str, voice: Option<&str>, reply: Option<Reply>) -> Result<ProgramId, RpcError> {
         let voice = voice.unwrap_or(&self.config.tts.voice).to_string();
-        crate::tts::check_text(text).map_err(|e| RpcError::invalid_params(e.to_string()))?;
-        if !crate::tts::voice_ok(&voice) {
-            return Err(RpcError::invalid_params(crate::tts::TtsError::BadVoice(voice).to_string()));
+        crate::media::tts::check_text(text).map_err(|e| RpcError::invalid_params(e.to_string()))?;
+        if !crate::media::tts::voice_ok(&voice) {
+            return Err(RpcError::invalid_params(crate::proto::say::SayError::BadVoice(voice).to_string()));
         }
         let id = self.next_program;
         self.next_program += 1;
-        let label = crate::tts::label(&voice, text);
+        let label = crate::media::tts::label(&voice, text);
         tracing::info!(program = id, name = spec.name, "synthesising {label}");
         let tts = self.config.tts.clone();
         let dir = self.config.daemon.state_dir.join("tts");
         let text = text.to_string();
         let inputs = self.inputs.clone();
         tokio::task::spawn_blocking(move || {
-            let result = crate::tts::synthesize(&tts, &voice, &text, &dir);
+            let result = crate::media::tts::synthesize(&tts, &voice, &text, &dir);
             let _ = inputs.send(Input::Spoken { program: id, result });
         });
         self.pending_say.insert(id, PendingSay { spec, label, reply });
@@ -789,7 +789,7 @@ impl Engine {
     }
 
     /// espeak-ng is done for `say` program `id`: start it, or record why not.
-    pub fn handle_spoken(&mut self, id: ProgramId, result: Result<PathBuf, crate::tts::TtsError>) {
+    pub fn handle_spoken(&mut self, id: ProgramId, result: Result<PathBuf, crate::media::tts::TtsError>) {
         let Some(PendingSay { mut spec, label, reply }) = self.pending_say.remove(&id) else {
             return; // cancelled (schedule removed or disabled) meanwhile
         };
@@ -842,9 +842,9 @@ impl Engine {
             looped: spec.looped,
             loudness: Some(self.loudness.clone()),
             first_play_limit: if spec.priority >= Priority::Live {
-                crate::loudness::URGENT_FIRST_PLAY_LIMIT
+                crate::media::loudness::URGENT_FIRST_PLAY_LIMIT
             } else {
-                crate::loudness::FIRST_PLAY_LIMIT
+                crate::media::loudness::FIRST_PLAY_LIMIT
             },
             live,
         })
@@ -938,8 +938,8 @@ impl Engine {
                 // the hash when the file is deleted or replaced mid-play.
                 tokio::task::spawn_blocking(move || {
                     let hashed = match content {
-                        Some(file) => crate::store::hash::sha256_open(&file),
-                        None => crate::store::hash::sha256_file(&hash_path),
+                        Some(file) => crate::media::hash::sha256_open(&file),
+                        None => crate::media::hash::sha256_file(&hash_path),
                     };
                     match hashed {
                         Ok(sha256) => {
@@ -1701,7 +1701,7 @@ pub fn target_text(target: &ScheduleTarget, default_voice: &str) -> String {
     match target {
         ScheduleTarget::Playlist(p) => format!("playlist:{p}"),
         ScheduleTarget::File(f) => f.display().to_string(),
-        ScheduleTarget::Say { text, voice } => crate::tts::label(voice.as_deref().unwrap_or(default_voice), text),
+        ScheduleTarget::Say { text, voice } => crate::media::tts::label(voice.as_deref().unwrap_or(default_voice), text),
     }
 }
 
@@ -1714,20 +1714,9 @@ fn items_text(items: &[PathBuf], labels: &HashMap<PathBuf, String>) -> String {
     }
 }
 
-/// "1h 5m", "3m 20s", "45s".
 /// Whether `interface` is an address of this machine: binding a UDP socket
 /// to it succeeds exactly then (no packet is sent).
 fn probe_address(interface: std::net::Ipv4Addr) -> std::io::Result<()> {
     std::net::UdpSocket::bind((interface, 0)).map(drop)
 }
 
-pub fn humanize(d: Duration) -> String {
-    let s = d.as_secs();
-    match (s / 3600, s / 60 % 60, s % 60) {
-        (0, 0, s) => format!("{s}s"),
-        (0, m, 0) => format!("{m}m"),
-        (0, m, s) => format!("{m}m {s}s"),
-        (h, 0, _) => format!("{h}h"),
-        (h, m, _) => format!("{h}h {m}m"),
-    }
-}

@@ -7,11 +7,9 @@
 
 mod api;
 mod engine;
-mod health_task;
 mod notify;
-mod sap_task;
-mod store_actor;
-mod store_backlog;
+pub mod server;
+mod tasks;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -24,14 +22,13 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::config::Config;
-use crate::control::protocol::RpcError;
-use crate::control::server::{self, Caller, Handler, HandlerFuture, ServerOptions};
+use crate::proto::rpc::RpcError;
+use server::{Caller, Handler, HandlerFuture, ServerOptions};
 use crate::pacer::{self, PacerOptions};
 use crate::store::Store;
 use engine::{Engine, Input, Restored, Wiring};
 
-pub use crate::stream::clock_text;
-pub use engine::{humanize, PREPARE_LEAD};
+pub use engine::PREPARE_LEAD;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -42,7 +39,7 @@ pub enum DaemonError {
     #[error(transparent)]
     Net(#[from] crate::net::NetError),
     #[error(transparent)]
-    Control(#[from] crate::control::server::ControlError),
+    Control(#[from] crate::daemon::server::ControlError),
     #[error("cannot start: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -82,8 +79,8 @@ impl Handler for EngineHandler {
                 Err(_) => Err(RpcError::refused("the daemon is shutting down")),
             };
             let mut line = match &result {
-                Ok(value) => crate::control::protocol::response_ok(&id, value.clone()),
-                Err(err) => crate::control::protocol::response_err(Some(&id), err),
+                Ok(value) => crate::proto::rpc::response_ok(&id, value.clone()),
+                Err(err) => crate::proto::rpc::response_err(Some(&id), err),
             };
             line.push('\n');
             crate::live::send_now(&answer, line.as_bytes());
@@ -117,7 +114,7 @@ async fn prune_speech_daily(dir: PathBuf) {
         daily.tick().await;
         let d = dir.clone();
         let result = tokio::task::spawn_blocking(move || {
-            crate::tts::prune(&d, std::time::SystemTime::now(), crate::tts::CACHE_MAX_AGE)
+            crate::media::tts::prune(&d, std::time::SystemTime::now(), crate::media::tts::CACHE_MAX_AGE)
         })
         .await;
         match result {
@@ -125,7 +122,7 @@ async fn prune_speech_daily(dir: PathBuf) {
                 "speech cache: deleted {} WAV(s), {} bytes, unused for {} days, from {}",
                 p.files,
                 p.bytes,
-                crate::tts::CACHE_MAX_AGE.as_secs() / 86_400,
+                crate::media::tts::CACHE_MAX_AGE.as_secs() / 86_400,
                 dir.display()
             ),
             Ok(Ok(_)) => {}
@@ -157,9 +154,9 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
         schedules: store.schedules()?,
         playlists: store.playlists()?,
         last_fires: store.last_fires()?,
-        loudness: crate::loudness::Cache::from_rows(store.loudness()?),
+        loudness: crate::media::loudness::Cache::from_rows(store.loudness()?),
     };
-    let (store, store_thread) = store_actor::spawn(store, config.daemon.state_dir.clone())?;
+    let (store, store_thread) = tasks::store::spawn(store, config.daemon.state_dir.clone())?;
     let started = Timestamp::now();
     store.write("mark rows left open by a previous run", move |s| {
         let interrupted = s.close_unfinished(started)?;
@@ -174,20 +171,20 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
     // build one once the address appears. Other socket errors stay fatal.
     let socket = match crate::net::sender_socket(&config.network) {
         Ok(socket) => Some(socket),
-        Err(crate::net::NetError::Interface { source, .. }) if crate::netwatch::address_missing(&source) => None,
+        Err(crate::net::NetError::Interface { source, .. }) if crate::net::netwatch::address_missing(&source) => None,
         Err(e) => return Err(e.into()),
     };
     let socket_ok = socket.is_some();
     let zones: Vec<pacer::ZoneSpec> = config
         .zones
         .iter()
-        .map(|z| crate::stream::zone_spec(&config.network, &config.audio, z))
+        .map(|z| crate::pacer::ZoneSpec::for_zone(&config.network, &config.audio, z))
         .collect();
     let zone_ssrcs: std::collections::HashMap<String, u32> =
         zones.iter().map(|z| (z.name.clone(), z.session.ssrc)).collect();
     let (events_tx, _) = tokio::sync::broadcast::channel(256);
-    let health = health_task::spawn(&config, zone_ssrcs.clone(), store.clone(), events_tx.clone());
-    let (sap, sap_task) = sap_task::spawn(&config);
+    let health = tasks::health::spawn(&config, zone_ssrcs.clone(), store.clone(), events_tx.clone());
+    let (sap, sap_task) = tasks::sap::spawn(&config);
     let mut pacer = pacer::spawn(
         socket,
         PacerOptions {

@@ -16,7 +16,6 @@
 //! least that waited over [`WINDOW`] is delay no jitter needed, and is
 //! dropped once it exceeds [`SLACK_MS`] — the way a jitter buffer adapts.
 
-pub mod client;
 pub mod reader;
 
 use std::io;
@@ -156,7 +155,7 @@ pub fn pending(stream: &UnixStream) -> io::Result<usize> {
 /// flagged MSG_DONTWAIT. A client that does not read loses the line; it
 /// still sees the connection close at the end.
 pub fn notify(stream: &UnixStream, method: &str, params: Value) {
-    let mut line = crate::control::protocol::notification(method, params);
+    let mut line = crate::proto::rpc::notification(method, params);
     line.push('\n');
     send_now(stream, line.as_bytes());
 }

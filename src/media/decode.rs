@@ -231,7 +231,7 @@ impl Source {
     }
 
     /// The opened file for hashing (once; read it only with positional
-    /// reads, as `store::hash::sha256_open` does). None if the descriptor
+    /// reads, as `media::hash::sha256_open` does). None if the descriptor
     /// could not be duplicated; the caller then hashes by path.
     pub fn hash_handle(&self) -> Option<&File> {
         self.hash_handle.as_ref()

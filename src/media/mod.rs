@@ -5,10 +5,17 @@
 //! Memory is independent of file length: nothing here holds more than a few
 //! packets' worth of audio. Must not touch: encoding, sockets, clocks.
 
+pub mod capture;
+pub mod chime;
 mod decode;
+pub mod hash;
+pub mod leveller;
+pub mod loudness;
 mod mix;
+pub mod opus;
 mod pcm;
 mod resample;
+pub mod tts;
 
 pub use decode::{MediaError, Source};
 pub use pcm::{PcmConverter, PcmEncoding, PcmError, PcmFormat};

@@ -101,6 +101,27 @@ fn session_name(name: &str) -> String {
     }
 }
 
+/// The SDP receivers open to play `zone` (RFC 4566, RFC 7587), from the
+/// config: what `loa sdp` prints and SAP announces.
+pub fn for_zone(config: &crate::config::Config, zone: &crate::config::Zone) -> String {
+    // Session id from the zone's group: stable across runs, so a receiver's
+    // saved SDP stays valid (RFC 4566 §5.2 leaves the choice to the tool).
+    let session_id = u64::from(u32::from(*zone.group.ip())) << 16 | u64::from(zone.group.port());
+    zone_sdp(&SdpParams {
+        session_id,
+        session_version: 1,
+        origin: config.network.interface,
+        session_name: format!("loa zone {}", zone.name),
+        group: zone.group,
+        ttl: config.network.ttl,
+        payload_type: config.audio.payload_type,
+        stereo: config.audio.channels == crate::config::Channels::Stereo,
+        fec: config.audio.fec,
+        ptime_ms: config.audio.frame.millis(),
+        max_average_bitrate: Some(config.audio.bitrate_bps),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

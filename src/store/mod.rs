@@ -7,12 +7,10 @@
 //! times come in as arguments. The config file stays the source of truth for
 //! zones and endpoints: nothing here describes them.
 
-pub mod hash;
 mod schema;
 #[cfg(test)]
 mod tests;
 
-pub use hash::{sha256_file, sha256_open};
 
 use std::collections::HashMap;
 use std::fmt;
@@ -23,7 +21,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use rusqlite::{params, Connection};
 
-use crate::broadcast::Priority;
+use crate::proto::Priority;
 use schema::{MIGRATIONS, SCHEMA_VERSION};
 
 const DB_FILE: &str = "loa.db";
@@ -822,7 +820,7 @@ impl Store {
     pub fn put_loudness(
         &mut self,
         sha256: &str,
-        m: &crate::loudness::Measured,
+        m: &crate::media::loudness::Measured,
         at: Timestamp,
     ) -> Result<(), StoreError> {
         let finite = |v: f64| v.is_finite().then_some(v);
@@ -839,7 +837,7 @@ impl Store {
     }
 
     /// Every remembered loudness measurement, by content hash.
-    pub fn loudness(&self) -> Result<Vec<(String, crate::loudness::Measured)>, StoreError> {
+    pub fn loudness(&self) -> Result<Vec<(String, crate::media::loudness::Measured)>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT sha256, integrated_lufs, true_peak_dbtp FROM loudness")
@@ -851,7 +849,7 @@ impl Store {
         Ok(raw
             .into_iter()
             .map(|(sha256, lufs, tp)| {
-                let m = crate::loudness::Measured {
+                let m = crate::media::loudness::Measured {
                     integrated_lufs: lufs.unwrap_or(f64::NEG_INFINITY),
                     true_peak_dbtp: tp.unwrap_or(f64::NEG_INFINITY),
                 };
@@ -1053,7 +1051,7 @@ pub(crate) mod serde_time {
 
 /// `Priority` as its lowercase word, the way the control socket spells it.
 mod priority_word {
-    use crate::broadcast::Priority;
+    use crate::proto::Priority;
     use serde::Deserialize;
 
     pub(super) fn serialize<S: serde::Serializer>(p: &Priority, s: S) -> Result<S::Ok, S::Error> {

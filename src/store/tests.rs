@@ -1,4 +1,5 @@
 use super::*;
+use crate::media::hash::{sha256_file, sha256_open};
 
 use jiff::ToSpan;
 
@@ -550,7 +551,7 @@ fn disk_faults_are_named_in_plain_words_and_kept_for_retry() {
 
 #[test]
 fn loudness_is_remembered_by_hash_across_reopen() {
-    use crate::loudness::Measured;
+    use crate::media::loudness::Measured;
     let dir = tempfile::tempdir().unwrap();
     let loud = Measured {
         integrated_lufs: -9.5,
@@ -589,7 +590,7 @@ fn schema_2_database_is_upgraded_to_gain_loudness() {
         conn.pragma_update(None, "user_version", 2).unwrap();
     }
     let mut store = Store::open(dir.path()).unwrap();
-    let m = crate::loudness::Measured {
+    let m = crate::media::loudness::Measured {
         integrated_lufs: -20.0,
         true_peak_dbtp: -4.0,
     };

@@ -17,10 +17,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::config::Audio;
-use crate::loudness::{self, Measured};
+use crate::media::loudness::{self, Measured};
 use crate::live::LiveInput;
 use crate::media::{MediaError, PcmConverter, Source};
-use crate::opus::{Framer, OpusEncoder, OpusError, Payload};
+use crate::media::opus::{Framer, OpusEncoder, OpusError, Payload};
 
 /// One encoded frame, tagged with where it came from.
 #[derive(Debug)]
@@ -365,8 +365,8 @@ impl Worker {
             return (None, None);
         };
         let hashed = match source.hash_handle() {
-            Some(file) => crate::store::hash::sha256_open(file),
-            None => crate::store::hash::sha256_file(path),
+            Some(file) => crate::media::hash::sha256_open(file),
+            None => crate::media::hash::sha256_file(path),
         };
         let sha256 = match hashed {
             Ok(sha256) => sha256,
@@ -521,7 +521,7 @@ impl Worker {
         };
         let channels = audio.channels.count();
         let mut leveller = audio.loudness.normalize.then(|| {
-            crate::leveller::Leveller::new(channels, audio.loudness.target_lufs, audio.loudness.true_peak_max_dbtp)
+            crate::media::leveller::Leveller::new(channels, audio.loudness.target_lufs, audio.loudness.true_peak_max_dbtp)
         });
         let frame_duration = Duration::from_micros(encoder.frame_samples() as u64 * 1_000_000 / 48_000);
         let mut framer = Framer::new(encoder.frame_samples() * channels);

@@ -6,18 +6,18 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::config::{Audio, Channels, Config, Network, Zone};
+use crate::proto::text::clock_text;
+
+use crate::config::{Config, Zone};
 use crate::net::{self, NetError};
 use crate::pacer::{self, Command, PacerEvent, PacerOptions, PacerStats, ZoneSpec};
 use crate::program::{self, ProgramEvent, ProgramSpec, SpawnError};
-use crate::rtp::sdp::{self, SdpParams};
-use crate::rtp::session::SessionConfig;
+use crate::rtp::sdp;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StreamError {
@@ -57,32 +57,6 @@ const LOOKAHEAD: Duration = Duration::from_secs(1);
 const UI_TICK: Duration = Duration::from_millis(50);
 const PROGRAM: pacer::ProgramId = 1;
 
-/// The RTP targets and a fresh session (random SSRC, seq and timestamp, as
-/// RFC 3550 §5.1 asks) for `zone`.
-pub fn zone_spec(network: &Network, audio: &Audio, zone: &Zone) -> ZoneSpec {
-    let mut rtp_targets: Vec<SocketAddr> = vec![SocketAddr::V4(zone.group)];
-    rtp_targets.extend(zone.unicast.iter().copied());
-    let rtcp_targets = rtp_targets.iter().map(|&a| net::rtcp_addr(a)).collect();
-    // RTP/UDP/IPv4 headers on every frame count toward the session
-    // bandwidth RTCP takes its 5 % of (RFC 3550 §6.2).
-    let packets_per_second = 1000 / audio.frame.millis();
-    let session_bandwidth_bps = audio.bitrate_bps + packets_per_second * (12 + 8 + 20) * 8;
-    ZoneSpec {
-        name: zone.name.clone(),
-        session: SessionConfig {
-            ssrc: rand::random(),
-            initial_seq: rand::random(),
-            initial_timestamp: rand::random(),
-            payload_type: audio.payload_type,
-            cname: format!("loa@{}", network.interface),
-            session_bandwidth_bps,
-            rng_seed: rand::random(),
-        },
-        rtp_targets,
-        rtcp_targets,
-    }
-}
-
 fn find_zone<'c>(config: &'c Config, name: &str) -> Result<&'c Zone, StreamError> {
     config.zone(name).ok_or_else(|| StreamError::UnknownZone {
         zone: name.to_string(),
@@ -95,25 +69,9 @@ fn find_zone<'c>(config: &'c Config, name: &str) -> Result<&'c Zone, StreamError
     })
 }
 
-/// The SDP receivers open to play `zone` (RFC 4566, RFC 7587).
+/// The SDP receivers open to play the zone named `zone`.
 pub fn zone_sdp(config: &Config, zone: &str) -> Result<String, StreamError> {
-    let zone = find_zone(config, zone)?;
-    // Session id from the zone's group: stable across runs, so a receiver's
-    // saved SDP stays valid (RFC 4566 §5.2 leaves the choice to the tool).
-    let session_id = u64::from(u32::from(*zone.group.ip())) << 16 | u64::from(zone.group.port());
-    Ok(sdp::zone_sdp(&SdpParams {
-        session_id,
-        session_version: 1,
-        origin: config.network.interface,
-        session_name: format!("loa zone {}", zone.name),
-        group: zone.group,
-        ttl: config.network.ttl,
-        payload_type: config.audio.payload_type,
-        stereo: config.audio.channels == Channels::Stereo,
-        fec: config.audio.fec,
-        ptime_ms: config.audio.frame.millis(),
-        max_average_bitrate: Some(config.audio.bitrate_bps),
-    }))
+    Ok(sdp::for_zone(config, find_zone(config, zone)?))
 }
 
 pub fn run(request: StreamRequest<'_>) -> Result<StreamReport, StreamError> {
@@ -130,8 +88,8 @@ pub fn run(request: StreamRequest<'_>) -> Result<StreamReport, StreamError> {
         prefill_frames: queue_frames,
         looped: false,
         // No state dir here: measured afresh each run.
-        loudness: Some(crate::loudness::Cache::default()),
-        first_play_limit: crate::loudness::FIRST_PLAY_LIMIT,
+        loudness: Some(crate::media::loudness::Cache::default()),
+        first_play_limit: crate::media::loudness::FIRST_PLAY_LIMIT,
     })?;
     let mut ui = Ui::new(request.files, request.progress);
 
@@ -153,7 +111,7 @@ pub fn run(request: StreamRequest<'_>) -> Result<StreamReport, StreamError> {
         Some(socket),
         PacerOptions {
             frame: config.audio.frame,
-            zones: vec![zone_spec(&config.network, &config.audio, zone)],
+            zones: vec![ZoneSpec::for_zone(&config.network, &config.audio, zone)],
             exit_when_idle: true,
         },
     )
@@ -293,7 +251,7 @@ impl Ui {
             // One line per change; the daemon's engine says more (netwatch).
             PacerEvent::SendFailing { errno, target } => self.say(&format!(
                 "loa: cannot send: {}; the stream keeps time and sends again when it can",
-                crate::netwatch::describe_send_error(*errno, *target)
+                crate::net::netwatch::describe_send_error(*errno, *target)
             )),
             PacerEvent::Sending { counts } => self.say(&format!(
                 "loa: sending again, {} packets not sent",
@@ -342,23 +300,3 @@ impl Ui {
     }
 }
 
-/// `m:ss` (or `h:mm:ss`) for people.
-pub fn clock_text(d: Duration) -> String {
-    let s = d.as_secs();
-    if s >= 3600 {
-        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
-    } else {
-        format!("{}:{:02}", s / 60, s % 60)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn clock_text_reads_like_a_player() {
-        assert_eq!(clock_text(Duration::from_millis(65_900)), "1:05");
-        assert_eq!(clock_text(Duration::from_secs(3 * 3600 + 7)), "3:00:07");
-    }
-}

@@ -11,6 +11,8 @@ use serde_json::{json, Value};
 use tokio::sync::{broadcast, watch};
 
 use super::*;
+use crate::cli::client::{Client, ClientError};
+use crate::proto::rpc::{RpcError, MAX_LINE};
 
 /// Answers `status` with {"ok":true}, echoes `history` params, and
 /// remembers who called.

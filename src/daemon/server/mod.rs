@@ -25,7 +25,7 @@ use tokio::task::JoinSet;
 use tokio::time::{sleep, timeout, Instant};
 use tracing::{debug, error, info, warn};
 
-use super::protocol::{
+use crate::proto::rpc::{
     notification, parse_request, response_err, response_ok, RpcError, MAX_LINE, METHODS,
     STREAM_METHODS,
 };
@@ -685,3 +685,6 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

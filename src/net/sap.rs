@@ -29,8 +29,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 /// RFC 2974 §3: the well-known address for the global/admin-scope.
-pub const DEFAULT_ADDRESS: &str = "224.2.127.254:9875";
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
+pub use crate::config::{DEFAULT_SAP_ADDRESS as DEFAULT_ADDRESS, DEFAULT_SAP_INTERVAL as DEFAULT_INTERVAL};
 /// §3.1: total SAP bandwidth for a scope, bits per second.
 pub const BANDWIDTH_LIMIT_BPS: u64 = 4000;
 pub const SDP_TYPE: &str = "application/sdp";

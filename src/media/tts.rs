@@ -18,9 +18,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use sha2::{Digest, Sha256};
 
-/// Longest text accepted, in characters (a long notice is a few minutes of
-/// speech; anything longer belongs in a recorded file).
-pub const MAX_CHARS: usize = 5000;
+pub use crate::proto::say::{check_text, voice_ok, MAX_CHARS};
+use crate::proto::say::SayError;
+pub use crate::config::Tts;
 
 /// espeak-ng speaks at well over 10 characters a second; a run longer than
 /// this is stuck.
@@ -34,38 +34,10 @@ pub const CACHE_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
 /// it is asked for: a file that is playing, or about to, is always younger.
 pub const MIN_PRUNE_AGE: Duration = Duration::from_secs(24 * 3600);
 
-/// Default voice and words-per-minute bounds espeak-ng accepts.
-pub const DEFAULT_VOICE: &str = "vi";
-pub const RATE_RANGE: std::ops::RangeInclusive<u32> = 80..=450;
-
-/// How to run espeak-ng (`[tts]` in the config).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Tts {
-    pub voice: String,
-    /// The program: a name looked up in PATH, or a path.
-    pub espeak: PathBuf,
-    /// Words per minute; `None` = espeak-ng's default (175).
-    pub rate: Option<u32>,
-}
-
-impl Default for Tts {
-    fn default() -> Tts {
-        Tts {
-            voice: DEFAULT_VOICE.into(),
-            espeak: "espeak-ng".into(),
-            rate: None,
-        }
-    }
-}
-
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum TtsError {
-    #[error("the text to say is empty")]
-    Empty,
-    #[error("the text to say is {0} characters long; the limit is {MAX_CHARS} (record a file for longer notices)")]
-    TooLong(usize),
-    #[error("voice \"{0}\" is not a voice name; use letters, digits and '-', e.g. vi, vi-vn-x-central or vi-vn-x-south")]
-    BadVoice(String),
+    #[error(transparent)]
+    Say(#[from] SayError),
     #[error("cannot run {program}: {reason} (install espeak-ng, e.g. `make deps`, or set [tts] espeak = \"/path/to/espeak-ng\")")]
     Missing { program: String, reason: String },
     #[error("espeak-ng does not know voice \"{0}\"; see `espeak-ng --voices=vi` for the Vietnamese voices")]
@@ -76,27 +48,6 @@ pub enum TtsError {
     Timeout(Duration),
     #[error("cannot write speech to {path}: {reason}")]
     Io { path: String, reason: String },
-}
-
-/// A voice name as espeak-ng spells them: letters, digits and '-' (no
-/// path separators, no option-looking names).
-pub fn voice_ok(voice: &str) -> bool {
-    !voice.is_empty()
-        && voice.len() <= 64
-        && !voice.starts_with('-')
-        && voice.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-}
-
-/// Checks text from a user: not blank, not longer than `MAX_CHARS`.
-pub fn check_text(text: &str) -> Result<(), TtsError> {
-    if text.trim().is_empty() {
-        return Err(TtsError::Empty);
-    }
-    let chars = text.chars().count();
-    if chars > MAX_CHARS {
-        return Err(TtsError::TooLong(chars));
-    }
-    Ok(())
 }
 
 /// The cache file's name: SHA-256 of everything that changes the sound.
@@ -140,9 +91,7 @@ pub fn label(voice: &str, text: &str) -> String {
 /// Blocking: run it off the engine task.
 pub fn synthesize(tts: &Tts, voice: &str, text: &str, dir: &Path) -> Result<PathBuf, TtsError> {
     check_text(text)?;
-    if !voice_ok(voice) {
-        return Err(TtsError::BadVoice(voice.into()));
-    }
+    crate::proto::say::check_voice(voice)?;
     let out = dir.join(format!("{}.wav", cache_key(voice, tts.rate, text)));
     if std::fs::metadata(&out).is_ok_and(|m| m.len() > 44) {
         // Used now: `prune` keeps it another `CACHE_MAX_AGE`. A failure
@@ -316,42 +265,6 @@ mod tests {
         assert_ne!(k, cache_key("vi", None, "Xin chào bà con!"));
         // No ambiguity between where the voice ends and the text begins.
         assert_ne!(cache_key("vi", None, "a"), cache_key("via", None, ""));
-    }
-
-    #[test]
-    fn voice_names_are_letters_digits_and_dashes() {
-        for ok in ["vi", "vi-vn-x-central", "vi-vn-x-south", "en-gb", "mb-vi1"] {
-            assert!(voice_ok(ok), "{ok}");
-        }
-        for bad in [
-            "",
-            "-v",
-            "vi vn",
-            "../x",
-            "vi/x",
-            "vi;rm",
-            "việt",
-            &"a".repeat(65),
-        ] {
-            assert!(!voice_ok(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn text_must_be_present_and_not_too_long() {
-        assert_eq!(check_text("  \n"), Err(TtsError::Empty));
-        assert_eq!(
-            check_text(&"ạ".repeat(MAX_CHARS)),
-            Ok(()),
-            "counted in characters, not bytes"
-        );
-        assert_eq!(
-            check_text(&"a".repeat(MAX_CHARS + 1)),
-            Err(TtsError::TooLong(MAX_CHARS + 1))
-        );
-        assert!(TtsError::TooLong(6000)
-            .to_string()
-            .contains("limit is 5000"));
     }
 
     /// Runs the real espeak-ng (installed by `make deps`).

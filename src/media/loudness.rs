@@ -31,26 +31,7 @@ pub struct Measured {
     pub true_peak_dbtp: f64,
 }
 
-/// Normalisation settings (`[audio] normalize`, `loudness_target`,
-/// `true_peak_max`).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Settings {
-    pub normalize: bool,
-    /// LUFS.
-    pub target_lufs: f64,
-    /// dBTP.
-    pub true_peak_max_dbtp: f64,
-}
-
-impl Default for Settings {
-    fn default() -> Settings {
-        Settings {
-            normalize: true,
-            target_lufs: -16.0,
-            true_peak_max_dbtp: -1.0,
-        }
-    }
-}
+pub use crate::config::LoudnessSettings as Settings;
 
 /// Gain in dB that brings `m` to the target without its true peak going
 /// over the limit: `min(target − loudness, max_peak − true_peak)`.

@@ -29,7 +29,7 @@ pub const METHODS: &[&str] = &[
 ];
 
 /// Methods after which the connection carries a data stream instead of
-/// request lines (handed to [`super::server::Handler::stream`]). Each must
+/// request lines (handed to [`crate::daemon::server::Handler::stream`]). Each must
 /// be the first request on its connection.
 pub const STREAM_METHODS: &[&str] = &["live.start"];
 

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use crate::config::{Config, Network};
-use crate::sap::{Announcer, Kind, Outgoing};
+use crate::net::sap::{Announcer, Kind, Outgoing};
 
 enum SapInput {
     Reconfigure(Box<Config>),
@@ -72,7 +72,7 @@ fn sessions(config: &Config) -> Vec<(String, String)> {
         .filter_map(|z| {
             Some((
                 z.name.clone(),
-                crate::stream::zone_sdp(config, &z.name).ok()?,
+                crate::rtp::sdp::for_zone(config, z),
             ))
         })
         .collect()

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::control::client::{Client, ClientError};
+use crate::cli::client::{Client, ClientError};
 use crate::media::PcmFormat;
 
 /// How far ahead of real time stdin may be sent.
@@ -59,7 +59,7 @@ pub struct LiveArgs {
 /// Where PCM comes from, opened.
 enum Opened {
     Stdin(std::io::Stdin),
-    Device(crate::capture::Capture),
+    Device(crate::media::capture::Capture),
 }
 
 pub fn run(args: LiveArgs) -> ExitCode {
@@ -77,7 +77,7 @@ pub fn run(args: LiveArgs) -> ExitCode {
             name,
             rate,
             channels,
-        } => match crate::capture::Capture::open(&name, rate, channels) {
+        } => match crate::media::capture::Capture::open(&name, rate, channels) {
             Ok(capture) => {
                 let format = PcmFormat {
                     encoding: crate::media::PcmEncoding::S16le,
@@ -294,7 +294,7 @@ fn send_paced(
 }
 
 fn send_capture(
-    capture: &mut crate::capture::Capture,
+    capture: &mut crate::media::capture::Capture,
     out: &UnixStream,
     stopping: &AtomicBool,
 ) -> Sent {

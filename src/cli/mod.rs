@@ -5,6 +5,10 @@
 //!
 //! Must not touch: daemon state; everything goes through the socket.
 
+pub mod client;
+pub mod live;
+pub mod stream;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,7 +16,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::control::client::{Client, ClientError};
+use crate::cli::client::{Client, ClientError};
 
 /// How long a CLI call waits for the daemon (a `play` answers once the
 /// program is on air, which takes a prefill).
@@ -80,7 +84,7 @@ fn secs(v: &Value) -> Option<Duration> {
 }
 
 fn clock(v: &Value) -> String {
-    secs(v).map(crate::daemon::clock_text).unwrap_or_else(|| "?".into())
+    secs(v).map(crate::proto::text::clock_text).unwrap_or_else(|| "?".into())
 }
 
 /// Left-aligned columns sized to their widest cell.
@@ -117,7 +121,7 @@ fn file_name(path: &str) -> &str {
 }
 
 pub fn status_text(v: &Value) -> String {
-    let uptime = v["uptime_secs"].as_u64().map(|s| crate::daemon::humanize(Duration::from_secs(s))).unwrap_or_default();
+    let uptime = v["uptime_secs"].as_u64().map(|s| crate::proto::text::humanize(Duration::from_secs(s))).unwrap_or_default();
     let mut out = format!(
         "loa {} · up {uptime} · {} · config {}\n\n",
         s(v, "version"),
@@ -256,7 +260,7 @@ fn network_line(n: &Value) -> String {
             "NETWORK: ERROR cannot send on interface {}: {error}; since {} ({}), {} packets not sent; retrying\n\n",
             s(n, "interface"),
             s(n, "since").replace('T', " "),
-            n["down_secs"].as_f64().map(|d| crate::daemon::humanize(Duration::from_secs_f64(d))).unwrap_or_default(),
+            n["down_secs"].as_f64().map(|d| crate::proto::text::humanize(Duration::from_secs_f64(d))).unwrap_or_default(),
             n["packets_not_sent"].as_u64().unwrap_or(0),
         ),
     }
@@ -276,18 +280,18 @@ pub fn play_text(v: &Value) -> String {
 pub fn read_say_file(path: &std::path::Path) -> Result<String, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     // Vietnamese letters take up to 4 bytes in UTF-8.
-    if meta.len() > 4 * crate::tts::MAX_CHARS as u64 + 16 {
+    if meta.len() > 4 * crate::media::tts::MAX_CHARS as u64 + 16 {
         return Err(format!(
             "{} is {} bytes: longer than the {} characters loa will speak; record a file for long notices",
             path.display(),
             meta.len(),
-            crate::tts::MAX_CHARS
+            crate::media::tts::MAX_CHARS
         ));
     }
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let text = String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text; save it as UTF-8", path.display()))?;
     let text = text.trim_start_matches('\u{feff}').to_string();
-    crate::tts::check_text(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    crate::media::tts::check_text(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(text)
 }
 
@@ -418,7 +422,7 @@ pub fn endpoints_text(v: &Value) -> String {
                 s(e, "zone").to_string(),
                 s(e, "address").to_string(),
                 if state == "unregistered" { "UNREGISTERED".into() } else { state.to_string() },
-                secs(&e["since_secs"]).map(crate::daemon::humanize).unwrap_or_default(),
+                secs(&e["since_secs"]).map(crate::proto::text::humanize).unwrap_or_default(),
                 num(&e["loss_pct"], 1),
                 num(&e["jitter_ms"], 1),
                 num(&e["rtt_ms"], 1),

@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 use jiff::Timestamp;
 
 use super::store_backlog::{Backlog, CAPACITY};
-use crate::broadcast::Priority;
+use crate::proto::Priority;
 use crate::store::{NewItem, Outcome, Store, StoreError};
 
 type Call = Box<dyn FnOnce(Result<&mut Store, StoreError>) + Send>;

@@ -22,19 +22,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::FrameDuration;
 use crate::program::Frame;
-use crate::rtp::session::{Session, SessionConfig};
+use crate::rtp::session::Session;
+
+mod zone;
+
+pub use zone::ZoneSpec;
 
 pub type ProgramId = u64;
-
-/// What the pacer sends for one zone.
-pub struct ZoneSpec {
-    pub name: String,
-    pub session: SessionConfig,
-    /// The multicast group first, then unicast targets.
-    pub rtp_targets: Vec<SocketAddr>,
-    /// RTCP destinations (each RTP target's port + 1).
-    pub rtcp_targets: Vec<SocketAddr>,
-}
 
 pub enum Command {
     /// Registers a program's frame queue. It plays nowhere until assigned.
@@ -597,7 +591,7 @@ fn send(
             watch.sent = true;
             true
         }
-        Err(err) if crate::netwatch::is_transient(&err) => {
+        Err(err) if crate::net::netwatch::is_transient(&err) => {
             stats.send_error(zone, target, err);
             false
         }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::protocol::RpcError;
+use crate::proto::rpc::RpcError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

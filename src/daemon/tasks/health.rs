@@ -17,9 +17,9 @@ use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::store_actor::StoreHandle;
+use super::store::StoreHandle;
 use crate::config::{Config, EndpointProbe};
-use crate::control::server::Event;
+use crate::daemon::server::Event;
 use crate::health::{EndpointSpec, HealthConfig, HealthEvent, HealthMonitor, Probe, Report, State};
 use crate::rtp::rtcp::{self, RtcpPacket};
 

@@ -1,0 +1,44 @@
+//! What the pacer sends for one zone, made from the config.
+
+use std::net::SocketAddr;
+
+use crate::config::{Audio, Network, Zone};
+use crate::rtp::session::SessionConfig;
+
+/// What the pacer sends for one zone.
+pub struct ZoneSpec {
+    pub name: String,
+    pub session: SessionConfig,
+    /// The multicast group first, then unicast targets.
+    pub rtp_targets: Vec<SocketAddr>,
+    /// RTCP destinations (each RTP target's port + 1).
+    pub rtcp_targets: Vec<SocketAddr>,
+}
+
+impl ZoneSpec {
+    /// The RTP targets and a fresh session (random SSRC, seq and timestamp,
+    /// as RFC 3550 §5.1 asks) for `zone`.
+    pub fn for_zone(network: &Network, audio: &Audio, zone: &Zone) -> ZoneSpec {
+        let mut rtp_targets: Vec<SocketAddr> = vec![SocketAddr::V4(zone.group)];
+        rtp_targets.extend(zone.unicast.iter().copied());
+        let rtcp_targets = rtp_targets.iter().map(|&a| crate::net::rtcp_addr(a)).collect();
+        // RTP/UDP/IPv4 headers on every frame count toward the session
+        // bandwidth RTCP takes its 5 % of (RFC 3550 §6.2).
+        let packets_per_second = 1000 / audio.frame.millis();
+        let session_bandwidth_bps = audio.bitrate_bps + packets_per_second * (12 + 8 + 20) * 8;
+        ZoneSpec {
+            name: zone.name.clone(),
+            session: SessionConfig {
+                ssrc: rand::random(),
+                initial_seq: rand::random(),
+                initial_timestamp: rand::random(),
+                payload_type: audio.payload_type,
+                cname: format!("loa@{}", network.interface),
+                session_bandwidth_bps,
+                rng_seed: rand::random(),
+            },
+            rtp_targets,
+            rtcp_targets,
+        }
+    }
+}
