@@ -4,12 +4,14 @@
 //! Must not touch: anything else in the crate (this folder imports nothing
 //! of loa), sockets, tasks.
 
+pub mod ids;
 pub mod policy;
 pub mod priority;
 pub mod rpc;
 pub mod say;
 pub mod text;
 
+pub use ids::{ProgramId, ZoneId};
 pub use policy::{OnBusy, OnPreempt};
 pub use priority::Priority;
 pub use rpc::{Request, RpcError, MAX_LINE, METHODS};
