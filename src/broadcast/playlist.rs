@@ -204,15 +204,7 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, PlaylistError> {
     Ok(bytes)
 }
 
-/// "No such file or directory" rather than "No such file or directory
-/// (os error 2)": the errno means nothing to an operator.
-fn io_reason(e: &io::Error) -> String {
-    let text = e.to_string();
-    match text.find(" (os error ") {
-        Some(i) => text[..i].to_string(),
-        None => text,
-    }
-}
+use crate::proto::text::io_reason;
 
 /// Parses M3U/M3U8 text.
 ///
@@ -944,7 +936,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             format!(
-                "cannot read playlist {}: No such file or directory",
+                "cannot read playlist {}: file not found",
                 list.display()
             )
         );

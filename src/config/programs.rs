@@ -28,10 +28,7 @@ pub(crate) fn name_ok(name: &str) -> bool {
 }
 
 /// Parses "90s", "30m", "1h30m", "1h 30m" (jiff's friendly format).
-pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
-    let d: jiff::SignedDuration = text.trim().parse().ok()?;
-    Duration::try_from(d).ok()
-}
+pub(crate) use crate::proto::text::parse_duration;
 
 impl Validator<'_> {
     fn check_name(&mut self, at: &Spanned<String>, what: &str, seen: &mut HashMap<String, usize>) {
@@ -219,17 +216,17 @@ impl Validator<'_> {
             };
             let on_preempt = match &s.on_preempt {
                 None => OnPreempt::Pause,
-                Some(v) => OnPreempt::parse(v.get_ref()).unwrap_or_else(|| {
+                Some(v) => v.get_ref().parse::<OnPreempt>().ok().unwrap_or_else(|| {
                     self.error(
                         v,
-                        format!("on_preempt \"{}\" is not valid; expected \"pause\" or \"drop\"", v.get_ref()),
+                        format!("on_preempt \"{}\" is not valid; expected \"pause\", \"drop\" or \"rejoin\"", v.get_ref()),
                     );
                     OnPreempt::Pause
                 }),
             };
             let on_busy = match &s.on_busy {
                 None => OnBusy::Wait,
-                Some(v) => OnBusy::parse(v.get_ref()).unwrap_or_else(|| {
+                Some(v) => v.get_ref().parse::<OnBusy>().ok().unwrap_or_else(|| {
                     self.error(
                         v,
                         format!("on_busy \"{}\" is not valid; expected \"wait\" or \"refuse\"", v.get_ref()),

@@ -46,14 +46,7 @@ pub(super) fn load(path: &Path) -> Result<Config, ConfigErrors> {
     Ok(config)
 }
 
-fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "file not found".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        std::io::ErrorKind::InvalidData => "not UTF-8 text".into(),
-        _ => e.to_string().to_lowercase(),
-    }
-}
+use crate::proto::text::io_reason;
 
 pub(super) fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     let loc = Locator { file, text };

@@ -160,7 +160,7 @@ fn start(engine: &mut Engine, caller: Caller, params: Value, reply: Reply) {
         let priority = priority(p.priority, Priority::Announcement)?;
         let on_busy = match p.on_busy.as_deref() {
             None => OnBusy::Wait,
-            Some(w) => OnBusy::parse(w).ok_or_else(|| RpcError::invalid_params(format!("on_busy \"{w}\": expected \"wait\" or \"refuse\"")))?,
+            Some(w) => w.parse::<OnBusy>().ok().ok_or_else(|| RpcError::invalid_params(format!("on_busy \"{w}\": expected \"wait\" or \"refuse\"")))?,
         };
         let max_duration = duration("max_duration", p.max_duration)?;
         let origin = Origin::Caller(caller);
@@ -397,11 +397,11 @@ fn schedule_add(engine: &mut Engine, caller: Caller, params: Value, reply: Reply
         };
         let on_preempt = match p.on_preempt.as_deref() {
             None => OnPreempt::Pause,
-            Some(v) => OnPreempt::parse(v).ok_or_else(|| RpcError::invalid_params(format!("on_preempt \"{v}\": expected \"pause\" or \"drop\"")))?,
+            Some(v) => v.parse::<OnPreempt>().ok().ok_or_else(|| RpcError::invalid_params(format!("on_preempt \"{v}\": expected \"pause\", \"drop\" or \"rejoin\"")))?,
         };
         let on_busy = match p.on_busy.as_deref() {
             None => OnBusy::Wait,
-            Some(v) => OnBusy::parse(v).ok_or_else(|| RpcError::invalid_params(format!("on_busy \"{v}\": expected \"wait\" or \"refuse\"")))?,
+            Some(v) => v.parse::<OnBusy>().ok().ok_or_else(|| RpcError::invalid_params(format!("on_busy \"{v}\": expected \"wait\" or \"refuse\"")))?,
         };
         Ok(Schedule {
             name: p.name,

@@ -1491,8 +1491,8 @@ impl Engine {
             max_duration: r.max_duration_secs.map(Duration::from_secs),
             misfire_grace: Duration::from_secs(r.misfire_grace_secs),
             enabled: r.enabled,
-            on_preempt: OnPreempt::parse(&r.on_preempt).unwrap_or_default(),
-            on_busy: OnBusy::parse(&r.on_busy).unwrap_or_default(),
+            on_preempt: r.on_preempt.parse().unwrap_or_default(),
+            on_busy: r.on_busy.parse().unwrap_or_default(),
         })
     }
 

@@ -8,7 +8,7 @@
 //! URL's port); the URL's host only goes into the `Host` header. The probe
 //! checks that speaker, and the daemon never depends on DNS.
 
-use std::io;
+
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -142,15 +142,7 @@ impl HttpTarget {
     }
 }
 
-fn io_reason(e: &io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::ConnectionRefused => "connection refused".to_owned(),
-        io::ErrorKind::ConnectionReset => "connection reset".to_owned(),
-        io::ErrorKind::HostUnreachable => "host unreachable".to_owned(),
-        io::ErrorKind::NetworkUnreachable => "network unreachable".to_owned(),
-        _ => e.to_string(),
-    }
-}
+use crate::proto::text::io_reason;
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,8 @@
 //! Must not touch: anything else in the crate (this folder imports nothing
 //! of loa), sockets, tasks.
 
+#[macro_use]
+pub mod words;
 pub mod ids;
 pub mod policy;
 pub mod priority;

@@ -1,55 +1,41 @@
 //! How a program behaves when zones are contested: closed sets stored in
 //! the config, the database and requests.
 
-/// What a program does when a zone it wants is held by an equal or higher
-/// program at the time it asks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OnBusy {
-    /// Wait for the zone (it plays on whatever it can get meanwhile).
-    #[default]
-    Wait,
-    /// Refuse the request; nothing plays.
-    Refuse,
-}
-
-/// What a program does when a higher one takes a zone it is playing on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OnPreempt {
-    /// Keep its place; resume where it paused when the zone is free.
-    #[default]
-    Pause,
-    /// End it (history says `preempted`).
-    Drop,
-}
-
-impl OnBusy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OnBusy::Wait => "wait",
-            OnBusy::Refuse => "refuse",
-        }
-    }
-    pub fn parse(s: &str) -> Option<OnBusy> {
-        match s {
-            "wait" => Some(OnBusy::Wait),
-            "refuse" => Some(OnBusy::Refuse),
-            _ => None,
-        }
+crate::words! {
+    /// What a program does when a zone it wants is held by an equal or
+    /// higher program at the time it asks.
+    pub enum OnBusy("on_busy") {
+        /// Wait for the zone (it plays on whatever it can get meanwhile).
+        Wait = "wait",
+        /// Refuse the request; nothing plays.
+        Refuse = "refuse",
     }
 }
 
-impl OnPreempt {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OnPreempt::Pause => "pause",
-            OnPreempt::Drop => "drop",
-        }
+crate::words! {
+    /// What a program does when a higher one takes a zone it is playing on.
+    pub enum OnPreempt("on_preempt") {
+        /// Keep its place on that zone: when the zone is free again it
+        /// resumes there from the frame it was cut at, even while the
+        /// program's other zones have played on (a second decode for the
+        /// zone while they are apart). Every zone hears the whole program.
+        Pause = "pause",
+        /// End it (history says `preempted`).
+        Drop = "drop",
+        /// The zone rejoins the program where its other zones now are
+        /// (what was cut there is not heard): for music, not for news.
+        Rejoin = "rejoin",
     }
-    pub fn parse(s: &str) -> Option<OnPreempt> {
-        match s {
-            "pause" => Some(OnPreempt::Pause),
-            "drop" => Some(OnPreempt::Drop),
-            _ => None,
-        }
+}
+
+impl Default for OnBusy {
+    fn default() -> OnBusy {
+        OnBusy::Wait
+    }
+}
+
+impl Default for OnPreempt {
+    fn default() -> OnPreempt {
+        OnPreempt::Pause
     }
 }

@@ -47,6 +47,19 @@ impl fmt::Display for Priority {
 #[error("unknown priority {0:?}; valid: emergency, live, announcement, scheduled, background")]
 pub struct UnknownPriority(pub String);
 
+impl serde::Serialize for Priority {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Priority {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Priority, D::Error> {
+        let word = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+        word.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl FromStr for Priority {
     type Err = UnknownPriority;
 

@@ -24,9 +24,61 @@ pub fn humanize(d: Duration) -> String {
     }
 }
 
+/// A duration as operators write it: "90s", "30m", "1h30m", "2h 15m"
+/// (jiff's friendly format). `None` when it is not one.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let d: jiff::SignedDuration = text.trim().parse().ok()?;
+    Duration::try_from(d).ok()
+}
+
+/// An I/O error in plain words for an operator: the common kinds in the
+/// words people use, anything else as the system's message without
+/// " (os error N)".
+pub fn io_reason(e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::NotFound => "file not found".into(),
+        ErrorKind::PermissionDenied => "permission denied".into(),
+        ErrorKind::InvalidData => "not UTF-8 text".into(),
+        ErrorKind::ConnectionRefused => "connection refused".into(),
+        ErrorKind::ConnectionReset => "connection reset".into(),
+        ErrorKind::HostUnreachable => "host unreachable".into(),
+        ErrorKind::NetworkUnreachable => "network unreachable".into(),
+        _ => {
+            let text = e.to_string();
+            match text.find(" (os error ") {
+                Some(i) => text[..i].to_string(),
+                None => text,
+            }
+        }
+    }
+}
+
+/// An instant on the daemon's clock, as status and schedule listings show
+/// it: local time with its UTC offset, `2026-12-04T06:00:00+07:00`.
+pub fn local_time(t: jiff::Timestamp, tz: &jiff::tz::TimeZone) -> String {
+    t.to_zoned_datetime(tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn io_errors_in_plain_words() {
+        use std::io::{Error, ErrorKind};
+        assert_eq!(io_reason(&Error::from(ErrorKind::NotFound)), "file not found");
+        assert_eq!(io_reason(&Error::from(ErrorKind::ConnectionRefused)), "connection refused");
+        assert_eq!(io_reason(&Error::from_raw_os_error(libc::EISDIR)), "Is a directory");
+    }
+
+    #[test]
+    fn durations_as_operators_write_them() {
+        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration(" 1h30m "), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("soon"), None);
+        assert_eq!(parse_duration("-5m"), None);
+    }
 
     #[test]
     fn clock_text_reads_like_a_player() {
