@@ -93,33 +93,8 @@ impl HealthConfig {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum State {
-    Unknown,
-    Online,
-    Degraded,
-    Offline,
-    Unregistered,
-}
-
-impl State {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Unknown => "unknown",
-            State::Online => "online",
-            State::Degraded => "degraded",
-            State::Offline => "offline",
-            State::Unregistered => "unregistered",
-        }
-    }
-}
-
-impl fmt::Display for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// An endpoint's state; the same closed set the control protocol carries.
+pub use crate::proto::EndpointState as State;
 
 /// How liveness of an endpoint is checked.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

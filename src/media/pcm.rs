@@ -7,95 +7,36 @@
 //! Resampling uses a 10 ms chunk (not the file path's 1024 frames): every
 //! buffered input frame is latency on a live broadcast.
 
-use std::fmt;
-use std::str::FromStr;
 
 use super::mix::{interleave, mix_planar};
 use super::resample::{ResampleError, Resampler48k};
 use super::OUTPUT_RATE;
 use crate::config::Channels;
 
-/// How one sample is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PcmEncoding {
-    /// Signed 16-bit little-endian (arecord's `-f S16_LE`, ffmpeg's `s16le`).
-    S16le,
-    /// Signed 32-bit little-endian.
-    S32le,
-    /// 32-bit float little-endian, nominal range −1..1.
-    F32le,
-}
+pub use crate::proto::pcm::{PcmEncoding, PcmFormat, PcmFormatError};
 
-impl PcmEncoding {
-    pub const NAMES: &'static str = "s16le, s32le or f32le";
-
-    pub fn bytes(self) -> usize {
-        match self {
-            PcmEncoding::S16le => 2,
-            PcmEncoding::S32le | PcmEncoding::F32le => 4,
-        }
-    }
-
-    fn decode(self, b: &[u8]) -> f32 {
-        match self {
-            PcmEncoding::S16le => i16::from_le_bytes([b[0], b[1]]) as f32 / 32_768.0,
-            PcmEncoding::S32le => {
-                i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32 / 2_147_483_648.0
-            }
-            PcmEncoding::F32le => {
-                let v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-                // NaN or infinity from a broken source must not reach the
-                // encoder or the leveller's state.
-                if v.is_finite() {
-                    v.clamp(-1.0, 1.0)
-                } else {
-                    0.0
-                }
+/// One sample of `encoding` from its bytes, as f32 in −1..1.
+fn decode_sample(encoding: PcmEncoding, b: &[u8]) -> f32 {
+    match encoding {
+        PcmEncoding::S16le => i16::from_le_bytes([b[0], b[1]]) as f32 / 32_768.0,
+        PcmEncoding::S32le => i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32 / 2_147_483_648.0,
+        PcmEncoding::F32le => {
+            let v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            // NaN or infinity from a broken source must not reach the
+            // encoder or the leveller's state.
+            if v.is_finite() {
+                v.clamp(-1.0, 1.0)
+            } else {
+                0.0
             }
         }
     }
-}
-
-impl fmt::Display for PcmEncoding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            PcmEncoding::S16le => "s16le",
-            PcmEncoding::S32le => "s32le",
-            PcmEncoding::F32le => "f32le",
-        })
-    }
-}
-
-impl FromStr for PcmEncoding {
-    type Err = PcmError;
-    fn from_str(s: &str) -> Result<Self, PcmError> {
-        match s.to_ascii_lowercase().as_str() {
-            "s16le" | "s16_le" => Ok(PcmEncoding::S16le),
-            "s32le" | "s32_le" => Ok(PcmEncoding::S32le),
-            "f32le" | "float_le" | "flt" => Ok(PcmEncoding::F32le),
-            _ => Err(PcmError::Encoding(s.to_string())),
-        }
-    }
-}
-
-/// What a raw PCM stream carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PcmFormat {
-    #[serde(rename = "format")]
-    pub encoding: PcmEncoding,
-    pub rate: u32,
-    pub channels: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PcmError {
-    #[error("unknown PCM format \"{0}\"; expected s16le, s32le or f32le")]
-    Encoding(String),
-    #[error("sample rate {0} Hz is not supported for live input (8000 to 192000)")]
-    Rate(u32),
-    #[error("{0} channels is not supported for live input (1 to 8)")]
-    Channels(u16),
+    #[error(transparent)]
+    Format(#[from] PcmFormatError),
     #[error("{0}")]
     Resample(String),
 }
@@ -103,44 +44,6 @@ pub enum PcmError {
 impl From<ResampleError> for PcmError {
     fn from(e: ResampleError) -> PcmError {
         PcmError::Resample(e.to_string())
-    }
-}
-
-impl PcmFormat {
-    pub fn check(&self) -> Result<(), PcmError> {
-        if !(8_000..=192_000).contains(&self.rate) {
-            return Err(PcmError::Rate(self.rate));
-        }
-        if !(1..=8).contains(&self.channels) {
-            return Err(PcmError::Channels(self.channels));
-        }
-        Ok(())
-    }
-
-    /// Bytes of one sample frame (one sample per channel).
-    pub fn frame_bytes(&self) -> usize {
-        self.encoding.bytes() * self.channels as usize
-    }
-
-    /// Bytes of `ms` milliseconds, a whole number of sample frames.
-    pub fn bytes_for_ms(&self, ms: u64) -> usize {
-        (self.rate as u64 * ms / 1000) as usize * self.frame_bytes()
-    }
-
-    /// Milliseconds that `bytes` last.
-    pub fn ms_of(&self, bytes: usize) -> u64 {
-        (bytes / self.frame_bytes()) as u64 * 1000 / self.rate as u64
-    }
-}
-
-impl fmt::Display for PcmFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let layout = match self.channels {
-            1 => "mono".to_string(),
-            2 => "stereo".to_string(),
-            n => format!("{n} ch"),
-        };
-        write!(f, "{} {} Hz {layout}", self.encoding, self.rate)
     }
 }
 
@@ -218,7 +121,7 @@ impl PcmConverter {
         let width = self.format.encoding.bytes();
         for frame in bytes.chunks_exact(self.format.frame_bytes()) {
             for (plane, sample) in self.planes.iter_mut().zip(frame.chunks_exact(width)) {
-                plane.push(self.format.encoding.decode(sample));
+                plane.push(decode_sample(self.format.encoding, sample));
             }
         }
     }

@@ -9,33 +9,11 @@ use serde_json::Value;
 /// Longest request line the daemon reads, newline excluded.
 pub const MAX_LINE: usize = 64 * 1024;
 
-/// Every method the daemon answers; anything else is `method_not_found`.
-pub const METHODS: &[&str] = &[
-    "status",
-    "endpoints.list",
-    "endpoints.subscribe",
-    "broadcast.start",
-    "broadcast.stop",
-    "schedule.list",
-    "schedule.add",
-    "schedule.remove",
-    "schedule.enable",
-    "schedule.disable",
-    "playlist.list",
-    "playlist.load",
-    "config.reload",
-    "history",
-    "live.start",
-];
-
-/// Methods after which the connection carries a data stream instead of
-/// request lines (handed to [`crate::daemon::server::Handler::stream`]). Each must
-/// be the first request on its connection.
-pub const STREAM_METHODS: &[&str] = &["live.start"];
+use super::request::METHODS;
 
 /// One parsed request line.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Request {
+pub struct RequestLine {
     /// `None` for a notification: the caller wants no response.
     pub id: Option<Value>,
     pub method: String,
@@ -110,7 +88,7 @@ impl RpcError {
 }
 
 /// Parses one line (without its newline) into a request.
-pub fn parse_request(line: &[u8]) -> Result<Request, RpcError> {
+pub fn parse_request(line: &[u8]) -> Result<RequestLine, RpcError> {
     let value: Value = serde_json::from_slice(line).map_err(RpcError::parse_error)?;
     let mut object = match value {
         Value::Object(object) => object,
@@ -147,7 +125,7 @@ pub fn parse_request(line: &[u8]) -> Result<Request, RpcError> {
             ))
         }
     };
-    Ok(Request { id, method, params })
+    Ok(RequestLine { id, method, params })
 }
 
 #[derive(Serialize)]
@@ -214,7 +192,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             req,
-            Request {
+            RequestLine {
                 id: Some(json!(7)),
                 method: "history".into(),
                 params: json!({"n":3})

@@ -31,6 +31,27 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     Duration::try_from(d).ok()
 }
 
+/// A duration as it travels in requests: the operator's words ("30m"),
+/// read with [`parse_duration`] and written back in the same style.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl serde::Serialize for HumanDuration {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let d = jiff::SignedDuration::try_from(self.0).map_err(serde::ser::Error::custom)?;
+        s.collect_str(&format_args!("{d:#}"))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for HumanDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<HumanDuration, D::Error> {
+        let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)?;
+        parse_duration(&text).map(HumanDuration).ok_or_else(|| {
+            serde::de::Error::custom(format!(r#""{text}" is not a duration; write e.g. "90s", "30m" or "1h30m""#))
+        })
+    }
+}
+
 /// An I/O error in plain words for an operator: the common kinds in the
 /// words people use, anything else as the system's message without
 /// " (os error N)".
@@ -70,6 +91,15 @@ mod tests {
         assert_eq!(io_reason(&Error::from(ErrorKind::NotFound)), "file not found");
         assert_eq!(io_reason(&Error::from(ErrorKind::ConnectionRefused)), "connection refused");
         assert_eq!(io_reason(&Error::from_raw_os_error(libc::EISDIR)), "Is a directory");
+    }
+
+    #[test]
+    fn durations_travel_as_words() {
+        let d: HumanDuration = serde_json::from_str(r#""1h30m""#).unwrap();
+        assert_eq!(d.0, Duration::from_secs(5400));
+        assert_eq!(serde_json::to_string(&d).unwrap(), r#""1h 30m""#);
+        let err = serde_json::from_str::<HumanDuration>(r#""soon""#).unwrap_err().to_string();
+        assert!(err.starts_with(r#""soon" is not a duration; write e.g."#), "{err}");
     }
 
     #[test]

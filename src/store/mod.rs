@@ -15,13 +15,12 @@ mod tests;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
 use jiff::Timestamp;
 use rusqlite::{params, Connection};
 
-use crate::proto::Priority;
+use crate::proto::{Priority, ProgramId};
 use schema::{MIGRATIONS, SCHEMA_VERSION};
 
 const DB_FILE: &str = "loa.db";
@@ -171,62 +170,7 @@ impl StoreError {
     }
 }
 
-/// How a history item ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    Completed,
-    Preempted,
-    Stopped,
-    Failed,
-    /// The daemon stopped (crash, power cut, restart) while it played.
-    Interrupted,
-    /// A schedule fired too late to play (past its misfire grace).
-    Missed,
-}
-
-impl Outcome {
-    pub const ALL: [Outcome; 6] = [
-        Outcome::Completed,
-        Outcome::Preempted,
-        Outcome::Stopped,
-        Outcome::Failed,
-        Outcome::Interrupted,
-        Outcome::Missed,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Completed => "completed",
-            Outcome::Preempted => "preempted",
-            Outcome::Stopped => "stopped",
-            Outcome::Failed => "failed",
-            Outcome::Interrupted => "interrupted",
-            Outcome::Missed => "missed",
-        }
-    }
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown outcome {0:?}; valid: completed, preempted, stopped, failed, interrupted, missed")]
-pub struct UnknownOutcome(pub String);
-
-impl FromStr for Outcome {
-    type Err = UnknownOutcome;
-
-    fn from_str(s: &str) -> Result<Outcome, UnknownOutcome> {
-        Outcome::ALL
-            .into_iter()
-            .find(|o| o.as_str() == s)
-            .ok_or_else(|| UnknownOutcome(s.to_string()))
-    }
-}
+pub use crate::proto::history::{HistoryRow, Outcome};
 
 /// One item about to go on air (or that failed to).
 #[derive(Debug, Clone, Copy)]
@@ -243,26 +187,6 @@ pub struct NewItem<'a> {
     pub caller_uid: Option<u32>,
     pub caller_pid: Option<i32>,
     pub start: Timestamp,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct HistoryRow {
-    pub id: i64,
-    pub program: u64,
-    pub program_name: String,
-    pub source: String,
-    pub sha256: Option<String>,
-    pub zones: Vec<String>,
-    pub priority: String,
-    pub origin: String,
-    pub caller_uid: Option<u32>,
-    pub caller_pid: Option<i32>,
-    #[serde(serialize_with = "serde_time::timestamp")]
-    pub start: Timestamp,
-    #[serde(serialize_with = "serde_time::option_timestamp")]
-    pub end: Option<Timestamp>,
-    pub outcome: Option<Outcome>,
-    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -572,12 +496,16 @@ impl Store {
         };
         Ok(HistoryRow {
             id: r.id,
-            program: r.program as u64,
+            // The column holds 0 for rows that never became a program.
+            program: ProgramId::new(r.program as u64),
             program_name: r.program_name,
             source: r.source,
             sha256: r.sha256,
             zones: self.parse_zones(&r.zones, "history item", &r.id.to_string())?,
-            priority: r.priority,
+            priority: r
+                .priority
+                .parse()
+                .map_err(|e| self.bad_value(format!("history item {}: {e}", r.id)))?,
             origin: r.origin,
             caller_uid: r.caller_uid,
             caller_pid: r.caller_pid,
@@ -902,46 +830,6 @@ impl Store {
     }
 }
 
-/// The header line matching `HistoryRow::to_csv`.
-pub fn to_csv_header() -> &'static str {
-    "id,program,program_name,source,sha256,zones,priority,origin,caller_uid,caller_pid,start,end,outcome,error"
-}
-
-impl HistoryRow {
-    /// One RFC 4180 record, without the line terminator: zones joined with
-    /// ';', times RFC 3339 UTC, absent values empty.
-    pub fn to_csv(&self) -> String {
-        fn opt<T: ToString>(v: &Option<T>) -> String {
-            v.as_ref().map(ToString::to_string).unwrap_or_default()
-        }
-        let fields = [
-            self.id.to_string(),
-            self.program.to_string(),
-            self.program_name.clone(),
-            self.source.clone(),
-            opt(&self.sha256),
-            self.zones.join(";"),
-            self.priority.clone(),
-            self.origin.clone(),
-            opt(&self.caller_uid),
-            opt(&self.caller_pid),
-            self.start.to_string(),
-            opt(&self.end),
-            opt(&self.outcome),
-            opt(&self.error),
-        ];
-        let quoted: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-        quoted.join(",")
-    }
-}
-
-fn csv_field(field: &str) -> String {
-    if field.contains([',', '"', '\r', '\n']) {
-        format!("\"{}\"", field.replace('"', "\"\""))
-    } else {
-        field.to_string()
-    }
-}
 
 struct RawHistory {
     id: i64,

@@ -25,10 +25,8 @@ use tokio::task::JoinSet;
 use tokio::time::{sleep, timeout, Instant};
 use tracing::{debug, error, info, warn};
 
-use crate::proto::rpc::{
-    notification, parse_request, response_err, response_ok, RpcError, MAX_LINE, METHODS,
-    STREAM_METHODS,
-};
+use crate::proto::rpc::{notification, parse_request, response_err, response_ok, RpcError, MAX_LINE};
+use crate::proto::{METHODS, STREAM_METHODS};
 
 /// Lines waiting to be written to one client; a client this far behind is
 /// not reading and gets dropped.
