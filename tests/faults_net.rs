@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::daemon::{base_config, seq_gaps, zone_toml, Daemon, RtpListener};
-use common::{require_netns, write_tones_wav, LOA};
+use common::{require_netns, wait_until, write_tones_wav, LOA};
 use serde_json::Value;
 
 fn ip(args: &[&str]) {
@@ -52,32 +52,18 @@ fn config(dir: &std::path::Path, interface: &str, zone: &str) -> String {
     format!("{}{zone}", base_config(dir)).replace("interface = \"127.0.0.1\"", &format!("interface = \"{interface}\""))
 }
 
-/// Polls `loa status --json` until `check` holds on its `network` object;
-/// returns the status and how long it took.
-fn wait_network(daemon: &Daemon, what: &str, timeout: Duration, check: impl Fn(&Value) -> bool) -> (Value, Duration) {
+/// Waits until the `network` object of `loa status --json` is in `state`
+/// ("ok" or "error"); returns the status and how long it took. The
+/// timeouts are the bounds these tests hold the daemon to.
+fn wait_network(daemon: &Daemon, what: &str, timeout: Duration, state: &str) -> (Value, Duration) {
     let start = Instant::now();
-    loop {
-        let status = daemon.json(&["status"]);
-        if check(&status["network"]) {
-            return (status, start.elapsed());
-        }
-        assert!(
-            start.elapsed() < timeout,
-            "{what} not within {timeout:?}: {:#}\n{}",
-            status["network"],
-            daemon.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let status = daemon.wait_status(what, timeout, |s| s["network"]["state"] == state);
+    (status, start.elapsed())
 }
 
-fn wait_packets(listener: &RtpListener, more_than: usize, timeout: Duration) -> Duration {
-    let start = Instant::now();
-    while listener.packets().len() <= more_than {
-        assert!(start.elapsed() < timeout, "no packets within {timeout:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    start.elapsed()
+/// The state `loa endpoints` gives the first endpoint.
+fn endpoint_state(daemon: &Daemon) -> String {
+    daemon.json(&["endpoints"])["endpoints"][0]["state"].as_str().unwrap_or_default().to_string()
 }
 
 #[test]
@@ -95,14 +81,12 @@ fn a_vanished_interface_address_is_reported_and_sending_resumes_after_a_clean_pa
         .loa(&["play", "--zones", "thon-1", "--loop", "loop.wav"])
         .status
         .success());
-    wait_packets(&listener, 50, Duration::from_secs(5));
-    let (status, _) = wait_network(&daemon, "network ok", Duration::from_secs(1), |n| n["state"] == "ok");
+    listener.wait_packets(51, Duration::from_secs(5));
+    let (status, _) = wait_network(&daemon, "network ok", Duration::from_secs(1), "ok");
     assert_eq!(status["network"]["interface"], "10.200.0.11");
 
     address.del();
-    let (status, took) = wait_network(&daemon, "the error in status", Duration::from_secs(2), |n| {
-        n["state"] == "error"
-    });
+    let (status, took) = wait_network(&daemon, "the error in status", Duration::from_secs(2), "error");
     println!(
         "status showed the error {:.0} ms after the address went",
         took.as_secs_f64() * 1e3
@@ -112,6 +96,8 @@ fn a_vanished_interface_address_is_reported_and_sending_resumes_after_a_clean_pa
         "{status:#}"
     );
     assert!(status["network"]["since"].is_string(), "{status:#}");
+    // Real time, not a condition: the outage lasts 2.5 s, and the count of
+    // packets not sent over it is what is checked.
     std::thread::sleep(Duration::from_millis(2500));
     assert!(
         daemon.child.as_mut().unwrap().try_wait().unwrap().is_none(),
@@ -136,15 +122,18 @@ fn a_vanished_interface_address_is_reported_and_sending_resumes_after_a_clean_pa
     let before = listener.packets().len();
 
     address.add();
-    let back = wait_packets(&listener, before, Duration::from_secs(3));
+    let back = Instant::now();
+    listener.wait_packets(before + 1, Duration::from_secs(3));
     println!(
         "packets again {:.0} ms after the address came back",
-        back.as_secs_f64() * 1e3
+        back.elapsed().as_secs_f64() * 1e3
     );
-    let (status, _) = wait_network(&daemon, "network ok again", Duration::from_secs(2), |n| {
-        n["state"] == "ok"
+    let (status, _) = wait_network(&daemon, "network ok again", Duration::from_secs(2), "ok");
+    let recovered = "sending on 10.200.0.11 again after ";
+    wait_until("the recovery in the log", Duration::from_secs(10), || {
+        let log = daemon.log_text();
+        log.contains(recovered).then_some(()).ok_or(log)
     });
-    std::thread::sleep(Duration::from_millis(1000));
     let packets = listener.stop();
 
     // No sequence gap (packets never sent take no number, RFC 3550 §5.1,
@@ -180,7 +169,6 @@ fn a_vanished_interface_address_is_reported_and_sending_resumes_after_a_clean_pa
         log.contains("cannot send on interface 10.200.0.11: the address is no longer on this machine; retrying"),
         "{log}"
     );
-    let recovered = "sending on 10.200.0.11 again after ";
     let line = log
         .lines()
         .find(|l| l.contains(recovered))
@@ -241,16 +229,18 @@ fn a_daemon_started_before_its_address_exists_waits_then_sends_and_hears_speaker
         .loa(&["play", "--zones", "thon-1", "--loop", "loop.wav"])
         .status
         .success());
+    // Real time, not a condition: nothing may leave during it.
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(listener.packets().len(), 0, "nothing leaves without the address");
 
     address.add();
-    let took = wait_packets(&listener, 0, Duration::from_secs(3));
+    let appeared = Instant::now();
+    listener.wait_packets(1, Duration::from_secs(3));
     println!(
         "first packet {:.0} ms after the address appeared",
-        took.as_secs_f64() * 1e3
+        appeared.elapsed().as_secs_f64() * 1e3
     );
-    wait_network(&daemon, "network ok", Duration::from_secs(2), |n| n["state"] == "ok");
+    wait_network(&daemon, "network ok", Duration::from_secs(2), "ok");
     assert!(
         daemon.log_text().contains("sending on 10.200.0.12 again after"),
         "{}",
@@ -277,22 +267,11 @@ fn a_daemon_started_before_its_address_exists_waits_then_sends_and_hears_speaker
             .spawn()
             .unwrap(),
     );
-    let start = Instant::now();
-    loop {
-        let rows = daemon.json(&["endpoints"])["endpoints"].as_array().unwrap().clone();
-        if rows
-            .iter()
-            .any(|r| r["address"] == "127.0.0.2" && r["state"] == "online")
-        {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "speaker not heard: {rows:#?}\n{}",
-            daemon.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    daemon.wait_json(&["endpoints"], "the speaker to be heard", Duration::from_secs(10), |e| {
+        e["endpoints"]
+            .as_array()
+            .is_some_and(|rows| rows.iter().any(|r| r["address"] == "127.0.0.2" && r["state"] == "online"))
+    });
     let packets = listener.stop();
     assert_eq!(seq_gaps(&packets), 0);
 }
@@ -309,24 +288,18 @@ fn a_broadcast_that_ends_during_the_outage_does_not_keep_the_error_after_the_add
     let listener = RtpListener::start(&group, port);
     let daemon = Daemon::start(dir.path(), &config(dir.path(), "10.200.0.13", &zone));
     assert!(daemon.loa(&["play", "--zones", "thon-1", "short.wav"]).status.success());
-    wait_packets(&listener, 10, Duration::from_secs(5));
+    listener.wait_packets(11, Duration::from_secs(5));
     address.del();
-    wait_network(&daemon, "the error in status", Duration::from_secs(2), |n| {
-        n["state"] == "error"
-    });
+    wait_network(&daemon, "the error in status", Duration::from_secs(2), "error");
     // The broadcast plays out (unheard) and ends while the address is gone.
-    let start = Instant::now();
-    while !daemon.json(&["status"])["programs"].as_array().unwrap().is_empty() {
-        assert!(start.elapsed() < Duration::from_secs(5), "the program did not end");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    daemon.wait_idle(Duration::from_secs(5));
+    // Real time, not a condition: with nothing left to send, the error
+    // must stay through the engine's once-a-second checks.
     std::thread::sleep(Duration::from_millis(1500));
-    let (status, _) = wait_network(&daemon, "still down", Duration::from_secs(1), |n| n["state"] == "error");
+    let (status, _) = wait_network(&daemon, "still down", Duration::from_secs(1), "error");
     assert_eq!(status["network"]["error"], "the address is no longer on this machine");
     address.add();
-    let (_, took) = wait_network(&daemon, "ok with nothing to send", Duration::from_secs(3), |n| {
-        n["state"] == "ok"
-    });
+    let (_, took) = wait_network(&daemon, "ok with nothing to send", Duration::from_secs(3), "ok");
     println!(
         "idle daemon saw the address back after {:.0} ms",
         took.as_secs_f64() * 1e3
@@ -362,38 +335,33 @@ fn speakers_are_not_judged_offline_for_our_own_outage() {
         .stderr(Stdio::null())
         .spawn()
         .expect("start loa speaker");
-    let state = |daemon: &Daemon| {
-        daemon.json(&["endpoints"])["endpoints"][0]["state"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    };
-    let start = Instant::now();
-    while state(&daemon) != "online" {
-        assert!(start.elapsed() < Duration::from_secs(10), "speaker never online");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until("the speaker online", Duration::from_secs(10), || {
+        let state = endpoint_state(&daemon);
+        (state == "online").then_some(()).ok_or(state)
+    });
 
     // The speaker falls silent just as our address goes: 5 s is well past
     // the 3 s after which a silent speaker on a sending zone is offline.
     let _ = speaker.kill();
     let _ = speaker.wait();
     address.del();
-    wait_network(&daemon, "the error in status", Duration::from_secs(2), |n| n["state"] == "error");
+    wait_network(&daemon, "the error in status", Duration::from_secs(2), "error");
     let outage = Instant::now();
     while outage.elapsed() < Duration::from_secs(5) {
-        assert_ne!(state(&daemon), "offline", "judged offline during our own outage:\n{}", daemon.log_text());
+        assert_ne!(endpoint_state(&daemon), "offline", "judged offline during our own outage:\n{}", daemon.log_text());
+        // Real time, not a condition: the verdict is watched all through
+        // the 5 s outage.
         std::thread::sleep(Duration::from_millis(200));
     }
 
     // Sending again: now its silence counts, and it goes offline.
     address.add();
-    wait_network(&daemon, "network ok again", Duration::from_secs(3), |n| n["state"] == "ok");
+    wait_network(&daemon, "network ok again", Duration::from_secs(3), "ok");
     let back = Instant::now();
-    while state(&daemon) != "offline" {
-        assert!(back.elapsed() < Duration::from_secs(8), "never offline after sending resumed");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until("the speaker offline after sending resumed", Duration::from_secs(8), || {
+        let state = endpoint_state(&daemon);
+        (state == "offline").then_some(()).ok_or(state)
+    });
     println!("offline {:.1} s after sending resumed", back.elapsed().as_secs_f64());
     assert!(back.elapsed() >= Duration::from_secs(2), "no fresh grace period after the outage");
     assert!(daemon.stop());
