@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::daemon::{base_config, seq_gaps, zone_toml, Daemon, RtpListener};
-use common::{require_netns, wait_until, write_tones_wav, LOA};
+use common::{poll_until, require_netns, wait_until, write_tones_wav, LOA};
 use serde_json::Value;
 
 fn ip(args: &[&str]) {
@@ -130,10 +130,8 @@ fn a_vanished_interface_address_is_reported_and_sending_resumes_after_a_clean_pa
     );
     let (status, _) = wait_network(&daemon, "network ok again", Duration::from_secs(2), "ok");
     let recovered = "sending on 10.200.0.11 again after ";
-    wait_until("the recovery in the log", Duration::from_secs(10), || {
-        let log = daemon.log_text();
-        log.contains(recovered).then_some(()).ok_or(log)
-    });
+    // The log line read below.
+    let _ = poll_until(Duration::from_secs(10), || daemon.log_text().contains(recovered).then_some(()).ok_or(()));
     let packets = listener.stop();
 
     // No sequence gap (packets never sent take no number, RFC 3550 §5.1,
