@@ -29,8 +29,9 @@ pub fn require_netns() {
 
 /// Calls `probe` until it returns `Ok`, for at most `timeout`, and returns
 /// that value; `Err` holds what the probe saw on its last call, made at the
-/// deadline. For a condition that may rightly never hold (an absence);
-/// everything else uses `wait_until`.
+/// deadline. For a condition that may rightly never hold (an absence), or
+/// one the test's own assert judges right after; everything else uses
+/// `wait_until`.
 pub fn poll_until<T, S>(timeout: Duration, mut probe: impl FnMut() -> Result<T, S>) -> Result<T, S> {
     let deadline = Instant::now() + timeout;
     // Most conditions hold within milliseconds, so look again quickly at
