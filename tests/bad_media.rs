@@ -114,6 +114,11 @@ fn effective_caps(pid: &str) -> u64 {
     u64::from_str_radix(line["CapEff:".len()..].trim(), 16).unwrap()
 }
 
+/// Waits until a packet carries `tone`.
+fn wait_for_tone(listener: &RtpListener, tone: f32) {
+    listener.wait_tone(tone, &common::TONES, Duration::from_secs(20));
+}
+
 #[test]
 fn files_unreadable_deleted_or_cut_while_the_playlist_plays_are_failed_rows_and_the_stream_goes_on() {
     use sha2::{Digest, Sha256};
@@ -158,13 +163,13 @@ fn files_unreadable_deleted_or_cut_while_the_playlist_plays_are_failed_rows_and_
     daemon.json(&["play", "--playlist", "changing", "--zones", "thon-1"]);
     // a is on air (and open); c has not been opened yet (the worker reads
     // about a second ahead, a lasts 4 s).
-    listener.wait_tone(400.0, &common::TONES, Duration::from_secs(20));
+    wait_for_tone(&listener, 400.0);
     std::fs::remove_file(media.join("a-deleted-while-playing.wav")).unwrap();
     std::fs::remove_file(media.join("c-deleted-before-its-turn.wav")).unwrap();
     // d is on air; cut it to 1000 bytes while the worker is mid-file.
-    listener.wait_tone(1000.0, &common::TONES, Duration::from_secs(20));
+    wait_for_tone(&listener, 1000.0);
     std::fs::OpenOptions::new().write(true).open(media.join("d-cut-while-playing.wav")).unwrap().set_len(1000).unwrap();
-    listener.wait_tone(1400.0, &common::TONES, Duration::from_secs(20));
+    wait_for_tone(&listener, 1400.0);
 
     let row_of = |rows: &[serde_json::Value], file: &str| -> Option<serde_json::Value> {
         rows.iter().rev().find(|r| r["source"].as_str().unwrap().ends_with(file)).cloned()

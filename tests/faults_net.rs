@@ -52,13 +52,21 @@ fn config(dir: &std::path::Path, interface: &str, zone: &str) -> String {
     format!("{}{zone}", base_config(dir)).replace("interface = \"127.0.0.1\"", &format!("interface = \"{interface}\""))
 }
 
-/// Waits until the `network` object of `loa status --json` is in `state`
-/// ("ok" or "error"); returns the status and how long it took. The
-/// timeouts are the bounds these tests hold the daemon to.
-fn wait_network(daemon: &Daemon, what: &str, timeout: Duration, state: &str) -> (Value, Duration) {
+/// Waits until `check` holds on the `network` object of `loa status
+/// --json`; returns the status and how long it took. The timeouts are the
+/// bounds these tests hold the daemon to.
+fn wait_network(daemon: &Daemon, what: &str, timeout: Duration, check: impl Fn(&Value) -> bool) -> (Value, Duration) {
     let start = Instant::now();
-    let status = daemon.wait_status(what, timeout, |s| s["network"]["state"] == state);
+    let status = daemon.wait_status(what, timeout, |s| check(&s["network"]));
     (status, start.elapsed())
+}
+
+/// Waits until more than `more_than` packets have arrived; returns how
+/// long it took.
+fn wait_packets(listener: &RtpListener, more_than: usize, timeout: Duration) -> Duration {
+    let start = Instant::now();
+    listener.wait_packets(more_than + 1, timeout);
+    start.elapsed()
 }
 
 /// The state `loa endpoints` gives the first endpoint.
@@ -81,12 +89,12 @@ fn a_vanished_interface_address_is_reported_and_sending_resumes_after_a_clean_pa
         .loa(&["play", "--zones", "thon-1", "--loop", "loop.wav"])
         .status
         .success());
-    listener.wait_packets(51, Duration::from_secs(5));
-    let (status, _) = wait_network(&daemon, "network ok", Duration::from_secs(1), "ok");
+    wait_packets(&listener, 50, Duration::from_secs(5));
+    let (status, _) = wait_network(&daemon, "network ok", Duration::from_secs(1), |n| n["state"] == "ok");
     assert_eq!(status["network"]["interface"], "10.200.0.11");
 
     address.del();
-    let (status, took) = wait_network(&daemon, "the error in status", Duration::from_secs(2), "error");
+    let (status, took) = wait_network(&daemon, "the error in status", Duration::from_secs(2), |n| n["state"] == "error");
     println!(
         "status showed the error {:.0} ms after the address went",
         took.as_secs_f64() * 1e3
@@ -122,13 +130,12 @@ fn a_vanished_interface_address_is_reported_and_sending_resumes_after_a_clean_pa
     let before = listener.packets().len();
 
     address.add();
-    let back = Instant::now();
-    listener.wait_packets(before + 1, Duration::from_secs(3));
+    let back = wait_packets(&listener, before, Duration::from_secs(3));
     println!(
         "packets again {:.0} ms after the address came back",
-        back.elapsed().as_secs_f64() * 1e3
+        back.as_secs_f64() * 1e3
     );
-    let (status, _) = wait_network(&daemon, "network ok again", Duration::from_secs(2), "ok");
+    let (status, _) = wait_network(&daemon, "network ok again", Duration::from_secs(2), |n| n["state"] == "ok");
     let recovered = "sending on 10.200.0.11 again after ";
     // The log line read below.
     let _ = poll_until(Duration::from_secs(10), || daemon.log_text().contains(recovered).then_some(()).ok_or(()));
@@ -232,13 +239,12 @@ fn a_daemon_started_before_its_address_exists_waits_then_sends_and_hears_speaker
     assert_eq!(listener.packets().len(), 0, "nothing leaves without the address");
 
     address.add();
-    let appeared = Instant::now();
-    listener.wait_packets(1, Duration::from_secs(3));
+    let took = wait_packets(&listener, 0, Duration::from_secs(3));
     println!(
         "first packet {:.0} ms after the address appeared",
-        appeared.elapsed().as_secs_f64() * 1e3
+        took.as_secs_f64() * 1e3
     );
-    wait_network(&daemon, "network ok", Duration::from_secs(2), "ok");
+    wait_network(&daemon, "network ok", Duration::from_secs(2), |n| n["state"] == "ok");
     assert!(
         daemon.log_text().contains("sending on 10.200.0.12 again after"),
         "{}",
@@ -286,18 +292,18 @@ fn a_broadcast_that_ends_during_the_outage_does_not_keep_the_error_after_the_add
     let listener = RtpListener::start(&group, port);
     let daemon = Daemon::start(dir.path(), &config(dir.path(), "10.200.0.13", &zone));
     assert!(daemon.loa(&["play", "--zones", "thon-1", "short.wav"]).status.success());
-    listener.wait_packets(11, Duration::from_secs(5));
+    wait_packets(&listener, 10, Duration::from_secs(5));
     address.del();
-    wait_network(&daemon, "the error in status", Duration::from_secs(2), "error");
+    wait_network(&daemon, "the error in status", Duration::from_secs(2), |n| n["state"] == "error");
     // The broadcast plays out (unheard) and ends while the address is gone.
     daemon.wait_idle(Duration::from_secs(5));
     // Real time, not a condition: with nothing left to send, the error
     // must stay through the engine's once-a-second checks.
     std::thread::sleep(Duration::from_millis(1500));
-    let (status, _) = wait_network(&daemon, "still down", Duration::from_secs(1), "error");
+    let (status, _) = wait_network(&daemon, "still down", Duration::from_secs(1), |n| n["state"] == "error");
     assert_eq!(status["network"]["error"], "the address is no longer on this machine");
     address.add();
-    let (_, took) = wait_network(&daemon, "ok with nothing to send", Duration::from_secs(3), "ok");
+    let (_, took) = wait_network(&daemon, "ok with nothing to send", Duration::from_secs(3), |n| n["state"] == "ok");
     println!(
         "idle daemon saw the address back after {:.0} ms",
         took.as_secs_f64() * 1e3
@@ -343,7 +349,7 @@ fn speakers_are_not_judged_offline_for_our_own_outage() {
     let _ = speaker.kill();
     let _ = speaker.wait();
     address.del();
-    wait_network(&daemon, "the error in status", Duration::from_secs(2), "error");
+    wait_network(&daemon, "the error in status", Duration::from_secs(2), |n| n["state"] == "error");
     let outage = Instant::now();
     while outage.elapsed() < Duration::from_secs(5) {
         assert_ne!(endpoint_state(&daemon), "offline", "judged offline during our own outage:\n{}", daemon.log_text());
@@ -354,7 +360,7 @@ fn speakers_are_not_judged_offline_for_our_own_outage() {
 
     // Sending again: now its silence counts, and it goes offline.
     address.add();
-    wait_network(&daemon, "network ok again", Duration::from_secs(3), "ok");
+    wait_network(&daemon, "network ok again", Duration::from_secs(3), |n| n["state"] == "ok");
     let back = Instant::now();
     wait_until("the speaker offline after sending resumed", Duration::from_secs(8), || {
         let state = endpoint_state(&daemon);

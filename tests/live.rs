@@ -105,6 +105,11 @@ fn try_speak(stdin: &mut impl Write, pcm: &[u8]) -> std::io::Result<()> {
 /// How long the CLI may take to say ON AIR or WAITING.
 const SAYS: Duration = Duration::from_secs(20);
 
+/// Waits up to `limit` for `count` packets (the caller asserts).
+fn wait_packets(listener: &RtpListener, count: usize, limit: Duration) {
+    let _ = poll_until(limit, || (listener.packets().len() >= count).then_some(()).ok_or(()));
+}
+
 #[test]
 fn live_from_stdin_preempts_a_schedule_and_it_resumes_after() {
     require_netns();
@@ -127,7 +132,7 @@ fn live_from_stdin_preempts_a_schedule_and_it_resumes_after() {
     daemon.json(&[
         "schedule", "add", "tin", "--cron", &cron, "--file", "tin.wav", "--zones", "thon-1",
     ]);
-    let _ = poll_until(Duration::from_secs(10), || (listener.packets().len() >= 50).then_some(()).ok_or(()));
+    wait_packets(&listener, 50, Duration::from_secs(10));
     assert!(
         listener.packets().len() >= 50,
         "the schedule did not fire:\n{}",
