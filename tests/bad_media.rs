@@ -69,7 +69,7 @@ fn a_playlist_of_good_and_bad_files_plays_every_good_one_and_records_every_bad_o
     assert_eq!(loaded["items"], 12, "{loaded:#}");
     let listener = RtpListener::start(&group, port);
     daemon.json(&["play", "--playlist", "mixed", "--zones", "thon-1"]);
-    std::thread::sleep(Duration::from_millis(6500));
+    daemon.wait_idle(Duration::from_secs(30));
     let packets = listener.stop();
     assert!(daemon.loa(&["status"]).status.success(), "the daemon is still up");
 
@@ -114,16 +114,9 @@ fn effective_caps(pid: &str) -> u64 {
     u64::from_str_radix(line["CapEff:".len()..].trim(), 16).unwrap()
 }
 
-/// Polls the listener until a packet carries `tone`.
+/// Waits until a packet carries `tone`.
 fn wait_for_tone(listener: &RtpListener, tone: f32) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while std::time::Instant::now() < deadline {
-        if packet_tones(&listener.packets(), &common::TONES).contains(&Some(tone)) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("{tone} Hz never went on air");
+    listener.wait_tone(tone, &common::TONES, Duration::from_secs(20));
 }
 
 #[test]
@@ -171,27 +164,19 @@ fn files_unreadable_deleted_or_cut_while_the_playlist_plays_are_failed_rows_and_
     // a is on air (and open); c has not been opened yet (the worker reads
     // about a second ahead, a lasts 4 s).
     wait_for_tone(&listener, 400.0);
-    std::thread::sleep(Duration::from_millis(1500));
     std::fs::remove_file(media.join("a-deleted-while-playing.wav")).unwrap();
     std::fs::remove_file(media.join("c-deleted-before-its-turn.wav")).unwrap();
     // d is on air; cut it to 1000 bytes while the worker is mid-file.
     wait_for_tone(&listener, 1000.0);
-    std::thread::sleep(Duration::from_millis(1500));
     std::fs::OpenOptions::new().write(true).open(media.join("d-cut-while-playing.wav")).unwrap().set_len(1000).unwrap();
     wait_for_tone(&listener, 1400.0);
 
     let row_of = |rows: &[serde_json::Value], file: &str| -> Option<serde_json::Value> {
         rows.iter().rev().find(|r| r["source"].as_str().unwrap().ends_with(file)).cloned()
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let rows = loop {
-        let rows = daemon.json(&["history"])["rows"].as_array().unwrap().clone();
-        if row_of(&rows, "e-good.wav").is_some_and(|r| r["outcome"] == "completed") {
-            break rows;
-        }
-        assert!(std::time::Instant::now() < deadline, "e-good.wav did not complete: {rows:#?}");
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let rows = daemon.wait_history("e-good.wav to complete", Duration::from_secs(10), |rows| {
+        row_of(rows, "e-good.wav").is_some_and(|r| r["outcome"] == "completed")
+    });
     let packets = listener.stop();
     assert!(daemon.loa(&["status"]).status.success(), "the daemon is still up");
     let row = |file: &str| row_of(&rows, file).unwrap_or_else(|| panic!("no history row for {file}: {rows:#?}"));

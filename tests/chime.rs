@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::daemon::{base_config, packet_tones, zone_toml, Daemon, RtpListener};
 use common::{require_netns, write_tones_wav};
@@ -31,15 +31,13 @@ fn runs(tones: &[Option<f32>]) -> Vec<f32> {
     seq
 }
 
-fn play_and_listen(daemon: &Daemon, listener: &RtpListener, args: &[&str], secs: f64) -> Vec<f32> {
-    let before = listener.packets().len();
+/// Plays `args` and returns the tone runs heard on the zone once the
+/// program has ended.
+fn play_and_listen(daemon: &Daemon, group: &str, port: u16, args: &[&str]) -> Vec<f32> {
+    let listener = RtpListener::start(group, port);
     assert!(daemon.loa(args).status.success(), "{}", daemon.log_text());
-    let deadline = Instant::now() + Duration::from_secs_f64(secs + 3.0);
-    while Instant::now() < deadline && listener.packets().len() < before + (secs * 50.0) as usize {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    runs(&packet_tones(&listener.packets()[before..], &CANDIDATES))
+    daemon.wait_idle(Duration::from_secs(30));
+    runs(&packet_tones(&listener.stop(), &CANDIDATES))
 }
 
 #[test]
@@ -58,16 +56,15 @@ fn chime_precedes_emergency_and_announcement_audio_but_not_background() {
         "{}[chime]\nemergency = true\nannouncement = \"gong.wav\"\n{zone}",
         base_config(dir.path())
     );
-    let listener = RtpListener::start(&group, port);
     let mut daemon = Daemon::start(dir.path(), &config);
 
-    let heard = play_and_listen(&daemon, &listener, &["play", "--zones", "thon-1", "--priority", "emergency", "alert.wav"], 3.6);
+    let heard = play_and_listen(&daemon, &group, port, &["play", "--zones", "thon-1", "--priority", "emergency", "alert.wav"]);
     assert_eq!(heard, [880.0, 698.46, 523.25, 1500.0], "loa's chime (A5 F5 C5), then the alert");
 
-    let heard = play_and_listen(&daemon, &listener, &["play", "--zones", "thon-1", "notice.wav"], 1.8);
+    let heard = play_and_listen(&daemon, &group, port, &["play", "--zones", "thon-1", "notice.wav"]);
     assert_eq!(heard, [523.25, 880.0, 1200.0], "the configured gong, then the notice");
 
-    let heard = play_and_listen(&daemon, &listener, &["play", "--zones", "thon-1", "--priority", "background", "music.wav"], 1.0);
+    let heard = play_and_listen(&daemon, &group, port, &["play", "--zones", "thon-1", "--priority", "background", "music.wav"]);
     assert_eq!(heard, [300.0], "no chime for background");
 
     // History says what played, chime included.

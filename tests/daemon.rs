@@ -9,8 +9,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant, SystemTime};
 
-use common::daemon::{base_config, packet_tones, seq_gaps, zone_toml, Daemon, RtpListener};
-use common::{require_netns, write_tones_wav};
+use common::daemon::{base_config, packet_tones, seq_gaps, zone_toml, Daemon, Packet, RtpListener};
+use common::{poll_until, require_netns, write_tones_wav};
 use serde_json::Value;
 
 fn tempdir() -> tempfile::TempDir {
@@ -38,14 +38,19 @@ fn schedule_fires_at_the_cron_instant() {
     let listener = RtpListener::start(&group, port);
     let daemon = Daemon::start(dir.path(), &config);
     let fires: usize = std::env::var("LOA_FIRES").ok().and_then(|n| n.parse().ok()).unwrap_or(4);
-    std::thread::sleep(Duration::from_secs(2 * fires as u64 + 3));
+    let first_packets = |packets: &[Packet]| -> Vec<f64> {
+        packets
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| *i == 0 || p.marker)
+            .map(|(_, p)| epoch(p.arrival))
+            .collect()
+    };
+    let _ = poll_until(Duration::from_secs(2 * fires as u64 + 20), || {
+        (first_packets(&listener.packets()).len() >= fires).then_some(()).ok_or(())
+    });
     let packets = listener.stop();
-    let starts: Vec<f64> = packets
-        .iter()
-        .enumerate()
-        .filter(|(i, p)| *i == 0 || p.marker)
-        .map(|(_, p)| epoch(p.arrival))
-        .collect();
+    let starts = first_packets(&packets);
     assert!(starts.len() >= fires, "expected ≥{fires} fires, saw {}:\n{}", starts.len(), daemon.log_text());
     let mut offsets: Vec<f64> = starts.iter().map(|t| (t - (t / 2.0).round() * 2.0) * 1e3).collect();
     println!("schedule start offsets (ms): {offsets:.1?}");
@@ -59,9 +64,9 @@ fn schedule_fires_at_the_cron_instant() {
         offsets[offsets.len() / 2].abs(),
         offsets.last().unwrap().abs()
     );
-    let history = daemon.json(&["history"]);
-    let rows = history["rows"].as_array().unwrap();
-    assert!(rows.iter().any(|r| r["outcome"] == "completed" && r["origin"] == "schedule:tin"), "{history:#}");
+    daemon.wait_history("a fire's row to complete", Duration::from_secs(10), |rows| {
+        rows.iter().any(|r| r["outcome"] == "completed" && r["origin"] == "schedule:tin")
+    });
 }
 
 #[test]
@@ -81,25 +86,24 @@ fn emergency_preempts_one_zone_and_the_scheduled_program_resumes_where_it_paused
     let zone2 = RtpListener::start(&g2, p2);
     let wav = dir.path().join("zone1.wav");
     let receiver = common::gst_receiver(&g1, p1, &wav);
-    // filesink creates the file once the pipeline plays (its socket is
-    // bound by then); gst-launch can take seconds on a busy machine.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !wav.exists() {
-        assert!(Instant::now() < deadline, "GStreamer receiver did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(300));
     for zone in ["thon-1", "thon-2"] {
         let out = daemon.loa(&["play", "--zones", zone, "--priority", "scheduled", "news.wav"]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
-    std::thread::sleep(Duration::from_millis(1500));
+    // The emergency comes half a second into the 600 Hz tone.
+    zone1.wait_packets_where("half a second of 600 Hz on thon-1", Duration::from_secs(20), |p| {
+        packet_tones(p, &common::TONES).iter().filter(|t| **t == Some(600.0)).count() >= 25
+    });
     let command = Instant::now();
     let out = daemon.loa(&["play", "--zones", "thon-1", "--priority", "emergency", "alert.wav"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    std::thread::sleep(Duration::from_millis(6000));
+    daemon.wait_idle(Duration::from_secs(30));
     let zone1 = zone1.stop();
     let zone2 = zone2.stop();
+    // Real time, not a condition: GStreamer's jitter buffer (100 ms) and
+    // file sink still hold the last packets, and nothing outside it says
+    // when they reach the file.
+    std::thread::sleep(Duration::from_millis(500));
     receiver.stop(Duration::from_secs(3));
 
     // Latency: first packet on thon-1 that decodes to the emergency tone.
@@ -151,13 +155,10 @@ fn kill_9_leaves_interrupted_rows_and_runtime_schedules_survive_and_fire() {
     let mut daemon = Daemon::start(dir.path(), &format!("{}{z1}", base_config(dir.path())));
     let added = daemon.json(&["schedule", "add", "morning", "--cron", "* * * * * *", "--file", "long.wav", "--zones", "thon-1"]);
     assert_eq!(added["schedule"]["name"], "morning", "{added:#}");
-    // Wait until it plays, then pull the plug.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while daemon.json(&["status"])["programs"].as_array().is_none_or(|p| p.iter().all(|p| p["state"] != "playing")) {
-        assert!(Instant::now() < deadline, "schedule never started:\n{}", daemon.log_text());
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::thread::sleep(Duration::from_millis(500));
+    // Wait until it plays and its row is written, then pull the plug.
+    daemon.wait_history("the schedule's row to begin", Duration::from_secs(10), |rows| {
+        rows.iter().any(|r| r["origin"] == "schedule:morning" && r["outcome"].is_null())
+    });
     daemon.kill9();
 
     let listener = RtpListener::start(&group, port);
@@ -173,7 +174,7 @@ fn kill_9_leaves_interrupted_rows_and_runtime_schedules_survive_and_fire() {
         schedules["schedules"].as_array().unwrap().iter().any(|s| s["name"] == "morning" && s["source"] == "runtime"),
         "{schedules:#}"
     );
-    std::thread::sleep(Duration::from_secs(3));
+    let _ = poll_until(Duration::from_secs(10), || (listener.packets().len() > 50).then_some(()).ok_or(()));
     let packets = listener.stop();
     assert!(packets.len() > 50, "the restored schedule did not fire: {} packets\n{}", packets.len(), daemon.log_text());
     let db = dir.path().join("state/loa.db");
@@ -239,6 +240,7 @@ fn the_control_socket_survives_garbage_huge_lines_floods_and_silent_clients() {
             let _ = silent.write(request);
         }
         worst = worst.max(status_latency(&daemon));
+        // Real time, not a condition: the abuse is spread over 20 rounds.
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(flood.join().unwrap(), 200, "every one of 200 concurrent clients got its status");
@@ -259,7 +261,7 @@ fn reload_refuses_a_broken_file_and_a_valid_one_adds_a_zone_without_a_gap() {
     let daemon = Daemon::start(dir.path(), &base);
     let zone1 = RtpListener::start(&g1, p1);
     assert!(daemon.loa(&["play", "--zones", "thon-1", "long.wav"]).status.success());
-    std::thread::sleep(Duration::from_millis(500));
+    zone1.wait_packets(25, Duration::from_secs(10));
 
     std::fs::write(&daemon.config, format!("{base}[[zone]]\nname = \"thon-2\"\ngroup = \"10.0.0.1:5004\"\n")).unwrap();
     let out = daemon.loa(&["reload"]);
@@ -274,6 +276,8 @@ fn reload_refuses_a_broken_file_and_a_valid_one_adds_a_zone_without_a_gap() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("zones added: thon-2"));
     let zone2 = RtpListener::start(&g2, p2);
     assert!(daemon.loa(&["play", "--zones", "thon-2", "long.wav"]).status.success());
+    // Real time, not a condition: thon-1's packet count over this second
+    // and a half is what shows the reload did not pause it.
     std::thread::sleep(Duration::from_millis(1500));
     let one = zone1.stop();
     let two = zone2.stop();
@@ -318,7 +322,7 @@ fn sigterm_stops_programs_closes_history_and_exits_0() {
     write_tones_wav(&dir.path().join("media/long.wav"), 48_000, 1, &[(600.0, 10.0)]);
     let mut daemon = Daemon::start(dir.path(), &format!("{}{z1}", base_config(dir.path())));
     assert!(daemon.loa(&["play", "--zones", "thon-1", "long.wav"]).status.success());
-    std::thread::sleep(Duration::from_millis(500));
+    daemon.wait_history("the program's row to begin", Duration::from_secs(10), |rows| !rows.is_empty());
     let asked = std::time::Instant::now();
     assert!(daemon.stop(), "exit status not 0:\n{}", daemon.log_text());
     // Every task lets go of the store at once: no waiting out the flush timeout.
@@ -364,7 +368,7 @@ fn playlists_load_list_and_play_and_bad_items_are_recorded_as_failed() {
     let listener = RtpListener::start(&group, port);
     let started = daemon.json(&["play", "--playlist", "today", "--zones", "thon-1"]);
     assert_eq!(started["zones"], serde_json::json!(["thon-1"]));
-    std::thread::sleep(Duration::from_millis(2500));
+    daemon.wait_idle(Duration::from_secs(30));
     let packets = listener.stop();
     let tones: Vec<f32> = packet_tones(&packets, &common::TONES).into_iter().flatten().collect();
     assert!(tones.contains(&400.0) && tones.contains(&800.0), "both good items played");
@@ -431,13 +435,17 @@ fn a_fire_missed_while_the_daemon_was_down_is_recorded_as_missed() {
         base_config(dir.path())
     );
     let mut daemon = Daemon::start(dir.path(), &config);
-    std::thread::sleep(Duration::from_millis(3500));
+    daemon.wait_history("a fire to complete", Duration::from_secs(15), |rows| {
+        rows.iter().any(|r| r["outcome"] == "completed")
+    });
     assert!(daemon.stop());
-    // Down for over two fire periods, longer than the grace.
+    // Real time, not a condition: down for over two fire periods, longer
+    // than the grace.
     std::thread::sleep(Duration::from_millis(7000));
     let daemon = Daemon::start_existing(dir.path());
-    std::thread::sleep(Duration::from_millis(500));
-    let rows = daemon.json(&["history"])["rows"].as_array().unwrap().clone();
+    let rows = daemon.wait_history("the missed row", Duration::from_secs(10), |rows| {
+        rows.iter().any(|r| r["outcome"] == "missed")
+    });
     let missed = rows.iter().find(|r| r["outcome"] == "missed").unwrap_or_else(|| panic!("{rows:#?}"));
     assert!(missed["error"].as_str().unwrap().contains("misfire_grace"), "{missed:#}");
     assert!(rows.iter().any(|r| r["outcome"] == "completed"), "{rows:#?}");
@@ -454,14 +462,18 @@ fn max_duration_cuts_stop_by_zone_ends_and_sighup_reloads() {
     let base = format!("{}{z1}", base_config(dir.path()));
     let daemon = Daemon::start(dir.path(), &base);
     daemon.json(&["play", "--zones", "thon-1", "--max-duration", "1s", "--name", "short", "long.wav"]);
-    std::thread::sleep(Duration::from_millis(1800));
+    fn ended(name: &'static str) -> impl Fn(&[Value]) -> bool {
+        move |rows| rows.iter().any(|r| r["program_name"] == name && r["outcome"].is_string())
+    }
+    daemon.wait_history("max_duration to end \"short\"", Duration::from_secs(10), ended("short"));
     let played = daemon.json(&["play", "--zones", "thon-1", "--name", "manual", "long.wav"]);
     assert_eq!(played["zones"], serde_json::json!(["thon-1"]));
-    std::thread::sleep(Duration::from_millis(500));
+    daemon.wait_history("the row of \"manual\" to begin", Duration::from_secs(10), |rows| {
+        rows.iter().any(|r| r["program_name"] == "manual")
+    });
     let out = daemon.loa(&["stop", "--zone", "thon-1"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("stopped #"), "{}", String::from_utf8_lossy(&out.stdout));
-    std::thread::sleep(Duration::from_millis(300));
-    let rows = daemon.json(&["history"])["rows"].as_array().unwrap().clone();
+    let rows = daemon.wait_history("\"manual\" to end", Duration::from_secs(10), ended("manual"));
     let row = |name: &str| rows.iter().find(|r| r["program_name"] == name).unwrap_or_else(|| panic!("{rows:#?}"));
     assert_eq!(row("short")["outcome"], "stopped");
     assert!(row("short")["error"].as_str().unwrap().contains("max_duration"), "{rows:#?}");
@@ -471,13 +483,7 @@ fn max_duration_cuts_stop_by_zone_ends_and_sighup_reloads() {
     std::fs::write(&daemon.config, format!("{base}{z2}")).unwrap();
     let pid = daemon.child.as_ref().unwrap().id().to_string();
     std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let zones = daemon.json(&["status"])["zones"].as_array().unwrap().len();
-        if zones == 2 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "SIGHUP did not add the zone:\n{}", daemon.log_text());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    daemon.wait_status("SIGHUP to add the zone", Duration::from_secs(5), |s| {
+        s["zones"].as_array().is_some_and(|z| z.len() == 2)
+    });
 }

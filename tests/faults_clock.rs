@@ -22,7 +22,8 @@ fn epoch_secs(t: SystemTime) -> f64 {
 }
 
 /// Sleeps until the real wall clock is `offset` seconds past a multiple of
-/// `period`.
+/// `period`. Real time, not a condition: the clock jumps must fall at a
+/// known phase of the 10 s schedule.
 fn sleep_to_phase(period: f64, offset: f64) {
     let now = epoch_secs(SystemTime::now());
     let target = (now / period).floor() * period + offset;
@@ -112,7 +113,8 @@ fn wall_clock_jumps_move_schedules_by_the_misfire_policy_and_leave_pacing_alone(
     set_offset(&clock, "+0");
     let after_forward = schedule_rows(&daemon);
     // Twenty seconds at the old wall time: two instants that already
-    // played an hour "later" are not replayed.
+    // played an hour "later" are not replayed. Real time, not a condition:
+    // what is checked is that nothing happens in it.
     std::thread::sleep(Duration::from_secs(21));
     let after_back = schedule_rows(&daemon);
     let fire_packets = fires.stop();

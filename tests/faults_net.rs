@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::daemon::{base_config, seq_gaps, zone_toml, Daemon, RtpListener};
-use common::{require_netns, write_tones_wav, LOA};
+use common::{poll_until, require_netns, wait_until, write_tones_wav, LOA};
 use serde_json::Value;
 
 fn ip(args: &[&str]) {
@@ -52,32 +52,26 @@ fn config(dir: &std::path::Path, interface: &str, zone: &str) -> String {
     format!("{}{zone}", base_config(dir)).replace("interface = \"127.0.0.1\"", &format!("interface = \"{interface}\""))
 }
 
-/// Polls `loa status --json` until `check` holds on its `network` object;
-/// returns the status and how long it took.
+/// Waits until `check` holds on the `network` object of `loa status
+/// --json`; returns the status and how long it took. The timeouts are the
+/// bounds these tests hold the daemon to.
 fn wait_network(daemon: &Daemon, what: &str, timeout: Duration, check: impl Fn(&Value) -> bool) -> (Value, Duration) {
     let start = Instant::now();
-    loop {
-        let status = daemon.json(&["status"]);
-        if check(&status["network"]) {
-            return (status, start.elapsed());
-        }
-        assert!(
-            start.elapsed() < timeout,
-            "{what} not within {timeout:?}: {:#}\n{}",
-            status["network"],
-            daemon.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let status = daemon.wait_status(what, timeout, |s| check(&s["network"]));
+    (status, start.elapsed())
 }
 
+/// Waits until more than `more_than` packets have arrived; returns how
+/// long it took.
 fn wait_packets(listener: &RtpListener, more_than: usize, timeout: Duration) -> Duration {
     let start = Instant::now();
-    while listener.packets().len() <= more_than {
-        assert!(start.elapsed() < timeout, "no packets within {timeout:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    listener.wait_packets(more_than + 1, timeout);
     start.elapsed()
+}
+
+/// The state `loa endpoints` gives the first endpoint.
+fn endpoint_state(daemon: &Daemon) -> String {
+    daemon.json(&["endpoints"])["endpoints"][0]["state"].as_str().unwrap_or_default().to_string()
 }
 
 #[test]
@@ -100,9 +94,7 @@ fn a_vanished_interface_address_is_reported_and_sending_resumes_after_a_clean_pa
     assert_eq!(status["network"]["interface"], "10.200.0.11");
 
     address.del();
-    let (status, took) = wait_network(&daemon, "the error in status", Duration::from_secs(2), |n| {
-        n["state"] == "error"
-    });
+    let (status, took) = wait_network(&daemon, "the error in status", Duration::from_secs(2), |n| n["state"] == "error");
     println!(
         "status showed the error {:.0} ms after the address went",
         took.as_secs_f64() * 1e3
@@ -112,6 +104,8 @@ fn a_vanished_interface_address_is_reported_and_sending_resumes_after_a_clean_pa
         "{status:#}"
     );
     assert!(status["network"]["since"].is_string(), "{status:#}");
+    // Real time, not a condition: the outage lasts 2.5 s, and the count of
+    // packets not sent over it is what is checked.
     std::thread::sleep(Duration::from_millis(2500));
     assert!(
         daemon.child.as_mut().unwrap().try_wait().unwrap().is_none(),
@@ -141,10 +135,10 @@ fn a_vanished_interface_address_is_reported_and_sending_resumes_after_a_clean_pa
         "packets again {:.0} ms after the address came back",
         back.as_secs_f64() * 1e3
     );
-    let (status, _) = wait_network(&daemon, "network ok again", Duration::from_secs(2), |n| {
-        n["state"] == "ok"
-    });
-    std::thread::sleep(Duration::from_millis(1000));
+    let (status, _) = wait_network(&daemon, "network ok again", Duration::from_secs(2), |n| n["state"] == "ok");
+    let recovered = "sending on 10.200.0.11 again after ";
+    // The log line read below.
+    let _ = poll_until(Duration::from_secs(10), || daemon.log_text().contains(recovered).then_some(()).ok_or(()));
     let packets = listener.stop();
 
     // No sequence gap (packets never sent take no number, RFC 3550 §5.1,
@@ -180,7 +174,6 @@ fn a_vanished_interface_address_is_reported_and_sending_resumes_after_a_clean_pa
         log.contains("cannot send on interface 10.200.0.11: the address is no longer on this machine; retrying"),
         "{log}"
     );
-    let recovered = "sending on 10.200.0.11 again after ";
     let line = log
         .lines()
         .find(|l| l.contains(recovered))
@@ -241,6 +234,7 @@ fn a_daemon_started_before_its_address_exists_waits_then_sends_and_hears_speaker
         .loa(&["play", "--zones", "thon-1", "--loop", "loop.wav"])
         .status
         .success());
+    // Real time, not a condition: nothing may leave during it.
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(listener.packets().len(), 0, "nothing leaves without the address");
 
@@ -277,22 +271,11 @@ fn a_daemon_started_before_its_address_exists_waits_then_sends_and_hears_speaker
             .spawn()
             .unwrap(),
     );
-    let start = Instant::now();
-    loop {
-        let rows = daemon.json(&["endpoints"])["endpoints"].as_array().unwrap().clone();
-        if rows
-            .iter()
-            .any(|r| r["address"] == "127.0.0.2" && r["state"] == "online")
-        {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "speaker not heard: {rows:#?}\n{}",
-            daemon.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    daemon.wait_json(&["endpoints"], "the speaker to be heard", Duration::from_secs(10), |e| {
+        e["endpoints"]
+            .as_array()
+            .is_some_and(|rows| rows.iter().any(|r| r["address"] == "127.0.0.2" && r["state"] == "online"))
+    });
     let packets = listener.stop();
     assert_eq!(seq_gaps(&packets), 0);
 }
@@ -311,22 +294,16 @@ fn a_broadcast_that_ends_during_the_outage_does_not_keep_the_error_after_the_add
     assert!(daemon.loa(&["play", "--zones", "thon-1", "short.wav"]).status.success());
     wait_packets(&listener, 10, Duration::from_secs(5));
     address.del();
-    wait_network(&daemon, "the error in status", Duration::from_secs(2), |n| {
-        n["state"] == "error"
-    });
+    wait_network(&daemon, "the error in status", Duration::from_secs(2), |n| n["state"] == "error");
     // The broadcast plays out (unheard) and ends while the address is gone.
-    let start = Instant::now();
-    while !daemon.json(&["status"])["programs"].as_array().unwrap().is_empty() {
-        assert!(start.elapsed() < Duration::from_secs(5), "the program did not end");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    daemon.wait_idle(Duration::from_secs(5));
+    // Real time, not a condition: with nothing left to send, the error
+    // must stay through the engine's once-a-second checks.
     std::thread::sleep(Duration::from_millis(1500));
     let (status, _) = wait_network(&daemon, "still down", Duration::from_secs(1), |n| n["state"] == "error");
     assert_eq!(status["network"]["error"], "the address is no longer on this machine");
     address.add();
-    let (_, took) = wait_network(&daemon, "ok with nothing to send", Duration::from_secs(3), |n| {
-        n["state"] == "ok"
-    });
+    let (_, took) = wait_network(&daemon, "ok with nothing to send", Duration::from_secs(3), |n| n["state"] == "ok");
     println!(
         "idle daemon saw the address back after {:.0} ms",
         took.as_secs_f64() * 1e3
@@ -362,17 +339,10 @@ fn speakers_are_not_judged_offline_for_our_own_outage() {
         .stderr(Stdio::null())
         .spawn()
         .expect("start loa speaker");
-    let state = |daemon: &Daemon| {
-        daemon.json(&["endpoints"])["endpoints"][0]["state"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    };
-    let start = Instant::now();
-    while state(&daemon) != "online" {
-        assert!(start.elapsed() < Duration::from_secs(10), "speaker never online");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until("the speaker online", Duration::from_secs(10), || {
+        let state = endpoint_state(&daemon);
+        (state == "online").then_some(()).ok_or(state)
+    });
 
     // The speaker falls silent just as our address goes: 5 s is well past
     // the 3 s after which a silent speaker on a sending zone is offline.
@@ -382,7 +352,9 @@ fn speakers_are_not_judged_offline_for_our_own_outage() {
     wait_network(&daemon, "the error in status", Duration::from_secs(2), |n| n["state"] == "error");
     let outage = Instant::now();
     while outage.elapsed() < Duration::from_secs(5) {
-        assert_ne!(state(&daemon), "offline", "judged offline during our own outage:\n{}", daemon.log_text());
+        assert_ne!(endpoint_state(&daemon), "offline", "judged offline during our own outage:\n{}", daemon.log_text());
+        // Real time, not a condition: the verdict is watched all through
+        // the 5 s outage.
         std::thread::sleep(Duration::from_millis(200));
     }
 
@@ -390,10 +362,10 @@ fn speakers_are_not_judged_offline_for_our_own_outage() {
     address.add();
     wait_network(&daemon, "network ok again", Duration::from_secs(3), |n| n["state"] == "ok");
     let back = Instant::now();
-    while state(&daemon) != "offline" {
-        assert!(back.elapsed() < Duration::from_secs(8), "never offline after sending resumed");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until("the speaker offline after sending resumed", Duration::from_secs(8), || {
+        let state = endpoint_state(&daemon);
+        (state == "offline").then_some(()).ok_or(state)
+    });
     println!("offline {:.1} s after sending resumed", back.elapsed().as_secs_f64());
     assert!(back.elapsed() >= Duration::from_secs(2), "no fresh grace period after the outage");
     assert!(daemon.stop());

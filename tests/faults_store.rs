@@ -11,10 +11,10 @@ mod common;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::daemon::{base_config, seq_gaps, zone_toml, Daemon, RtpListener};
-use common::{require_netns, write_tones_wav, LOA};
+use common::{poll_until, require_netns, write_tones_wav, LOA};
 use serde_json::Value;
 
 /// These tests mount filesystems: only as root inside netns.sh's private
@@ -93,21 +93,22 @@ fn status(daemon: &Daemon) -> Value {
     daemon.json(&["status"])
 }
 
-/// Polls `loa status --json` until `pred` holds on its "history" part.
-fn wait_history(daemon: &Daemon, what: &str, secs: u64, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let h = status(daemon)["history"].clone();
-        if pred(&h) {
-            return h;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what} within {secs} s; history status: {h:#}\n{}",
-            daemon.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+/// Waits until `pred` holds on the "history" part of `loa status --json`
+/// (the store's health); returns that part.
+fn wait_store(daemon: &Daemon, what: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+    daemon.wait_status(what, timeout, |s| pred(&s["history"]))["history"].clone()
+}
+
+/// Completed rows in `loa history`.
+fn completed(rows: &[Value]) -> usize {
+    rows.iter().filter(|r| r["outcome"] == "completed").count()
+}
+
+/// Waits until one more item completes and its row is written: the
+/// history is being recorded (again).
+fn wait_one_more_row(daemon: &Daemon) {
+    let before = completed(daemon.json(&["history"])["rows"].as_array().unwrap());
+    daemon.wait_history("one more completed row", Duration::from_secs(10), |rows| completed(rows) > before);
 }
 
 fn integrity(db: &Path) -> String {
@@ -198,15 +199,17 @@ fn a_full_disk_keeps_the_broadcast_going_and_the_history_catches_up_when_space_r
         dir,
     } = looping_daemon();
     let state = fs.0.clone();
-    std::thread::sleep(Duration::from_millis(1200));
+    wait_one_more_row(&daemon);
 
     let filled = fill(&state.join("filler"));
     let full_at = common::daemon::now_ms() as i64;
-    let h = wait_history(&daemon, "status did not report the full disk", 10, |h| {
+    let h = wait_store(&daemon, "status to report the full disk", Duration::from_secs(10), |h| {
         h["failing"].is_object()
     });
     assert_eq!(h["failing"]["problem"], "the disk is full", "{h:#}");
-    // Items keep starting and ending while the disk is full; their writes wait.
+    // Items keep starting and ending while the disk is full; their writes
+    // wait. Real time, not a condition: the packets sent over these 3 s are
+    // counted below.
     std::thread::sleep(Duration::from_millis(3000));
     let h = status(&daemon)["history"].clone();
     assert!(
@@ -229,7 +232,7 @@ fn a_full_disk_keeps_the_broadcast_going_and_the_history_catches_up_when_space_r
 
     std::fs::remove_file(state.join("filler")).unwrap();
     let freed_at = common::daemon::now_ms() as i64;
-    let h = wait_history(&daemon, "the history did not catch up", 12, |h| {
+    let h = wait_store(&daemon, "the history to catch up", Duration::from_secs(12), |h| {
         h["failing"].is_null() && h["caught_up_at"].is_string()
     });
     assert_eq!(h["waiting_writes"], 0, "{h:#}");
@@ -241,10 +244,10 @@ fn a_full_disk_keeps_the_broadcast_going_and_the_history_catches_up_when_space_r
         "{}",
         daemon.log_text()
     );
-    std::thread::sleep(Duration::from_millis(800));
+    wait_one_more_row(&daemon);
 
     daemon.loa(&["stop", "--all"]);
-    std::thread::sleep(Duration::from_millis(300));
+    daemon.wait_idle(Duration::from_secs(10));
     let packets = listener.stop();
     assert_eq!(
         seq_gaps(&packets),
@@ -314,7 +317,7 @@ fn a_read_only_disk_keeps_the_broadcast_going_and_the_history_catches_up_after_r
         dir,
     } = looping_daemon();
     let state = fs.0.clone();
-    std::thread::sleep(Duration::from_millis(1200));
+    wait_one_more_row(&daemon);
     drop(listener);
     // The mount cannot turn read-only while loa holds the database open for
     // writing (the kernel says "busy"); in the field it happens to a disk
@@ -324,10 +327,10 @@ fn a_read_only_disk_keeps_the_broadcast_going_and_the_history_catches_up_after_r
     fs.remount("ro");
 
     let mut daemon = Daemon::start_existing(dir.path());
-    let h = wait_history(
+    let h = wait_store(
         &daemon,
-        "status did not report the read-only disk",
-        10,
+        "status to report the read-only disk",
+        Duration::from_secs(10),
         |h| h["failing"].is_object(),
     );
     assert!(
@@ -349,8 +352,17 @@ fn a_read_only_disk_keeps_the_broadcast_going_and_the_history_catches_up_after_r
         "short.wav",
     ]);
     let ro_at = common::daemon::now_ms() as i64;
-    std::thread::sleep(Duration::from_millis(3000));
-    let h = status(&daemon)["history"].clone();
+    // Writes only pile up while the disk is read-only, so waiting the
+    // former 3 s for six of them is the same check, done sooner.
+    let h = poll_until(Duration::from_millis(3000), || {
+        let h = status(&daemon)["history"].clone();
+        if h["waiting_writes"].as_u64().unwrap() >= 6 {
+            Ok(h)
+        } else {
+            Err(h)
+        }
+    })
+    .unwrap_or_else(|h| h);
     assert!(h["waiting_writes"].as_u64().unwrap() >= 6, "{h:#}");
     let text = String::from_utf8_lossy(&daemon.loa(&["status"]).stdout).into_owned();
     assert!(text.contains("read-only"), "{text}");
@@ -363,16 +375,16 @@ fn a_read_only_disk_keeps_the_broadcast_going_and_the_history_catches_up_after_r
 
     fs.remount("rw");
     let rw_at = common::daemon::now_ms() as i64;
-    let h = wait_history(
+    let h = wait_store(
         &daemon,
-        "the history did not catch up after remount",
-        12,
+        "the history to catch up after remount",
+        Duration::from_secs(12),
         |h| h["failing"].is_null() && h["caught_up_at"].is_string(),
     );
     assert_eq!(h["lost_writes"], 0, "{h:#}");
-    std::thread::sleep(Duration::from_millis(800));
+    wait_one_more_row(&daemon);
     daemon.loa(&["stop", "--all"]);
-    std::thread::sleep(Duration::from_millis(300));
+    daemon.wait_idle(Duration::from_secs(10));
     let packets = listener.stop();
     assert_eq!(
         seq_gaps(&packets),
@@ -494,6 +506,8 @@ fn kill_9_under_load_loses_no_committed_row_and_the_database_stays_sound() {
             &format!("z{z}"),
         ]);
     }
+    // Real time, not a condition: the items put on air in these 6 s are
+    // counted below.
     std::thread::sleep(Duration::from_millis(6000));
     let mut daemon = daemon;
     daemon.kill9();
@@ -512,7 +526,15 @@ fn kill_9_under_load_loses_no_committed_row_and_the_database_stays_sound() {
     let before = rows(&copy.join("loa.db"));
 
     let mut daemon = Daemon::start_existing(dir.path());
-    std::thread::sleep(Duration::from_millis(300));
+    // Closing them is a queued write of the new run.
+    let _ = poll_until(Duration::from_secs(10), || {
+        let now = rows(&db);
+        if now.iter().take(before.len()).all(|r| r.1.is_some()) {
+            Ok(())
+        } else {
+            Err(())
+        }
+    });
     assert_eq!(integrity(&db), "ok", "after kill -9");
     let after_restart = rows(&db);
     let first_run: Vec<&Row> = after_restart.iter().take(before.len()).collect();
@@ -554,8 +576,7 @@ fn kill_9_under_load_loses_no_committed_row_and_the_database_stays_sound() {
         "after-restart",
         "short.wav",
     ]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let recorded = poll_until(Duration::from_secs(10), || {
         let now = rows(&db);
         let fired = now
             .iter()
@@ -566,14 +587,17 @@ fn kill_9_under_load_loses_no_committed_row_and_the_database_stays_sound() {
             .skip(before.len())
             .any(|r| r.4.ends_with("short.wav") && r.2.as_deref() == Some("completed"));
         if fired && played {
-            break;
+            Ok(())
+        } else {
+            Err(now)
         }
-        assert!(
-            Instant::now() < deadline,
-            "the restarted daemon did not record a schedule fire and a play:\n{}",
+    });
+    if let Err(now) = recorded {
+        panic!(
+            "the restarted daemon did not record a schedule fire and a play: {:#?}\n{}",
+            &now[before.len().min(now.len())..],
             daemon.log_text()
         );
-        std::thread::sleep(Duration::from_millis(200));
     }
     assert!(daemon.stop(), "{}", daemon.log_text());
     assert_eq!(integrity(&db), "ok");

@@ -13,6 +13,14 @@ use common::*;
 
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
+/// Lets a receiver write out what it holds after the sender exits. Real
+/// time, not a condition: GStreamer's jitter buffer (100 ms) and ffmpeg's
+/// demuxer release the last packets on their own clocks, and nothing
+/// outside them says when those reach the file.
+fn settle() {
+    std::thread::sleep(Duration::from_millis(500));
+}
+
 /// Tone plan: (frequency, seconds).
 fn five_tones() -> Vec<(f32, f32)> {
     TONES[..5].iter().map(|&f| (f, 1.0)).collect()
@@ -73,11 +81,10 @@ fn gstreamer_receives_the_tone_sequence_in_order_with_no_sequence_gaps() {
     let cap = capture(zone.port, &pcap);
     let wav = dir.join("gst.wav");
     let rx = gst_receiver(&zone.group, zone.port, &wav);
-    std::thread::sleep(Duration::from_millis(700));
 
     let out = stream(&zone, &[&source]);
     assert!(out.status.success(), "loa stream failed: {}", String::from_utf8_lossy(&out.stderr));
-    std::thread::sleep(Duration::from_millis(500));
+    settle();
     let rx_out = rx.stop(STOP_GRACE);
     cap.stop(STOP_GRACE);
 
@@ -110,10 +117,9 @@ fn ffmpeg_opens_the_sdp_from_loa_sdp_and_receives_the_tone_sequence() {
 
     let wav = dir.join("ffmpeg.wav");
     let rx = ffmpeg_receiver(&sdp_path, &wav);
-    std::thread::sleep(Duration::from_millis(1000));
     let out = stream(&zone, &[&source]);
     assert!(out.status.success(), "loa stream failed: {}", String::from_utf8_lossy(&out.stderr));
-    std::thread::sleep(Duration::from_millis(500));
+    settle();
     let rx_out = rx.stop(STOP_GRACE);
 
     let (rate, audio) = read_wav_mono(&wav);
@@ -151,12 +157,11 @@ fn files_play_back_to_back_as_one_stream_and_a_bad_file_in_the_middle_is_skipped
     let cap = capture(zone.port, &pcap);
     let wav = dir.join("gst.wav");
     let rx = gst_receiver(&zone.group, zone.port, &wav);
-    std::thread::sleep(Duration::from_millis(700));
 
     let out = stream(&zone, &[&first, &bad, &third, &fourth]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "loa stream failed: {stderr}");
-    std::thread::sleep(Duration::from_millis(500));
+    settle();
     rx.stop(STOP_GRACE);
     cap.stop(STOP_GRACE);
 

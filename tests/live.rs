@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::daemon::{base_config, packet_tones, seq_gaps, zone_toml, Daemon, RtpListener};
-use common::{require_netns, write_tones_wav, LOA};
+use common::{poll_until, require_netns, write_tones_wav, Lines, LOA};
 use sha2::{Digest, Sha256};
 
 const CANDIDATES: [f32; 7] = [400.0, 600.0, 1000.0, 500.0, 880.0, 698.46, 523.25];
@@ -94,6 +94,7 @@ fn try_speak(stdin: &mut impl Write, pcm: &[u8]) -> std::io::Result<()> {
     for (n, piece) in pcm.chunks(640).enumerate() {
         let due = start + Duration::from_millis(20 * n as u64);
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            // Real time, not a condition: input paced like a microphone's.
             std::thread::sleep(wait);
         }
         stdin.write_all(piece)?;
@@ -101,28 +102,12 @@ fn try_speak(stdin: &mut impl Write, pcm: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Waits for a line on the CLI's stderr containing `needle`; returns all
-/// lines read so far.
-fn wait_line(reader: &mut impl BufRead, needle: &str) -> Vec<String> {
-    let mut lines = Vec::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap() == 0 {
-            panic!("loa live ended before saying {needle:?}: {lines:?}");
-        }
-        let found = line.contains(needle);
-        lines.push(line);
-        if found {
-            return lines;
-        }
-    }
-}
+/// How long the CLI may take to say ON AIR or WAITING.
+const SAYS: Duration = Duration::from_secs(20);
 
+/// Waits up to `limit` for `count` packets (the caller asserts).
 fn wait_packets(listener: &RtpListener, count: usize, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    while listener.packets().len() < count && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let _ = poll_until(limit, || (listener.packets().len() >= count).then_some(()).ok_or(()));
 }
 
 #[test]
@@ -159,8 +144,8 @@ fn live_from_stdin_preempts_a_schedule_and_it_resumes_after() {
     let said = syllables(1000.0, 3.0, 0.05);
     let mut cli = live(&daemon, &["--zones", "thon-1"]);
     let mut stdin = cli.stdin.take().unwrap();
-    let mut stderr = BufReader::new(cli.stderr.take().unwrap());
-    let told = wait_line(&mut stderr, "ON AIR");
+    let mut stderr = Lines::new(cli.stderr.take().unwrap());
+    let told = stderr.wait_line("ON AIR", SAYS);
     assert!(
         told[0].starts_with("live #")
             && told[0].contains("from stdin (s16le 16000 Hz mono) on thon-1"),
@@ -169,8 +154,7 @@ fn live_from_stdin_preempts_a_schedule_and_it_resumes_after() {
     speak(&mut stdin, &said);
     drop(stdin); // end of input ends the live broadcast
     let status = cli.wait().unwrap();
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let rest = stderr.rest();
     assert!(
         status.success(),
         "loa live: {status}: {rest}\n{}",
@@ -182,8 +166,8 @@ fn live_from_stdin_preempts_a_schedule_and_it_resumes_after() {
     );
 
     // The schedule resumes where it paused and plays to its end.
-    std::thread::sleep(Duration::from_secs(5));
-    let packets = listener.packets();
+    daemon.wait_idle(Duration::from_secs(30));
+    let packets = listener.stop();
     let heard = runs(&packet_tones(&packets, &CANDIDATES));
     let order: Vec<f32> = heard.iter().map(|(f, _)| *f).collect();
     assert_eq!(
@@ -276,34 +260,26 @@ fn live_after_a_chime_plays_only_what_is_said_after_it() {
 
     let mut cli = live(&daemon, &["--zones", "thon-1", "--priority", "emergency"]);
     let mut stdin = cli.stdin.take().unwrap();
-    let stderr = cli.stderr.take().unwrap();
+    let mut stderr = Lines::new(cli.stderr.take().unwrap());
     // Talking over the chime (500 Hz) until the CLI says ON AIR, then the
     // message (1 kHz).
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut reader = BufReader::new(stderr);
-        let lines = wait_line(&mut reader, "ON AIR");
-        let _ = tx.send(lines);
-        let mut rest = String::new();
-        let _ = std::io::Read::read_to_string(&mut reader, &mut rest);
-        rest
-    });
     let early = tone_s16(16_000, 500.0, 0.02, 0.3);
     let start = Instant::now();
-    let on_air = (1u64..)
+    let on_air = (1u64..=SAYS.as_millis() as u64 / 20)
         .find_map(|n| {
             stdin.write_all(&early).unwrap();
             let due = start + Duration::from_millis(20 * n);
+            // Real time, not a condition: talking at a microphone's pace.
             std::thread::sleep(due.saturating_duration_since(Instant::now()));
-            rx.try_recv().ok()
+            stderr.try_line("ON AIR")
         })
-        .unwrap();
+        .unwrap_or_else(|| panic!("no ON AIR within {SAYS:?} of talking"));
     assert!(on_air.iter().any(|l| l.contains("on thon-1")), "{on_air:?}");
     speak(&mut stdin, &tone_s16(16_000, 1000.0, 1.0, 0.3));
     drop(stdin);
     assert!(cli.wait().unwrap().success(), "{}", daemon.log_text());
-    std::thread::sleep(Duration::from_millis(500));
-    let heard = runs(&packet_tones(&listener.packets(), &CANDIDATES));
+    daemon.wait_idle(Duration::from_secs(10));
+    let heard = runs(&packet_tones(&listener.stop(), &CANDIDATES));
     // The operator talked over the whole 2.6 s chime (130 frames of 500 Hz);
     // only what came after ON AIR plays — at most the few frames the test
     // itself sends while it notices the line.
@@ -379,8 +355,8 @@ fn live_is_refused_or_ended_with_plain_words() {
     // An operator stops the live program: the CLI says so and fails.
     let mut cli = live(&daemon, &["--zones", "thon-1"]);
     let mut stdin = cli.stdin.take().unwrap();
-    let mut stderr = BufReader::new(cli.stderr.take().unwrap());
-    let told = wait_line(&mut stderr, "ON AIR");
+    let mut stderr = Lines::new(cli.stderr.take().unwrap());
+    let told = stderr.wait_line("ON AIR", SAYS);
     let id = told[0]
         .trim_start_matches("live #")
         .split(' ')
@@ -390,11 +366,10 @@ fn live_is_refused_or_ended_with_plain_words() {
     let speaker = std::thread::spawn(move || {
         let _ = try_speak(&mut stdin, &tone_s16(16_000, 1000.0, 10.0, 0.3));
     });
-    std::thread::sleep(Duration::from_millis(800));
+    listener.wait_tone(1000.0, &CANDIDATES, Duration::from_secs(10));
     assert!(daemon.loa(&["stop", &id]).status.success());
     let status = cli.wait().unwrap();
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let rest = stderr.rest();
     assert_eq!(status.code(), Some(1), "{rest}");
     assert!(
         rest.contains("live broadcast ended (stopped")
@@ -406,28 +381,12 @@ fn live_is_refused_or_ended_with_plain_words() {
     // A client killed mid-sentence: the program ends, the zone is free.
     let mut cli = live(&daemon, &["--zones", "thon-1"]);
     let mut stdin = cli.stdin.take().unwrap();
-    let mut stderr = BufReader::new(cli.stderr.take().unwrap());
-    wait_line(&mut stderr, "ON AIR");
+    let mut stderr = Lines::new(cli.stderr.take().unwrap());
+    stderr.wait_line("ON AIR", SAYS);
     speak(&mut stdin, &tone_s16(16_000, 1000.0, 0.5, 0.3));
     cli.kill().unwrap();
     cli.wait().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline
-        && !daemon.json(&["status"])["programs"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(
-        daemon.json(&["status"])["programs"]
-            .as_array()
-            .unwrap()
-            .is_empty(),
-        "{}",
-        daemon.log_text()
-    );
+    daemon.wait_idle(Duration::from_secs(5));
 
     // Garbage where PCM should be is just noise to the daemon, never a
     // crash: an odd number of random bytes as s16le.
@@ -552,18 +511,18 @@ fn live_from_an_alsa_device_goes_on_air_keeps_its_delay_bounded_and_ends_on_ctrl
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = BufReader::new(cli.stderr.take().unwrap());
-    let told = wait_line(&mut stderr, "ON AIR");
+    let mut stderr = Lines::new(cli.stderr.take().unwrap());
+    let told = stderr.wait_line("ON AIR", SAYS);
     assert!(
         told[0].contains("from device loatest (s16le 48000 Hz mono) on thon-1"),
         "{told:?}"
     );
+    // Real time, not a condition: about 2 s of packets is what is checked.
     std::thread::sleep(Duration::from_secs(2));
     // Ctrl-C ends it cleanly.
     unsafe { libc::kill(cli.id() as i32, libc::SIGINT) };
     let status = cli.wait().unwrap();
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let rest = stderr.rest();
     assert!(status.success(), "{status}: {rest}\n{}", daemon.log_text());
     assert!(rest.contains("live broadcast ended (completed)"), "{rest}");
 
@@ -609,8 +568,8 @@ fn live_waits_while_an_emergency_plays_then_goes_on_air_without_the_backlog() {
 
     let mut cli = live(&daemon, &["--zones", "thon-1"]);
     let mut stdin = cli.stdin.take().unwrap();
-    let mut stderr = BufReader::new(cli.stderr.take().unwrap());
-    let told = wait_line(&mut stderr, "WAITING");
+    let mut stderr = Lines::new(cli.stderr.take().unwrap());
+    let told = stderr.wait_line("WAITING", SAYS);
     assert!(told[0].contains("waiting for thon-1"), "{told:?}");
     // 3 s of speech from now; the first ~1.3 s is said while the alert
     // still plays and must not be played late.
@@ -619,12 +578,11 @@ fn live_waits_while_an_emergency_plays_then_goes_on_air_without_the_backlog() {
     speak(&mut stdin, &said);
     drop(stdin);
     assert!(cli.wait().unwrap().success(), "{}", daemon.log_text());
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let rest = stderr.rest();
     assert!(rest.contains("ON AIR on thon-1 now"), "the CLI says when the zone is free: {rest}");
     let spoke = start.elapsed();
-    std::thread::sleep(Duration::from_millis(300));
-    let heard = runs(&packet_tones(&listener.packets(), &CANDIDATES));
+    daemon.wait_idle(Duration::from_secs(10));
+    let heard = runs(&packet_tones(&listener.stop(), &CANDIDATES));
     let order: Vec<f32> = heard.iter().map(|(f, _)| *f).collect();
     assert_eq!(order, [600.0, 1000.0], "{heard:?}");
     // On air only after the alert, so it carried less than the 3 s said

@@ -6,10 +6,10 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::daemon::{base_config, zone_toml, Daemon, Packet, RtpListener};
-use common::{require_netns, write_tones_wav_at};
+use common::{poll_until, require_netns, write_tones_wav_at};
 
 const SECS: f32 = 3.0;
 
@@ -55,26 +55,17 @@ fn measured_lines(daemon: &Daemon) -> usize {
 fn play_and_measure(daemon: &Daemon, group: &str, port: u16) -> (f64, f64, Vec<f64>) {
     let listener = RtpListener::start(group, port);
     daemon.json(&["play", "--zones", "thon-1", "loud.wav", "quiet.wav"]);
-    let deadline = Instant::now() + Duration::from_secs(20);
+    // Until the program ends, note each gain status shows on the way.
     let mut gains = Vec::new();
-    loop {
-        let status = daemon.json(&["status"]);
+    daemon.wait_status("the program to end", Duration::from_secs(20), |status| {
         let programs = status["programs"].as_array().cloned().unwrap_or_default();
-        if programs.is_empty() {
-            break;
-        }
-        if let Some(g) = programs[0]["item"]["gain_db"].as_f64() {
+        if let Some(g) = programs.first().and_then(|p| p["item"]["gain_db"].as_f64()) {
             if gains.last() != Some(&g) {
                 gains.push(g);
             }
         }
-        assert!(
-            Instant::now() < deadline,
-            "the program did not end: {status:#}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::thread::sleep(Duration::from_millis(200));
+        programs.is_empty()
+    });
     let packets = listener.stop();
     let (loud, quiet) = split_by_tone(&packets, 500.0, 1000.0);
     assert!(
@@ -184,15 +175,8 @@ fn a_long_new_file_starts_on_its_first_20_s_and_is_measured_whole_beside_playbac
     daemon.json(&["play", "--zones", "thon-1", "long.wav"]);
     // The whole-file measurement finishes beside playback, long before
     // the 40 s item would end.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while measured_lines(&daemon) == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "never measured whole:\n{}",
-            daemon.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let _ = poll_until(Duration::from_secs(15), || (measured_lines(&daemon) > 0).then_some(()).ok_or(()));
+    assert!(measured_lines(&daemon) > 0, "never measured whole:\n{}", daemon.log_text());
     let status = daemon.json(&["status"]);
     let gain = status["programs"][0]["item"]["gain_db"].as_f64();
     daemon.loa(&["stop", "--all"]);
@@ -211,6 +195,8 @@ fn a_long_new_file_starts_on_its_first_20_s_and_is_measured_whole_beside_playbac
     let daemon = Daemon::start_existing(dir.path());
     let listener = RtpListener::start(&group, port);
     daemon.json(&["play", "--zones", "thon-1", "long.wav"]);
+    // Real time, not a condition: a second of playback in which no
+    // measurement may start.
     std::thread::sleep(Duration::from_millis(1000));
     daemon.loa(&["stop", "--all"]);
     drop(listener);

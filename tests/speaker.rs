@@ -41,21 +41,17 @@ impl Speaker {
             .spawn()
             .unwrap();
         let mut speaker = Speaker { child, stderr };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
+        wait_until("the speaker to say it is listening", Duration::from_secs(10), || {
             let text = std::fs::read_to_string(&speaker.stderr).unwrap_or_default();
             if text.contains("listening") {
-                return speaker;
+                return Ok(());
             }
             if let Ok(Some(status)) = speaker.child.try_wait() {
                 panic!("speaker exited ({status}) before listening:\n{text}");
             }
-            assert!(
-                Instant::now() < deadline,
-                "speaker never said it was listening:\n{text}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            Err(text)
+        });
+        speaker
     }
 
     /// SIGINT (the speaker finalises its WAV and sends BYE), then its exit
@@ -63,17 +59,11 @@ impl Speaker {
     fn stop(mut self) -> (ExitStatus, String) {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-INT", &pid]).status().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("speaker ignored SIGINT");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let exited = poll_until(Duration::from_secs(10), || self.child.try_wait().unwrap().ok_or(()));
+        let status = exited.unwrap_or_else(|()| {
+            let _ = self.child.kill();
+            panic!("speaker ignored SIGINT");
+        });
         (status, std::fs::read_to_string(&self.stderr).unwrap())
     }
 }
@@ -127,7 +117,13 @@ fn stream_to_end(zone: &TestZone, file: &Path) {
         "loa stream failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // Let the jitter buffer play out the last packets.
+    play_out();
+}
+
+/// Lets the speaker's jitter buffer play out the last packets. Real time,
+/// not a condition: it plays them on its own clock, and nothing outside the
+/// speaker says when they reach the WAV.
+fn play_out() {
     std::thread::sleep(Duration::from_millis(400));
 }
 
@@ -380,10 +376,11 @@ fn garbage_datagrams_on_the_rtp_port_are_ignored_and_playback_goes_on() {
             sure_rejects += 1;
         }
         junk.send_to(&datagram, &target).unwrap();
+        // Real time, not a condition: the garbage is spread over the stream.
         std::thread::sleep(Duration::from_millis(30));
     }
     assert!(sender.wait().unwrap().success());
-    std::thread::sleep(Duration::from_millis(400));
+    play_out();
     let (status, stderr) = speaker.stop();
 
     assert!(status.success(), "{stderr}");

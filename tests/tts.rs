@@ -5,10 +5,10 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::daemon::{base_config, zone_toml, Daemon, Packet, RtpListener};
-use common::require_netns;
+use common::{poll_until, require_netns};
 use serde_json::Value;
 
 /// A packet counts as speech above this mean square (about -40 dBFS).
@@ -50,29 +50,12 @@ fn heard(packets: &[Packet]) -> Heard {
     }
 }
 
-/// History rows, oldest first.
-fn rows(daemon: &Daemon) -> Vec<Value> {
-    daemon.json(&["history"])["rows"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
-/// Waits until history has `n` rows that have ended.
+/// Waits until history has `n` rows that have ended; returns the rows,
+/// oldest first.
 fn wait_rows(daemon: &Daemon, n: usize, secs: u64) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let rows = rows(daemon);
-        if rows.iter().filter(|r| r["outcome"].is_string()).count() >= n {
-            return rows;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "history never reached {n} ended rows: {rows:#?}\n{}",
-            daemon.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    daemon.wait_history(&format!("{n} ended rows"), Duration::from_secs(secs), |rows| {
+        rows.iter().filter(|r| r["outcome"].is_string()).count() >= n
+    })
 }
 
 /// The finished WAVs in the speech cache.
@@ -115,8 +98,7 @@ fn say_speaks_on_the_zone_records_text_and_hash_and_reuses_the_cache() {
         daemon.log_text()
     );
     let rows1 = wait_rows(&daemon, 1, 15);
-    std::thread::sleep(Duration::from_millis(300));
-    let first = listener.packets();
+    let first = listener.stop();
     let h = heard(&first);
     println!(
         "heard {:.2} s of speech, RMS {:.4} ({} packets)",
@@ -147,6 +129,8 @@ fn say_speaks_on_the_zone_records_text_and_hash_and_reuses_the_cache() {
     // 2. The same text again: the cached WAV is reused (same hash, no new
     // file, not rewritten) and marked as used now for the cache cleaning.
     let before = std::fs::metadata(&files[0]).unwrap();
+    // Real time, not a condition: the clock must move for the cache hit's
+    // touch to give a later mtime.
     std::thread::sleep(Duration::from_millis(20));
     assert!(daemon
         .loa(&["say", "--zones", "thon-1", "Xin chào bà con"])
@@ -175,7 +159,7 @@ fn say_speaks_on_the_zone_records_text_and_hash_and_reuses_the_cache() {
     // 3. The southern voice, from a file: another WAV, also heard.
     let notice = dir.path().join("notice.txt");
     std::fs::write(&notice, "Thông báo: chiều nay họp thôn.\n").unwrap();
-    let before = listener.packets().len();
+    let listener = RtpListener::start(&group, port);
     let out = daemon.loa(&[
         "say",
         "--zones",
@@ -191,8 +175,7 @@ fn say_speaks_on_the_zone_records_text_and_hash_and_reuses_the_cache() {
         String::from_utf8_lossy(&out.stderr)
     );
     let rows3 = wait_rows(&daemon, 3, 15);
-    std::thread::sleep(Duration::from_millis(300));
-    let h = heard(&listener.packets()[before..]);
+    let h = heard(&listener.stop());
     assert_spoken(&h, "southern voice");
     assert_eq!(
         rows3[2]["source"],
@@ -343,10 +326,7 @@ fn a_runtime_say_schedule_speaks_is_listed_and_survives_a_restart() {
     let (zone, group, port) = zone_toml("thon-1");
     let listener = RtpListener::start(&group, port);
     let mut daemon = Daemon::start(dir.path(), &format!("{}{zone}", base_config(dir.path())));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while old.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let _ = poll_until(Duration::from_secs(10), || (!old.exists()).then_some(()).ok_or(()));
     assert!(!old.exists(), "unused for 40 days: deleted at start");
     assert!(recent.exists(), "used 2 days ago: kept");
     assert!(
@@ -443,8 +423,7 @@ fn a_runtime_say_schedule_speaks_is_listed_and_survives_a_restart() {
     assert_eq!(row["source"], notice_target, "{row:#}");
     assert_eq!(row["origin"], "schedule:thong-bao", "{row:#}");
     assert_eq!(row["outcome"], "completed", "{row:#}");
-    std::thread::sleep(Duration::from_millis(300));
-    let h = heard(&listener.packets());
+    let h = heard(&listener.stop());
     assert_spoken(&h, "runtime say schedule");
 
     // Kept across a restart, text and voice included.

@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::{goertzel_power, LOA};
+use serde_json::Value;
+
+use super::{goertzel_power, poll_until, timed_out, wait_until, LOA};
 
 pub struct Daemon {
     pub child: Option<Child>,
@@ -102,21 +104,24 @@ impl Daemon {
             log,
             dir: dir.to_path_buf(),
         };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if daemon.loa(&["status"]).status.success() {
-                return daemon;
+        let answered = poll_until(Duration::from_secs(15), || {
+            let out = daemon.loa(&["status"]);
+            if out.status.success() {
+                return Ok(());
             }
             if let Some(status) = daemon.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("loa serve exited with {status}:\n{}", daemon.log_text());
             }
-            assert!(
-                Instant::now() < deadline,
-                "daemon did not answer within 15 s:\n{}",
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        });
+        if let Err(said) = answered {
+            panic!(
+                "{}\ndaemon log:\n{}",
+                timed_out("the daemon to answer `loa status`", Duration::from_secs(15), &said),
                 daemon.log_text()
             );
-            std::thread::sleep(Duration::from_millis(50));
         }
+        daemon
     }
 
     pub fn log_text(&self) -> String {
@@ -131,7 +136,7 @@ impl Daemon {
     }
 
     /// Runs the CLI and returns its parsed `--json` output; panics on failure.
-    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+    pub fn json(&self, args: &[&str]) -> Value {
         let mut all = args.to_vec();
         all.push("--json");
         let out = self.loa(&all);
@@ -143,6 +148,43 @@ impl Daemon {
             self.log_text()
         );
         serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Runs `loa ARGS --json` until `check` holds on its answer and returns
+    /// that answer; on timeout panics with the last answer and the log.
+    pub fn wait_json(&self, args: &[&str], what: &str, timeout: Duration, mut check: impl FnMut(&Value) -> bool) -> Value {
+        let answer = poll_until(timeout, || {
+            let answer = self.json(args);
+            if check(&answer) {
+                Ok(answer)
+            } else {
+                Err(answer)
+            }
+        });
+        answer.unwrap_or_else(|last| {
+            let seen = format!("`loa {} --json` said {last:#}", args.join(" "));
+            panic!("{}\ndaemon log:\n{}", timed_out(what, timeout, &seen), self.log_text())
+        })
+    }
+
+    /// Waits until `check` holds on `loa status --json`; returns that status.
+    pub fn wait_status(&self, what: &str, timeout: Duration, check: impl FnMut(&Value) -> bool) -> Value {
+        self.wait_json(&["status"], what, timeout, check)
+    }
+
+    /// Waits until no program is left: each one ended, failed or was
+    /// stopped, so the pacer has sent every packet it had.
+    pub fn wait_idle(&self, timeout: Duration) -> Value {
+        self.wait_status("every program to end", timeout, |s| {
+            s["programs"].as_array().is_some_and(|p| p.is_empty())
+        })
+    }
+
+    /// Waits until `check` holds on the history rows (`loa history`,
+    /// oldest first); returns them.
+    pub fn wait_history(&self, what: &str, timeout: Duration, mut check: impl FnMut(&[Value]) -> bool) -> Vec<Value> {
+        let answer = self.wait_json(&["history"], what, timeout, |h| check(history_rows(h)));
+        history_rows(&answer).to_vec()
     }
 
     pub fn kill9(&mut self) {
@@ -157,16 +199,15 @@ impl Daemon {
         let _ = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = child.try_wait() {
-                return status.success();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        false
+        let exited = poll_until(Duration::from_secs(15), || match child.try_wait() {
+            Ok(Some(status)) => Ok(status.success()),
+            _ => Err(()),
+        });
+        exited.unwrap_or_else(|()| {
+            let _ = child.kill();
+            let _ = child.wait();
+            false
+        })
     }
 }
 
@@ -177,6 +218,10 @@ impl Drop for Daemon {
             let _ = child.wait();
         }
     }
+}
+
+fn history_rows(answer: &Value) -> &[Value] {
+    answer["rows"].as_array().map_or(&[], Vec::as_slice)
 }
 
 pub fn now_ms() -> u128 {
@@ -226,15 +271,11 @@ impl RtpListener {
         let (p, s) = (packets.clone(), stop.clone());
         let join = std::thread::spawn(move || {
             let mut buf = [0u8; 2048];
-            while !s.load(Ordering::Relaxed) {
-                let Ok(n) = socket.recv(&mut buf) else {
-                    continue;
-                };
+            let record = |b: &[u8]| {
                 let (arrival, at) = (SystemTime::now(), Instant::now());
-                if n < 12 {
-                    continue;
+                if b.len() < 12 {
+                    return;
                 }
-                let b = &buf[..n];
                 p.lock().unwrap().push(Packet {
                     arrival,
                     at,
@@ -244,6 +285,18 @@ impl RtpListener {
                     ssrc: u32::from_be_bytes([b[8], b[9], b[10], b[11]]),
                     payload: b[12..].to_vec(),
                 });
+            };
+            while !s.load(Ordering::Relaxed) {
+                if let Ok(n) = socket.recv(&mut buf) {
+                    record(&buf[..n]);
+                }
+            }
+            // Packets sent before the stop wait in the socket: take them
+            // too, so a test that waited for a program to end has all of it.
+            if socket.set_nonblocking(true).is_ok() {
+                while let Ok(n) = socket.recv(&mut buf) {
+                    record(&buf[..n]);
+                }
             }
         });
         RtpListener {
@@ -255,6 +308,30 @@ impl RtpListener {
 
     pub fn packets(&self) -> Vec<Packet> {
         self.packets.lock().unwrap().clone()
+    }
+
+    /// Waits until `check` holds on the packets heard so far; returns them.
+    pub fn wait_packets_where(&self, what: &str, timeout: Duration, mut check: impl FnMut(&[Packet]) -> bool) -> Vec<Packet> {
+        wait_until(what, timeout, || {
+            let packets = self.packets();
+            if check(&packets) {
+                Ok(packets)
+            } else {
+                Err(format!("{} packet(s)", packets.len()))
+            }
+        })
+    }
+
+    /// Waits until at least `count` packets have arrived; returns them.
+    pub fn wait_packets(&self, count: usize, timeout: Duration) -> Vec<Packet> {
+        self.wait_packets_where(&format!("{count} RTP packets"), timeout, |p| p.len() >= count)
+    }
+
+    /// Waits until a packet carries `tone` (one of `candidates`).
+    pub fn wait_tone(&self, tone: f32, candidates: &[f32], timeout: Duration) -> Vec<Packet> {
+        self.wait_packets_where(&format!("{tone} Hz on air"), timeout, |p| {
+            packet_tones(p, candidates).contains(&Some(tone))
+        })
     }
 
     pub fn stop(mut self) -> Vec<Packet> {

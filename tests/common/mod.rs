@@ -1,11 +1,15 @@
 //! Shared helpers for the integration tests: the network-namespace guard,
-//! test configs, tone-sequence fixtures, real receivers (GStreamer, ffmpeg,
-//! tshark) and tone analysis of what they decoded.
+//! waiting on conditions, test configs, tone-sequence fixtures, real
+//! receivers (GStreamer, ffmpeg, tshark) and tone analysis of what they
+//! decoded.
 #![allow(dead_code)]
 
+use std::fmt::Debug;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
 pub mod daemon;
@@ -21,6 +25,104 @@ pub fn require_netns() {
         "network tests run only inside a private network namespace: use `make test` \
          (or scripts/netns.sh cargo test)"
     );
+}
+
+/// Calls `probe` until it returns `Ok`, for at most `timeout`, and returns
+/// that value; `Err` holds what the probe saw on its last call, made at the
+/// deadline. For a condition that may rightly never hold (an absence), or
+/// one the test's own assert judges right after; everything else uses
+/// `wait_until`.
+pub fn poll_until<T, S>(timeout: Duration, mut probe: impl FnMut() -> Result<T, S>) -> Result<T, S> {
+    let deadline = Instant::now() + timeout;
+    // Most conditions hold within milliseconds, so look again quickly at
+    // first; then every 50 ms, so a probe that runs the CLI does not load
+    // the two cores the daemon under test shares.
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match probe() {
+            Ok(value) => return Ok(value),
+            Err(seen) if Instant::now() >= deadline => return Err(seen),
+            Err(_) => {}
+        }
+        std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// Waits until `probe` returns `Ok` and returns its value. After `timeout`
+/// it panics saying what was awaited, for how long, and what the probe saw
+/// last (its `Err`), so a failure says more than "timed out". The timeout
+/// is only a limit on waiting: a test's own bounds stay in its asserts.
+pub fn wait_until<T, S: Debug>(what: &str, timeout: Duration, probe: impl FnMut() -> Result<T, S>) -> T {
+    poll_until(timeout, probe).unwrap_or_else(|seen| panic!("{}", timed_out(what, timeout, &format!("{seen:#?}"))))
+}
+
+/// The message of a wait that ran out of time.
+pub fn timed_out(what: &str, timeout: Duration, seen: &str) -> String {
+    format!("waited {timeout:?} for {what}; last seen: {seen}")
+}
+
+/// The lines a child process writes on a pipe, read on a thread of their
+/// own so a test can wait for one with a timeout instead of blocking on
+/// the pipe forever.
+pub struct Lines {
+    rx: Receiver<String>,
+    /// Read but not yet returned by `try_line`/`wait_line`.
+    seen: Vec<String>,
+}
+
+impl Lines {
+    pub fn new(pipe: impl Read + Send + 'static) -> Lines {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(pipe);
+            loop {
+                let mut line = String::new();
+                match reader.read_line(&mut line) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) if tx.send(line).is_err() => return,
+                    Ok(_) => {}
+                }
+            }
+        });
+        Lines { rx, seen: Vec::new() }
+    }
+
+    /// Without waiting: if a line containing `needle` has come, the lines
+    /// read since the last ones returned, through that one. Panics if the
+    /// output ended without it.
+    pub fn try_line(&mut self, needle: &str) -> Option<Vec<String>> {
+        loop {
+            match self.rx.try_recv() {
+                Ok(line) => {
+                    let found = line.contains(needle);
+                    self.seen.push(line);
+                    if found {
+                        return Some(std::mem::take(&mut self.seen));
+                    }
+                }
+                Err(TryRecvError::Empty) => return None,
+                Err(TryRecvError::Disconnected) => {
+                    panic!("the output ended before a line containing {needle:?}: {:?}", self.seen)
+                }
+            }
+        }
+    }
+
+    /// Waits for a line containing `needle`; returns the lines read since
+    /// the last ones returned, through that one.
+    pub fn wait_line(&mut self, needle: &str, timeout: Duration) -> Vec<String> {
+        wait_until(&format!("a line containing {needle:?}"), timeout, || match self.try_line(needle) {
+            Some(lines) => Ok(lines),
+            None => Err(self.seen.clone()),
+        })
+    }
+
+    /// The lines not yet returned and all still to come, up to the end of
+    /// the output (the process closed the pipe: it exited).
+    pub fn rest(self) -> String {
+        self.seen.concat() + &self.rx.iter().collect::<String>()
+    }
 }
 
 /// A multicast group and port unique to this test process and call, so tests
@@ -136,13 +238,10 @@ impl Background {
     pub fn stop(mut self, grace: Duration) -> Output {
         let mut child = self.child.take().expect("running");
         sigint(child.id());
-        let deadline = Instant::now() + grace;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let _ = poll_until(grace, || match child.try_wait() {
+            Ok(Some(_)) => Ok(()),
+            _ => Err(()),
+        });
         let _ = child.kill();
         child.wait_with_output().unwrap()
     }
@@ -177,16 +276,21 @@ pub fn group_members(group: &str) -> u32 {
         .sum()
 }
 
-/// Starts a receiver and waits (up to 10 s) until it has joined `group`:
-/// a fixed sleep lost the first tone when a loaded machine started
-/// gst-launch slowly.
+/// Starts a receiver and waits until it has joined `group`: from then on
+/// the kernel queues the group's packets for it, however slowly the rest
+/// of it starts. (A fixed sleep lost the first tone when a loaded machine
+/// started gst-launch slowly.)
 fn spawn_joined(name: &'static str, group: &str, cmd: &mut Command) -> Background {
     let before = group_members(group);
     let receiver = Background::spawn(name, cmd);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while group_members(group) <= before && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(&format!("{name} to join {group}"), Duration::from_secs(20), || {
+        let members = group_members(group);
+        if members > before {
+            Ok(())
+        } else {
+            Err(format!("{members} member(s) of the group"))
+        }
+    });
     receiver
 }
 
@@ -225,10 +329,18 @@ pub fn gst_receiver(group: &str, port: u16, out: &Path) -> Background {
     )
 }
 
-/// ffmpeg receiver opening the zone's SDP file.
+/// ffmpeg receiver opening the zone's SDP file. Returns once it has joined
+/// the SDP's group.
 pub fn ffmpeg_receiver(sdp: &Path, out: &Path) -> Background {
-    Background::spawn(
+    let text = std::fs::read_to_string(sdp).unwrap();
+    let group = text
+        .lines()
+        .find_map(|l| l.strip_prefix("c=IN IP4 "))
+        .and_then(|c| c.split('/').next())
+        .unwrap_or_else(|| panic!("no c= line in {}:\n{text}", sdp.display()));
+    spawn_joined(
         "ffmpeg",
+        group,
         Command::new("ffmpeg")
             .args([
                 "-hide_banner",
@@ -254,12 +366,11 @@ pub fn capture(port: u16, out: &Path) -> Background {
             .arg("-w")
             .arg(out),
     );
-    // tshark needs a moment before it captures; wait until the file exists.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !out.exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(300));
+    // dumpcap opens the interface and sets the filter before it creates
+    // the file: once the file is there, packets are captured.
+    wait_until(&format!("tshark to create {}", out.display()), Duration::from_secs(20), || {
+        out.exists().then_some(()).ok_or("no file yet")
+    });
     bg
 }
 
