@@ -266,7 +266,7 @@ pub struct Engine {
     wake_cache: std::cell::Cell<Option<Instant>>,
     next_program: ProgramId,
     next_row: RowKey,
-    pacer: std_mpsc::Sender<pacer::Command>,
+    pacer: std_mpsc::SyncSender<pacer::Command>,
     pub store: StoreHandle,
     roots: MediaRoots,
     inputs: mpsc::UnboundedSender<Input>,
@@ -293,7 +293,7 @@ pub struct ZoneSlot {
 
 /// The channels the engine talks through.
 pub struct Wiring {
-    pub pacer: std_mpsc::Sender<pacer::Command>,
+    pub pacer: std_mpsc::SyncSender<pacer::Command>,
     pub store: StoreHandle,
     pub inputs: mpsc::UnboundedSender<Input>,
     pub health: HealthHandle,

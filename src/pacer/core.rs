@@ -51,11 +51,11 @@ pub enum Taken {
 /// Where a program's frames come from: its worker's queue in the daemon,
 /// made-up frames in tests. `take` must not block.
 pub trait FrameSource {
-    fn take(&mut self) -> Taken;
+    fn take_frame(&mut self) -> Taken;
 }
 
 impl FrameSource for Receiver<Frame> {
-    fn take(&mut self) -> Taken {
+    fn take_frame(&mut self) -> Taken {
         match self.try_recv() {
             Ok(frame) => Taken::Frame(frame),
             Err(TryRecvError::Empty) => Taken::Empty,
@@ -111,6 +111,9 @@ const PACKET_ROOM: usize = 1500;
 /// Room reserved for programs and timed assignments, so the usual numbers
 /// never grow a table on the pacer thread.
 const PROGRAMS_ROOM: usize = 128;
+
+/// Room for zones added by reloads.
+const ZONES_ROOM: usize = 64;
 
 /// A transient send error (full send buffer) is reported on the first and
 /// then every this many: a missing route must not flood the log at 50 Hz.
@@ -168,7 +171,8 @@ impl ZoneState {
 }
 
 struct ProgramState<S> {
-    source: S,
+    /// None once the program ended (the source waits in `released`).
+    source: Option<S>,
     /// The frame for the stamped tick, or held while paused (taken to tell
     /// where a zone left off): the program resumes with it.
     next: Option<Frame>,
@@ -225,6 +229,8 @@ pub struct PacerCore<S> {
     rtcp: Vec<u8>,
     /// A program was added once (`exit_when_idle` waits for the first).
     seen_program: bool,
+    /// Sources of ended programs, for the shell to drop where it likes.
+    released: Vec<S>,
 }
 
 impl<S: FrameSource> PacerCore<S> {
@@ -236,7 +242,13 @@ impl<S: FrameSource> PacerCore<S> {
             start,
             tick: 0,
             progress_ticks: (PROGRESS_EVERY.as_nanos() as u64 / frame_ns).max(1),
-            zones: zones.into_iter().map(|spec| ZoneState::new(spec, start)).collect(),
+            zones: {
+                // Room for zones a reload adds, so adding one does not move
+                // (free) the table on the pacer thread.
+                let mut table = Vec::with_capacity(zones.len() + ZONES_ROOM);
+                table.extend(zones.into_iter().map(|spec| ZoneState::new(spec, start)));
+                table
+            },
             programs: HashMap::with_capacity(PROGRAMS_ROOM),
             pending: Vec::with_capacity(PROGRAMS_ROOM),
             out: Outputs {
@@ -247,6 +259,7 @@ impl<S: FrameSource> PacerCore<S> {
             },
             rtcp: Vec::with_capacity(PACKET_ROOM),
             seen_program: false,
+            released: Vec::with_capacity(PROGRAMS_ROOM),
         }
     }
 
@@ -286,7 +299,7 @@ impl<S: FrameSource> PacerCore<S> {
         self.programs.insert(
             id,
             ProgramState {
-                source,
+                source: Some(source),
                 next: None,
                 stamped: false,
                 starving: false,
@@ -313,7 +326,9 @@ impl<S: FrameSource> PacerCore<S> {
     }
 
     /// Forgets a program: its zones go idle at once (no `ZoneLeft`: it plays
-    /// nowhere any more). Returns its frame source for the caller to drop.
+    /// nowhere any more). Returns its frame source for the caller to drop
+    /// (dropping a queue frees its buffer, which the real-time thread
+    /// leaves to another).
     pub fn remove_program(&mut self, id: ProgramId) -> Option<S> {
         self.pending.retain(|p| p.1 != Some(id));
         for zone in self.zones.iter_mut() {
@@ -324,7 +339,7 @@ impl<S: FrameSource> PacerCore<S> {
                 zone.played = None;
             }
         }
-        self.programs.remove(&id).map(|p| p.source)
+        self.programs.remove(&id).and_then(|p| p.source)
     }
 
     /// A zone added by a config reload; it takes the next id, with the same
@@ -417,7 +432,8 @@ impl<S: FrameSource> PacerCore<S> {
             if !std::mem::take(&mut program.starving) {
                 continue;
             }
-            let frame = match program.source.take() {
+            let taken = program.source.as_mut().map_or(Taken::Ended, FrameSource::take_frame);
+            let frame = match taken {
                 Taken::Frame(frame) => frame,
                 Taken::Empty => {
                     self.out.stats.underruns += 1;
@@ -519,7 +535,7 @@ impl<S: FrameSource> PacerCore<S> {
         let frame_samples = self.frame.samples_48k() as u32;
         let frame_duration = self.frame.duration();
         self.apply_pending(due);
-        let PacerCore { zones, programs, out, pending, .. } = self;
+        let PacerCore { zones, programs, out, pending, released, .. } = self;
 
         for (&id, program) in programs.iter_mut() {
             program.stamped = false;
@@ -531,7 +547,7 @@ impl<S: FrameSource> PacerCore<S> {
             if program.next.is_some() || !(plays || left) {
                 continue;
             }
-            match program.source.take() {
+            match program.source.as_mut().map_or(Taken::Ended, FrameSource::take_frame) {
                 Taken::Frame(frame) => program.next = Some(frame),
                 Taken::Empty => program.starving = plays,
                 Taken::Ended => program.ended = true,
@@ -562,6 +578,8 @@ impl<S: FrameSource> PacerCore<S> {
             }
             pending.retain(|p| p.1 != Some(id));
             out.emit(PacerEvent::ProgramEnded { program: id });
+            // Not dropped here: freeing its queue is the shell's choice.
+            released.extend(program.source.take());
             false
         });
 
@@ -599,6 +617,11 @@ impl<S: FrameSource> PacerCore<S> {
 
     fn media_samples(&self, tick: u64) -> u64 {
         tick * self.frame.samples_48k() as u64
+    }
+
+    /// The frame source of a program that ended, once each.
+    pub fn take_released(&mut self) -> Option<S> {
+        self.released.pop()
     }
 
     /// Hands events out in order until `try_send` says the queue is full

@@ -15,7 +15,8 @@
 //!
 //! The rule on the pacer thread: nothing blocks, and in steady state nothing
 //! allocates or frees. Program queues are read with `try_recv`; commands are
-//! polled with `try_recv` after the sends; events go out with `try_send` on
+//! polled with `try_recv` after the sends, from a bounded channel (an
+//! unbounded one frees its used-up blocks on the reader's side); events go out with `try_send` on
 //! a bounded channel (one array allocated up front), and what it cannot take
 //! waits in a ring reserved up front (`core::EVENT_RING`); the socket is
 //! non-blocking; RTCP reports are patched templates, not builder output.
@@ -113,6 +114,11 @@ pub enum PacerEvent {
 /// about one event a second, so this is minutes of slack; beyond it events
 /// wait in the core's ring.
 const EVENT_QUEUE: usize = 4096;
+
+/// Room for commands. Bounded for the same reason: the array is allocated
+/// up front, so taking a command frees nothing on the pacer thread. The
+/// engine sends a few per program; a reload at most one per zone.
+const COMMAND_QUEUE: usize = 1024;
 
 pub struct PacerOptions {
     pub frame: FrameDuration,

@@ -10,13 +10,13 @@
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::core::{Begin, PacerCore, Transmit};
-use super::{clock, Command, PacerEvent, PacerOptions, PacerStats, EVENT_QUEUE};
+use super::{clock, Command, PacerEvent, PacerOptions, PacerStats, COMMAND_QUEUE, EVENT_QUEUE};
 use crate::program::Frame;
 
 /// The sender socket, absent until the interface address exists (see
@@ -34,6 +34,10 @@ impl Transmit for SocketTransmit {
     }
 }
 
+/// Frame queues waiting for the reaper; beyond that (programs ending by
+/// the hundred in one tick) the pacer drops them itself.
+const RELEASED_QUEUE: usize = 256;
+
 /// Whether the thread goes on after a tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
@@ -49,6 +53,10 @@ pub struct Ticker {
     tx: SocketTransmit,
     commands: Receiver<Command>,
     events: SyncSender<PacerEvent>,
+    /// Frame queues the pacer is done with, dropped on another thread:
+    /// freeing a queue's buffer takes the lock of the malloc arena it came
+    /// from, which a preempted worker may hold (priority inversion).
+    released: SyncSender<Receiver<Frame>>,
     exit_when_idle: bool,
 }
 
@@ -58,6 +66,7 @@ impl Ticker {
         socket: Option<UdpSocket>,
         commands: Receiver<Command>,
         events: SyncSender<PacerEvent>,
+        released: SyncSender<Receiver<Frame>>,
         exit_when_idle: bool,
     ) -> Ticker {
         Ticker {
@@ -65,6 +74,7 @@ impl Ticker {
             tx: SocketTransmit { socket },
             commands,
             events,
+            released,
             exit_when_idle,
         }
     }
@@ -95,6 +105,14 @@ impl Ticker {
     fn flush_events(&mut self) {
         let events = &self.events;
         self.core.flush_events(|event| events.try_send(event));
+        while let Some(frames) = self.core.take_released() {
+            self.release(frames);
+        }
+    }
+
+    /// Hands a queue to the reaper; dropped here only if it cannot take it.
+    fn release(&self, frames: Receiver<Frame>) {
+        let _ = self.released.try_send(frames);
     }
 
     /// Applies the commands that came since the last tick.
@@ -105,9 +123,10 @@ impl Ticker {
                 Ok(Command::Assign { zone, program }) => self.core.assign(zone, program),
                 Ok(Command::AssignAt { zone, program, at }) => self.core.assign_at(zone, program, at),
                 Ok(Command::RemoveProgram { id }) => {
-                    // Dropping the queue ends the program's worker; the
-                    // packets of this tick are already out.
-                    drop(self.core.remove_program(id));
+                    // Dropping the queue ends the program's worker.
+                    if let Some(frames) = self.core.remove_program(id) {
+                        self.release(frames);
+                    }
                 }
                 Ok(Command::AddZone(spec)) => {
                     self.core.add_zone(spec);
@@ -133,7 +152,10 @@ impl Ticker {
 }
 
 pub struct PacerHandle {
-    pub commands: Sender<Command>,
+    /// Bounded, so that taking a command never frees on the pacer thread
+    /// (an unbounded channel's reader frees each used-up block); a sender
+    /// waits only while the pacer is `COMMAND_QUEUE` commands behind.
+    pub commands: SyncSender<Command>,
     pub events: Receiver<PacerEvent>,
     /// Ticks done so far; a watchdog sees the pacer alive when it moves.
     pub heartbeat: Arc<AtomicU64>,
@@ -160,10 +182,15 @@ impl PacerHandle {
 
 /// Starts the pacer thread.
 pub fn spawn(socket: Option<UdpSocket>, options: PacerOptions) -> io::Result<PacerHandle> {
-    let (commands, command_rx) = mpsc::channel();
+    let (commands, command_rx) = mpsc::sync_channel(COMMAND_QUEUE);
     let (event_tx, events) = mpsc::sync_channel(EVENT_QUEUE);
     let heartbeat = Arc::new(AtomicU64::new(0));
     let beat = heartbeat.clone();
+    let (released, reap) = mpsc::sync_channel::<Receiver<Frame>>(RELEASED_QUEUE);
+    // Ends when the pacer thread drops its end.
+    std::thread::Builder::new()
+        .name("loa-pacer-reap".into())
+        .spawn(move || reap.into_iter().for_each(drop))?;
     let join = std::thread::Builder::new()
         .name("loa-pacer".into())
         .spawn(move || {
@@ -184,7 +211,7 @@ pub fn spawn(socket: Option<UdpSocket>, options: PacerOptions) -> io::Result<Pac
             let align = (frame_ns - wall_ns % frame_ns) % frame_ns;
             let (start_ns, start) = (now_ns + align, now + Duration::from_nanos(align));
             let core = PacerCore::new(options.frame, options.zones, start);
-            let ticker = Ticker::new(core, socket, command_rx, event_tx, options.exit_when_idle);
+            let ticker = Ticker::new(core, socket, command_rx, event_tx, released, options.exit_when_idle);
             run(ticker, start_ns, frame_ns, &beat)
         })?;
     Ok(PacerHandle {

@@ -56,7 +56,7 @@ struct Feed {
 struct Source(Rc<RefCell<Feed>>);
 
 impl FrameSource for Source {
-    fn take(&mut self) -> Taken {
+    fn take_frame(&mut self) -> Taken {
         let mut feed = self.0.borrow_mut();
         feed.takes += 1;
         match feed.frames.pop_front() {
@@ -479,6 +479,8 @@ fn a_program_ends_after_its_queue_closes() {
     assert!(!rig.core.on_air(), "its zones are idle");
     assert!(rig.core.finished());
     assert_eq!(rig.core.stats().underruns, 0, "the end is not an underrun");
+    assert!(rig.core.take_released().is_some(), "its queue is handed back, not dropped by the core");
+    assert!(rig.core.take_released().is_none());
     let left = events_of(&ticks);
     assert!(!left.iter().any(|e| matches!(e, PacerEvent::ZoneLeft { .. })));
 }
