@@ -40,6 +40,8 @@ use super::watch::{Change, SendWatch};
 use super::{PacerEvent, ZoneSpec};
 
 /// What taking a program's next frame found.
+// The frame travels inline on purpose: boxing it would allocate per frame.
+#[allow(clippy::large_enum_variant)]
 pub enum Taken {
     Frame(Frame),
     /// None ready yet: an underrun if the program plays.
