@@ -560,7 +560,8 @@ impl<S: FrameSource> PacerCore<S> {
             let Some(id) = zone.played.filter(|&id| zone.program != Some(id)) else {
                 continue;
             };
-            if let Some(program) = programs.get(&id) {
+            // An ended program has no place to rejoin: `ProgramEnded` says it.
+            if let Some(program) = programs.get(&id).filter(|p| !p.ended) {
                 let (item, position) = match (&program.next, program.last_sent) {
                     (Some(frame), _) => (frame.item, frame.position),
                     (None, Some((item, position))) => (item, position + frame_duration),
