@@ -31,12 +31,18 @@ use crate::proto::rpc::RpcError;
 use crate::daemon::server::Caller;
 use crate::net::netwatch::{NetAction, NetWatch};
 use crate::pacer::{self, PacerEvent};
+use crate::proto::ids::ZoneId;
 use crate::program::{self, Frame, ProgramControl, ProgramEvent, ProgramSpec};
 use crate::schedule::{DueKind, ScheduleEntry, Scheduler};
 use crate::store::{Outcome, PlaylistRecord, ScheduleRecord};
 use crate::proto::text::{clock_text, humanize};
 
 pub type ProgramId = u64;
+
+/// The pacer's typed id for an engine id (engine ids count from 1).
+fn pacer_id(id: ProgramId) -> crate::proto::ids::ProgramId {
+    crate::proto::ids::ProgramId::new(id).expect("engine program ids start at 1")
+}
 
 /// A scheduled program is decoded this long before its fire time, so its
 /// first packet leaves at the cron instant rather than a prefill later.
@@ -260,7 +266,7 @@ pub struct Engine {
     wake_cache: std::cell::Cell<Option<Instant>>,
     next_program: ProgramId,
     next_row: RowKey,
-    pacer: std_mpsc::Sender<pacer::Command>,
+    pacer: std_mpsc::SyncSender<pacer::Command>,
     pub store: StoreHandle,
     roots: MediaRoots,
     inputs: mpsc::UnboundedSender<Input>,
@@ -287,7 +293,7 @@ pub struct ZoneSlot {
 
 /// The channels the engine talks through.
 pub struct Wiring {
-    pub pacer: std_mpsc::Sender<pacer::Command>,
+    pub pacer: std_mpsc::SyncSender<pacer::Command>,
     pub store: StoreHandle,
     pub inputs: mpsc::UnboundedSender<Input>,
     pub health: HealthHandle,
@@ -983,7 +989,7 @@ impl Engine {
                 }
                 program.phase = Phase::Prepared;
                 if let Some(frames) = program.frames.take() {
-                    let _ = self.pacer.send(pacer::Command::AddProgram { id, frames });
+                    let _ = self.pacer.send(pacer::Command::AddProgram { id: pacer_id(id), frames });
                 }
                 // A timed start asks the arbiter shortly before its instant;
                 // the pacer switches the zones on the tick of the instant.
@@ -1113,6 +1119,7 @@ impl Engine {
                         zone: self.zones[zone].name.clone(),
                         sending: program.is_some() && !self.net.is_down(),
                     });
+                    let (zone, program) = (ZoneId::from_index(zone), program.map(pacer_id));
                     let command = match at {
                         Some(at) => pacer::Command::AssignAt { zone, program, at },
                         None => pacer::Command::Assign { zone, program },
@@ -1140,6 +1147,7 @@ impl Engine {
     pub fn handle_pacer_event(&mut self, event: PacerEvent) {
         match event {
             PacerEvent::FirstPacket { program, zone, at } => {
+                let (program, zone) = (program.get(), zone.index());
                 let late = at.elapsed();
                 if let Some(p) = self.programs.get_mut(&program) {
                     if p.first_packet.is_none() {
@@ -1152,8 +1160,9 @@ impl Engine {
                     tracing::debug!(program, zone = self.zones[zone].name, "first packet");
                 }
             }
-            PacerEvent::Progress { program, item, position } => self.progress(program, item, position),
+            PacerEvent::Progress { program, item, position } => self.progress(program.get(), item, position),
             PacerEvent::ProgramEnded { program } => {
+                let program = program.get();
                 if self.programs.contains_key(&program) {
                     self.end_program(program, Outcome::Completed, None, true);
                 }
@@ -1165,14 +1174,34 @@ impl Engine {
                 self.net.handle_send_failing(Instant::now(), errno, target, address);
                 self.net_actions();
             }
-            PacerEvent::NotSent { counts } => self.net.handle_not_sent(&counts),
+            PacerEvent::NotSent { zone, count } => self.net.handle_not_sent(&[(zone.index(), count)]),
             PacerEvent::SendIdle => {
                 self.net.handle_send_idle(Instant::now());
                 self.net_actions();
             }
-            PacerEvent::Sending { counts } => {
-                self.net.handle_sending(Instant::now(), &counts);
+            PacerEvent::Sending => {
+                // The final counts came just before, as `NotSent`.
+                self.net.handle_sending(Instant::now(), &[]);
                 self.net_actions();
+            }
+            PacerEvent::ZoneLeft { zone, program, item, position } => {
+                // Where the zone would rejoin the program; the engine core
+                // being rewritten uses it, today's engine only notes it.
+                tracing::debug!(program = program.get(), zone = zone.index(), item, ?position, "zone left program");
+            }
+            PacerEvent::SendError { zone, target, errno, errors } => {
+                // Logged here, not on the pacer thread; the pacer reports
+                // the first and every 1000th.
+                let zone = self.zones.get(zone.index()).map_or("?", |z| z.name.as_str());
+                let err = errno.map_or_else(|| "no socket".to_string(), |e| std::io::Error::from_raw_os_error(e).to_string());
+                tracing::warn!(zone, %target, errors, "cannot send: {err}");
+            }
+            PacerEvent::Stalled { late, skipped_ticks } => {
+                tracing::warn!(
+                    late_ms = late.as_millis() as u64,
+                    skipped_ticks,
+                    "pacer stalled; skipping the missed frames"
+                );
             }
         }
     }
@@ -1314,7 +1343,7 @@ impl Engine {
     /// The pacer forgets the program's queue and its encoder thread is
     /// cancelled and joined off the engine task.
     fn stop_worker(&self, id: ProgramId, program: &mut Program) {
-        let _ = self.pacer.send(pacer::Command::RemoveProgram { id });
+        let _ = self.pacer.send(pacer::Command::RemoveProgram { id: pacer_id(id) });
         if let Some(control) = program.control.take() {
             control.cancel();
             tokio::task::spawn_blocking(move || control.join());
@@ -1639,7 +1668,7 @@ impl Engine {
                 self.zones[index].retired = true;
                 let changes = self.arbiter.retire_zone(index);
                 self.apply(changes);
-                let _ = self.pacer.send(pacer::Command::RetireZone { zone: index });
+                let _ = self.pacer.send(pacer::Command::RetireZone { zone: ZoneId::from_index(index) });
                 self.zone_ssrcs.remove(&name);
                 removed.push(name);
             }

@@ -443,3 +443,20 @@ proptest::proptest! {
         let _ = parse_compound(&data);
     }
 }
+
+#[test]
+fn report_template_writes_what_the_builders_write() {
+    let template = ReportTemplate::new(0x1234_5678, "loa@192.0.2.10");
+    let info = SenderInfo {
+        ntp_time: 0xE6A1_2345_8000_0001,
+        rtp_timestamp: 0xDEAD_BEEF,
+        packet_count: 4242,
+        octet_count: 0x0102_0304,
+    };
+    for sender in [Some(info), None] {
+        let (mut built, mut patched) = (Vec::new(), Vec::with_capacity(1500));
+        super::write_report(&mut built, 0x1234_5678, sender, "loa@192.0.2.10");
+        template.write(&mut patched, sender);
+        assert_eq!(patched, built, "sender info {sender:?}");
+    }
+}
