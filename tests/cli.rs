@@ -111,6 +111,14 @@ fn json_output_is_the_daemons_answer_field_for_field() {
     let mut answer = raw("status");
     for status in [&mut cli, &mut answer] {
         status.as_object_mut().unwrap().remove("uptime_secs");
+        // The one difference: a zone with no speaker listed or heard is
+        // `{}` in the daemon's answer and five zero counts in the CLI's.
+        for zone in status["zones"].as_array_mut().unwrap() {
+            let counts = zone["endpoints"].as_object_mut().unwrap();
+            for state in ["online", "degraded", "offline", "unknown", "unregistered"] {
+                counts.entry(state).or_insert(0.into());
+            }
+        }
         for program in status["programs"].as_array_mut().unwrap() {
             if let Some(item) = program["item"].as_object_mut() {
                 item.remove("position_secs");
