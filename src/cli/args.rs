@@ -149,7 +149,7 @@ impl Cli {
         match (unused.as_slice(), &self.command) {
             ([], _) => Ok(()),
             (["--json"], Command::History(_)) => Err("--json and --csv are two outputs; give one".into()),
-            (flags, command) => Err(format!("loa {} does not use {}", command.name(), flags.join(" or "))),
+            (flags, command) => Err(format!("{} does not take {}", command.name(), flags.join(" or "))),
         }
     }
 }

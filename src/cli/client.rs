@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::ser::SerializeStruct;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::proto::broadcast::{LiveEnded, LivePlaying, LIVE_ENDED, LIVE_ON_AIR, LIVE_PLAYING};
 use crate::proto::health::{EndpointChange, ENDPOINTS_CHANGED};
@@ -24,8 +24,9 @@ use crate::proto::rpc::RpcError;
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error(
-        "the loa daemon is not running (cannot connect to {}: {source}); start it with `systemctl start loa` or `loa serve`",
-        path.display()
+        "the loa daemon is not running (cannot connect to {}: {}); start it with `systemctl start loa` or `loa serve`",
+        path.display(),
+        crate::proto::text::io_reason(source)
     )]
     Unreachable { path: PathBuf, source: io::Error },
     #[error("the loa daemon did not answer {method} within {timeout:?}")]
@@ -62,6 +63,16 @@ pub struct Client {
     timeout: Duration,
     /// Notifications that arrived while a call waited for its response.
     pending: VecDeque<(String, Value)>,
+}
+
+/// A JSON-RPC 2.0 request as the client writes it.
+#[derive(Serialize)]
+struct RequestLine<'a> {
+    jsonrpc: &'static str,
+    id: u64,
+    method: &'a str,
+    #[serde(skip_serializing_if = "Value::is_null")]
+    params: Value,
 }
 
 enum Message {
@@ -110,11 +121,10 @@ impl Client {
     pub fn call_raw(&mut self, method: &str, params: Value) -> Result<Value, ClientError> {
         let id = self.next_id;
         self.next_id += 1;
-        let mut request = json!({ "jsonrpc": "2.0", "id": id, "method": method });
-        if !params.is_null() {
-            request["params"] = params;
-        }
-        let mut line = request.to_string();
+        let request = RequestLine { jsonrpc: "2.0", id, method, params };
+        // A request of strings, a number and JSON params always serializes,
+        // on one line (serde_json escapes newlines).
+        let mut line = serde_json::to_string(&request).expect("request line serializes");
         line.push('\n');
         self.writer.write_all(line.as_bytes())?;
         self.reader.get_ref().set_read_timeout(Some(self.timeout))?;
@@ -142,7 +152,7 @@ impl Client {
                 Message::Response {
                     id: response_id,
                     result,
-                } if response_id == json!(id) || response_id.is_null() => {
+                } if response_id.as_u64() == Some(id) || response_id.is_null() => {
                     return result.map_err(ClientError::Rpc)
                 }
                 Message::Response { id: other, .. } => {
@@ -297,6 +307,7 @@ impl Serialize for Notification {
 mod tests {
     use super::*;
     use crate::proto::{EndpointState, Outcome};
+    use serde_json::json;
 
     #[test]
     fn notifications_are_read_as_their_types_and_written_back_as_they_came() {

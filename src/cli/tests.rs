@@ -85,11 +85,11 @@ fn the_socket_comes_from_the_flag_else_the_config_else_the_packaged_default() {
 #[test]
 fn a_global_flag_a_command_would_ignore_is_refused_in_words() {
     let said = |line: &str| ok(line).check_global_flags();
-    assert_eq!(said("loa serve --json"), Err("loa serve does not use --json".into()));
-    assert_eq!(said("loa --socket /s check"), Err("loa check does not use --socket".into()));
+    assert_eq!(said("loa serve --json"), Err("serve does not take --json".into()));
+    assert_eq!(said("loa --socket /s check"), Err("check does not take --socket".into()));
     assert_eq!(
         said("loa speaker --group 239.255.0.1:5004 --config a.toml --json"),
-        Err("loa speaker does not use --config or --json".into())
+        Err("speaker does not take --config or --json".into())
     );
     assert_eq!(said("loa history --csv --json"), Err("--json and --csv are two outputs; give one".into()));
     assert_eq!(said("loa --json --socket /s --config a.toml status"), Ok(()));
