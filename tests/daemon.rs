@@ -186,7 +186,7 @@ fn kill_9_leaves_interrupted_rows_and_runtime_schedules_survive_and_fire() {
 fn status_latency(daemon: &Daemon) -> Duration {
     let start = Instant::now();
     let mut client = loa::cli::client::Client::connect(&daemon.socket, Duration::from_secs(5)).unwrap();
-    client.call("status", serde_json::json!({})).unwrap();
+    client.call_raw("status", serde_json::json!({})).unwrap();
     start.elapsed()
 }
 
@@ -227,7 +227,7 @@ fn the_control_socket_survives_garbage_huge_lines_floods_and_silent_clients() {
                     let socket = socket.clone();
                     std::thread::spawn(move || {
                         let mut c = loa::cli::client::Client::connect(&socket, Duration::from_secs(10)).unwrap();
-                        c.call("status", serde_json::json!({})).is_ok()
+                        c.call_raw("status", serde_json::json!({})).is_ok()
                     })
                 })
                 .collect();

@@ -1,8 +1,9 @@
-//! Blocking control socket client for the CLI: one request at a time, plus
-//! a notification stream for `--watch`.
+//! Blocking control socket client for the CLI: one typed request at a time
+//! ([`Client::call`] with a params type of `proto::request`), plus the
+//! typed notifications of a subscription or a live connection.
 //!
 //! Owns the client side of the line protocol only; printing and exit codes
-//! beyond [`ClientError::exit_code`] belong to `main.rs`.
+//! beyond [`ClientError::exit_code`] belong to the command modules.
 
 use std::collections::VecDeque;
 use std::io::{self, BufRead, BufReader, Write};
@@ -10,15 +11,22 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde::de::DeserializeOwned;
+use serde::ser::SerializeStruct;
+use serde::Serialize;
+use serde_json::Value;
 
+use crate::proto::broadcast::{LiveEnded, LivePlaying, LIVE_ENDED, LIVE_ON_AIR, LIVE_PLAYING};
+use crate::proto::health::{EndpointChange, ENDPOINTS_CHANGED};
+use crate::proto::request::{response_of, Method};
 use crate::proto::rpc::RpcError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error(
-        "the loa daemon is not running (cannot connect to {}: {source}); start it with `systemctl start loa` or `loa serve`",
-        path.display()
+        "the loa daemon is not running (cannot connect to {}: {}); start it with `systemctl start loa` or `loa serve`",
+        path.display(),
+        crate::proto::text::io_reason(source)
     )]
     Unreachable { path: PathBuf, source: io::Error },
     #[error("the loa daemon did not answer {method} within {timeout:?}")]
@@ -30,6 +38,11 @@ pub enum ClientError {
     Io(#[from] io::Error),
     #[error("the loa daemon sent something unexpected: {0}")]
     Protocol(String),
+    /// An answer or notification of another shape than this loa's
+    /// protocol types (a daemon of another version); the text says which
+    /// field.
+    #[error("{0}")]
+    Answer(String),
 }
 
 impl ClientError {
@@ -50,6 +63,16 @@ pub struct Client {
     timeout: Duration,
     /// Notifications that arrived while a call waited for its response.
     pending: VecDeque<(String, Value)>,
+}
+
+/// A JSON-RPC 2.0 request as the client writes it.
+#[derive(Serialize)]
+struct RequestLine<'a> {
+    jsonrpc: &'static str,
+    id: u64,
+    method: &'a str,
+    #[serde(skip_serializing_if = "Value::is_null")]
+    params: Value,
 }
 
 enum Message {
@@ -83,16 +106,25 @@ impl Client {
         })
     }
 
-    /// Sends one request and waits for its response; notifications that
-    /// arrive meanwhile are kept for [`Client::next_notification`].
-    pub fn call(&mut self, method: &str, params: Value) -> Result<Value, ClientError> {
+    /// Calls the method whose params `params` are and reads its answer as
+    /// that method's response type; notifications that arrive meanwhile
+    /// are kept for [`Client::next_notification`].
+    pub fn call<M: Method>(&mut self, params: &M) -> Result<M::Response, ClientError> {
+        let params = serde_json::to_value(params)
+            .map_err(|e| ClientError::Protocol(format!("cannot write the {} request ({e})", M::NAME)))?;
+        let result = self.call_raw(M::NAME, params)?;
+        response_of::<M>(result).map_err(ClientError::Answer)
+    }
+
+    /// Sends one request as JSON and waits for its result as JSON: for
+    /// tests and tools that send what the typed protocol would not.
+    pub fn call_raw(&mut self, method: &str, params: Value) -> Result<Value, ClientError> {
         let id = self.next_id;
         self.next_id += 1;
-        let mut request = json!({ "jsonrpc": "2.0", "id": id, "method": method });
-        if !params.is_null() {
-            request["params"] = params;
-        }
-        let mut line = request.to_string();
+        let request = RequestLine { jsonrpc: "2.0", id, method, params };
+        // A request of strings, a number and JSON params always serializes,
+        // on one line (serde_json escapes newlines).
+        let mut line = serde_json::to_string(&request).expect("request line serializes");
         line.push('\n');
         self.writer.write_all(line.as_bytes())?;
         self.reader.get_ref().set_read_timeout(Some(self.timeout))?;
@@ -120,7 +152,7 @@ impl Client {
                 Message::Response {
                     id: response_id,
                     result,
-                } if response_id == json!(id) || response_id.is_null() => {
+                } if response_id.as_u64() == Some(id) || response_id.is_null() => {
                     return result.map_err(ClientError::Rpc)
                 }
                 Message::Response { id: other, .. } => {
@@ -141,8 +173,14 @@ impl Client {
     }
 
     /// Waits, without time limit, for the next notification of a
-    /// subscription made with [`Client::call`].
-    pub fn next_notification(&mut self) -> Result<(String, Value), ClientError> {
+    /// subscription or live connection, typed.
+    pub fn next_notification(&mut self) -> Result<Notification, ClientError> {
+        let (method, params) = self.next_notification_raw()?;
+        Notification::parse(method, params)
+    }
+
+    /// [`Client::next_notification`] as the method name and JSON params.
+    pub fn next_notification_raw(&mut self) -> Result<(String, Value), ClientError> {
         if let Some(next) = self.pending.pop_front() {
             return Ok(next);
         }
@@ -196,5 +234,146 @@ impl Client {
             }
         };
         Ok(Message::Response { id, result })
+    }
+}
+
+/// A notification from the daemon, typed by its method.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notification {
+    /// `endpoints.changed`, after `endpoints.subscribe`.
+    EndpointChanged(EndpointChange),
+    /// `live.on_air`: the live input itself is on air (after any chime).
+    LiveOnAir,
+    /// `live.playing`: the live program now plays on a zone it waited for.
+    LivePlaying(LivePlaying),
+    /// `live.ended`: the live program ended; the connection closes.
+    LiveEnded(LiveEnded),
+    /// A method this loa does not know (a newer daemon); callers skip it.
+    Other { method: String, params: Value },
+}
+
+impl Notification {
+    /// Reads `params` as the type of `method`'s notification; another shape
+    /// is an error naming the field.
+    pub fn parse(method: String, params: Value) -> Result<Notification, ClientError> {
+        fn typed<T: DeserializeOwned>(method: &str, params: Value) -> Result<T, ClientError> {
+            serde_path_to_error::deserialize(params).map_err(|e| {
+                ClientError::Answer(format!(
+                    "the daemon's {method} notification is not what this loa expects ({}: {}); are the daemon and the CLI the same version?",
+                    e.path(),
+                    e.inner()
+                ))
+            })
+        }
+        Ok(match method.as_str() {
+            ENDPOINTS_CHANGED => Notification::EndpointChanged(typed(&method, params)?),
+            LIVE_ON_AIR => Notification::LiveOnAir,
+            LIVE_PLAYING => Notification::LivePlaying(typed(&method, params)?),
+            LIVE_ENDED => Notification::LiveEnded(typed(&method, params)?),
+            _ => Notification::Other { method, params },
+        })
+    }
+
+    pub fn method(&self) -> &str {
+        match self {
+            Notification::EndpointChanged(_) => ENDPOINTS_CHANGED,
+            Notification::LiveOnAir => LIVE_ON_AIR,
+            Notification::LivePlaying(_) => LIVE_PLAYING,
+            Notification::LiveEnded(_) => LIVE_ENDED,
+            Notification::Other { method, .. } => method,
+        }
+    }
+}
+
+/// As `{"method": …, "params": …}`, the line `--json` prints for it.
+impl Serialize for Notification {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Empty {}
+        let mut line = s.serialize_struct("Notification", 2)?;
+        line.serialize_field("method", self.method())?;
+        match self {
+            Notification::EndpointChanged(change) => line.serialize_field("params", change)?,
+            Notification::LiveOnAir => line.serialize_field("params", &Empty {})?,
+            Notification::LivePlaying(playing) => line.serialize_field("params", playing)?,
+            Notification::LiveEnded(ended) => line.serialize_field("params", ended)?,
+            Notification::Other { params, .. } => line.serialize_field("params", params)?,
+        }
+        line.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{EndpointState, Outcome};
+    use serde_json::json;
+
+    #[test]
+    fn notifications_are_read_as_their_types_and_written_back_as_they_came() {
+        let change = json!({"zone": "thon-1", "endpoint": "loa-cho", "address": "127.0.0.3", "from": "online",
+            "to": "offline", "detail": "no report for 15 s", "at": "2026-12-04T06:00:00+07:00"});
+        let n = Notification::parse("endpoints.changed".into(), change.clone()).unwrap();
+        let Notification::EndpointChanged(c) = &n else { panic!("{n:?}") };
+        assert_eq!((c.from, c.to), (EndpointState::Online, EndpointState::Offline));
+        assert_eq!(serde_json::to_value(&n).unwrap(), json!({"method": "endpoints.changed", "params": change}));
+
+        let ended = Notification::parse("live.ended".into(), json!({"outcome": "stopped", "error": null})).unwrap();
+        assert_eq!(ended, Notification::LiveEnded(LiveEnded { outcome: Outcome::Stopped, error: None }));
+        let on_air = Notification::parse("live.on_air".into(), json!({})).unwrap();
+        assert_eq!(serde_json::to_string(&on_air).unwrap(), r#"{"method":"live.on_air","params":{}}"#);
+        let other = Notification::parse("schedule.changed".into(), json!({"n": 1})).unwrap();
+        assert_eq!(serde_json::to_value(&other).unwrap(), json!({"method": "schedule.changed", "params": {"n": 1}}));
+    }
+
+    #[test]
+    fn a_notification_of_another_shape_is_an_error_naming_the_field_with_exit_1() {
+        let err = Notification::parse("live.ended".into(), json!({"outcome": "finished"})).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("live.ended notification") && text.contains("outcome"), "{text}");
+        assert!(text.contains(r#"unknown outcome "finished""#), "{text}");
+        assert_eq!(err.exit_code(), 1);
+    }
+
+    /// A one-connection server that answers the first request with `result`.
+    fn answering(result: Value) -> (tempfile::TempDir, std::thread::JoinHandle<Value>) {
+        let dir = tempfile::tempdir().unwrap();
+        let listener = std::os::unix::net::UnixListener::bind(dir.path().join("s")).unwrap();
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let request: Value = serde_json::from_str(&line).unwrap();
+            let reply = json!({"jsonrpc": "2.0", "id": request["id"], "result": result});
+            (&stream).write_all(format!("{reply}\n").as_bytes()).unwrap();
+            request
+        });
+        (dir, server)
+    }
+
+    #[test]
+    fn a_typed_call_sends_the_params_under_the_method_name_and_reads_the_typed_answer() {
+        use crate::proto::broadcast::{StopParams, Stopped};
+        use crate::proto::ProgramId;
+        let (dir, server) = answering(json!({"stopped": [4]}));
+        let mut client = Client::connect(&dir.path().join("s"), Duration::from_secs(5)).unwrap();
+        let stopped = client.call(&StopParams { id: ProgramId::new(4), ..Default::default() }).unwrap();
+        assert_eq!(stopped, Stopped { stopped: vec![ProgramId::new(4).unwrap()] });
+        let request = server.join().unwrap();
+        assert_eq!(request["method"], "broadcast.stop");
+        assert_eq!(request["params"], json!({"id": 4}));
+    }
+
+    #[test]
+    fn an_answer_of_another_shape_is_a_plain_error_with_exit_1() {
+        let (dir, server) = answering(json!({"version": 1}));
+        let mut client = Client::connect(&dir.path().join("s"), Duration::from_secs(5)).unwrap();
+        let err = client.call(&crate::proto::status::StatusParams {}).unwrap_err();
+        server.join().unwrap();
+        let text = err.to_string();
+        assert!(text.starts_with("the daemon's answer to status is not what this loa expects"), "{text}");
+        assert!(text.contains("version"), "{text}");
+        assert_eq!(err.exit_code(), 1);
     }
 }

@@ -16,16 +16,19 @@
 use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
-
-use crate::cli::client::{Client, ClientError};
+use crate::cli::client::{Client, ClientError, Notification};
 use crate::media::PcmFormat;
+use crate::proto::broadcast::{LiveEnded, LiveStartParams, Started};
+use crate::proto::Outcome;
+
+use super::args::{Global, LiveArgs};
+use super::table::table;
+use super::{fail, user_error};
 
 /// How far ahead of real time stdin may be sent.
 pub const STDIN_LEAD: Duration = Duration::from_millis(100);
@@ -36,48 +39,30 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// After the input ends, how long to wait for the daemon's `live.ended`.
 const END_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub enum Input {
-    Stdin(PcmFormat),
-    /// An ALSA device name (`default`, `hw:1,0`, `plughw:CARD=USB,DEV=0`).
-    Device {
-        name: String,
-        rate: u32,
-        channels: u16,
-    },
-}
-
-pub struct LiveArgs {
-    pub socket: PathBuf,
-    pub zones: Value,
-    pub priority: Option<String>,
-    pub name: Option<String>,
-    pub max_duration: Option<String>,
-    pub input: Input,
-    pub json: bool,
-}
-
 /// Where PCM comes from, opened.
 enum Opened {
     Stdin(std::io::Stdin),
     Device(crate::media::capture::Capture),
 }
 
-pub fn run(args: LiveArgs) -> ExitCode {
+pub fn run(args: LiveArgs, global: &Global) -> ExitCode {
+    if args.list_devices {
+        return list_devices(global.json);
+    }
+    let Some(zones) = args.zones else {
+        return user_error("give the zones to go on air on: --zones NAMES or --zones all");
+    };
     // The device is opened first: a wrong name is reported before anything
     // goes on air.
-    let (mut opened, format, source) = match args.input {
-        Input::Stdin(format) => {
-            if let Err(e) = format.check() {
-                eprintln!("loa: {e}");
-                return ExitCode::from(1);
-            }
-            (Opened::Stdin(std::io::stdin()), format, "stdin".to_string())
+    let (mut opened, format, source) = if args.stdin {
+        let format = PcmFormat { encoding: args.format, rate: args.rate, channels: args.channels };
+        if let Err(e) = format.check() {
+            return user_error(e);
         }
-        Input::Device {
-            name,
-            rate,
-            channels,
-        } => match crate::media::capture::Capture::open(&name, rate, channels) {
+        (Opened::Stdin(std::io::stdin()), format, "stdin".to_string())
+    } else {
+        let name = args.device.unwrap_or_else(|| "default".into());
+        match crate::media::capture::Capture::open(&name, args.rate, args.channels) {
             Ok(capture) => {
                 let format = PcmFormat {
                     encoding: crate::media::PcmEncoding::S16le,
@@ -86,38 +71,33 @@ pub fn run(args: LiveArgs) -> ExitCode {
                 };
                 (Opened::Device(capture), format, format!("device {name}"))
             }
-            Err(e) => {
-                eprintln!("loa: {e}");
-                return ExitCode::from(1);
-            }
-        },
+            Err(e) => return user_error(e),
+        }
     };
-    let mut params = json!({
-        "zones": args.zones,
-        "source": source,
-        "format": format.encoding,
-        "rate": format.rate,
-        "channels": format.channels,
-    });
-    crate::cli::set_optional(&mut params, [
-        ("priority", args.priority),
-        ("name", args.name),
-        ("max_duration", args.max_duration),
-    ]);
-    let mut client = match Client::connect(&args.socket, START_TIMEOUT) {
+    let params = LiveStartParams {
+        zones,
+        priority: args.priority,
+        name: args.name,
+        max_duration: args.max_duration,
+        source: Some(source.clone()),
+        format: format.encoding,
+        rate: format.rate,
+        channels: format.channels,
+    };
+    let mut client = match Client::connect(&global.socket(), START_TIMEOUT) {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
-    let started = match client.call("live.start", params) {
-        Ok(v) => v,
+    let started = match client.call(&params) {
+        Ok(started) => started,
         Err(e) => return fail(e),
     };
     let stream = match client.data_stream() {
         Ok(s) => s,
         Err(e) => return fail(ClientError::Io(e)),
     };
-    if args.json {
-        println!("{started}");
+    if global.json {
+        println!("{}", serde_json::to_string(&started).expect("protocol types serialize"));
     } else {
         eprintln!("{}", started_text(&started, &format, &source));
     }
@@ -142,47 +122,50 @@ pub fn run(args: LiveArgs) -> ExitCode {
 
     // With every zone held by an equal or higher program, the input waits
     // (only its newest 40 ms are kept) until the zones are free.
-    let all_waiting = zone_names(&started, "zones").is_empty();
-    let mut waiting: std::collections::HashSet<String> = zone_names(&started, "waiting").into_iter().collect();
+    let all_waiting = started.zones.is_empty();
+    let mut waiting: std::collections::HashSet<String> = started.waiting.iter().cloned().collect();
     // The daemon's notifications, read beside the sending loop.
     let input_done = Arc::new(AtomicBool::new(false));
-    let (ended_tx, ended_rx) = std::sync::mpsc::channel();
+    let (ended_tx, ended_rx) = std::sync::mpsc::channel::<Option<LiveEnded>>();
     {
         let input_done = input_done.clone();
-        let json = args.json;
+        let json = global.json;
         std::thread::spawn(move || loop {
             match client.next_notification() {
-                Ok((method, params)) => {
+                Ok(notification) => {
                     if json {
-                        println!("{}", json!({ "method": method, "params": params }));
+                        println!("{}", serde_json::to_string(&notification).expect("protocol types serialize"));
                     }
-                    match method.as_str() {
-                        "live.on_air" if json => {}
-                        "live.on_air" if all_waiting => eprintln!(
+                    match notification {
+                        Notification::LiveOnAir if json => {}
+                        Notification::LiveOnAir if all_waiting => eprintln!(
                             "WAITING — the input goes on air when the zones are free; Ctrl-C or end of input gives up"
                         ),
-                        "live.on_air" => eprintln!(
+                        Notification::LiveOnAir => eprintln!(
                             "ON AIR — speak now; Ctrl-C or end of input ends the broadcast"
                         ),
-                        "live.playing" => {
-                            let zone = params["zone"].as_str().unwrap_or("");
-                            if waiting.remove(zone) && !json {
-                                eprintln!("ON AIR on {zone} now");
+                        Notification::LivePlaying(playing) => {
+                            if waiting.remove(&playing.zone) && !json {
+                                eprintln!("ON AIR on {} now", playing.zone);
                             }
                         }
-                        "live.ended" => {
-                            let _ = ended_tx.send(Some(params));
+                        Notification::LiveEnded(ended) => {
+                            let _ = ended_tx.send(Some(ended));
                             return;
                         }
-                        _ => {}
+                        Notification::EndpointChanged(_) | Notification::Other { .. } => {}
                     }
                 }
-                Err(_) => {
+                Err(e) => {
                     let _ = ended_tx.send(None);
                     if !input_done.load(Ordering::SeqCst) {
                         // The daemon closed the stream while input was
-                        // still coming: nothing more can be sent.
-                        eprintln!("loa: the daemon ended the live broadcast");
+                        // still coming (or said something this loa cannot
+                        // read): nothing more can be sent.
+                        match e {
+                            ClientError::Answer(e) => eprintln!("loa: {e}"),
+                            _ => eprintln!("loa: the daemon ended the live broadcast"),
+                        }
                         std::process::exit(1);
                     }
                     return;
@@ -202,16 +185,11 @@ pub fn run(args: LiveArgs) -> ExitCode {
         eprintln!("loa: {e}");
     }
     match ended_rx.recv_timeout(END_TIMEOUT) {
-        Ok(Some(params)) => {
-            let outcome = params["outcome"].as_str().unwrap_or("?");
-            if !args.json {
-                let why = params["error"]
-                    .as_str()
-                    .map(|e| format!(": {e}"))
-                    .unwrap_or_default();
-                eprintln!("live broadcast ended ({outcome}{why}); {seconds:.1} s of input sent");
+        Ok(Some(ended)) => {
+            if !global.json {
+                eprintln!("{}; {seconds:.1} s of input sent", ended_text(&ended));
             }
-            if outcome == "completed" && sent.error.is_none() {
+            if ended.outcome == Outcome::Completed && sent.error.is_none() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
@@ -224,30 +202,44 @@ pub fn run(args: LiveArgs) -> ExitCode {
     }
 }
 
-fn fail(e: ClientError) -> ExitCode {
-    eprintln!("loa: {e}");
-    ExitCode::from(e.exit_code())
-}
-
-/// The zone names under `key` in the daemon's answer ("zones", "waiting").
-fn zone_names(v: &Value, key: &str) -> Vec<String> {
-    v[key]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-        .unwrap_or_default()
-}
-
-fn started_text(v: &Value, format: &PcmFormat, source: &str) -> String {
-    let list = |key: &str| zone_names(v, key).join(", ");
-    let mut text = format!("live #{} from {source} ({format})", v["id"]);
-    let (on, waiting) = (list("zones"), list("waiting"));
-    if !on.is_empty() {
-        text += &format!(" on {on}");
+fn started_text(v: &Started, format: &PcmFormat, source: &str) -> String {
+    let mut text = format!("live #{} from {source} ({format})", v.id);
+    if !v.zones.is_empty() {
+        text += &format!(" on {}", v.zones.join(", "));
     }
-    if !waiting.is_empty() {
-        text += &format!(", waiting for {waiting} (a program of equal or higher priority is on)");
+    if !v.waiting.is_empty() {
+        text += &format!(", waiting for {} (a program of equal or higher priority is on)", v.waiting.join(", "));
     }
     text
+}
+
+fn ended_text(v: &LiveEnded) -> String {
+    let why = v.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
+    format!("live broadcast ended ({}{why})", v.outcome)
+}
+
+/// `loa live --list-devices`: the ALSA capture devices on this machine.
+fn list_devices(json: bool) -> ExitCode {
+    #[derive(serde::Serialize)]
+    struct Device<'a> {
+        name: &'a str,
+        description: &'a str,
+    }
+    let devices = match crate::media::capture::list_devices() {
+        Ok(devices) => devices,
+        Err(e) => return user_error(e),
+    };
+    if json {
+        let list: Vec<Device> = devices.iter().map(|d| Device { name: &d.name, description: &d.description }).collect();
+        print!("{}", super::json_text(&list));
+    } else if devices.is_empty() {
+        println!("no capture devices (is a sound card or USB microphone connected?)");
+    } else {
+        let rows: Vec<Vec<String>> =
+            devices.iter().map(|d| vec![d.name.clone(), d.description.replace('\n', " · ")]).collect();
+        print!("{}", table(&["DEVICE", "DESCRIPTION"], &rows));
+    }
+    ExitCode::SUCCESS
 }
 
 struct Sent {
@@ -325,4 +317,28 @@ fn send_capture(
         sent.bytes += bytes.len() as u64;
     }
     sent
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::PcmEncoding;
+    use crate::proto::ProgramId;
+
+    #[test]
+    fn the_start_line_says_the_input_the_zones_and_what_waits() {
+        let started = Started { id: ProgramId::new(9).unwrap(), zones: vec!["thon-1".into()], waiting: vec!["thon-2".into()] };
+        let format = PcmFormat { encoding: PcmEncoding::S16le, rate: 16_000, channels: 1 };
+        assert_eq!(
+            started_text(&started, &format, "stdin"),
+            "live #9 from stdin (s16le 16000 Hz mono) on thon-1, waiting for thon-2 (a program of equal or higher priority is on)"
+        );
+    }
+
+    #[test]
+    fn the_end_line_says_how_it_ended_and_why() {
+        assert_eq!(ended_text(&LiveEnded { outcome: Outcome::Completed, error: None }), "live broadcast ended (completed)");
+        let cut = LiveEnded { outcome: Outcome::Preempted, error: Some("emergency on thon-1".into()) };
+        assert_eq!(ended_text(&cut), "live broadcast ended (preempted: emergency on thon-1)");
+    }
 }

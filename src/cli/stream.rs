@@ -1,12 +1,13 @@
 //! One-shot streaming (`loa stream`): owns wiring one program to one zone's
 //! pacer without the daemon, reporting skipped files and progress, and
-//! ending with RTCP BYE.
+//! ending with RTCP BYE; [`command`] runs it from the command line.
 //!
 //! Must not touch: RTP bytes (rtp::session), decoding (media), pacing (pacer).
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -68,6 +69,44 @@ fn find_zone<'c>(config: &'c Config, name: &str) -> Result<&'c Zone, StreamError
             .collect::<Vec<_>>()
             .join(", "),
     })
+}
+
+/// `loa stream --zone Z FILE...`: plays the files, then one summary line
+/// on stderr. Exit 1 when the config, the zone or every file was bad.
+pub fn command(args: super::args::StreamArgs, config: &Path) -> ExitCode {
+    let config = match super::config::load(config) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let stop = match super::stop_on_signals() {
+        Ok(stop) => stop,
+        Err(e) => return super::user_error(e),
+    };
+    let request = StreamRequest {
+        config: &config,
+        zone: &args.zone,
+        files: args.files,
+        progress: std::io::stderr().is_terminal(),
+        stop,
+    };
+    let report = match run(request) {
+        Ok(report) => report,
+        Err(e) => return super::user_error(super::error_chain(&e)),
+    };
+    let pacer = &report.pacer;
+    tracing::debug!(max_lateness_tick = pacer.max_lateness_tick, ticks = pacer.ticks, "pacer");
+    eprintln!(
+        "loa: {} {} file(s), {} skipped, {} of audio; {} packets, pacing p99 {:.3} ms, max {:.3} ms, {} underruns",
+        if report.interrupted { "interrupted after" } else { "played" },
+        report.played,
+        report.skipped,
+        clock_text(report.audio),
+        pacer.packets,
+        pacer.lateness_quantile(0.99).as_secs_f64() * 1e3,
+        pacer.max_lateness.as_secs_f64() * 1e3,
+        pacer.underruns,
+    );
+    ExitCode::SUCCESS
 }
 
 /// The SDP receivers open to play the zone named `zone`.

@@ -51,8 +51,11 @@ pub struct Endpoint {
     pub cname: Option<String>,
 }
 
-/// Speakers of one zone by state, for `loa status`.
+/// Speakers of one zone by state, for `loa status`. A zone with no
+/// speaker listed or heard is `{}` in today's daemon's answer: every
+/// count missing is 0.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct EndpointCounts {
     pub online: u32,
     pub degraded: u32,
@@ -88,3 +91,14 @@ pub struct EndpointChange {
 
 /// The method name of [`EndpointChange`] notifications.
 pub const ENDPOINTS_CHANGED: &str = "endpoints.changed";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zone_without_speakers_counts_zero_of_each() {
+        let counts: EndpointCounts = serde_json::from_str("{}").unwrap();
+        assert_eq!(counts, EndpointCounts::default());
+    }
+}

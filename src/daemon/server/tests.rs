@@ -117,8 +117,8 @@ async fn status_round_trips_through_the_client() {
     let (status, history) = blocking(move || {
         let mut client = connect(&path);
         (
-            client.call("status", Value::Null).unwrap(),
-            client.call("history", json!({ "limit": 5 })).unwrap(),
+            client.call_raw("status", Value::Null).unwrap(),
+            client.call_raw("history", json!({ "limit": 5 })).unwrap(),
         )
     })
     .await;
@@ -191,7 +191,7 @@ async fn line_of_exactly_max_length_is_accepted() {
 async fn unknown_method_error_lists_the_methods() {
     let server = start().await;
     let path = server.path.clone();
-    let err = blocking(move || connect(&path).call("foo", Value::Null).unwrap_err()).await;
+    let err = blocking(move || connect(&path).call_raw("foo", Value::Null).unwrap_err()).await;
     let ClientError::Rpc(err) = &err else {
         panic!("expected an rpc error, got {err:?}")
     };
@@ -229,7 +229,7 @@ async fn two_hundred_concurrent_clients_all_get_status() {
     let clients: Vec<_> = (0..200)
         .map(|_| {
             let path = server.path.clone();
-            tokio::task::spawn_blocking(move || connect(&path).call("status", Value::Null))
+            tokio::task::spawn_blocking(move || connect(&path).call_raw("status", Value::Null))
         })
         .collect();
     for client in clients {
@@ -244,7 +244,7 @@ async fn subscriber_receives_events_of_its_topic_only() {
     let events = server.events.clone();
     let (snapshot, received) = blocking(move || {
         let mut client = connect(&path);
-        let snapshot = client.call("endpoints.subscribe", Value::Null).unwrap();
+        let snapshot = client.call_raw("endpoints.subscribe", Value::Null).unwrap();
         for (topic, n) in [("schedule", 1), ("endpoints", 2)] {
             events
                 .send(Event {
@@ -254,7 +254,7 @@ async fn subscriber_receives_events_of_its_topic_only() {
                 })
                 .unwrap();
         }
-        (snapshot, client.next_notification().unwrap())
+        (snapshot, client.next_notification_raw().unwrap())
     })
     .await;
     assert_eq!(snapshot, json!({ "endpoints": [] }));
@@ -282,7 +282,7 @@ async fn subscriber_that_never_reads_is_dropped_without_slowing_others() {
         let mut calls = 0;
         while done_rx.try_recv().is_err() || calls < 10 {
             let began = Instant::now();
-            probe.call("status", Value::Null).unwrap();
+            probe.call_raw("status", Value::Null).unwrap();
             slowest = slowest.max(began.elapsed());
             calls += 1;
         }
@@ -343,7 +343,7 @@ async fn stale_socket_file_is_replaced() {
         events,
         stop_rx,
     ));
-    let status = blocking(move || connect(&path).call("status", Value::Null).unwrap()).await;
+    let status = blocking(move || connect(&path).call_raw("status", Value::Null).unwrap()).await;
     assert_eq!(status, json!({ "ok": true }));
 }
 
@@ -384,7 +384,7 @@ async fn unknown_group_is_an_error() {
 async fn caller_uid_is_the_connecting_process_uid() {
     let server = start().await;
     let path = server.path.clone();
-    blocking(move || connect(&path).call("status", Value::Null).unwrap()).await;
+    blocking(move || connect(&path).call_raw("status", Value::Null).unwrap()).await;
     let caller = server.handler.last_caller.lock().unwrap().unwrap();
     assert_eq!(caller.uid, unsafe { libc::getuid() });
     assert_eq!(caller.pid, Some(std::process::id() as i32));
@@ -409,7 +409,7 @@ fn connecting_to_a_missing_socket_is_unreachable_with_exit_code_2() {
 async fn rpc_errors_exit_with_code_1() {
     let server = start().await;
     let path = server.path.clone();
-    let err = blocking(move || connect(&path).call("schedule.add", json!({})).unwrap_err()).await;
+    let err = blocking(move || connect(&path).call_raw("schedule.add", json!({})).unwrap_err()).await;
     assert_eq!(err.to_string(), "schedule.add is not in the test handler");
     assert_eq!(err.exit_code(), 1);
 }
@@ -433,7 +433,7 @@ async fn client_beyond_max_clients_gets_an_error_line() {
     let path = server.path.clone();
     let reply = blocking(move || {
         let mut first = connect(&path);
-        first.call("status", Value::Null).unwrap();
+        first.call_raw("status", Value::Null).unwrap();
         let (_stream, mut reader) = raw(&path);
         read_json(&mut reader)
     })
