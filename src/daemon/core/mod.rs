@@ -19,6 +19,7 @@ mod branches;
 mod io;
 mod net;
 mod programs;
+mod reload;
 mod requests;
 mod schedules;
 mod state;
