@@ -16,6 +16,7 @@ use crate::proto::text::clock_text;
 use crate::config::{Config, Zone};
 use crate::net::{self, NetError};
 use crate::pacer::{self, Command, PacerEvent, PacerOptions, PacerStats, ZoneSpec};
+use crate::proto::ids::{ProgramId, ZoneId};
 use crate::program::{self, ProgramEvent, ProgramSpec, SpawnError};
 use crate::rtp::sdp;
 
@@ -55,7 +56,7 @@ pub struct StreamReport {
 /// Lookahead between encoder and pacer (DESIGN: ~1 s).
 const LOOKAHEAD: Duration = Duration::from_secs(1);
 const UI_TICK: Duration = Duration::from_millis(50);
-const PROGRAM: pacer::ProgramId = 1;
+const PROGRAM: ProgramId = ProgramId::FIRST;
 
 fn find_zone<'c>(config: &'c Config, name: &str) -> Result<&'c Zone, StreamError> {
     config.zone(name).ok_or_else(|| StreamError::UnknownZone {
@@ -119,7 +120,7 @@ pub fn run(request: StreamRequest<'_>) -> Result<StreamReport, StreamError> {
     let ProgramHandleParts { frames, events, handle } = ProgramHandleParts::split(program);
     let _ = pacer.commands.send(Command::AddProgram { id: PROGRAM, frames });
     let _ = pacer.commands.send(Command::Assign {
-        zone: 0,
+        zone: ZoneId::from_index(0),
         program: Some(PROGRAM),
     });
 
@@ -183,6 +184,8 @@ struct Ui {
     skipped: usize,
     audio: Duration,
     now_playing: Option<(usize, Duration)>,
+    /// RTP packets not sent while the interface failed (the pacer's count).
+    not_sent: u64,
     line_shown: bool,
     last_draw: Option<Instant>,
 }
@@ -197,6 +200,7 @@ impl Ui {
             skipped: 0,
             audio: Duration::ZERO,
             now_playing: None,
+            not_sent: 0,
             line_shown: false,
             last_draw: None,
         }
@@ -253,10 +257,20 @@ impl Ui {
                 "loa: cannot send: {}; the stream keeps time and sends again when it can",
                 crate::net::netwatch::describe_send_error(*errno, *target)
             )),
-            PacerEvent::Sending { counts } => self.say(&format!(
-                "loa: sending again, {} packets not sent",
-                counts.iter().map(|(_, n)| n).sum::<u64>()
-            )),
+            // Sent per zone just before `Sending`; one zone here.
+            PacerEvent::NotSent { count, .. } => self.not_sent = *count,
+            PacerEvent::Sending => self.say(&format!("loa: sending again, {} packets not sent", self.not_sent)),
+            // Said by the pacer thread itself before it stopped logging.
+            PacerEvent::SendError { target, errno, errors, .. } => tracing::warn!(
+                %target,
+                errors,
+                "cannot send: {}",
+                errno.map_or_else(|| "no socket".to_string(), |e| std::io::Error::from_raw_os_error(e).to_string())
+            ),
+            PacerEvent::Stalled { late, .. } => tracing::warn!(
+                late_ms = late.as_millis() as u64,
+                "pacer stalled; skipping the missed frames"
+            ),
             _ => {}
         }
     }

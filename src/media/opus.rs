@@ -38,6 +38,17 @@ impl Payload {
         Ok(payload)
     }
 
+    /// A payload holding a copy of `bytes` (already encoded Opus, or made-up
+    /// bytes in tests); None if they do not fit.
+    pub fn from_slice(bytes: &[u8]) -> Option<Payload> {
+        let mut payload = Payload {
+            len: u16::try_from(bytes.len()).ok().filter(|&n| usize::from(n) <= MAX_PAYLOAD_BYTES)?,
+            bytes: [0; MAX_PAYLOAD_BYTES],
+        };
+        payload.bytes[..bytes.len()].copy_from_slice(bytes);
+        Some(payload)
+    }
+
     pub fn as_slice(&self) -> &[u8] {
         &self.bytes[..usize::from(self.len)]
     }

@@ -61,6 +61,48 @@ pub(crate) fn write_report(out: &mut Vec<u8>, ssrc: u32, sender: Option<SenderIn
     write_compound(out, ssrc, sender, cname, None);
 }
 
+/// The periodic report of one session, built once with the builders and
+/// then copied with the sender info patched in: the builders allocate (a
+/// `Vec` per packet and per SDES chunk), and reports go out on the realtime
+/// pacer thread, which must not allocate or free (ARCHITECTURE.md, "Timing
+/// and RTP"). The SSRC and CNAME never change within a session, so only the
+/// SR's sender info (§6.4.1) differs from one report to the next.
+#[derive(Debug, Clone)]
+pub(crate) struct ReportTemplate {
+    /// SR (sender info zeroed) + SDES CNAME.
+    sender: Vec<u8>,
+    /// Empty RR + SDES CNAME.
+    receiver: Vec<u8>,
+}
+
+impl ReportTemplate {
+    pub(crate) fn new(ssrc: u32, cname: &str) -> ReportTemplate {
+        let zero = SenderInfo { ntp_time: 0, rtp_timestamp: 0, packet_count: 0, octet_count: 0 };
+        let (mut sender, mut receiver) = (Vec::new(), Vec::new());
+        write_report(&mut sender, ssrc, Some(zero), cname);
+        write_report(&mut receiver, ssrc, None, cname);
+        ReportTemplate { sender, receiver }
+    }
+
+    /// Writes the same bytes as [`write_report`] into `out` (cleared
+    /// first); no allocation once `out` has room for a report.
+    pub(crate) fn write(&self, out: &mut Vec<u8>, sender: Option<SenderInfo>) {
+        out.clear();
+        match sender {
+            Some(info) => {
+                out.extend_from_slice(&self.sender);
+                // SR layout (§6.4.1): header 4, SSRC 4, then NTP 8, RTP 4,
+                // packet count 4, octet count 4.
+                out[8..16].copy_from_slice(&info.ntp_time.to_be_bytes());
+                out[16..20].copy_from_slice(&info.rtp_timestamp.to_be_bytes());
+                out[20..24].copy_from_slice(&info.packet_count.to_be_bytes());
+                out[24..28].copy_from_slice(&info.octet_count.to_be_bytes());
+            }
+            None => out.extend_from_slice(&self.receiver),
+        }
+    }
+}
+
 /// Like [`write_report`] with a BYE for `ssrc` appended (§6.6), "the last
 /// packet" of the compound as §6.1 asks. An empty reason is sent as none.
 pub(crate) fn write_bye(
@@ -424,6 +466,23 @@ fn convert(packet: Packet<'_>) -> RtcpPacket {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn report_template_writes_what_the_builders_write() {
+        let template = ReportTemplate::new(0x1234_5678, "loa@192.0.2.10");
+        let info = SenderInfo {
+            ntp_time: 0xE6A1_2345_8000_0001,
+            rtp_timestamp: 0xDEAD_BEEF,
+            packet_count: 4242,
+            octet_count: 0x0102_0304,
+        };
+        for sender in [Some(info), None] {
+            let (mut built, mut patched) = (Vec::new(), Vec::with_capacity(1500));
+            super::write_report(&mut built, 0x1234_5678, sender, "loa@192.0.2.10");
+            template.write(&mut patched, sender);
+            assert_eq!(patched, built, "sender info {sender:?}");
+        }
+    }
+
     use super::*;
     use std::time::Duration;
 

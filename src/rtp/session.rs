@@ -19,7 +19,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rtp_rs::{RtpPacketBuilder, Seq};
 
-use super::rtcp::{self, SenderInfo};
+use super::rtcp::{self, ReportTemplate, SenderInfo};
 use super::CLOCK_RATE;
 
 /// What the caller draws once per zone: RFC 3550 §5.1 wants the SSRC and
@@ -124,6 +124,9 @@ pub struct Session {
     initial: bool,
     /// BYE sent: no more reports (§6.3.7).
     left: bool,
+    /// The report's bytes, built once: `poll_rtcp` runs on the pacer
+    /// thread, which must not allocate.
+    report: ReportTemplate,
 }
 
 impl Session {
@@ -154,6 +157,7 @@ impl Session {
             report_before_last: epoch,
             initial: true,
             left: false,
+            report: ReportTemplate::new(cfg.ssrc, &cfg.cname),
             epoch,
             cfg,
         };
@@ -268,7 +272,7 @@ impl Session {
             return false;
         }
         let sender = self.we_sent().then(|| self.sender_info(now, wall));
-        rtcp::write_report(out, self.cfg.ssrc, sender, &self.cfg.cname);
+        self.report.write(out, sender);
         // §6.3.3: avg_rtcp_size = 1/16 * packet_size + 15/16 * avg_rtcp_size.
         self.avg_rtcp_size =
             (out.len() as f64 + UDP_IP_OVERHEAD) / 16.0 + self.avg_rtcp_size * 15.0 / 16.0;
