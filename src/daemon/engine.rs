@@ -847,6 +847,7 @@ impl Engine {
                 crate::media::loudness::FIRST_PLAY_LIMIT
             },
             live,
+            start: None,
         })
         .map_err(|e| RpcError::internal(e.to_string()))?;
         let (frames, events, control) = handle.into_parts();

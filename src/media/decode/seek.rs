@@ -36,7 +36,7 @@ enum Plan {
         first_frame: u64,
         skip_output: u64,
         /// The fresh resampler a resampled source needs.
-        resampler: Option<Resampler48k>,
+        resampler: Option<Box<Resampler48k>>,
     },
     /// Decode from the start and drop the output before the target.
     Discard,
@@ -84,7 +84,7 @@ impl Source {
                 self.decoder.reset();
                 // A fresh resampler starts on the grid (its first block is
                 // among the output dropped).
-                self.resampler = resampler;
+                self.resampler = resampler.map(|r| *r);
                 self.out.clear();
                 self.primed = false;
                 self.state = State::Decoding;
@@ -117,7 +117,7 @@ impl Source {
             let Some(block) = ((frame + grid.delay as u64) / block_out).checked_sub(1) else {
                 return Plan::Discard;
             };
-            (block * block_in, frame - block * block_out, Some(resampler))
+            (block * block_in, frame - block * block_out, Some(Box::new(resampler)))
         };
         let preroll = if self.lossless { 0 } else { LOSSY_PREROLL_FRAMES };
         match first_frame.checked_sub(preroll) {
