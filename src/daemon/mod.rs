@@ -176,7 +176,13 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut last_beat = 0;
     loop {
-        let wake = shell.poll_timeout();
+        // Commands waiting for room in the pacer's queue are tried again
+        // every frame or so.
+        let retry = shell.pacer_waiting().then(|| std::time::Instant::now() + Duration::from_millis(20));
+        let wake = match (shell.poll_timeout(), retry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let timer = async {
             match wake {
                 Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -188,7 +194,10 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
             // behind a burst of other programs' events.
             biased;
             Some(msg) = urgent_rx.recv() => shell.message(msg),
-            _ = timer => shell.timeout(),
+            _ = timer => {
+                shell.flush_pacer();
+                shell.timeout();
+            }
             Some(msg) = normal_rx.recv() => shell.message(msg),
             _ = sighup.recv() => {
                 notify::reloading();

@@ -10,20 +10,17 @@ use crate::daemon::core::{Input, PacerCmd, PacerInput, WorkerEvent, WorkerSpec};
 use crate::live::LiveInput;
 use crate::media::loudness;
 use crate::pacer::{self, PacerEvent};
-use crate::program::{Frame, ProgramEvent, ProgramSpec};
-use crate::proto::{ProgramId, ZoneId};
+use crate::program::{Frame, ProgramEvent, ProgramSpec, ResumedItem, StartPoint};
 
 /// The pacer's command for a core command; `frames` is the program's
 /// queue for `AddProgram`.
 pub fn pacer_command(cmd: PacerCmd, frames: Option<std::sync::mpsc::Receiver<Frame>>) -> Option<pacer::Command> {
     Some(match cmd {
-        PacerCmd::AddProgram { program } => pacer::Command::AddProgram { id: program.get(), frames: frames? },
-        PacerCmd::Assign { zone, program } => pacer::Command::Assign { zone: zone.index(), program: program.map(ProgramId::get) },
-        PacerCmd::AssignAt { zone, program, at } => {
-            pacer::Command::AssignAt { zone: zone.index(), program: program.map(ProgramId::get), at }
-        }
-        PacerCmd::RemoveProgram { program } => pacer::Command::RemoveProgram { id: program.get() },
-        PacerCmd::RetireZone { zone } => pacer::Command::RetireZone { zone: zone.index() },
+        PacerCmd::AddProgram { program } => pacer::Command::AddProgram { id: program, frames: frames? },
+        PacerCmd::Assign { zone, program } => pacer::Command::Assign { zone, program },
+        PacerCmd::AssignAt { zone, program, at } => pacer::Command::AssignAt { zone, program, at },
+        PacerCmd::RemoveProgram { program } => pacer::Command::RemoveProgram { id: program },
+        PacerCmd::RetireZone { zone } => pacer::Command::RetireZone { zone },
         PacerCmd::Shutdown => pacer::Command::Shutdown,
     })
 }
@@ -31,36 +28,30 @@ pub fn pacer_command(cmd: PacerCmd, frames: Option<std::sync::mpsc::Receiver<Fra
 /// The core's inputs for a pacer event. `interface` is checked right away
 /// when sends begin failing, so the first log line names the real cause.
 pub fn pacer_inputs(event: PacerEvent, interface: Ipv4Addr) -> Vec<Input> {
-    let id = |n: u64| ProgramId::new(n);
-    match event {
-        PacerEvent::FirstPacket { program, zone, at } => id(program)
-            .map(|program| Input::Pacer(PacerInput::FirstPacket { program, zone: ZoneId::from_index(zone), at }))
-            .into_iter()
-            .collect(),
-        PacerEvent::Progress { program, item, position } => {
-            id(program).map(|program| Input::Pacer(PacerInput::Progress { program, item, position })).into_iter().collect()
+    let input = match event {
+        PacerEvent::FirstPacket { program, zone, at } => Input::Pacer(PacerInput::FirstPacket { program, zone, at }),
+        PacerEvent::Progress { program, item, position } => Input::Pacer(PacerInput::Progress { program, item, position }),
+        PacerEvent::ZoneLeft { zone, program, item, position } => {
+            Input::Pacer(PacerInput::ZoneLeft { zone, program, item, position })
         }
-        PacerEvent::ProgramEnded { program } => {
-            id(program).map(|program| Input::Pacer(PacerInput::ProgramEnded { program })).into_iter().collect()
+        PacerEvent::ProgramEnded { program } => Input::Pacer(PacerInput::ProgramEnded { program }),
+        PacerEvent::SendFailing { errno, target } => Input::SendFailing { errno, target, address: probe_address(interface) },
+        PacerEvent::NotSent { zone, count } => Input::Pacer(PacerInput::NotSent { zone, count }),
+        PacerEvent::Sending => Input::Pacer(PacerInput::Sending),
+        PacerEvent::SendIdle => Input::Pacer(PacerInput::SendIdle),
+        // Logged here, not on the pacer thread, which reports the first and
+        // every 1000th.
+        PacerEvent::SendError { zone, target, errno, errors } => {
+            let err = errno.map_or_else(|| "no socket".to_string(), |e| std::io::Error::from_raw_os_error(e).to_string());
+            tracing::warn!(zone = %zone, %target, errors, "cannot send: {err}");
+            return Vec::new();
         }
-        PacerEvent::SendFailing { errno, target } => {
-            vec![Input::SendFailing { errno, target, address: probe_address(interface) }]
+        PacerEvent::Stalled { late, skipped_ticks } => {
+            tracing::warn!(late_ms = late.as_millis() as u64, skipped_ticks, "pacer stalled; skipping the missed frames");
+            return Vec::new();
         }
-        PacerEvent::NotSent { counts } => not_sent(counts),
-        PacerEvent::Sending { counts } => {
-            let mut inputs = not_sent(counts);
-            inputs.push(Input::Pacer(PacerInput::Sending));
-            inputs
-        }
-        PacerEvent::SendIdle => vec![Input::Pacer(PacerInput::SendIdle)],
-    }
-}
-
-fn not_sent(counts: Vec<(usize, u64)>) -> Vec<Input> {
-    counts
-        .into_iter()
-        .map(|(zone, count)| Input::Pacer(PacerInput::NotSent { zone: ZoneId::from_index(zone), count }))
-        .collect()
+    };
+    vec![input]
 }
 
 /// Whether `interface` is an address of this machine: binding a UDP socket
@@ -71,9 +62,6 @@ pub fn probe_address(interface: Ipv4Addr) -> std::io::Result<()> {
 
 /// The worker's spec for the core's; `live` is the connection's stream.
 pub fn program_spec(worker: WorkerSpec, cache: &loudness::Cache, live: Option<LiveInput>) -> ProgramSpec {
-    // A branch's start point (`worker.start`) needs the worker's
-    // `ProgramSpec::start`; until that lands a branch is never made
-    // (the pacer does not report `ZoneLeft` yet).
     ProgramSpec {
         items: worker.items,
         audio: worker.audio,
@@ -83,6 +71,11 @@ pub fn program_spec(worker: WorkerSpec, cache: &loudness::Cache, live: Option<Li
         loudness: Some(cache.clone()),
         first_play_limit: worker.first_play_limit,
         live,
+        start: worker.start.map(|s| StartPoint {
+            item: s.item,
+            position: s.position,
+            resumed: s.resumed.map(|r| ResumedItem { sha256: r.sha256, gain_db: r.gain_db }),
+        }),
     }
 }
 

@@ -70,7 +70,7 @@ impl Lanes {
 
 /// What the shell holds for the core.
 pub struct Parts {
-    pub pacer: std_mpsc::Sender<pacer::Command>,
+    pub pacer: std_mpsc::SyncSender<pacer::Command>,
     pub store: StoreHandle,
     pub health: HealthHandle,
     pub sap: SapHandle,
@@ -99,6 +99,7 @@ pub struct Shell {
     workers: HashMap<ProgramId, ProgramControl>,
     /// Files the workers opened, for their content hash.
     opened: HashMap<(ProgramId, usize), std::fs::File>,
+    pacer_backlog: std::collections::VecDeque<pacer::Command>,
 }
 
 pub fn now() -> Now {
@@ -116,6 +117,7 @@ impl Shell {
             frames: HashMap::new(),
             workers: HashMap::new(),
             opened: HashMap::new(),
+            pacer_backlog: std::collections::VecDeque::new(),
         };
         shell.run_effects();
         shell
@@ -276,9 +278,32 @@ impl Shell {
         None
     }
 
-    fn send_pacer(&self, command: pacer::Command) {
-        // An unbounded std channel: never waits.
-        let _ = self.parts.pacer.send(command);
+    /// Never waits: a command the pacer's bounded queue cannot take now
+    /// waits here, in order, and goes at the next input or timeout.
+    fn send_pacer(&mut self, command: pacer::Command) {
+        self.pacer_backlog.push_back(command);
+        self.flush_pacer();
+    }
+
+    pub fn flush_pacer(&mut self) {
+        while let Some(command) = self.pacer_backlog.pop_front() {
+            match self.parts.pacer.try_send(command) {
+                Ok(()) => {}
+                Err(std_mpsc::TrySendError::Full(command)) => {
+                    self.pacer_backlog.push_front(command);
+                    return;
+                }
+                Err(std_mpsc::TrySendError::Disconnected(_)) => {
+                    self.pacer_backlog.clear();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Commands wait for room in the pacer's queue.
+    pub fn pacer_waiting(&self) -> bool {
+        !self.pacer_backlog.is_empty()
     }
 
     fn spawn(&mut self, program: ProgramId, worker: super::core::WorkerSpec) -> Option<Input> {
