@@ -13,6 +13,9 @@
 //!   program is dropped instead of pausing.
 //! - `on_busy = refuse`: a request is refused when any zone it wants is held
 //!   by a program of equal or higher priority; `wait` queues it.
+//! - A branch (`split`) takes over some zones of a program and keeps that
+//!   program's place among equals: a zone cut from a programme waits for
+//!   it as the programme itself would have.
 //!
 //! Must not touch: time, sockets, the pacer, the store.
 
@@ -20,16 +23,13 @@ use std::collections::BTreeMap;
 
 use super::Priority;
 
-pub type ProgramId = u64;
-
-pub use crate::proto::{OnBusy, OnPreempt};
+pub use crate::proto::{OnBusy, OnPreempt, ProgramId, ZoneId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     pub program: ProgramId,
     pub priority: Priority,
-    /// Zone indices.
-    pub zones: Vec<usize>,
+    pub zones: Vec<ZoneId>,
     pub on_busy: OnBusy,
     pub on_preempt: OnPreempt,
 }
@@ -38,14 +38,14 @@ pub struct Request {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused {
     /// (zone, holder, holder's priority)
-    pub busy: Vec<(usize, ProgramId, Priority)>,
+    pub busy: Vec<(ZoneId, ProgramId, Priority)>,
 }
 
 /// A change the daemon must act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     /// From the next frame on, `zone` plays `program` (or nothing).
-    Assign { zone: usize, program: Option<ProgramId> },
+    Assign { zone: ZoneId, program: Option<ProgramId> },
     /// The program holds no zone any more but stays queued (paused or waiting).
     Paused { program: ProgramId },
     /// A paused program has a zone again.
@@ -54,11 +54,19 @@ pub enum Change {
     Dropped { program: ProgramId, by: ProgramId },
 }
 
+/// Place in the queue among programs of equal priority: arrival first,
+/// then (for branches of one programme, which never want the same zone)
+/// the order they were split off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Order {
+    arrival: u64,
+    branch: u64,
+}
+
 #[derive(Debug, Clone)]
 struct Entry {
     request: Request,
-    /// Arrival order: first come keeps among equals.
-    order: u64,
+    order: Order,
     /// Has held at least one zone (so losing all means paused, not waiting).
     started: bool,
 }
@@ -68,6 +76,7 @@ pub struct Arbiter {
     owners: Vec<Option<ProgramId>>,
     programs: BTreeMap<ProgramId, Entry>,
     next_order: u64,
+    next_branch: u64,
 }
 
 impl Arbiter {
@@ -76,30 +85,37 @@ impl Arbiter {
             owners: vec![None; zones],
             programs: BTreeMap::new(),
             next_order: 0,
+            next_branch: 1,
         }
     }
 
-    /// Number of zones (zone indices are `0..zones()`).
+    /// Number of zones (zone ids are `0..zones()`).
     pub fn zones(&self) -> usize {
         self.owners.len()
     }
 
     /// Adds a zone at the end (config reload). It starts idle.
-    pub fn add_zone(&mut self) -> usize {
+    pub fn add_zone(&mut self) -> ZoneId {
         self.owners.push(None);
-        self.owners.len() - 1
+        ZoneId::from_index(self.owners.len() - 1)
     }
 
     /// Who owns `zone` now.
-    pub fn owner(&self, zone: usize) -> Option<ProgramId> {
-        self.owners.get(zone).copied().flatten()
+    pub fn owner(&self, zone: ZoneId) -> Option<ProgramId> {
+        self.owners.get(zone.index()).copied().flatten()
     }
 
     /// Zones `program` plays on now.
-    pub fn zones_of(&self, program: ProgramId) -> Vec<usize> {
+    pub fn zones_of(&self, program: ProgramId) -> Vec<ZoneId> {
         (0..self.owners.len())
             .filter(|&z| self.owners[z] == Some(program))
+            .map(ZoneId::from_index)
             .collect()
+    }
+
+    /// Zones `program` asked for and still wants (playing or not).
+    pub fn wanted_by(&self, program: ProgramId) -> Vec<ZoneId> {
+        self.programs.get(&program).map(|e| e.request.zones.clone()).unwrap_or_default()
     }
 
     pub fn priority_of(&self, program: ProgramId) -> Option<Priority> {
@@ -110,7 +126,7 @@ impl Arbiter {
         self.programs.contains_key(&program)
     }
 
-    /// A new program asks for its zones. Unknown zone indices are ignored
+    /// A new program asks for its zones. Unknown zone ids are ignored
     /// (the caller validated names).
     pub fn request(&mut self, request: Request) -> Result<Vec<Change>, Refused> {
         if request.on_busy == OnBusy::Refuse {
@@ -127,17 +143,37 @@ impl Arbiter {
                 return Err(Refused { busy });
             }
         }
-        let order = self.next_order;
+        let order = Order { arrival: self.next_order, branch: 0 };
         self.next_order += 1;
-        self.programs.insert(
-            request.program,
-            Entry {
-                request,
-                order,
-                started: false,
-            },
-        );
+        self.programs.insert(request.program, Entry { request, order, started: false });
         Ok(self.rebalance())
+    }
+
+    /// Moves `zones` from `program`'s request to `branch`, which keeps
+    /// `program`'s place among equals (same priority, same arrival) and
+    /// counts as started (it resumes, it never merely waits). If `branch`
+    /// is already known the zones are added to it. Nothing happens for an
+    /// unknown `program` or zones it does not want.
+    pub fn split(&mut self, program: ProgramId, branch: ProgramId, zones: &[ZoneId]) -> Vec<Change> {
+        let Some(entry) = self.programs.get_mut(&program) else {
+            return Vec::new();
+        };
+        let moved: Vec<ZoneId> = zones.iter().copied().filter(|z| entry.request.zones.contains(z)).collect();
+        if moved.is_empty() {
+            return Vec::new();
+        }
+        entry.request.zones.retain(|z| !moved.contains(z));
+        let (request, arrival) = (entry.request.clone(), entry.order.arrival);
+        match self.programs.get_mut(&branch) {
+            Some(existing) => existing.request.zones.extend(moved),
+            None => {
+                let order = Order { arrival, branch: self.next_branch };
+                self.next_branch += 1;
+                let request = Request { program: branch, zones: moved, ..request };
+                self.programs.insert(branch, Entry { request, order, started: true });
+            }
+        }
+        self.rebalance()
     }
 
     /// The program ended or was stopped: its zones go to whoever waits.
@@ -149,8 +185,8 @@ impl Arbiter {
     }
 
     /// Drops a zone from every program (zone removed by a reload); the zone
-    /// index stays (idle) so other indices do not move.
-    pub fn retire_zone(&mut self, zone: usize) -> Vec<Change> {
+    /// id stays (idle) so other ids do not move.
+    pub fn retire_zone(&mut self, zone: ZoneId) -> Vec<Change> {
         for entry in self.programs.values_mut() {
             entry.request.zones.retain(|&z| z != zone);
         }
@@ -186,18 +222,11 @@ impl Arbiter {
                 dropped.push((id, by));
             }
         };
-        let before: Vec<ProgramId> = self
-            .programs
-            .keys()
-            .copied()
-            .filter(|&id| self.owners.contains(&Some(id)))
-            .collect();
+        let before: Vec<ProgramId> =
+            self.programs.keys().copied().filter(|&id| self.owners.contains(&Some(id))).collect();
         for (zone, owner) in owners.iter().enumerate() {
             if self.owners[zone] != *owner {
-                changes.push(Change::Assign {
-                    zone,
-                    program: *owner,
-                });
+                changes.push(Change::Assign { zone: ZoneId::from_index(zone), program: *owner });
             }
         }
         self.owners = owners;
@@ -221,15 +250,11 @@ impl Arbiter {
     fn winners(&self) -> Vec<Option<ProgramId>> {
         (0..self.owners.len())
             .map(|zone| {
+                let zone = ZoneId::from_index(zone);
                 self.programs
                     .iter()
                     .filter(|(_, e)| e.request.zones.contains(&zone))
-                    .max_by(|(_, a), (_, b)| {
-                        a.request
-                            .priority
-                            .cmp(&b.request.priority)
-                            .then(b.order.cmp(&a.order))
-                    })
+                    .max_by(|(_, a), (_, b)| a.request.priority.cmp(&b.request.priority).then(b.order.cmp(&a.order)))
                     .map(|(&id, _)| id)
             })
             .collect()
@@ -237,157 +262,4 @@ impl Arbiter {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn req(program: ProgramId, priority: Priority, zones: &[usize]) -> Request {
-        Request {
-            program,
-            priority,
-            zones: zones.to_vec(),
-            on_busy: OnBusy::Wait,
-            on_preempt: OnPreempt::Pause,
-        }
-    }
-
-    fn assign(zone: usize, program: Option<ProgramId>) -> Change {
-        Change::Assign { zone, program }
-    }
-
-    #[test]
-    fn a_program_takes_its_free_zones() {
-        let mut a = Arbiter::new(2);
-        let changes = a.request(req(1, Priority::Scheduled, &[0, 1])).unwrap();
-        assert_eq!(changes, vec![assign(0, Some(1)), assign(1, Some(1))]);
-        assert_eq!(a.zones_of(1), vec![0, 1]);
-    }
-
-    #[test]
-    fn emergency_takes_one_zone_and_the_scheduled_program_keeps_the_other() {
-        let mut a = Arbiter::new(2);
-        a.request(req(1, Priority::Scheduled, &[0])).unwrap();
-        a.request(req(2, Priority::Scheduled, &[1])).unwrap();
-        let changes = a.request(req(3, Priority::Emergency, &[0])).unwrap();
-        assert_eq!(changes, vec![assign(0, Some(3)), Change::Paused { program: 1 }]);
-        assert_eq!(a.owner(1), Some(2));
-    }
-
-    #[test]
-    fn preempted_scheduled_program_resumes_after_emergency() {
-        let mut a = Arbiter::new(1);
-        a.request(req(1, Priority::Scheduled, &[0])).unwrap();
-        a.request(req(2, Priority::Emergency, &[0])).unwrap();
-        let changes = a.release(2);
-        assert_eq!(changes, vec![assign(0, Some(1)), Change::Resumed { program: 1 }]);
-    }
-
-    #[test]
-    fn a_program_losing_one_of_two_zones_keeps_playing_on_the_other() {
-        let mut a = Arbiter::new(2);
-        a.request(req(1, Priority::Scheduled, &[0, 1])).unwrap();
-        let changes = a.request(req(2, Priority::Live, &[1])).unwrap();
-        assert_eq!(changes, vec![assign(1, Some(2))]);
-        assert_eq!(a.zones_of(1), vec![0]);
-        assert_eq!(a.release(2), vec![assign(1, Some(1))]);
-    }
-
-    #[test]
-    fn equal_priority_first_come_keeps_the_zone_and_the_newcomer_waits() {
-        let mut a = Arbiter::new(1);
-        a.request(req(1, Priority::Scheduled, &[0])).unwrap();
-        assert_eq!(a.request(req(2, Priority::Scheduled, &[0])).unwrap(), vec![]);
-        assert_eq!(a.owner(0), Some(1));
-        // Waiting, not resumed: it never played.
-        assert_eq!(a.release(1), vec![assign(0, Some(2))]);
-    }
-
-    #[test]
-    fn on_busy_refuse_is_refused_by_an_equal_or_higher_holder_only() {
-        let mut a = Arbiter::new(2);
-        a.request(req(1, Priority::Announcement, &[0])).unwrap();
-        let mut r = req(2, Priority::Announcement, &[0, 1]);
-        r.on_busy = OnBusy::Refuse;
-        assert_eq!(
-            a.request(r.clone()),
-            Err(Refused {
-                busy: vec![(0, 1, Priority::Announcement)]
-            })
-        );
-        assert!(!a.contains(2));
-        r.priority = Priority::Emergency;
-        assert!(a.request(r).is_ok());
-        assert_eq!(a.owner(0), Some(2));
-    }
-
-    #[test]
-    fn a_lower_program_waits_behind_a_higher_one() {
-        let mut a = Arbiter::new(1);
-        a.request(req(1, Priority::Emergency, &[0])).unwrap();
-        assert_eq!(a.request(req(2, Priority::Background, &[0])).unwrap(), vec![]);
-        assert_eq!(a.release(1), vec![assign(0, Some(2))]);
-    }
-
-    #[test]
-    fn on_preempt_drop_ends_the_program_instead_of_pausing() {
-        let mut a = Arbiter::new(2);
-        let mut r = req(1, Priority::Scheduled, &[0, 1]);
-        r.on_preempt = OnPreempt::Drop;
-        a.request(r).unwrap();
-        let changes = a.request(req(2, Priority::Emergency, &[0])).unwrap();
-        assert_eq!(
-            changes,
-            vec![
-                assign(0, Some(2)),
-                assign(1, None),
-                Change::Dropped { program: 1, by: 2 }
-            ]
-        );
-        assert!(!a.contains(1));
-        assert_eq!(a.release(2), vec![assign(0, None)]);
-    }
-
-    #[test]
-    fn a_dropped_program_frees_its_zones_for_waiting_programs() {
-        let mut a = Arbiter::new(2);
-        let mut r = req(1, Priority::Scheduled, &[0, 1]);
-        r.on_preempt = OnPreempt::Drop;
-        a.request(r).unwrap();
-        a.request(req(2, Priority::Background, &[1])).unwrap();
-        let changes = a.request(req(3, Priority::Emergency, &[0])).unwrap();
-        assert_eq!(
-            changes,
-            vec![
-                assign(0, Some(3)),
-                assign(1, Some(2)),
-                Change::Dropped { program: 1, by: 3 }
-            ]
-        );
-    }
-
-    #[test]
-    fn emergency_over_live_over_announcement_stack_and_unwind_in_order() {
-        let mut a = Arbiter::new(1);
-        a.request(req(1, Priority::Scheduled, &[0])).unwrap();
-        a.request(req(2, Priority::Announcement, &[0])).unwrap();
-        a.request(req(3, Priority::Live, &[0])).unwrap();
-        a.request(req(4, Priority::Emergency, &[0])).unwrap();
-        assert_eq!(a.owner(0), Some(4));
-        a.release(4);
-        assert_eq!(a.owner(0), Some(3));
-        a.release(3);
-        assert_eq!(a.owner(0), Some(2));
-        a.release(2);
-        assert_eq!(a.owner(0), Some(1));
-    }
-
-    #[test]
-    fn a_retired_zone_goes_idle_and_its_program_keeps_its_other_zones() {
-        let mut a = Arbiter::new(2);
-        a.request(req(1, Priority::Scheduled, &[0, 1])).unwrap();
-        assert_eq!(a.retire_zone(1), vec![assign(1, None)]);
-        assert_eq!(a.zones_of(1), vec![0]);
-        let z = a.add_zone();
-        assert_eq!(z, 2);
-        assert_eq!(a.owner(2), None);
-    }
-}
+mod tests;

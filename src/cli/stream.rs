@@ -130,6 +130,7 @@ pub fn run(request: StreamRequest<'_>) -> Result<StreamReport, StreamError> {
         // No state dir here: measured afresh each run.
         loudness: Some(crate::media::loudness::Cache::default()),
         first_play_limit: crate::media::loudness::FIRST_PLAY_LIMIT,
+        start: None,
     })?;
     let mut ui = Ui::new(request.files, request.progress);
 

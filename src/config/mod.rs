@@ -7,6 +7,7 @@
 mod error;
 mod programs;
 mod raw;
+pub mod schedule;
 mod validate;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};

@@ -5,19 +5,13 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use toml::Spanned;
 
 use super::raw::{RawPlaylist, RawSchedule, RawZones};
+use super::schedule::{check, Field, Known, ScheduleFields};
 use super::validate::Validator;
-use super::{
-    Playlist, PlaylistSource, Schedule, ScheduleTarget, Zone, ZoneSelection,
-    DEFAULT_MISFIRE_GRACE,
-};
-use crate::proto::{OnBusy, OnPreempt};
-use crate::proto::Priority;
-use crate::schedule::CronExpr;
+use super::{Playlist, PlaylistSource, Schedule, Zone};
 
 /// Names of playlists and schedules are typed on the command line.
 pub(crate) fn name_ok(name: &str) -> bool {
@@ -29,6 +23,10 @@ pub(crate) fn name_ok(name: &str) -> bool {
 
 /// Parses "90s", "30m", "1h30m", "1h 30m" (jiff's friendly format).
 pub(crate) use crate::proto::text::parse_duration;
+
+fn word(v: &Option<Spanned<String>>) -> Option<&str> {
+    v.as_ref().map(|v| v.get_ref().as_str())
+}
 
 impl Validator<'_> {
     fn check_name(&mut self, at: &Spanned<String>, what: &str, seen: &mut HashMap<String, usize>) {
@@ -42,6 +40,11 @@ impl Validator<'_> {
             );
             return;
         }
+        self.check_duplicate(at, what, seen);
+    }
+
+    fn check_duplicate(&mut self, at: &Spanned<String>, what: &str, seen: &mut HashMap<String, usize>) {
+        let name = at.get_ref();
         let line = self.loc.at(Some(at.span()), "").line;
         if let Some(first) = seen.get(name) {
             self.error(
@@ -50,22 +53,6 @@ impl Validator<'_> {
             );
         } else {
             seen.insert(name.clone(), line);
-        }
-    }
-
-    fn duration(&mut self, at: &Spanned<String>, key: &str) -> Option<Duration> {
-        match parse_duration(at.get_ref()) {
-            Some(d) if !d.is_zero() => Some(d),
-            _ => {
-                self.error(
-                    at,
-                    format!(
-                        "{key} \"{}\" is not a duration; write e.g. \"90s\", \"30m\" or \"1h30m\"",
-                        at.get_ref()
-                    ),
-                );
-                None
-            }
         }
     }
 
@@ -112,141 +99,69 @@ impl Validator<'_> {
         playlists
     }
 
+    /// `[[schedule]]` tables, through the one validator the control
+    /// socket uses too (`super::schedule::check`); its errors are placed
+    /// on the value they are about.
     pub(super) fn schedules(
         &mut self,
         raw: &[Spanned<RawSchedule>],
         zones: &[Zone],
         playlists: &[Playlist],
     ) -> Vec<Schedule> {
+        let zone_names: Vec<String> = zones.iter().map(|z| z.name.clone()).collect();
+        let playlist_names: Vec<String> = playlists.iter().map(|p| p.name.clone()).collect();
+        let known = Known { zones: &zone_names, playlists: &playlist_names };
         let mut seen = HashMap::new();
         let mut schedules = Vec::new();
         for table in raw {
             let s = table.get_ref();
-            let name = s.name.get_ref();
-            self.check_name(&s.name, "schedule", &mut seen);
-            let errors_before = self.errors.len();
-
-            let cron = match CronExpr::parse(s.cron.get_ref()) {
-                Ok(cron) => Some(cron),
-                Err(e) => {
-                    self.error(&s.cron, e.to_string());
-                    None
+            self.check_duplicate(&s.name, "schedule", &mut seen);
+            // A single word is one zone's name, as on the wire.
+            let one;
+            let names = match s.zones.get_ref() {
+                RawZones::Word(w) if w == "all" => None,
+                RawZones::Word(w) => {
+                    one = [w.clone()];
+                    Some(&one[..])
                 }
+                RawZones::Names(names) => Some(&names[..]),
             };
-            if let (Some(voice), None) = (&s.voice, &s.say) {
-                self.error(voice, format!("voice is for say = \"text\"; schedule \"{name}\" says nothing"));
-            }
-            if let Some(voice) = s.voice.as_ref().filter(|v| !crate::proto::say::voice_ok(v.get_ref())) {
-                self.error(voice, crate::proto::say::SayError::BadVoice(voice.get_ref().clone()).to_string());
-            }
-            let target = match (&s.playlist, &s.file, &s.say) {
-                (None, None, Some(say)) => {
-                    if let Err(e) = crate::proto::say::check_text(say.get_ref()) {
-                        self.error(say, e.to_string());
+            let fields = ScheduleFields {
+                name: s.name.get_ref(),
+                cron: s.cron.get_ref(),
+                playlist: word(&s.playlist),
+                file: word(&s.file),
+                say: word(&s.say),
+                voice: word(&s.voice),
+                zones: names,
+                priority: word(&s.priority),
+                max_duration: word(&s.max_duration),
+                misfire_grace: word(&s.misfire_grace),
+                on_preempt: word(&s.on_preempt),
+                on_busy: word(&s.on_busy),
+                enabled: s.enabled.unwrap_or(true),
+            };
+            match check(&fields, known) {
+                Ok(schedule) => schedules.push(schedule),
+                Err(errors) => {
+                    for e in errors {
+                        let span = match e.field {
+                            Field::Name | Field::Target => Some(s.name.span()),
+                            Field::Cron => Some(s.cron.span()),
+                            Field::Playlist => s.playlist.as_ref().map(Spanned::span),
+                            Field::Say => s.say.as_ref().map(Spanned::span),
+                            Field::Voice => s.voice.as_ref().map(Spanned::span),
+                            Field::Zones => Some(s.zones.span()),
+                            Field::Priority => s.priority.as_ref().map(Spanned::span),
+                            Field::MaxDuration => s.max_duration.as_ref().map(Spanned::span),
+                            Field::MisfireGrace => s.misfire_grace.as_ref().map(Spanned::span),
+                            Field::OnPreempt => s.on_preempt.as_ref().map(Spanned::span),
+                            Field::OnBusy => s.on_busy.as_ref().map(Spanned::span),
+                        };
+                        let span = span.unwrap_or_else(|| table.span());
+                        self.errors.push(self.loc.at(Some(span), e.to_string()));
                     }
-                    Some(ScheduleTarget::Say {
-                        text: say.get_ref().trim().to_string(),
-                        voice: s.voice.as_ref().map(|v| v.get_ref().clone()),
-                    })
                 }
-                (Some(p), None, None) => {
-                    if !playlists.iter().any(|pl| &pl.name == p.get_ref()) {
-                        let known: Vec<&str> = playlists.iter().map(|p| p.name.as_str()).collect();
-                        self.error(
-                            p,
-                            format!(
-                                "unknown playlist \"{}\"; playlists in this file: {}",
-                                p.get_ref(),
-                                if known.is_empty() { "none".into() } else { known.join(", ") }
-                            ),
-                        );
-                    }
-                    Some(ScheduleTarget::Playlist(p.get_ref().clone()))
-                }
-                (None, Some(f), None) => Some(ScheduleTarget::File(f.get_ref().into())),
-                _ => {
-                    self.error(
-                        &s.name,
-                        format!(
-                            "schedule \"{name}\" needs exactly one of playlist = \"name\", file = \"path\" or say = \"text\""
-                        ),
-                    );
-                    None
-                }
-            };
-            let zone_selection = match s.zones.get_ref() {
-                RawZones::Word(word) if word == "all" => ZoneSelection::All,
-                RawZones::Word(word) => {
-                    self.error(
-                        &s.zones,
-                        format!(
-                            "zones = \"{word}\": write zones = \"all\" or a list such as zones = [\"{word}\"]"
-                        ),
-                    );
-                    ZoneSelection::All
-                }
-                RawZones::Names(names) => {
-                    if names.is_empty() {
-                        self.error(&s.zones, "zones is empty; list zone names or write \"all\"");
-                    }
-                    for zone in names {
-                        if !zones.iter().any(|z| &z.name == zone) {
-                            let known: Vec<&str> = zones.iter().map(|z| z.name.as_str()).collect();
-                            self.error(
-                                &s.zones,
-                                format!("unknown zone \"{zone}\"; zones: {}", known.join(", ")),
-                            );
-                        }
-                    }
-                    ZoneSelection::Named(names.clone())
-                }
-            };
-            let priority = match &s.priority {
-                None => Priority::Scheduled,
-                Some(p) => p.get_ref().parse().unwrap_or_else(|e: crate::proto::priority::UnknownPriority| {
-                    self.error(p, e.to_string());
-                    Priority::Scheduled
-                }),
-            };
-            let max_duration = s.max_duration.as_ref().and_then(|d| self.duration(d, "max_duration"));
-            let misfire_grace = match &s.misfire_grace {
-                None => DEFAULT_MISFIRE_GRACE,
-                Some(d) if d.get_ref().trim() == "0s" || d.get_ref().trim() == "0" => Duration::ZERO,
-                Some(d) => self.duration(d, "misfire_grace").unwrap_or(DEFAULT_MISFIRE_GRACE),
-            };
-            let on_preempt = match &s.on_preempt {
-                None => OnPreempt::Pause,
-                Some(v) => v.get_ref().parse::<OnPreempt>().ok().unwrap_or_else(|| {
-                    self.error(
-                        v,
-                        format!("on_preempt \"{}\" is not valid; expected \"pause\", \"drop\" or \"rejoin\"", v.get_ref()),
-                    );
-                    OnPreempt::Pause
-                }),
-            };
-            let on_busy = match &s.on_busy {
-                None => OnBusy::Wait,
-                Some(v) => v.get_ref().parse::<OnBusy>().ok().unwrap_or_else(|| {
-                    self.error(
-                        v,
-                        format!("on_busy \"{}\" is not valid; expected \"wait\" or \"refuse\"", v.get_ref()),
-                    );
-                    OnBusy::Wait
-                }),
-            };
-            if let (Some(cron), Some(target), true) = (cron, target, self.errors.len() == errors_before) {
-                schedules.push(Schedule {
-                    name: name.clone(),
-                    cron,
-                    target,
-                    zones: zone_selection,
-                    priority,
-                    max_duration,
-                    misfire_grace,
-                    enabled: s.enabled.unwrap_or(true),
-                    on_preempt,
-                    on_busy,
-                });
             }
         }
         schedules
@@ -310,21 +225,21 @@ mod tests {
              max_duration = \"soon\"\non_busy = \"later\"\n",
         );
         assert_eq!(e.len(), 5, "{e:#?}");
-        assert!(e[0].starts_with("loa.toml:11:8: cron expression"), "{}", e[0]);
-        assert!(e[1].starts_with("loa.toml:13:9: unknown zone \"thon-9\"; zones: thon-1, thon-2"), "{}", e[1]);
-        assert!(e[2].contains("14:12: unknown priority \"urgent\""), "{}", e[2]);
-        assert!(e[3].contains("15:16: max_duration \"soon\" is not a duration"), "{}", e[3]);
-        assert!(e[4].contains("16:11: on_busy \"later\" is not valid; expected \"wait\" or \"refuse\""), "{}", e[4]);
+        assert!(e[0].starts_with("loa.toml:11:8: cron: cron expression"), "{}", e[0]);
+        assert!(e[1].starts_with("loa.toml:13:9: zones: unknown zone \"thon-9\"; zones: thon-1, thon-2"), "{}", e[1]);
+        assert!(e[2].contains("14:12: priority: unknown priority \"urgent\""), "{}", e[2]);
+        assert!(e[3].contains("15:16: max_duration: \"soon\" is not a duration"), "{}", e[3]);
+        assert!(e[4].contains("16:11: on_busy: unknown on_busy \"later\"; valid: wait, refuse"), "{}", e[4]);
     }
 
     #[test]
     fn a_schedule_needs_exactly_one_known_target() {
         let e = errors("[[schedule]]\nname = \"x\"\ncron = \"0 6 * * *\"\nzones = \"all\"\n");
-        assert!(e[0].contains("needs exactly one of playlist = \"name\", file = \"path\" or say = \"text\""), "{e:?}");
+        assert!(e[0].contains("a schedule needs exactly one of playlist (a name), file (a path) or say (text to speak)"), "{e:?}");
         let e = errors("[[schedule]]\nname = \"x\"\ncron = \"0 6 * * *\"\nfile = \"a.mp3\"\nsay = \"Xin chào\"\nzones = \"all\"\n");
         assert!(e[0].contains("needs exactly one of"), "{e:?}");
         let e = errors("[[schedule]]\nname = \"x\"\ncron = \"0 6 * * *\"\nplaylist = \"nope\"\nzones = \"all\"\n");
-        assert!(e[0].contains("unknown playlist \"nope\"; playlists in this file: none"), "{e:?}");
+        assert!(e[0].contains("playlist: unknown playlist \"nope\"; playlists: none"), "{e:?}");
     }
 
     #[test]
@@ -357,10 +272,10 @@ mod tests {
         assert!(e[2].contains("espeak is empty"), "{}", e[2]);
         let e = errors("[[schedule]]\nname = \"x\"\ncron = \"0 6 * * *\"\nsay = \"  \"\nvoice = \"../x\"\nzones = \"all\"\n");
         assert_eq!(e.len(), 2, "{e:#?}");
-        assert!(e[0].starts_with("loa.toml:12:7: the text to say is empty"), "{}", e[0]);
-        assert!(e[1].starts_with("loa.toml:13:9: voice \"../x\" is not a voice name"), "{}", e[1]);
+        assert!(e[0].starts_with("loa.toml:12:7: say: the text to say is empty"), "{}", e[0]);
+        assert!(e[1].starts_with("loa.toml:13:9: voice: voice \"../x\" is not a voice name"), "{}", e[1]);
         let e = errors("[[schedule]]\nname = \"x\"\ncron = \"0 6 * * *\"\nfile = \"a.mp3\"\nvoice = \"vi\"\nzones = \"all\"\n");
-        assert!(e[0].contains("13:9: voice is for say = \"text\""), "{e:?}");
+        assert!(e[0].contains("13:9: voice: a voice is only for a schedule that says text"), "{e:?}");
     }
 
     #[test]
@@ -399,8 +314,10 @@ mod tests {
     }
 
     #[test]
-    fn zones_must_be_all_or_a_list() {
-        let e = errors("[[schedule]]\nname = \"x\"\ncron = \"0 6 * * *\"\nfile = \"a\"\nzones = \"thon-1\"\n");
-        assert!(e[0].contains("write zones = \"all\" or a list such as zones = [\"thon-1\"]"), "{e:?}");
+    fn a_single_zone_word_is_that_zone_and_a_comma_is_not_part_of_a_name() {
+        let c = Config::parse(&format!("{BASE}[[schedule]]\nname = \"x\"\ncron = \"0 6 * * *\"\nfile = \"a\"\nzones = \"thon-1\"\n"), "loa.toml").unwrap();
+        assert_eq!(c.schedules[0].zones, ZoneSelection::Named(vec!["thon-1".into()]));
+        let e = errors("[[schedule]]\nname = \"x\"\ncron = \"0 6 * * *\"\nfile = \"a\"\nzones = \"thon-1,thon-2\"\n");
+        assert_eq!(e, ["loa.toml:13:9: zones: \"thon-1,thon-2\" is not one zone name; list zones one by one, e.g. [\"thon-1\", \"thon-2\"]"]);
     }
 }

@@ -1,15 +1,16 @@
 //! `loa serve`: wires the parts together — config, store thread, pacer
 //! thread, control socket, signals, systemd notification — around the one
-//! engine task. Startup order matters: the history is repaired before
-//! anything plays, and READY is sent only once the socket answers.
+//! engine task, where the shell (`shell`) feeds the core (`core`, the
+//! decisions, without I/O). Startup order matters: the history is repaired
+//! before anything plays, and READY is sent only once the socket answers.
 //!
-//! Must not touch: decisions (they live in the engine, arbiter, scheduler).
+//! Must not touch: decisions (they live in the core, arbiter, scheduler).
 
-mod api;
-mod engine;
+pub(crate) mod core;
 mod notify;
 pub mod server;
-mod tasks;
+mod shell;
+pub(crate) mod tasks;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -17,18 +18,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use serde_json::Value;
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 
 use crate::config::Config;
-use crate::proto::rpc::RpcError;
-use server::{Caller, Handler, HandlerFuture, ServerOptions};
 use crate::pacer::{self, PacerOptions};
 use crate::store::Store;
-use engine::{Engine, Input, Restored, Wiring};
+use self::core::{Core, Restored};
+use server::ServerOptions;
+use shell::{Lanes, Parts, Shell, ShellHandler, ShellMsg};
 
-pub use engine::PREPARE_LEAD;
+pub use self::core::PREPARE_LEAD;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -42,67 +42,6 @@ pub enum DaemonError {
     Control(#[from] crate::daemon::server::ControlError),
     #[error("cannot start: {0}")]
     Io(#[from] std::io::Error),
-}
-
-/// Forwards control calls into the engine's input channel.
-struct EngineHandler {
-    inputs: mpsc::UnboundedSender<Input>,
-}
-
-impl Handler for EngineHandler {
-    fn stream(
-        &self,
-        caller: Caller,
-        id: Value,
-        method: String,
-        params: Value,
-        stream: tokio::net::UnixStream,
-        leftover: Vec<u8>,
-    ) -> server::StreamFuture {
-        let inputs = self.inputs.clone();
-        Box::pin(async move {
-            debug_assert_eq!(method, "live.start");
-            // The program worker reads the connection with blocking reads
-            // on its own thread; this task keeps a clone to answer on.
-            let stream = match stream.into_std().and_then(|s| s.set_nonblocking(false).map(|()| s)) {
-                Ok(s) => s,
-                Err(e) => return tracing::warn!("cannot take over a live connection: {e}"),
-            };
-            let answer = match stream.try_clone() {
-                Ok(s) => s,
-                Err(e) => return tracing::warn!("cannot take over a live connection: {e}"),
-            };
-            let (reply, rx) = oneshot::channel();
-            let sent = inputs.send(Input::Live { caller, params, input: stream, leftover, reply });
-            let result = match sent {
-                Ok(()) => rx.await.unwrap_or_else(|_| Err(RpcError::refused("the daemon is shutting down"))),
-                Err(_) => Err(RpcError::refused("the daemon is shutting down")),
-            };
-            let mut line = match &result {
-                Ok(value) => crate::proto::rpc::response_ok(&id, value.clone()),
-                Err(err) => crate::proto::rpc::response_err(Some(&id), err),
-            };
-            line.push('\n');
-            crate::live::send_now(&answer, line.as_bytes());
-        })
-    }
-
-    fn call(&self, caller: Caller, method: String, params: Value) -> HandlerFuture {
-        let (reply, rx) = oneshot::channel();
-        let sent = self.inputs.send(Input::Call {
-            caller,
-            method,
-            params,
-            reply,
-        });
-        Box::pin(async move {
-            if sent.is_err() {
-                return Err(RpcError::refused("the daemon is shutting down"));
-            }
-            rx.await
-                .unwrap_or_else(|_| Err(RpcError::refused("the daemon is shutting down")))
-        })
-    }
 }
 
 /// Deletes speech WAVs unused for `tts::CACHE_MAX_AGE`: at start, then
@@ -154,8 +93,8 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
         schedules: store.schedules()?,
         playlists: store.playlists()?,
         last_fires: store.last_fires()?,
-        loudness: crate::media::loudness::Cache::from_rows(store.loudness()?),
     };
+    let loudness = crate::media::loudness::Cache::from_rows(store.loudness()?);
     let (store, store_thread) = tasks::store::spawn(store, config.daemon.state_dir.clone())?;
     let started = Timestamp::now();
     store.write("mark rows left open by a previous run", move |s| {
@@ -167,42 +106,33 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
     });
 
     // The box may boot before its address is configured (DHCP, a slow
-    // network unit): start anyway, without a socket, and let the engine
-    // build one once the address appears. Other socket errors stay fatal.
+    // network unit): start anyway, without a socket, and let the core ask
+    // for one once the address appears. Other socket errors stay fatal.
     let socket = match crate::net::sender_socket(&config.network) {
         Ok(socket) => Some(socket),
         Err(crate::net::NetError::Interface { source, .. }) if crate::net::netwatch::address_missing(&source) => None,
         Err(e) => return Err(e.into()),
     };
     let socket_ok = socket.is_some();
-    let zones: Vec<pacer::ZoneSpec> = config
-        .zones
-        .iter()
-        .map(|z| crate::pacer::ZoneSpec::for_zone(&config.network, &config.audio, z))
-        .collect();
-    let zone_ssrcs: std::collections::HashMap<String, u32> =
-        zones.iter().map(|z| (z.name.clone(), z.session.ssrc)).collect();
+    let zones: Vec<pacer::ZoneSpec> =
+        config.zones.iter().map(|z| crate::pacer::ZoneSpec::for_zone(&config.network, &config.audio, z)).collect();
+    let zone_ssrcs: std::collections::HashMap<String, u32> = zones.iter().map(|z| (z.name.clone(), z.session.ssrc)).collect();
     let (events_tx, _) = tokio::sync::broadcast::channel(256);
     let health = tasks::health::spawn(&config, zone_ssrcs.clone(), store.clone(), events_tx.clone());
     let (sap, sap_task) = tasks::sap::spawn(&config);
-    let mut pacer = pacer::spawn(
-        socket,
-        PacerOptions {
-            frame: config.audio.frame,
-            zones,
-            exit_when_idle: false,
-        },
-    )?;
+    let mut pacer = pacer::spawn(socket, PacerOptions { frame: config.audio.frame, zones, exit_when_idle: false })?;
     let heartbeat = pacer.heartbeat.clone();
 
-    let (inputs, mut input_rx) = mpsc::unbounded_channel();
+    let (urgent, mut urgent_rx) = mpsc::unbounded_channel();
+    let (normal, mut normal_rx) = mpsc::unbounded_channel();
+    let lanes = Lanes { urgent, normal };
     // Pacer events arrive on a std channel; one blocking task forwards them.
     let pacer_events = pacer.take_events();
     {
-        let inputs = inputs.clone();
+        let lane = lanes.normal.clone();
         tokio::task::spawn_blocking(move || {
             for event in pacer_events {
-                if inputs.send(Input::Pacer(event)).is_err() {
+                if lane.send(ShellMsg::Pacer(event)).is_err() {
                     break;
                 }
             }
@@ -213,37 +143,29 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
     options.group = config.daemon.socket_group.clone();
     let listener = server::bind(&options).await?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let server_task = tokio::spawn(server::serve(
-        listener,
-        options,
-        Arc::new(EngineHandler {
-            inputs: inputs.clone(),
-        }),
-        events_tx,
-        shutdown_rx,
-    ));
+    let server_task =
+        tokio::spawn(server::serve(listener, options, Arc::new(ShellHandler::new(lanes.clone())), events_tx, shutdown_rx));
 
     let tts_prune = tokio::spawn(prune_speech_daily(config.daemon.state_dir.join("tts")));
 
-    let mut engine = Engine::new(
-        config.clone(),
-        config_path.clone(),
-        Wiring {
-            pacer: pacer.commands.clone(),
-            store: store.clone(),
-            inputs: inputs.clone(),
-            health,
-            sap: sap.clone(),
-            zone_ssrcs,
-            socket_ok,
-        },
-        restored,
-    );
+    let core = Core::new(config.clone(), config_path.clone(), restored, socket_ok, shell::now());
+    let parts = Parts {
+        pacer: pacer.commands.clone(),
+        store: store.clone(),
+        health,
+        sap: sap.clone(),
+        loudness,
+        network: config.network.clone(),
+        config_path: config_path.clone(),
+        zone_ssrcs,
+        zone_names: config.zones.iter().map(|z| z.name.clone()).collect(),
+    };
+    let mut shell = Shell::new(core, parts, lanes.clone());
     tracing::info!(
         config = %config_path.display(),
         socket = %config.daemon.socket.display(),
         zones = config.zones.len(),
-        schedules = engine.schedules_json().len(),
+        schedules = config.schedules.len(),
         "loa daemon ready"
     );
     notify::ready();
@@ -253,33 +175,33 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut last_beat = 0;
-    let mut net_tick = tokio::time::interval(Duration::from_secs(1));
-    net_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let wake = engine.next_wakeup();
+        // Commands waiting for room in the pacer's queue are tried again
+        // every frame or so.
+        let retry = shell.pacer_waiting().then(|| std::time::Instant::now() + Duration::from_millis(20));
+        let wake = match (shell.poll_timeout(), retry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let timer = async {
+            match wake {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            Some(input) = input_rx.recv() => match input {
-                Input::Call { caller, method, params, reply } => {
-                    api::handle(&mut engine, caller, &method, params, reply);
-                }
-                Input::Program(id, event) => engine.handle_program_event(id, event),
-                Input::Pacer(event) => engine.handle_pacer_event(event),
-                Input::Hashed { program, item, sha256 } => engine.handle_hash(program, item, sha256),
-                Input::StartAt(id) => engine.admit(id),
-                Input::MaxDuration(id) => engine.handle_max_duration(id),
-                Input::Spoken { program, result } => engine.handle_spoken(program, result),
-                Input::Live { caller, params, input, leftover, reply } => {
-                    api::live_start(&mut engine, caller, params, input, leftover, reply);
-                }
-            },
-            _ = tokio::time::sleep_until(wake.into()) => engine.on_timer(),
-            _ = net_tick.tick() => engine.on_net_tick(),
+            // Requests and urgent programs first: an emergency never waits
+            // behind a burst of other programs' events.
+            biased;
+            Some(msg) = urgent_rx.recv() => shell.message(msg),
+            _ = timer => {
+                shell.flush_pacer();
+                shell.timeout();
+            }
+            Some(msg) = normal_rx.recv() => shell.message(msg),
             _ = sighup.recv() => {
                 notify::reloading();
-                if let Err(e) = api::reload(&mut engine, None) {
-                    tracing::error!("{}", e.message);
-                }
-                notify::ready();
+                shell.load_config(None, None);
             }
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
@@ -302,19 +224,15 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
     // SAP deletions first, so players drop the zones as the RTP stops.
     sap.stop().await;
     let _ = tokio::time::timeout(Duration::from_secs(2), sap_task).await;
-    engine.shutdown();
+    shell.shutdown();
     let _ = shutdown_tx.send(true);
     let stats = tokio::task::spawn_blocking(move || pacer.join()).await.ok();
     let _ = tokio::time::timeout(Duration::from_secs(3), server_task).await;
-    drop(engine);
+    drop(shell);
     drop(store);
-    drop(inputs);
+    drop(lanes);
     // Every queued history write finishes before exit.
-    let flushed = tokio::time::timeout(
-        Duration::from_secs(10),
-        tokio::task::spawn_blocking(move || store_thread.join()),
-    )
-    .await;
+    let flushed = tokio::time::timeout(Duration::from_secs(10), tokio::task::spawn_blocking(move || store_thread.join())).await;
     if flushed.is_err() {
         tracing::error!("history writes did not finish within 10 s; the last rows may be missing");
     }

@@ -24,6 +24,8 @@ use super::resample::Resampler48k;
 use super::OUTPUT_RATE;
 use crate::config::Channels;
 
+mod seek;
+
 /// Why a file cannot be played (or stopped early), in words an operator
 /// understands. The path is a field; messages do not repeat it because the
 /// caller prints `path: message`.
@@ -60,6 +62,14 @@ const MAX_CONSECUTIVE_BAD_PACKETS: u32 = 100;
 /// Packets `open` may try before it gives up finding decodable audio.
 const OPEN_PROBE_PACKETS: u32 = 50;
 
+/// Source frames decoded and dropped before a start point in a lossy file
+/// (`open_at`): a lossy decoder carries state from one packet into the next
+/// (MDCT overlap, the MP3 synthesis filterbank), so after a seek its first
+/// packets differ from a decode from the start. 8192 frames cover two of the
+/// longest Vorbis blocks and several MP3/AAC frames, at ~1 ms of decoding.
+/// Lossless frames (PCM, FLAC, ALAC) decode independently: no preroll.
+const LOSSY_PREROLL_FRAMES: u64 = 8192;
+
 pub struct Source {
     path: PathBuf,
     format: Box<dyn FormatReader>,
@@ -82,6 +92,7 @@ pub struct Source {
     /// calling the file truncated.
     shortfall_tolerance: f64,
     decoded_frames: u64,
+    /// Output frames handed out so far, plus where `open_at` started.
     produced_frames: u64,
     bad_packets: u32,
     /// Damaged packets skipped over the whole file.
@@ -90,6 +101,19 @@ pub struct Source {
     /// A second handle on the opened file for the content hash, so the hash
     /// is of what plays even if the path is deleted or replaced meanwhile.
     hash_handle: Option<File>,
+    /// Source sample rate from the codec parameters (None: unknown).
+    source_rate: Option<u32>,
+    /// Whether timestamps count source frames (time base 1/rate), which
+    /// seeking to an exact frame needs.
+    frame_timestamps: bool,
+    lossless: bool,
+    /// Timestamp of the first sample a decode from the start hands out:
+    /// output frame `i` of the source rate is at `origin_ts + i`.
+    origin_ts: Option<i64>,
+    /// After a seek: decoded samples before this timestamp are dropped.
+    skip_before_ts: Option<i64>,
+    /// Output frames (48 kHz) still to drop before handing out audio.
+    skip_output: u64,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -160,6 +184,12 @@ impl Source {
             (Some(frames), Some(rate)) if rate > 0 => Some(Duration::from_secs_f64(frames as f64 / rate as f64)),
             _ => None,
         };
+        let source_rate = params.sample_rate.filter(|&r| r > 0);
+        let frame_timestamps = match (track.time_base, source_rate) {
+            (Some(tb), Some(rate)) => tb.numer.get() == 1 && tb.denom.get() == rate,
+            _ => false,
+        };
+        let lossless = is_lossless(&params.codec.to_string());
         let mut source = Source {
             path: p(),
             format,
@@ -180,6 +210,12 @@ impl Source {
             skipped_packets: 0,
             state: State::Decoding,
             hash_handle,
+            source_rate,
+            frame_timestamps,
+            lossless,
+            origin_ts: None,
+            skip_before_ts: None,
+            skip_output: 0,
         };
         source.prime()?;
         Ok(source)
@@ -189,7 +225,7 @@ impl Source {
     /// that have no decodable audio at all.
     fn prime(&mut self) -> Result<(), MediaError> {
         for _ in 0..OPEN_PROBE_PACKETS * 4 {
-            let more = self.decode_next()?;
+            let more = self.decode_more()?;
             if !self.out.is_empty() {
                 self.primed = true;
                 return Ok(());
@@ -221,7 +257,8 @@ impl Source {
         self.duration
     }
 
-    /// Output produced so far.
+    /// Position of the next output sample in the item (output handed out
+    /// so far, from where `open_at` started).
     pub fn position(&self) -> Duration {
         Duration::from_secs_f64(self.produced_frames as f64 / OUTPUT_RATE as f64)
     }
@@ -262,7 +299,7 @@ impl Source {
                 }
                 State::Decoding => {}
             }
-            match self.decode_next() {
+            match self.decode_more() {
                 Ok(_) if !self.out.is_empty() => return Ok(Some(self.hand_out())),
                 Ok(_) => continue,
                 Err(e) => {
@@ -278,6 +315,23 @@ impl Source {
         // `out` is cleared at the start of the next decode, so the slice
         // stays valid for the caller until then.
         &self.out
+    }
+
+    /// `decode_next`, less the output a start point still skips.
+    fn decode_more(&mut self) -> Result<bool, MediaError> {
+        let more = self.decode_next()?;
+        self.drop_skipped_output();
+        Ok(more)
+    }
+
+    fn drop_skipped_output(&mut self) {
+        if self.skip_output == 0 {
+            return;
+        }
+        let channels = self.target.count();
+        let frames = ((self.out.len() / channels) as u64).min(self.skip_output);
+        self.out.drain(..frames as usize * channels);
+        self.skip_output -= frames;
     }
 
     /// Reads and decodes one packet into `self.out` (possibly empty).
@@ -310,8 +364,22 @@ impl Source {
                 // Encoder delay and padding (gapless info from LAME headers,
                 // MP4 edit lists): the reader marks them on the packet, in
                 // the audio track's time base of one tick per frame.
-                let start = (packet.trim_start.get() as usize).min(frames);
+                let mut start = (packet.trim_start.get() as usize).min(frames);
                 let end = frames - (packet.trim_end.get() as usize).min(frames - start);
+                let pts = packet.pts.get();
+                if self.origin_ts.is_none() && end > start {
+                    self.origin_ts = Some(pts + start as i64);
+                }
+                if let Some(first) = self.skip_before_ts {
+                    // Preroll after a seek: decoded for the decoder's state,
+                    // not played.
+                    let first_index = first.saturating_sub(pts);
+                    if first_index >= end as i64 {
+                        return Ok(true);
+                    }
+                    start = start.max(first_index.max(0) as usize);
+                    self.skip_before_ts = None;
+                }
                 if start > 0 || end < frames {
                     for plane in &mut self.decoded {
                         plane.truncate(end);

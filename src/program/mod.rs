@@ -19,8 +19,10 @@ use std::time::Duration;
 use crate::config::Audio;
 use crate::media::loudness::{self, Measured};
 use crate::live::LiveInput;
-use crate::media::{MediaError, PcmConverter, Source};
+use crate::media::{MediaError, Source};
 use crate::media::opus::{Framer, OpusEncoder, OpusError, Payload};
+
+mod live;
 
 /// One encoded frame, tagged with where it came from.
 #[derive(Debug)]
@@ -164,6 +166,42 @@ pub struct ProgramSpec {
     pub first_play_limit: Duration,
     /// The PCM stream the item [`crate::live::LIVE_ITEM`] plays (`loa live`).
     pub live: Option<LiveInput>,
+    /// Where to begin instead of the first frame of the first item. None:
+    /// from the start.
+    pub start: Option<StartPoint>,
+}
+
+/// A frame of a program to begin at: a branch of a program that was cut on
+/// some of its zones resumes there from the frame they did not hear, while
+/// the program goes on elsewhere. The branch's frames carry the `item` and
+/// `position` the full run's frames carry, and its PCM is theirs (see
+/// `Source::open_at`), so history and levels line up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StartPoint {
+    /// The item number as frames carry it: the index in `items` (a chime
+    /// the engine inserted is item 0), counting up across passes of a
+    /// looped program. Earlier items are passed over without events.
+    pub item: usize,
+    /// Position in that item: a multiple of the frame duration (rounded
+    /// down to one otherwise). At or past the item's end, the program
+    /// begins with the next item. Ignored for the live item.
+    pub position: Duration,
+    /// The item's content hash and gain as the cut run reported them in
+    /// [`ProgramEvent::ItemStarted`]: reused, so the branch plays at the
+    /// level the other zones hear (a long file's first play gets its gain
+    /// from its first part, and the whole-file figure that lands in the
+    /// cache later would differ) without reading the file again while an
+    /// emergency plays. None: hashed and measured as for a full play.
+    pub resumed: Option<ResumedItem>,
+}
+
+/// What a cut run knew of the item a [`StartPoint`] resumes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResumedItem {
+    /// None: not hashed yet; the branch reports the open file for hashing.
+    pub sha256: Option<String>,
+    /// None: the item played without loudness gain.
+    pub gain_db: Option<f64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -194,7 +232,7 @@ pub fn spawn(spec: ProgramSpec) -> Result<ProgramHandle, SpawnError> {
     };
     let join = std::thread::Builder::new()
         .name("loa-encode".into())
-        .spawn(move || worker.run(spec.items, spec.audio, spec.looped, encoder))?;
+        .spawn(move || worker.run(spec.items, spec.audio, spec.looped, spec.start, encoder))?;
     Ok(ProgramHandle {
         frames,
         events,
@@ -249,25 +287,42 @@ enum Stop {
 }
 
 impl Worker {
-    fn run(mut self, items: Vec<PathBuf>, audio: Audio, looped: bool, mut encoder: OpusEncoder) {
+    fn run(mut self, items: Vec<PathBuf>, audio: Audio, looped: bool, start: Option<StartPoint>, mut encoder: OpusEncoder) {
         let (mut played, mut skipped) = (0, 0);
         let channels = audio.channels.count();
         let count = items.len();
+        let frame_samples = encoder.frame_samples() as u64;
+        let first_item = start.as_ref().map_or(0, |s| s.item);
+        // The start point's frame on the frame grid, and what the cut run
+        // knew of its item.
+        let mut resume = start.map(|s| {
+            let frame = (s.position.as_nanos() * 48_000 / 1_000_000_000) as u64 / frame_samples;
+            (frame as u32, s.resumed)
+        });
         // A looped program whose whole pass failed would spin on the same
-        // broken files forever; it ends instead.
-        let passes = if looped && count > 0 { usize::MAX } else { 1 };
+        // broken files forever; it ends instead. A pass begun part-way (at
+        // a start point) does not count: its first items were not tried.
         let mut played_in_pass = 0;
-        let plays = (0..passes).flat_map(|_| items.iter().cloned());
-        for (item, path) in plays.enumerate() {
-            if item > 0 && item % count == 0 {
-                if played_in_pass == 0 {
+        let mut whole_pass = first_item % count.max(1) == 0;
+        for item in first_item.. {
+            if count == 0 || (!looped && item >= count) {
+                break;
+            }
+            if item > first_item && item % count == 0 {
+                if played_in_pass == 0 && whole_pass {
                     break;
                 }
                 played_in_pass = 0;
+                whole_pass = true;
             }
             if self.cancelled() {
                 break;
             }
+            let path = items[item % count].clone();
+            let (first_frame, resumed) = match resume.take() {
+                Some((frame, resumed)) => (frame, resumed),
+                None => (0, None),
+            };
             if crate::live::is_live_item(&path) {
                 let Some(input) = self.live.take() else {
                     skipped += 1;
@@ -296,8 +351,16 @@ impl Worker {
                 let _ = self.event_tx.send(ProgramEvent::ItemEncoded { item, path, encoded, error, sha256 });
                 continue;
             }
-            let mut source = match Source::open(&path, audio.channels) {
-                Ok(source) => source,
+            let frame_duration = Duration::from_micros(frame_samples * 1_000_000 / 48_000);
+            let opened = match first_frame {
+                0 => Source::open(&path, audio.channels).map(Some),
+                n => Source::open_at(&path, audio.channels, frame_duration * n),
+            };
+            let mut source = match opened {
+                Ok(Some(source)) => source,
+                // The start point is at or past the item's end: the cut
+                // zones heard all of it.
+                Ok(None) => continue,
                 Err(err) => {
                     skipped += 1;
                     let _ = self.event_tx.send(ProgramEvent::ItemSkipped {
@@ -308,7 +371,10 @@ impl Worker {
                     continue;
                 }
             };
-            let (sha256, gain_db) = self.item_gain(&path, &source, &audio);
+            let (sha256, gain_db) = match resumed {
+                Some(ResumedItem { sha256, gain_db }) => (sha256, gain_db),
+                None => self.item_gain(&path, &source, &audio),
+            };
             let _ = self.event_tx.send(ProgramEvent::ItemStarted {
                 item,
                 path: path.clone(),
@@ -320,7 +386,7 @@ impl Worker {
             played += 1;
             played_in_pass += 1;
             let factor = gain_db.map_or(1.0, loudness::factor);
-            let (encoded, stop) = self.encode_item(item, source, channels, factor, &mut encoder);
+            let (encoded, stop) = self.encode_item(item, first_frame, source, channels, factor, &mut encoder);
             match stop {
                 Some(Stop::Program) => break,
                 Some(Stop::Item(error)) => {
@@ -456,10 +522,13 @@ impl Worker {
         }
     }
 
-    /// Encodes one item into frames. Returns the duration queued.
+    /// Encodes one item into frames, the first one being the item's frame
+    /// number `first_frame`. Returns the item's duration up to the end of
+    /// what was queued.
     fn encode_item(
         &mut self,
         item: usize,
+        first_frame: u32,
         mut source: Source,
         channels: usize,
         factor: f32,
@@ -468,7 +537,7 @@ impl Worker {
         let frame_len = encoder.frame_samples() * channels;
         let frame_duration = Duration::from_micros(encoder.frame_samples() as u64 * 1_000_000 / 48_000);
         let mut framer = Framer::new(frame_len);
-        let mut frames_done: u32 = 0;
+        let mut frames_done: u32 = first_frame;
         let mut emit = |worker: &mut Worker, pcm: &[f32], frames_done: &mut u32| {
             worker.emit(item, frame_duration * *frames_done, pcm, factor, encoder)?;
             *frames_done += 1;
@@ -494,128 +563,6 @@ impl Worker {
             return (frame_duration * frames_done, Some(stop));
         }
         (frame_duration * frames_done, stop)
-    }
-
-    /// Plays the live input: reads PCM from the client's connection as it
-    /// comes, converts, levels and encodes it frame by frame, until the
-    /// client ends the stream (end of input, Ctrl-C) or the program is
-    /// stopped. Returns what was queued, why it stopped early, and the
-    /// SHA-256 of the PCM bytes played.
-    fn encode_live(
-        &mut self,
-        item: usize,
-        input: LiveInput,
-        audio: &Audio,
-        encoder: &mut OpusEncoder,
-    ) -> (Duration, Option<Stop>, Option<String>) {
-        use crate::live::reader::{Input, LiveReader};
-
-        let failed = |e: String| (Duration::ZERO, Some(Stop::Item(ItemError::Live(e))), None);
-        let mut converter = match PcmConverter::new(input.format, audio.channels) {
-            Ok(c) => c,
-            Err(e) => return failed(e.to_string()),
-        };
-        let mut reader = match LiveReader::new(input) {
-            Ok(r) => r,
-            Err(e) => return failed(e.to_string()),
-        };
-        let channels = audio.channels.count();
-        let mut leveller = audio.loudness.normalize.then(|| {
-            crate::media::leveller::Leveller::new(channels, audio.loudness.target_lufs, audio.loudness.true_peak_max_dbtp)
-        });
-        let frame_duration = Duration::from_micros(encoder.frame_samples() as u64 * 1_000_000 / 48_000);
-        let mut framer = Framer::new(encoder.frame_samples() * channels);
-        // After a chime, what was said while it played is old: the
-        // operator waited for it, and playing it would delay everything
-        // after. Without a chime, the first words count.
-        if item > 0 {
-            let ms = reader.drop_received();
-            if ms > 0 {
-                tracing::info!("live input: {ms} ms said during the chime not played");
-            }
-        }
-        // Frames come only as the client sends, and it sends once it hears
-        // the program took its zones: ready now, not after a prefill.
-        self.mark_ready();
-        reader.notify("live.on_air", serde_json::json!({ "format": reader.format().to_string() }));
-        let mut standing = crate::live::StandingFrame::default();
-        let mut frames_done: u32 = 0;
-        let mut emit = |worker: &mut Worker, pcm: &[f32], frames_done: &mut u32| {
-            if worker.emit_live(item, frame_duration * *frames_done, pcm, encoder, &mut standing)? {
-                *frames_done += 1;
-            }
-            Ok(())
-        };
-        // Levels a converted block and frames it.
-        let mut play = |worker: &mut Worker, pcm: &[f32], frames_done: &mut u32| {
-            let mut block = std::mem::take(&mut worker.scratch);
-            block.clear();
-            block.extend_from_slice(pcm);
-            if let Some(leveller) = leveller.as_mut() {
-                leveller.process(&mut block);
-            }
-            let pushed = framer.push(&block, |pcm| emit(worker, pcm, frames_done));
-            worker.scratch = block;
-            pushed
-        };
-        let mut stop = None;
-        loop {
-            if self.cancelled() {
-                return (frame_duration * frames_done, Some(Stop::Program), None);
-            }
-            let pcm = match reader.read() {
-                Ok(Input::Idle) => continue,
-                Ok(Input::End) => break,
-                Ok(Input::Data(bytes)) => converter.push(bytes).map_err(|e| e.to_string()),
-                Err(e) => Err(e),
-            };
-            let pushed = match pcm {
-                Ok(pcm) => play(self, pcm, &mut frames_done),
-                Err(e) => {
-                    stop = Some(Stop::Item(ItemError::Live(e)));
-                    break;
-                }
-            };
-            if let Err(stop) = pushed {
-                return (frame_duration * frames_done, Some(stop), None);
-            }
-        }
-        let sha256 = reader.finish();
-        let tail = converter.finish().map(<[f32]>::to_vec).unwrap_or_default();
-        let flushed = play(self, &tail, &mut frames_done).and_then(|()| framer.finish(|pcm| emit(self, pcm, &mut frames_done)));
-        match flushed {
-            Err(stop) => (frame_duration * frames_done, Some(stop), Some(sha256)),
-            Ok(()) => (frame_duration * frames_done, stop, Some(sha256)),
-        }
-    }
-
-    /// `emit` for live input: a frame that finds its predecessor still
-    /// queued for a whole window is dropped instead of adding a frame of
-    /// delay for good (`crate::live::StandingFrame`). True: sent.
-    fn emit_live(
-        &mut self,
-        item: usize,
-        position: Duration,
-        pcm: &[f32],
-        encoder: &mut OpusEncoder,
-        standing: &mut crate::live::StandingFrame,
-    ) -> Result<bool, Stop> {
-        let frame = self.encode(item, position, pcm, encoder)?;
-        match self.frame_tx.try_send(frame) {
-            Ok(()) => {
-                standing.observe(std::time::Instant::now(), false);
-            }
-            Err(mpsc::TrySendError::Full(frame)) => {
-                if standing.observe(std::time::Instant::now(), true) {
-                    tracing::debug!("live input: a frame of standing delay dropped");
-                    return Ok(false);
-                }
-                self.frame_tx.send(frame).map_err(|_| Stop::Program)?;
-            }
-            Err(mpsc::TrySendError::Disconnected(_)) => return Err(Stop::Program),
-        }
-        self.queued();
-        Ok(true)
     }
 
     fn emit(
@@ -658,3 +605,6 @@ impl Worker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -25,8 +25,12 @@ pub fn humanize(d: Duration) -> String {
 }
 
 /// A duration as operators write it: "90s", "30m", "1h30m", "2h 15m"
-/// (jiff's friendly format). `None` when it is not one.
+/// (jiff's friendly format), or a bare "0" (no unit is needed for none).
+/// `None` when it is not one.
 pub fn parse_duration(text: &str) -> Option<Duration> {
+    if text.trim() == "0" {
+        return Some(Duration::ZERO);
+    }
     let d: jiff::SignedDuration = text.trim().parse().ok()?;
     Duration::try_from(d).ok()
 }
@@ -107,6 +111,8 @@ mod tests {
         assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
         assert_eq!(parse_duration(" 1h30m "), Some(Duration::from_secs(5400)));
         assert_eq!(parse_duration("soon"), None);
+        assert_eq!(parse_duration("0"), Some(Duration::ZERO));
+        assert_eq!(parse_duration("5"), None, "a number alone is no duration, except none");
         assert_eq!(parse_duration("-5m"), None);
     }
 

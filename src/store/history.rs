@@ -5,7 +5,8 @@ use super::*;
 /// One item about to go on air (or that failed to).
 #[derive(Debug, Clone, Copy)]
 pub struct NewItem<'a> {
-    pub program: u64,
+    /// None for rows that never became a program (a missed fire).
+    pub program: Option<crate::proto::ProgramId>,
     pub program_name: &'a str,
     /// A file path, or `say:…` for synthesized speech.
     pub source: &'a str,

@@ -157,8 +157,9 @@ impl Store {
                      origin, caller_uid, caller_pid, start_ms, end_ms, outcome, error)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 params![
-                    // Bit-for-bit: SQLite integers are i64; history reads it back as u64.
-                    item.program as i64,
+                    // The column holds 0 for "no program" (the schema
+                    // predates the type); only here, at the SQL boundary.
+                    item.program.map_or(0, |p| p.get() as i64),
                     item.program_name,
                     item.source,
                     item.sha256,

@@ -9,7 +9,7 @@
 //!
 //! Must not touch: the engine's state, RTP sending.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -237,31 +237,6 @@ fn snapshot_json(monitor: &HealthMonitor, now: Instant) -> Vec<Value> {
                 "registered": s.registered,
                 "cname": s.cname,
             })
-        })
-        .collect()
-}
-
-/// Per-zone counts for `loa status`, from snapshot rows.
-pub fn zone_counts(rows: &[Value]) -> BTreeMap<String, Value> {
-    let mut counts: BTreeMap<String, [u32; 5]> = BTreeMap::new();
-    for row in rows {
-        let zone = row["zone"].as_str().unwrap_or("").to_string();
-        let slot = match row["state"].as_str() {
-            Some("online") => 0,
-            Some("degraded") => 1,
-            Some("offline") => 2,
-            Some("unregistered") => 4,
-            _ => 3,
-        };
-        counts.entry(zone).or_default()[slot] += 1;
-    }
-    counts
-        .into_iter()
-        .map(|(zone, c)| {
-            (
-                zone,
-                json!({ "online": c[0], "degraded": c[1], "offline": c[2], "unknown": c[3], "unregistered": c[4] }),
-            )
         })
         .collect()
 }

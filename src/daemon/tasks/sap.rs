@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::Timestamp;
-use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -50,14 +49,15 @@ impl SapHandle {
         }
     }
 
-    pub fn status_json(&self, tz: &jiff::tz::TimeZone) -> Value {
+    /// What `loa status` shows of SAP.
+    pub fn status(&self) -> crate::daemon::core::SapState {
         let s = self.status.lock().unwrap_or_else(|e| e.into_inner());
-        json!({
-            "enabled": s.enabled,
-            "address": s.address,
-            "last_sent": s.last_sent.map(|t| t.to_zoned_datetime(tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()),
-            "error": s.error,
-        })
+        crate::daemon::core::SapState {
+            enabled: s.enabled,
+            address: s.address.clone(),
+            last_sent: s.last_sent,
+            error: s.error.clone(),
+        }
     }
 }
 

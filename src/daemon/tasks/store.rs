@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 use jiff::Timestamp;
 
 use super::store_backlog::{Backlog, CAPACITY};
-use crate::proto::Priority;
+use crate::proto::{Priority, ProgramId};
 use crate::store::{NewItem, Outcome, Store, StoreError};
 
 type Call = Box<dyn FnOnce(Result<&mut Store, StoreError>) + Send>;
@@ -98,13 +98,30 @@ struct Ctx {
     health: Arc<StoreHealth>,
 }
 
-/// The engine's name for a history row.
-pub type RowKey = u64;
+/// The engine's name for a history row: the store thread maps it to the
+/// database's row id, so the engine never waits for an insert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RowKey(pub std::num::NonZeroU64);
+
+impl RowKey {
+    pub const FIRST: RowKey = RowKey(std::num::NonZeroU64::MIN);
+
+    pub fn next(self) -> RowKey {
+        RowKey(self.0.saturating_add(1))
+    }
+}
+
+impl std::fmt::Display for RowKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
 
 /// A history row as the engine knows it when the item starts.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RowStart {
-    pub program: u64,
+    /// None for rows that never became a program (a missed fire).
+    pub program: Option<ProgramId>,
     pub program_name: String,
     pub source: String,
     pub sha256: Option<String>,
@@ -569,9 +586,13 @@ mod tests {
         }
     }
 
+    fn key(n: u64) -> RowKey {
+        RowKey(std::num::NonZeroU64::new(n).unwrap())
+    }
+
     fn row(program: u64, start_ms: i64) -> RowStart {
         RowStart {
-            program,
+            program: ProgramId::new(program),
             program_name: format!("p{program}"),
             source: "/m/a.wav".into(),
             sha256: None,
@@ -593,15 +614,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut ctx = ctx(dir.path(), 100);
         ctx.write(Op::Begin {
-            key: 1,
+            key: key(1),
             row: row(1, 1_000),
         });
         ctx.write(Op::Hash {
-            key: 1,
+            key: key(1),
             sha256: "ab".into(),
         });
         ctx.write(Op::Finish {
-            key: 1,
+            key: key(1),
             end: at(2_000),
             outcome: Outcome::Completed,
             error: None,
@@ -653,25 +674,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut ctx = ctx(dir.path(), 4);
         ctx.write(Op::Begin {
-            key: 1,
+            key: key(1),
             row: row(1, 1_000),
         });
         ctx.write(Op::Begin {
-            key: 2,
+            key: key(2),
             row: row(2, 1_500),
         });
         ctx.write(Op::Hash {
-            key: 1,
+            key: key(1),
             sha256: "ab".into(),
         });
         ctx.write(Op::Finish {
-            key: 2,
+            key: key(2),
             end: at(2_500),
             outcome: Outcome::Stopped,
             error: None,
         });
         ctx.write(Op::Finish {
-            key: 1,
+            key: key(1),
             end: at(3_000),
             outcome: Outcome::Completed,
             error: None,
