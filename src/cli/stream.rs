@@ -131,6 +131,7 @@ pub fn run(request: StreamRequest<'_>) -> Result<StreamReport, StreamError> {
         loudness: Some(crate::media::loudness::Cache::default()),
         first_play_limit: crate::media::loudness::FIRST_PLAY_LIMIT,
         start: None,
+        urgent: false,
     })?;
     let mut ui = Ui::new(request.files, request.progress);
 

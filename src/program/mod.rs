@@ -22,7 +22,11 @@ use crate::live::LiveInput;
 use crate::media::{MediaError, Source};
 use crate::media::opus::{Framer, OpusEncoder, OpusError, Payload};
 
+mod background;
 mod live;
+mod prepare;
+
+use prepare::{Prepared, Preparer, YIELDING_NICE};
 
 /// One encoded frame, tagged with where it came from.
 #[derive(Debug)]
@@ -164,6 +168,10 @@ pub struct ProgramSpec {
     /// first frame (the rest beside playback). Short for emergencies: the
     /// measuring delays going on air.
     pub first_play_limit: Duration,
+    /// A live or emergency program: the preparation of programs that are
+    /// not urgent yields the CPU to it (nice 10 before their first frame;
+    /// see `prepare`), its own never does.
+    pub urgent: bool,
     /// The PCM stream the item [`crate::live::LIVE_ITEM`] plays (`loa live`).
     pub live: Option<LiveInput>,
     /// Where to begin instead of the first frame of the first item. None:
@@ -220,13 +228,14 @@ pub fn spawn(spec: ProgramSpec) -> Result<ProgramHandle, SpawnError> {
     let cancel = Arc::new(AtomicBool::new(false));
     let worker = Worker {
         frame_tx,
-        event_tx,
+        event_tx: Arc::new(event_tx),
         cancel: cancel.clone(),
         sent: 0,
         prefill: spec.prefill_frames.clamp(1, spec.queue_frames.max(1)),
         ready_sent: false,
         loudness: spec.loudness,
         first_play_limit: spec.first_play_limit,
+        urgent: spec.urgent,
         scratch: Vec::new(),
         live: spec.live,
     };
@@ -241,39 +250,22 @@ pub fn spawn(spec: ProgramSpec) -> Result<ProgramHandle, SpawnError> {
     })
 }
 
-fn remember(
-    cache: &loudness::Cache,
-    events: &Sender<ProgramEvent>,
-    path: &std::path::Path,
-    sha256: &str,
-    measured: Measured,
-) {
-    tracing::info!(
-        file = %path.display(),
-        "measured loudness: {:.1} LUFS, true peak {:.1} dBTP",
-        measured.integrated_lufs,
-        measured.true_peak_dbtp
-    );
-    cache.insert(sha256.to_string(), measured);
-    let _ = events.send(ProgramEvent::Measured {
-        sha256: sha256.to_string(),
-        path: path.to_path_buf(),
-        measured,
-    });
-}
-
 struct Worker {
     // `std::sync::mpsc::sync_channel` is a bounded lock-free array queue
     // (crossbeam's design, in std since 1.67): the pacer's `try_recv` never
     // waits on this thread, while `send` here blocks when the lookahead is full.
     frame_tx: SyncSender<Frame>,
-    event_tx: Sender<ProgramEvent>,
+    /// The only strong handle on the events' sender: when the worker ends,
+    /// the channel closes (and the daemon's forwarder with it) even while
+    /// a queued whole-file measurement holds a weak one (`prepare`).
+    event_tx: Arc<Sender<ProgramEvent>>,
     cancel: Arc<AtomicBool>,
     sent: usize,
     prefill: usize,
     ready_sent: bool,
     loudness: Option<loudness::Cache>,
     first_play_limit: Duration,
+    urgent: bool,
     /// Gain-scaled copy of the frame being encoded.
     scratch: Vec<f32>,
     live: Option<LiveInput>,
@@ -352,12 +344,18 @@ impl Worker {
                 continue;
             }
             let frame_duration = Duration::from_micros(frame_samples * 1_000_000 / 48_000);
-            let opened = match first_frame {
-                0 => Source::open(&path, audio.channels).map(Some),
-                n => Source::open_at(&path, audio.channels, frame_duration * n),
+            let preparer = Preparer {
+                audio: &audio,
+                cache: self.loudness.as_ref(),
+                events: &self.event_tx,
+                first_play_limit: self.first_play_limit,
             };
-            let mut source = match opened {
-                Ok(Some(source)) => source,
+            let prepare = || preparer.item(&path, frame_duration * first_frame, resumed);
+            // Before its first frame a program that is not urgent gets
+            // ready without holding an urgent one back (see `prepare`).
+            let prepared = if self.urgent || self.sent > 0 { prepare() } else { prepare::at_nice(YIELDING_NICE, prepare) };
+            let Prepared { mut source, sha256, gain_db } = match prepared {
+                Ok(Some(prepared)) => prepared,
                 // The start point is at or past the item's end: the cut
                 // zones heard all of it.
                 Ok(None) => continue,
@@ -370,10 +368,6 @@ impl Worker {
                     });
                     continue;
                 }
-            };
-            let (sha256, gain_db) = match resumed {
-                Some(ResumedItem { sha256, gain_db }) => (sha256, gain_db),
-                None => self.item_gain(&path, &source, &audio),
             };
             let _ = self.event_tx.send(ProgramEvent::ItemStarted {
                 item,
@@ -415,100 +409,6 @@ impl Worker {
             .send(ProgramEvent::Finished { played, skipped });
         // Dropping `frame_tx` closes the queue: the pacer sees the end after
         // the last frame.
-    }
-
-    /// The item's content hash and loudness gain, measuring the file on a
-    /// cache miss (the whole file is decoded once, ~100× real time, before
-    /// its first frame). A file that cannot be hashed or measured plays
-    /// unchanged: normalisation never stops a broadcast.
-    fn item_gain(
-        &self,
-        path: &std::path::Path,
-        source: &Source,
-        audio: &Audio,
-    ) -> (Option<String>, Option<f64>) {
-        let Some(cache) = self.loudness.as_ref().filter(|_| audio.loudness.normalize) else {
-            return (None, None);
-        };
-        let hashed = match source.hash_handle() {
-            Some(file) => crate::media::hash::sha256_open(file),
-            None => crate::media::hash::sha256_file(path),
-        };
-        let sha256 = match hashed {
-            Ok(sha256) => sha256,
-            Err(e) => {
-                tracing::warn!(file = %path.display(), "cannot hash, playing without loudness gain: {e}");
-                return (None, None);
-            }
-        };
-        let measured = match cache.get(&sha256) {
-            Some(measured) => measured,
-            None => match loudness::measure(path, audio.channels, Some(self.first_play_limit))
-            {
-                Ok((measured, true)) => {
-                    self.remember(cache, path, &sha256, measured);
-                    measured
-                }
-                Ok((first, false)) => {
-                    // A long new file: its first part sets this play's gain,
-                    // so the first frame is not held back; the whole file is
-                    // measured beside playback for every later play.
-                    tracing::info!(
-                        file = %path.display(),
-                        "first-play loudness from the first {} s: {:.1} LUFS; measuring the whole file",
-                        self.first_play_limit.as_secs(),
-                        first.integrated_lufs
-                    );
-                    self.measure_beside(
-                        cache.clone(),
-                        path.to_path_buf(),
-                        sha256.clone(),
-                        audio.channels,
-                    );
-                    first
-                }
-                Err(e) => {
-                    tracing::warn!(file = %path.display(), "cannot measure loudness, playing unchanged: {e}");
-                    return (Some(sha256), None);
-                }
-            },
-        };
-        (
-            Some(sha256),
-            Some(loudness::gain_db(&measured, &audio.loudness)),
-        )
-    }
-
-    /// Caches a whole-file measurement and reports it for the store.
-    fn remember(
-        &self,
-        cache: &loudness::Cache,
-        path: &std::path::Path,
-        sha256: &str,
-        measured: Measured,
-    ) {
-        remember(cache, &self.event_tx, path, sha256, measured);
-    }
-
-    /// Measures the whole file on its own thread (a long file on its first
-    /// play); the result goes to the cache and the store, not to this play.
-    fn measure_beside(
-        &self,
-        cache: loudness::Cache,
-        path: PathBuf,
-        sha256: String,
-        channels: crate::config::Channels,
-    ) {
-        let events = self.event_tx.clone();
-        let spawned = std::thread::Builder::new()
-            .name("loa-loudness".into())
-            .spawn(move || match loudness::measure(&path, channels, None) {
-                Ok((measured, _)) => remember(&cache, &events, &path, &sha256, measured),
-                Err(e) => tracing::warn!(file = %path.display(), "cannot measure loudness: {e}"),
-            });
-        if let Err(e) = spawned {
-            tracing::warn!("cannot start the loudness thread: {e}");
-        }
     }
 
     fn cancelled(&self) -> bool {

@@ -51,6 +51,7 @@ fn spec(items: Vec<PathBuf>, looped: bool, start: Option<StartPoint>) -> Program
         first_play_limit: loudness::FIRST_PLAY_LIMIT,
         live: None,
         start,
+        urgent: false,
     }
 }
 

@@ -70,6 +70,7 @@ pub fn program_spec(worker: WorkerSpec, cache: &loudness::Cache, live: Option<Li
         looped: worker.looped,
         loudness: Some(cache.clone()),
         first_play_limit: worker.first_play_limit,
+        urgent: worker.urgent,
         live,
         start: worker.start.map(|s| StartPoint {
             item: s.item,
