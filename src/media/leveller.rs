@@ -19,14 +19,21 @@
 //!    channel energies summed with weight 1 — the same measure as the
 //!    `ebur128` meter that sets file gains, so live and files meet the same
 //!    LUFS target.
-//! 3. Leveller gain: moves toward `target − speech level` at a bounded rate,
-//!    holds when there is no speech (see [`Leveller`]).
+//! 3. Leveller gain: moves toward `target − programme level` at a bounded
+//!    rate, holds when there is no programme — silence, the room's noise, a
+//!    knock (see [`Leveller`]). Programme is tonal (energy in spectral
+//!    peaks, [`tonality`]) and either louder than the room's noise floor
+//!    (speech, with its pauses) or steadily tonal for a second (a tone, a
+//!    siren, a music bed).
 //! 4. Limiter: 1 ms lookahead so the gain ramps down before a peak instead
 //!    of jumping on it, exponential release, on the sample peak of the
 //!    frame (linked over channels), then a safety clamp at the ceiling.
 //!    The output is therefore [`LATENCY_FRAMES`] (1 ms) behind the input.
 
+mod tonality;
+
 use crate::media::OUTPUT_RATE;
+use tonality::{Share, Tonality};
 
 const RATE: f64 = OUTPUT_RATE as f64;
 
@@ -42,8 +49,8 @@ const HOP_FRAMES: u32 = OUTPUT_RATE / 10;
 /// Hops per momentary block (400 ms).
 const HOPS_PER_BLOCK: usize = 4;
 
-/// Momentary blocks in the speech-level window: the last 30 blocks that
-/// were speech, every 100 ms, so ≈ 3 s of speech (pauses do not age it).
+/// Momentary blocks in the level window: the last 30 blocks that were
+/// programme, every 100 ms, so ≈ 3 s of speech (pauses do not age it).
 /// A single 400 ms block follows syllables and word gaps; levelling on it
 /// would pump. Three seconds hold a couple of phrases, while a new, louder
 /// speaker still dominates the energy mean within a few hundred ms (the
@@ -62,18 +69,37 @@ pub const GATE_LUFS: f64 = -50.0;
 /// than the floor to count as speech. Without it, a pause longer than the
 /// level window would let the noise alone set the level and the gain would
 /// climb until the noise is at the target (noise pumping). Speech under it
-/// (SNR < 10 dB) is held at the current gain rather than levelled.
+/// (SNR < 10 dB) is held at the current gain rather than levelled, unless
+/// it is tonal for a whole second ([`TONAL_HOPS`]).
 pub const NOISE_GATE_LU: f64 = 10.0;
 
 /// The noise floor is the lowest 100 ms hop, rising by at most this much
 /// per second so it follows a room that gets noisier; gaps between words
 /// pull it back down at once. It starts at the first hop heard: the room
 /// as the live input opens. A speaker already talking then is levelled
-/// from the first gap between words (within a second, as a rule); a
-/// steady sound from the first instant with no gap at all (a test tone)
-/// is taken for the room and passes at its own level, limited — the safe
-/// side.
+/// from the first gap between words (within a second, as a rule). A steady
+/// sound from the first instant with no gap at all sets the floor to its
+/// own level, so the floor alone cannot tell a steady tone from a fan:
+/// that is what [`TONAL_HOPS`] is for.
 pub const NOISE_FLOOR_RISE_DB_PER_S: f64 = 0.5;
+
+/// Programme is tonal: a block counts only when its tonal share
+/// ([`tonality`]) is at least [`tonality::TONAL_SHARE`]. Voices, tones,
+/// sirens and music have their energy in spectral peaks; room noise (fan,
+/// traffic, rain, hum), a knock or a gust on the microphone have none, so
+/// traffic swelling by 20 dB, which the noise gate alone takes for speech,
+/// is held (in real speech ≥ 95 % of the blocks over the room are tonal;
+/// the others are onsets).
+///
+/// A tonal block is programme, whatever the noise floor, when the last
+/// `TONAL_HOPS` hops (1 s) are tonal too: a steady tone, a siren or a
+/// music bed has no pauses for the noise gate. The second of persistence
+/// keeps a chance peaky moment of noise out of the level window (one block
+/// there would set the level alone and lift the room). Settling: a steady
+/// source from the first instant is levelled from 1 s on and is at the
+/// target after 1 s + its distance to the target at [`GAIN_UP_DB_PER_S`]
+/// or [`GAIN_DOWN_DB_PER_S`]: ≤ 5 s for the whole gain range (+24 dB).
+pub const TONAL_HOPS: usize = 10;
 
 /// The floor never goes under this (LUFS), so after digital silence it
 /// still rises to a noisy room's level in finite time.
@@ -219,15 +245,17 @@ impl KWeighting {
 /// Live-input leveller and limiter for one stream (mono, or stereo with one
 /// gain for both channels so the image does not shift).
 ///
-/// Speech: a momentary block (400 ms, every 100 ms) over the absolute gate
-/// [`GATE_LUFS`] and [`NOISE_GATE_LU`] over the noise floor. A block that
-/// is not speech (silence, room noise, a pause) leaves everything as it is:
-/// the gain holds, so it never creeps up on noise.
+/// Programme: a momentary block (400 ms, every 100 ms) over the absolute
+/// gate [`GATE_LUFS`], tonal, and either [`NOISE_GATE_LU`] over the noise
+/// floor (speech, with its pauses) or tonal for a second (a steady tone,
+/// siren or music; see [`TONAL_HOPS`]). A block that is not programme
+/// (silence, room noise, a pause, a knock) leaves everything as it is: the
+/// gain holds, so it never creeps up on noise.
 ///
-/// Speech level: the BS.1770-4 gated loudness (relative gate
-/// [`RELATIVE_GATE_LU`]) of the last [`WINDOW_BLOCKS`] speech blocks —
-/// integrated loudness over a sliding window of ≈ 3 s of speech. Each
-/// speech block sets the wanted gain,
+/// Programme level: the BS.1770-4 gated loudness (relative gate
+/// [`RELATIVE_GATE_LU`]) of the last [`WINDOW_BLOCKS`] programme blocks —
+/// integrated loudness over a sliding window of ≈ 3 s of programme. Each
+/// programme block sets the wanted gain,
 /// `clamp(target − level, GAIN_MIN_DB, GAIN_MAX_DB)`.
 /// The applied gain moves toward the wanted one sample by sample at most
 /// [`GAIN_UP_DB_PER_S`] up and [`GAIN_DOWN_DB_PER_S`] down (a constant
@@ -247,6 +275,21 @@ impl KWeighting {
 /// would reach +3 dBFS and the limiter takes them down to the ceiling.
 /// This is the same trade-off files make (their gain is capped by the true
 /// peak); pushing harder into the limiter would cost clarity.
+///
+/// Steady sources (issue 13): before the tonal test, a tone, siren or music
+/// bed with no pause from the first instant set the noise floor to its own
+/// level and never passed the noise gate, so it went out at its input
+/// level: a 2 kHz tone at −9 and −29 dBFS RMS (−6.6 and −26.6 LUFS) left
+/// at −9.0 and −29.1 dBFS RMS through `loa live --stdin`, 9.4 LU over and
+/// 10.6 LU under the −16 LUFS target; music-like input at −11.7 LUFS left
+/// at −12.8 LUFS (limited only). Now, 5 s after the first sample, the
+/// tones measure −16.0 LUFS, music-like input at −11.7 and −35.7 LUFS
+/// −16.05 LUFS, wail, yelp and hi-lo sirens at −11 to −33 LUFS −15.8 to
+/// −16.0 LUFS; the spoken notice in a room is levelled as before (−17.0
+/// to −17.4 LUFS), and room noises alone still get no gain — traffic
+/// noise swelling by 19 dB, which the noise gate alone took for speech
+/// (+24 dB), now included (`cargo test --lib leveller -- --nocapture`
+/// prints these).
 #[derive(Debug, Clone)]
 pub struct Leveller {
     channels: usize,
@@ -259,13 +302,18 @@ pub struct Leveller {
     /// Energy sums of the last hops (ring), for the momentary block.
     hops: [f64; HOPS_PER_BLOCK],
     hops_seen: usize,
-    /// Mean squares of the last speech blocks (ring); `None` until filled.
+    /// Mean squares of the last programme blocks (ring); `None` until filled.
     blocks: [Option<f64>; WINDOW_BLOCKS],
     next_block: usize,
     /// Noise floor, mean square, and its rise factor per hop.
     noise_floor: f64,
     noise_floor_known: bool,
     noise_floor_rise: f64,
+    /// Spectral peaks of the input, and the tonal share of the last hops
+    /// (ring, as `hops`); `tonal_hops_heard` counts up to [`TONAL_HOPS`].
+    tonality: Tonality,
+    hop_shares: [Share; TONAL_HOPS],
+    tonal_hops_heard: usize,
     /// Leveller gain, linear, and where it is heading.
     gain: f64,
     wanted_gain: f64,
@@ -302,6 +350,9 @@ impl Leveller {
             noise_floor: mean_square(NOISE_FLOOR_MIN_LUFS),
             noise_floor_known: false,
             noise_floor_rise: 10f64.powf(NOISE_FLOOR_RISE_DB_PER_S / 10.0 / 10.0),
+            tonality: Tonality::new(),
+            hop_shares: [Share::default(); TONAL_HOPS],
+            tonal_hops_heard: 0,
             gain,
             wanted_gain: gain,
             up_step: db_to_linear(GAIN_UP_DB_PER_S / RATE),
@@ -325,6 +376,7 @@ impl Leveller {
         for frame in &mut frames {
             // Sanitise and measure.
             let mut energy = 0.0;
+            let mut summed = 0.0;
             let mut peak = 0.0f64;
             for (sample, k) in frame.iter_mut().zip(self.kweighting.iter_mut()) {
                 let x = if sample.is_finite() {
@@ -336,8 +388,10 @@ impl Leveller {
                 let x = f64::from(x);
                 let weighted = k.run(x);
                 energy += weighted * weighted;
+                summed += weighted;
                 peak = peak.max(x.abs());
             }
+            self.tonality.push(summed);
             self.hop_energy += energy;
             self.hop_frames += 1;
             if self.hop_frames % FLUSH_FRAMES == 0 {
@@ -379,9 +433,14 @@ impl Leveller {
     }
 
     /// Every 100 ms: close the hop, follow the noise floor, form the
-    /// momentary block of the last 400 ms and, if it is speech, re-evaluate
-    /// the speech level and the wanted gain.
+    /// momentary block of the last 400 ms and, if it is programme,
+    /// re-evaluate the programme level and the wanted gain.
     fn end_hop(&mut self) {
+        // The hop's two tonality frames are complete (they are aligned to
+        // the hop: both count samples from the first).
+        self.hop_shares.rotate_right(1);
+        self.hop_shares[0] = self.tonality.take();
+        self.tonal_hops_heard = (self.tonal_hops_heard + 1).min(TONAL_HOPS);
         let hop = self.hop_energy / f64::from(HOP_FRAMES);
         let risen = if self.noise_floor_known {
             self.noise_floor * self.noise_floor_rise
@@ -404,20 +463,31 @@ impl Leveller {
         }
         let block_frames = f64::from(HOP_FRAMES) * HOPS_PER_BLOCK as f64;
         let block = self.hops.iter().sum::<f64>() / block_frames;
-        let speech_gate =
-            mean_square(GATE_LUFS).max(self.noise_floor * 10f64.powf(NOISE_GATE_LU / 10.0));
-        if block < speech_gate {
-            return; // not speech: hold
+        if block < mean_square(GATE_LUFS) {
+            return; // silence or a quiet room: hold
+        }
+        let share = |hops: usize| {
+            self.hop_shares[..hops]
+                .iter()
+                .fold(Share::default(), |a, &b| a.add(b))
+        };
+        if !share(HOPS_PER_BLOCK).is_tonal() {
+            return; // noise, however it swells: hold
+        }
+        let over_the_room = block >= self.noise_floor * 10f64.powf(NOISE_GATE_LU / 10.0);
+        let steady = self.tonal_hops_heard == TONAL_HOPS && share(TONAL_HOPS).is_tonal();
+        if !over_the_room && !steady {
+            return; // speech too close to the room: hold
         }
         self.blocks[self.next_block] = Some(block);
         self.next_block = (self.next_block + 1) % WINDOW_BLOCKS;
-        let level = self.speech_level_lufs();
+        let level = self.programme_level_lufs();
         self.wanted_gain = db_to_linear((self.target_lufs - level).clamp(GAIN_MIN_DB, GAIN_MAX_DB));
     }
 
-    /// Gated loudness of the speech blocks in the window (at least one: the
-    /// caller has just added it).
-    fn speech_level_lufs(&self) -> f64 {
+    /// Gated loudness of the programme blocks in the window (at least one:
+    /// the caller has just added it).
+    fn programme_level_lufs(&self) -> f64 {
         let gated_mean = |threshold: f64| {
             let (sum, n) = self
                 .blocks
