@@ -9,6 +9,7 @@ use super::*;
 use crate::rtp::rtcp::ReportBlock;
 
 mod inventory;
+mod own_rtcp;
 mod probes;
 mod probing;
 mod quality;
