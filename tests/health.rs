@@ -248,3 +248,149 @@ fn a_speaker_that_sends_no_rtcp_is_watched_by_a_tcp_probe() {
     let rows = endpoints(&daemon);
     assert!(daemon.log_text().contains("probe tcp"), "the log says why: {rows:#?}");
 }
+
+/// Issue 13: the daemon's own RTCP — SR while a zone plays, RR while
+/// another is idle — loops back on the groups (multicast loop is on), and
+/// RTCP from one of our own SSRCs is not a participant (RFC 3550 §8.2): no
+/// endpoint for the daemon's address or CNAME, no SECURITY line, while a
+/// real speaker on another loopback address is online.
+#[test]
+fn the_daemons_own_rtcp_looped_back_is_neither_an_endpoint_nor_a_security_warning() {
+    require_netns();
+    let dir = tempfile::tempdir().unwrap();
+    let (playing, group, port) = inventory_zone(&[("cho", "127.0.0.2")]);
+    let (idle, idle_group, idle_port) = zone_toml("thon-2");
+    let heard_playing = RtcpRecorder::start(&group, port + 1);
+    let heard_idle = RtcpRecorder::start(&idle_group, idle_port + 1);
+    let health = "[health]\nreport_interval = \"1s\"\n";
+    let daemon = playing_daemon(dir.path(), &format!("{playing}{idle}"), health);
+    let _cho = Speaker::start(&group, port, "127.0.0.2", &[]);
+
+    // A few of the daemon's report intervals (≈5 s each): its own SR on
+    // the playing zone and RR on the idle one are on the groups, from the
+    // interface address 127.0.0.1.
+    let start = Instant::now();
+    let own = |r: &RtcpRecorder, packet_type: u8| {
+        r.heard().iter().filter(|(from, pt, _)| from == "127.0.0.1" && *pt == packet_type).count()
+    };
+    while (own(&heard_playing, 200) < 2 || own(&heard_idle, 201) < 2) && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (sr, rr) = (own(&heard_playing, 200), own(&heard_idle, 201));
+    println!(
+        "after {:.1} s: {sr} SR (playing zone) and {rr} RR (idle zone) of the daemon's own looped back",
+        start.elapsed().as_secs_f64()
+    );
+    assert!(sr >= 2 && rr >= 2, "the daemon's RTCP did not loop back: {sr} SR, {rr} RR");
+    // Give the health task time to have handled the last of them.
+    std::thread::sleep(Duration::from_millis(500));
+
+    let rows = endpoints(&daemon);
+    assert_eq!(state_of(&rows, "127.0.0.2"), "online", "{rows:#?}");
+    assert_eq!(state_of(&rows, "127.0.0.1"), "absent", "the daemon listed itself: {rows:#?}");
+    assert!(
+        rows.iter().all(|r| r["cname"] != "loa@127.0.0.1"),
+        "the daemon's CNAME is listed: {rows:#?}"
+    );
+    let status = daemon.json(&["status"]);
+    for zone in status["zones"].as_array().unwrap() {
+        // A zone with no endpoint at all has no counts.
+        let unregistered = zone["endpoints"]["unregistered"].as_u64().unwrap_or(0);
+        assert_eq!(unregistered, 0, "{status:#}");
+    }
+    let log = daemon.log_text();
+    assert!(!log.contains("SECURITY"), "the daemon warned about itself:\n{log}");
+}
+
+/// RTCP with the daemon's own SSRC from another address — a forged report,
+/// or a collision — is not a participant either (RFC 3550 §8.2): no
+/// endpoint in our name, and one SECURITY line naming the address however
+/// many such reports it sends.
+#[test]
+fn a_report_in_the_daemons_name_from_another_address_is_one_security_warning_and_no_endpoint() {
+    require_netns();
+    let dir = tempfile::tempdir().unwrap();
+    let (zone, group, port) = inventory_zone(&[("cho", "127.0.0.2")]);
+    let heard = RtcpRecorder::start(&group, port + 1);
+    let health = "[health]\nreport_interval = \"1s\"\n";
+    let daemon = playing_daemon(dir.path(), &zone, health);
+    let _cho = Speaker::start(&group, port, "127.0.0.2", &[]);
+    wait_for(&daemon, "speaker online", Duration::from_secs(10), |rows| state_of(rows, "127.0.0.2") == "online");
+    // The daemon's SSRC on this zone, from its own Sender Report.
+    let start = Instant::now();
+    let ours = loop {
+        let sr = heard.heard().into_iter().find(|(from, pt, _)| from == "127.0.0.1" && *pt == 200);
+        if let Some((_, _, ssrc)) = sr {
+            break ssrc;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "no Sender Report from the daemon");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+
+    // An RR without blocks and an SDES CNAME, as the daemon itself sends.
+    let cname = b"loa@127.0.0.1";
+    let mut sdes = [&ours.to_be_bytes()[..], &[1, cname.len() as u8], cname, &[0]].concat();
+    sdes.resize(sdes.len().next_multiple_of(4), 0);
+    let words = (sdes.len() / 4) as u16; // header word + chunk, minus one
+    let forged = [&[0x80, 201, 0x00, 0x01][..], &ours.to_be_bytes(), &[0x81, 202], &words.to_be_bytes(), &sdes].concat();
+    let forger = UdpSocket::bind("127.0.0.77:0").unwrap();
+    for _ in 0..5 {
+        forger.send_to(&forged, format!("127.0.0.1:{}", port + 1)).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+
+    let rows = endpoints(&daemon);
+    assert_eq!(state_of(&rows, "127.0.0.77"), "absent", "{rows:#?}");
+    assert_eq!(state_of(&rows, "127.0.0.2"), "online", "{rows:#?}");
+    let log = daemon.log_text();
+    let warning = format!("SECURITY: RTCP from 127.0.0.77 carries SSRC {ours:08x}, which is ours on zone thon-1");
+    assert_eq!(log.matches(&warning).count(), 1, "one warning for five forged reports:\n{log}");
+    assert_eq!(log.matches("SECURITY").count(), 1, "nothing else is a security matter here:\n{log}");
+}
+
+/// Records the RTCP on a group's RTCP port as (source address, packet type
+/// of the first packet, sender SSRC).
+struct RtcpRecorder {
+    heard: std::sync::Arc<std::sync::Mutex<Vec<(String, u8, u32)>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl RtcpRecorder {
+    fn start(group: &str, port: u16) -> RtcpRecorder {
+        use std::net::{Ipv4Addr, SocketAddrV4};
+        use std::sync::atomic::Ordering;
+        let group: Ipv4Addr = group.parse().unwrap();
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+        socket.set_reuse_address(true).unwrap();
+        socket.set_reuse_port(true).unwrap();
+        socket.bind(&SocketAddrV4::new(group, port).into()).unwrap();
+        socket.join_multicast_v4(&group, &Ipv4Addr::LOCALHOST).unwrap();
+        socket.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        let socket: UdpSocket = socket.into();
+        let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (h, s) = (heard.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            while !s.load(Ordering::Relaxed) {
+                let Ok((n, from)) = socket.recv_from(&mut buf) else { continue };
+                if n >= 8 {
+                    let ssrc = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
+                    h.lock().unwrap().push((from.ip().to_string(), buf[1], ssrc));
+                }
+            }
+        });
+        RtcpRecorder { heard, stop }
+    }
+
+    fn heard(&self) -> Vec<(String, u8, u32)> {
+        self.heard.lock().unwrap().clone()
+    }
+}
+
+impl Drop for RtcpRecorder {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}

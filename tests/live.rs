@@ -591,3 +591,148 @@ fn live_waits_while_an_emergency_plays_then_goes_on_air_without_the_backlog() {
     assert!((40..=80).contains(&live_frames), "{live_frames} frames of live after the alert, spoke {spoke:?}: {heard:?}");
     assert!(daemon.log_text().contains("ahead of the air; dropped"), "{}", daemon.log_text());
 }
+
+/// Issue 13: a steady source on the live input — a test tone, a siren, a
+/// mixer's music bed — reaches the loudness target on air whatever its
+/// level, as speech does. Before, a tone with no pause was taken for the
+/// room's noise and went out at its own level (the −9 dBFS tone 9.4 LU
+/// over the target, the −29 dBFS one 10.6 LU under).
+#[test]
+fn live_steady_tone_and_music_reach_the_loudness_target() {
+    require_netns();
+    let dir = tempfile::tempdir().unwrap();
+    let (zone, group, port) = zone_toml("thon-1");
+    let listener = RtpListener::start(&group, port);
+    // [audio] normalize is on by default, target −16 LUFS.
+    let daemon = Daemon::start(dir.path(), &format!("{}{zone}", base_config(dir.path())));
+    const TARGET_LUFS: f64 = -16.0;
+    // The leveller's settling time for a steady source from its first
+    // sample (src/media/leveller.rs, TONAL_HOPS).
+    const SETTLED_S: f64 = 5.0;
+    let rms = |dbfs: f32| 10f32.powf(dbfs / 20.0) * std::f32::consts::SQRT_2;
+    let inputs = [
+        (
+            "2 kHz tone at -9 dBFS RMS",
+            tone_s16(16_000, 2000.0, 8.0, rms(-9.0)),
+        ),
+        (
+            "2 kHz tone at -29 dBFS RMS",
+            tone_s16(16_000, 2000.0, 8.0, rms(-29.0)),
+        ),
+        (
+            "music-like bed at -32 dBFS RMS",
+            music_s16(16_000, 8.0, -32.0),
+        ),
+    ];
+    let mut measured = Vec::new();
+    for (what, pcm) in inputs {
+        let before = listener.packets().len();
+        let mut cli = live(&daemon, &["--zones", "thon-1"]);
+        let mut stdin = cli.stdin.take().unwrap();
+        let mut stderr = BufReader::new(cli.stderr.take().unwrap());
+        wait_line(&mut stderr, "ON AIR");
+        speak(&mut stdin, &pcm);
+        drop(stdin);
+        let status = cli.wait().unwrap();
+        assert!(
+            status.success(),
+            "{what}: loa live {status}\n{}",
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        let on_air = decode_mono(&listener.packets()[before..]);
+        assert!(
+            on_air.len() as f64 > (SETTLED_S + 2.0) * 48_000.0,
+            "{what}: only {} samples on air\n{}",
+            on_air.len(),
+            daemon.log_text()
+        );
+        // From the settling time to the end, less the padded last frame.
+        let settled = &on_air[(SETTLED_S * 48_000.0) as usize..on_air.len() - 960];
+        let mut meter = ebur128::EbuR128::new(1, 48_000, ebur128::Mode::I).unwrap();
+        meter.add_frames_f32(settled).unwrap();
+        let lufs = meter.loudness_global().unwrap();
+        let input = {
+            let samples: Vec<f32> = pcm
+                .chunks(2)
+                .map(|b| i16::from_le_bytes([b[0], b[1]]) as f32 / 32_768.0)
+                .collect();
+            let mut meter = ebur128::EbuR128::new(1, 16_000, ebur128::Mode::I).unwrap();
+            meter.add_frames_f32(&samples).unwrap();
+            meter.loudness_global().unwrap()
+        };
+        println!("{what}: input {input:.1} LUFS, on air after {SETTLED_S} s {lufs:.1} LUFS");
+        measured.push((what, input, lufs));
+    }
+    for (what, input, lufs) in &measured {
+        assert!(
+            (lufs - TARGET_LUFS).abs() <= 3.0,
+            "{what} (input {input:.1} LUFS) is on air at {lufs:.1} LUFS, target {TARGET_LUFS} ± 3: {measured:?}\n{}",
+            daemon.log_text()
+        );
+    }
+}
+
+/// Decodes a zone's packets in order (libopus, 48 kHz mono) into one signal.
+fn decode_mono(packets: &[common::daemon::Packet]) -> Vec<f32> {
+    let mut decoder = opus::Decoder::new(48_000, opus::Channels::Mono).unwrap();
+    let mut pcm = vec![0f32; 5760];
+    let mut out = Vec::new();
+    for p in packets {
+        let n = decoder.decode_float(&p.payload, &mut pcm, false).unwrap();
+        out.extend_from_slice(&pcm[..n]);
+    }
+    out
+}
+
+/// A music-like bed, s16le mono at `rate`, at `rms_dbfs` RMS: a
+/// four-chord progression (three notes of six harmonics) over a bass line,
+/// swelling on every beat (120 bpm), with a kick drum on the beat and a
+/// hi-hat between — no pause anywhere for a leveller to take for the room.
+fn music_s16(rate: u32, seconds: f32, rms_dbfs: f32) -> Vec<u8> {
+    use std::f32::consts::PI;
+    let chords = [
+        [261.63, 329.63, 392.0],
+        [349.23, 440.0, 523.25],
+        [392.0, 493.88, 587.33],
+        [261.63, 329.63, 392.0],
+    ];
+    let bass = [65.41, 87.31, 98.0, 65.41];
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let (mut hat, mut previous) = (0.0f32, 0.0f32);
+    let x: Vec<f32> = (0..(rate as f32 * seconds) as usize)
+        .map(|n| {
+            let t = n as f32 / rate as f32;
+            let bar = (t / 2.0) as usize % 4;
+            let beat = t % 0.5;
+            let swell = (beat / 0.01).min(1.0) * (-beat / 0.4).exp();
+            let notes: f32 = chords[bar]
+                .iter()
+                .flat_map(|f| {
+                    (1..=6).map(move |h| 0.3 / h as f32 * (2.0 * PI * f * h as f32 * t).sin())
+                })
+                .sum();
+            let low: f32 = (1..=4)
+                .map(|h| 0.4 / h as f32 * (2.0 * PI * bass[bar] * h as f32 * t).sin())
+                .sum();
+            let kick_hz = 50.0 + 80.0 * (-beat / 0.03).exp();
+            let kick = 1.2 * (2.0 * PI * kick_hz * beat).sin() * (-beat / 0.12).exp();
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let w = (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0;
+            hat = 0.6 * (hat + w - previous);
+            previous = w;
+            let off_beat = (t + 0.25) % 0.5;
+            notes * (0.3 + 0.7 * swell)
+                + low * (0.5 + 0.5 * swell)
+                + kick
+                + 0.5 * hat * (-off_beat / 0.03).exp()
+        })
+        .collect();
+    let rms = (x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32).sqrt();
+    let k = 10f32.powf(rms_dbfs / 20.0) / rms;
+    x.iter()
+        .flat_map(|v| (((v * k).clamp(-1.0, 1.0) * 32_767.0) as i16).to_le_bytes())
+        .collect()
+}

@@ -7,12 +7,14 @@
 //! store or the control server: the daemon carries events there.
 
 mod monitor;
+mod own_rtcp;
 mod probe;
 
 pub use monitor::{
     EndpointSpec, EndpointStatus, HealthConfig, HealthEvent, HealthMonitor, Probe, ProbeRequest,
     Report, State,
 };
+pub use own_rtcp::ReportOrigin;
 pub use probe::run_probe;
 
 #[cfg(test)]

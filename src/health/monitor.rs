@@ -7,6 +7,9 @@
 //! `Instant` is an argument, so tests drive it with made-up time.
 //!
 //! Rules, in the order they are applied:
+//! - A report whose sender SSRC is one of our own zones' SSRCs is not a
+//!   participant (RFC 3550 §8.2): our own SR/RR looped back by multicast,
+//!   or someone sending in our name; never an endpoint ([`OwnRtcp`]).
 //! - An endpoint is identified by (zone, source IP); the report's port is
 //!   ignored because speakers send RTCP from whatever port they like.
 //! - A report from an IP that is not in the zone's inventory creates an
@@ -38,6 +41,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use super::own_rtcp::{OwnRtcp, ReportOrigin};
 use crate::rtp::rtcp::ReportBlock;
 
 /// Unregistered entries kept at most; beyond that strangers are only counted.
@@ -267,6 +271,8 @@ pub struct HealthMonitor {
     events: VecDeque<HealthEvent>,
     /// Reports from strangers dropped because the unregistered list was full.
     dropped_strangers: u64,
+    /// Reports with one of our SSRCs: our own looped back, or forged.
+    own: OwnRtcp,
 }
 
 impl HealthMonitor {
@@ -281,7 +287,20 @@ impl HealthMonitor {
             zones: HashMap::new(),
             events: VecDeque::new(),
             dropped_strangers: 0,
+            own: OwnRtcp::default(),
         }
+    }
+
+    /// The address our RTCP leaves from (`[network] interface`): a report
+    /// from it with one of our SSRCs is our own, looped back. Until it is
+    /// set, every report with one of our SSRCs is taken for our own.
+    pub fn set_own_address(&mut self, address: IpAddr) {
+        self.own.set_address(address);
+    }
+
+    /// Our own reports heard back since start.
+    pub fn own_loopbacks(&self) -> u64 {
+        self.own.loopbacks()
     }
 
     /// Replaces the inventory (config reload). Endpoints whose zone, name and
@@ -333,13 +352,20 @@ impl HealthMonitor {
         }
     }
 
-    pub fn handle_report(&mut self, now: Instant, report: Report) {
+    pub fn handle_report(&mut self, now: Instant, report: Report) -> ReportOrigin {
         let address = report.from.ip();
+        if self
+            .zones
+            .values()
+            .any(|z| z.ssrc == Some(report.reporter_ssrc))
+        {
+            return self.own.heard(address);
+        }
         let ssrc = self.zones.get(&report.zone).and_then(|z| z.ssrc);
         let entry = match self.entry_for_report(now, &report.zone, address) {
             Some((true, i)) => &mut self.registered[i],
             Some((false, i)) => &mut self.unregistered[i],
-            None => return,
+            None => return ReportOrigin::DroppedStranger,
         };
         entry.last_report = Some(now);
         if report.cname.is_some() {
@@ -366,7 +392,7 @@ impl HealthMonitor {
                 entry.loss_pct = Some(loss);
                 entry.jitter_ms = Some(jitter);
             }
-            return;
+            return ReportOrigin::Endpoint;
         }
         let (to, detail) = match quality {
             Some((loss, jitter)) => {
@@ -378,17 +404,19 @@ impl HealthMonitor {
                     && jitter < RECOVER_FRACTION * self.config.degraded_jitter_ms;
                 let to = match (bad, clear, entry.state) {
                     (true, _, _) => State::Degraded,
-                    (false, false, State::Degraded) => return, // in the band: no change
+                    // In the band: no change.
+                    (false, false, State::Degraded) => return ReportOrigin::Endpoint,
                     _ => State::Online,
                 };
                 (to, format!("loss {loss:.1} %, jitter {jitter:.1} ms"))
             }
             None => match entry.state {
                 State::Unknown | State::Offline => (State::Online, "report received".to_owned()),
-                _ => return,
+                _ => return ReportOrigin::Endpoint,
             },
         };
         transition(&mut self.events, entry, to, now, detail);
+        ReportOrigin::Endpoint
     }
 
     /// Answer to a [`ProbeRequest`]. Results for a probe that is not in

@@ -5,7 +5,11 @@
 //!
 //! Hostile RTCP (truncated, wrong version, bogus lengths, random bytes) is
 //! dropped with a rate-limited warning; nothing a datagram holds can stop
-//! the listener.
+//! the listener. Our own SR/RR come back on the groups (multicast loop is
+//! on so a monitoring receiver on the box hears the zones): the monitor
+//! tells them apart by SSRC and source address, and they are only counted
+//! at debug level; our SSRC from another address is a security warning,
+//! once per address.
 //!
 //! Must not touch: the engine's state, RTP sending.
 
@@ -20,7 +24,9 @@ use tokio::task::JoinHandle;
 use super::store::StoreHandle;
 use crate::config::{Config, EndpointProbe};
 use crate::daemon::server::Event;
-use crate::health::{EndpointSpec, HealthConfig, HealthEvent, HealthMonitor, Probe, Report, State};
+use crate::health::{
+    EndpointSpec, HealthConfig, HealthEvent, HealthMonitor, Probe, Report, ReportOrigin, State,
+};
 use crate::rtp::rtcp::{self, RtcpPacket};
 
 pub enum HealthInput {
@@ -103,6 +109,7 @@ pub fn spawn(
     for (zone, ssrc) in &ssrcs {
         monitor.set_zone_ssrc(zone, *ssrc);
     }
+    monitor.set_own_address(config.network.interface.into());
     let listeners = Listeners::start(config, &ssrcs, handle.clone());
     let current = (Box::new(config.clone()), ssrcs);
     tokio::spawn(run(monitor, rx, handle.clone(), store, events, listeners, current));
@@ -128,7 +135,11 @@ async fn run(
                 let Some(input) = input else { break };
                 let now = Instant::now();
                 match input {
-                    HealthInput::Report(report) => monitor.handle_report(now, report),
+                    HealthInput::Report(report) => {
+                        let (from, ssrc) = (report.from, report.reporter_ssrc);
+                        let origin = monitor.handle_report(now, report);
+                        log_not_a_speaker(origin, from, ssrc, &current.1, &monitor);
+                    }
                     HealthInput::ZoneSending { zone, sending } => monitor.set_zone_sending(&zone, sending, now),
                     HealthInput::ProbeResult { zone, endpoint, result } => {
                         monitor.handle_probe_result(now, &zone, &endpoint, result)
@@ -138,6 +149,7 @@ async fn run(
                         for (zone, ssrc) in &ssrcs {
                             monitor.set_zone_ssrc(zone, *ssrc);
                         }
+                        monitor.set_own_address(config.network.interface.into());
                         listeners.stop();
                         listeners = Listeners::start(&config, &ssrcs, handle.clone());
                         current = (config, ssrcs);
@@ -172,6 +184,42 @@ async fn run(
         }
     }
     listeners.stop();
+}
+
+/// Logs a report that was not taken for a speaker because it carried one of
+/// our SSRCs: our own loop-back at debug level (it comes with every report
+/// interval of every zone), someone else using our SSRC as a security
+/// warning, once per address.
+fn log_not_a_speaker(
+    origin: ReportOrigin,
+    from: SocketAddr,
+    ssrc: u32,
+    ssrcs: &HashMap<String, u32>,
+    monitor: &HealthMonitor,
+) {
+    let zone = || {
+        ssrcs
+            .iter()
+            .find(|(_, &ours)| ours == ssrc)
+            .map_or("?", |(zone, _)| zone.as_str())
+            .to_owned()
+    };
+    match origin {
+        ReportOrigin::OwnLoopback => tracing::debug!(
+            "our own RTCP for zone {} came back from {from} (multicast loop), not a speaker; {} so far",
+            zone(),
+            monitor.own_loopbacks()
+        ),
+        ReportOrigin::OurSsrcFromElsewhere { first: true } => tracing::warn!(
+            "SECURITY: RTCP from {} carries SSRC {ssrc:08x}, which is ours on zone {}: a forged report \
+             or an SSRC collision (RFC 3550 §8.2); not taken for a speaker (said once per address)",
+            from.ip(),
+            zone()
+        ),
+        ReportOrigin::OurSsrcFromElsewhere { first: false }
+        | ReportOrigin::Endpoint
+        | ReportOrigin::DroppedStranger => {}
+    }
 }
 
 fn publish(event: &HealthEvent, now: Instant, store: &StoreHandle, events: &broadcast::Sender<Event>) {
@@ -357,12 +405,12 @@ async fn listen(
         let mut reports = Vec::new();
         for packet in packets {
             match packet {
-                RtcpPacket::ReceiverReport { ssrc, reports: blocks } => reports.push((ssrc, blocks)),
-                // Our own Sender Reports loop back on multicast; a speaker
-                // that also sends (talk-back) reports in an SR.
-                RtcpPacket::SenderReport { ssrc, reports: blocks, .. } if !ours.contains_key(&ssrc) => {
-                    reports.push((ssrc, blocks))
-                }
+                // A speaker that also sends (talk-back) reports in an SR.
+                // Our own SR/RR loop back on multicast: the monitor knows
+                // them by SSRC and source address (and warns when our SSRC
+                // comes from elsewhere), so they go to it too.
+                RtcpPacket::ReceiverReport { ssrc, reports: blocks }
+                | RtcpPacket::SenderReport { ssrc, reports: blocks, .. } => reports.push((ssrc, blocks)),
                 RtcpPacket::Sdes { cnames } => cname = cnames.into_iter().next().map(|(_, c)| c),
                 _ => {}
             }
