@@ -50,7 +50,9 @@ fn opus_frame() -> Vec<u8> {
     let mut out = [0u8; MAX_PAYLOAD_BYTES];
     let mut len = 0;
     for n in 0..10 {
-        let pcm: Vec<f32> = (0..960).map(|i| 0.3 * ((n * 960 + i) as f32 * 0.057).sin()).collect();
+        let pcm: Vec<f32> = (0..960)
+            .map(|i| 0.3 * ((n * 960 + i) as f32 * 0.057).sin())
+            .collect();
         len = encoder.encode(&pcm, &mut out).unwrap();
     }
     out[..len].to_vec()
@@ -76,10 +78,16 @@ fn per_packet(elapsed: Duration, packets: u64) -> f64 {
 }
 
 fn main() {
-    let packets: u64 = std::env::args().nth(1).map_or(200_000, |n| n.parse().expect("a packet count"));
+    let packets: u64 = std::env::args()
+        .nth(1)
+        .map_or(200_000, |n| n.parse().expect("a packet count"));
     let payload = opus_frame();
     let now = Instant::now();
-    println!("{packets} packets, Opus payload {} bytes, RTP packet {} bytes", payload.len(), payload.len() + 12);
+    println!(
+        "{packets} packets, Opus payload {} bytes, RTP packet {} bytes",
+        payload.len(),
+        payload.len() + 12
+    );
 
     let mut s = session();
     let mut packet = Vec::with_capacity(1500);

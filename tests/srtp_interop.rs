@@ -63,11 +63,21 @@ struct Switch {
 
 /// Sends the tones as SRTP to `group:port` and SRTCP reports to port + 1,
 /// paced on absolute 20 ms deadlines. Returns packets sent.
-fn send(group: &str, port: u16, mut tx: SrtpSender, tones: &[(f32, f32)], first_seq: u16, switch: Option<Switch>) -> usize {
+fn send(
+    group: &str,
+    port: u16,
+    mut tx: SrtpSender,
+    tones: &[(f32, f32)],
+    first_seq: u16,
+    switch: Option<Switch>,
+) -> usize {
     let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).unwrap();
     socket.set_multicast_loop_v4(true).unwrap();
     let group: Ipv4Addr = group.parse().unwrap();
-    let (rtp_to, rtcp_to) = (SocketAddrV4::new(group, port), SocketAddrV4::new(group, port + 1));
+    let (rtp_to, rtcp_to) = (
+        SocketAddrV4::new(group, port),
+        SocketAddrV4::new(group, port + 1),
+    );
     let start = Instant::now();
     let mut session = Session::new(
         SessionConfig {
@@ -128,7 +138,14 @@ fn ffmpeg_srtp_receiver(sdp: &Path, out: &Path) -> Background {
     Background::spawn(
         "ffmpeg",
         Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "warning", "-protocol_whitelist", "file,udp,rtp,srtp", "-i"])
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "warning",
+                "-protocol_whitelist",
+                "file,udp,rtp,srtp",
+                "-i",
+            ])
             .arg(sdp)
             .args(["-ac", "1", "-y"])
             .arg(out),
@@ -137,7 +154,13 @@ fn ffmpeg_srtp_receiver(sdp: &Path, out: &Path) -> Background {
 
 /// srtpdec with RTP on `port` and SRTCP on port + 1; the decrypted RTCP
 /// goes to `rtcp_out` so the test can see SRTCP was accepted.
-fn gst_srtp_receiver(group: &str, port: u16, crypto: &CryptoAttribute, wav: &Path, rtcp_out: &Path) -> Background {
+fn gst_srtp_receiver(
+    group: &str,
+    port: u16,
+    crypto: &CryptoAttribute,
+    wav: &Path,
+    rtcp_out: &Path,
+) -> Background {
     let keys = crypto.expose_gst_caps_fields();
     let rtp_caps = format!(
         "application/x-srtp,media=(string)audio,clock-rate=(int)48000,encoding-name=(string)OPUS,payload=(int)96,ssrc=(uint){SSRC},{keys}"
@@ -177,14 +200,23 @@ fn gst_srtp_receiver(group: &str, port: u16, crypto: &CryptoAttribute, wav: &Pat
 fn assert_wav_tones(wav: &Path, tones: &[(f32, f32)], what: &str, log: &std::process::Output) {
     let (rate, samples) = read_wav_mono(wav);
     let segments = tone_segments(rate, &samples, &TONES);
-    assert_tones(&segments, tones, 0.06, &format!("{what} ({})", String::from_utf8_lossy(&log.stderr)));
+    assert_tones(
+        &segments,
+        tones,
+        0.06,
+        &format!("{what} ({})", String::from_utf8_lossy(&log.stderr)),
+    );
 }
 
 /// No lifetime: ffmpeg (5.1, and its current srtp.c) base64-decodes
 /// everything after `inline:`, so `|2^31` or `|1:1` make it log
 /// "Incorrect amount of SRTP params" and hand ciphertext to the decoder.
 fn key_param(key: &MasterKey, mki: Option<Mki>) -> KeyParam {
-    KeyParam { key: key.clone(), lifetime: None, mki }
+    KeyParam {
+        key: key.clone(),
+        lifetime: None,
+        mki,
+    }
 }
 
 #[test]
@@ -194,12 +226,20 @@ fn ffmpeg_and_gstreamer_decode_aes_cm_srtp_from_sdp_and_caps() {
     let (group, port) = unique_group();
     let suite = Suite::AesCm128HmacSha1_80;
     let key = MasterKey::generate(suite, &mut rand::rng());
-    let crypto = CryptoAttribute { tag: 1, suite, keys: vec![key_param(&key, None)] };
+    let crypto = CryptoAttribute {
+        tag: 1,
+        suite,
+        keys: vec![key_param(&key, None)],
+    };
     let sdp = dir.path().join("zone.sdp");
     std::fs::write(&sdp, savp_sdp(&group, port, &crypto)).unwrap();
 
     let before = group_members(&group);
-    let (ff_wav, gst_wav, rtcp) = (dir.path().join("ff.wav"), dir.path().join("gst.wav"), dir.path().join("rtcp.bin"));
+    let (ff_wav, gst_wav, rtcp) = (
+        dir.path().join("ff.wav"),
+        dir.path().join("gst.wav"),
+        dir.path().join("rtcp.bin"),
+    );
     let ff = ffmpeg_srtp_receiver(&sdp, &ff_wav);
     let gst = gst_srtp_receiver(&group, port, &crypto, &gst_wav, &rtcp);
     wait_joined(&group, before, 2);
@@ -219,8 +259,14 @@ fn ffmpeg_and_gstreamer_decode_aes_cm_srtp_from_sdp_and_caps() {
     assert_wav_tones(&ff_wav, &tones, "ffmpeg", &ff_log);
     assert_wav_tones(&gst_wav, &tones, "gstreamer", &gst_log);
     let rtcp = std::fs::read(&rtcp).unwrap();
-    assert!(rtcp.len() >= 28 && rtcp[1] == 200, "srtpdec passed a decrypted sender report: {rtcp:02x?}");
-    assert!(rtcp.windows(16).any(|w| w == b"loa@srtp-interop"), "the SDES CNAME is readable after SRTCP");
+    assert!(
+        rtcp.len() >= 28 && rtcp[1] == 200,
+        "srtpdec passed a decrypted sender report: {rtcp:02x?}"
+    );
+    assert!(
+        rtcp.windows(16).any(|w| w == b"loa@srtp-interop"),
+        "the SDES CNAME is readable after SRTCP"
+    );
 }
 
 #[test]
@@ -230,7 +276,11 @@ fn gstreamer_decodes_aead_aes_128_gcm() {
     let (group, port) = unique_group();
     let suite = Suite::AeadAes128Gcm;
     let key = MasterKey::generate(suite, &mut rand::rng());
-    let crypto = CryptoAttribute { tag: 1, suite, keys: vec![key_param(&key, None)] };
+    let crypto = CryptoAttribute {
+        tag: 1,
+        suite,
+        keys: vec![key_param(&key, None)],
+    };
     let before = group_members(&group);
     let (gst_wav, rtcp) = (dir.path().join("gst.wav"), dir.path().join("rtcp.bin"));
     let gst = gst_srtp_receiver(&group, port, &crypto, &gst_wav, &rtcp);
@@ -238,12 +288,22 @@ fn gstreamer_decodes_aead_aes_128_gcm() {
     std::thread::sleep(Duration::from_millis(500));
 
     let tones = three_tones();
-    send(&group, port, SrtpSender::new(SSRC, key, None).unwrap(), &tones, 100, None);
+    send(
+        &group,
+        port,
+        SrtpSender::new(SSRC, key, None).unwrap(),
+        &tones,
+        100,
+        None,
+    );
     std::thread::sleep(Duration::from_millis(500));
     let gst_log = gst.stop(STOP_GRACE);
     assert_wav_tones(&gst_wav, &tones, "gstreamer", &gst_log);
     let rtcp = std::fs::read(&rtcp).unwrap();
-    assert!(rtcp.windows(16).any(|w| w == b"loa@srtp-interop"), "SRTCP with GCM decrypts: {rtcp:02x?}");
+    assert!(
+        rtcp.windows(16).any(|w| w == b"loa@srtp-interop"),
+        "SRTCP with GCM decrypts: {rtcp:02x?}"
+    );
 }
 
 #[test]
@@ -257,7 +317,14 @@ fn gstreamer_follows_an_mki_key_switch_mid_stream() {
     let (mki1, mki2) = (Mki::new(1, 1).unwrap(), Mki::new(2, 1).unwrap());
     // The next key is in the SDP/caps before the switch, as a second
     // key parameter (RFC 4568 §6.1).
-    let crypto = CryptoAttribute { tag: 1, suite, keys: vec![key_param(&today, Some(mki1)), key_param(&tomorrow, Some(mki2))] };
+    let crypto = CryptoAttribute {
+        tag: 1,
+        suite,
+        keys: vec![
+            key_param(&today, Some(mki1)),
+            key_param(&tomorrow, Some(mki2)),
+        ],
+    };
     let before = group_members(&group);
     let (gst_wav, rtcp) = (dir.path().join("gst.wav"), dir.path().join("rtcp.bin"));
     let gst = gst_srtp_receiver(&group, port, &crypto, &gst_wav, &rtcp);
@@ -268,9 +335,17 @@ fn gstreamer_follows_an_mki_key_switch_mid_stream() {
     tx.add_key(tomorrow, mki2).unwrap();
     let tones = three_tones();
     // Switch in the middle of the second tone.
-    let switch = Switch { after_packets: 10 + 75, to: mki2 };
+    let switch = Switch {
+        after_packets: 10 + 75,
+        to: mki2,
+    };
     send(&group, port, tx, &tones, 40_000, Some(switch));
     std::thread::sleep(Duration::from_millis(500));
     let gst_log = gst.stop(STOP_GRACE);
-    assert_wav_tones(&gst_wav, &tones, "gstreamer across the key switch", &gst_log);
+    assert_wav_tones(
+        &gst_wav,
+        &tones,
+        "gstreamer across the key switch",
+        &gst_log,
+    );
 }

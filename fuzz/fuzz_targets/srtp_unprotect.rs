@@ -21,29 +21,47 @@ fn key(suite: Suite) -> MasterKey {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else { return };
-    let suite = if mode & 1 == 0 { Suite::AesCm128HmacSha1_80 } else { Suite::AeadAes128Gcm };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let suite = if mode & 1 == 0 {
+        Suite::AesCm128HmacSha1_80
+    } else {
+        Suite::AeadAes128Gcm
+    };
     let mki = (mode & 2 != 0).then(|| Mki::new(7, 1).unwrap());
     let rtcp = mode & 4 != 0;
 
     if mode & 8 == 0 {
         let mut rx = SrtpReceiver::new(SSRC, key(suite), mki, DEFAULT_REPLAY_WINDOW).unwrap();
         let mut packet = rest.to_vec();
-        let result = if rtcp { rx.unprotect_rtcp(&mut packet) } else { rx.unprotect_rtp(&mut packet) };
+        let result = if rtcp {
+            rx.unprotect_rtcp(&mut packet)
+        } else {
+            rx.unprotect_rtp(&mut packet)
+        };
         if let Ok(len) = result {
             assert!(len <= rest.len());
         }
         return;
     }
 
-    let Some((&flip, plain)) = rest.split_first() else { return };
+    let Some((&flip, plain)) = rest.split_first() else {
+        return;
+    };
     let ssrc_at = if rtcp { 4 } else { 8 };
-    let Some(ssrc) = plain.get(ssrc_at..ssrc_at + 4) else { return };
+    let Some(ssrc) = plain.get(ssrc_at..ssrc_at + 4) else {
+        return;
+    };
     let ssrc = u32::from_be_bytes(ssrc.try_into().unwrap());
     let mut tx = SrtpSender::new(ssrc, key(suite), mki).unwrap();
     let mut rx = SrtpReceiver::new(ssrc, key(suite), mki, DEFAULT_REPLAY_WINDOW).unwrap();
     let mut packet = plain.to_vec();
-    let protected = if rtcp { tx.protect_rtcp(&mut packet) } else { tx.protect_rtp(&mut packet) };
+    let protected = if rtcp {
+        tx.protect_rtcp(&mut packet)
+    } else {
+        tx.protect_rtp(&mut packet)
+    };
     if protected.is_err() {
         assert_eq!(packet, plain, "a refused packet is left as it was");
         return;
@@ -52,7 +70,11 @@ fuzz_target!(|data: &[u8]| {
     if altered {
         packet[usize::from(flip)] ^= 0x01;
     }
-    let result = if rtcp { rx.unprotect_rtcp(&mut packet) } else { rx.unprotect_rtp(&mut packet) };
+    let result = if rtcp {
+        rx.unprotect_rtcp(&mut packet)
+    } else {
+        rx.unprotect_rtp(&mut packet)
+    };
     match result {
         Ok(len) => {
             assert!(!altered, "an altered byte {flip} was accepted");

@@ -32,7 +32,9 @@ pub enum SetupError {
     SuiteMismatch { expected: Suite, got: Suite },
     #[error("a context without MKI holds exactly one key: rotation needs MKIs")]
     NeedsMki,
-    #[error("all MKIs of a stream have one length: this one has {got} bytes, the others {expected}")]
+    #[error(
+        "all MKIs of a stream have one length: this one has {got} bytes, the others {expected}"
+    )]
     MkiLengthMismatch { expected: u8, got: u8 },
     #[error("MKI {0} is already installed")]
     DuplicateMki(Mki),
@@ -44,7 +46,9 @@ pub enum SetupError {
     RemovingActiveKey(Mki),
     #[error("replay window of {0} packets is outside 64 to 32767")]
     ReplayWindow(u32),
-    #[error("the receiver has already accepted packets; an expected index only helps before the first")]
+    #[error(
+        "the receiver has already accepted packets; an expected index only helps before the first"
+    )]
     AlreadySynchronised,
     #[error("libsrtp2 refused the configuration (status {0})")]
     Library(i32),
@@ -61,7 +65,9 @@ pub enum ProtectError {
     WrongSsrc { expected: u32, got: u32 },
     /// RFC 3711 §9.1: an index protected twice with different contents
     /// leaks both plaintexts (AES-CM) or the authentication key (GCM).
-    #[error("sequence number {seq} does not come after {last}: a packet index is never protected twice")]
+    #[error(
+        "sequence number {seq} does not come after {last}: a packet index is never protected twice"
+    )]
     IndexNotAdvancing { seq: u16, last: u16 },
     #[error("the master key has protected as many packets as it may (RFC 3711 §9.2): rotate it")]
     KeyExhausted,
@@ -148,7 +154,9 @@ fn library() -> Result<(), SetupError> {
         if version < 0x0203_0000 {
             // SAFETY: libsrtp returns a pointer to a static C string.
             let text = unsafe { std::ffi::CStr::from_ptr(ffi::srtp_get_version_string()) };
-            return Err(SetupError::LibraryTooOld(text.to_string_lossy().into_owned()));
+            return Err(SetupError::LibraryTooOld(
+                text.to_string_lossy().into_owned(),
+            ));
         }
         // SAFETY: called once, before any other libsrtp call.
         match unsafe { ffi::srtp_init() } {
@@ -186,18 +194,27 @@ impl Keys {
     }
 
     pub(super) fn position(&self, mki: Mki) -> Result<usize, SetupError> {
-        self.entries.iter().position(|(m, _)| *m == Some(mki)).ok_or(SetupError::NoSuchMki(mki))
+        self.entries
+            .iter()
+            .position(|(m, _)| *m == Some(mki))
+            .ok_or(SetupError::NoSuchMki(mki))
     }
 
     pub(super) fn with_added(&self, key: MasterKey, mki: Mki) -> Result<Keys, SetupError> {
         if key.suite() != self.suite {
-            return Err(SetupError::SuiteMismatch { expected: self.suite, got: key.suite() });
+            return Err(SetupError::SuiteMismatch {
+                expected: self.suite,
+                got: key.suite(),
+            });
         }
         let Some(first) = self.entries[0].0 else {
             return Err(SetupError::NeedsMki);
         };
         if first.len() != mki.len() {
-            return Err(SetupError::MkiLengthMismatch { expected: first.len(), got: mki.len() });
+            return Err(SetupError::MkiLengthMismatch {
+                expected: first.len(),
+                got: mki.len(),
+            });
         }
         if self.entries.iter().any(|(m, _)| *m == Some(mki)) {
             return Err(SetupError::DuplicateMki(mki));
@@ -212,7 +229,12 @@ impl Keys {
 
     /// Builds the libsrtp policy and hands it to `f` while the buffers it
     /// points into live; the copies of the keys are zeroed afterwards.
-    fn with_policy<T>(&self, ssrc: u32, window: u32, f: impl FnOnce(&ffi::srtp_policy_t) -> T) -> T {
+    fn with_policy<T>(
+        &self,
+        ssrc: u32,
+        window: u32,
+        f: impl FnOnce(&ffi::srtp_policy_t) -> T,
+    ) -> T {
         let mut key_bytes: Vec<[u8; 30]> = self
             .entries
             .iter()
@@ -250,16 +272,25 @@ impl Keys {
         unsafe {
             match self.suite {
                 Suite::AesCm128HmacSha1_80 => ffi::srtp_crypto_policy_set_rtp_default(&mut crypto),
-                Suite::AeadAes128Gcm => ffi::srtp_crypto_policy_set_aes_gcm_128_16_auth(&mut crypto),
+                Suite::AeadAes128Gcm => {
+                    ffi::srtp_crypto_policy_set_aes_gcm_128_16_auth(&mut crypto)
+                }
             }
         }
         let (key, keys, num_master_keys) = if self.uses_mki() {
-            (ptr::null_mut(), master_ptrs.as_mut_ptr(), master_ptrs.len() as _)
+            (
+                ptr::null_mut(),
+                master_ptrs.as_mut_ptr(),
+                master_ptrs.len() as _,
+            )
         } else {
             (key_bytes[0].as_mut_ptr(), ptr::null_mut(), 0)
         };
         let policy = ffi::srtp_policy_t {
-            ssrc: ffi::srtp_ssrc_t { type_: ffi::SSRC_SPECIFIC, value: ssrc },
+            ssrc: ffi::srtp_ssrc_t {
+                type_: ffi::SSRC_SPECIFIC,
+                value: ssrc,
+            },
             rtp: crypto,
             // RFC 3711 §3.4: SRTCP is always authenticated; same suite as RTP.
             rtcp: crypto,
@@ -309,7 +340,9 @@ impl Session {
     /// and the SRTCP replay state, but resets the RTP replay window.
     pub(super) fn update(&mut self, ssrc: u32, keys: &Keys, window: u32) -> Result<(), SetupError> {
         // SAFETY: as in `new`; the session is valid while `self` lives.
-        let status = keys.with_policy(ssrc, window, |p| unsafe { ffi::srtp_update_stream(self.ptr(), p) });
+        let status = keys.with_policy(ssrc, window, |p| unsafe {
+            ffi::srtp_update_stream(self.ptr(), p)
+        });
         match status {
             ffi::ERR_OK => Ok(()),
             status => Err(SetupError::Library(status)),
@@ -401,9 +434,18 @@ impl SrtpSender {
     /// carries it and later keys can be added; without, this key is the
     /// only one for the context's life.
     pub fn new(ssrc: u32, key: MasterKey, mki: Option<Mki>) -> Result<SrtpSender, SetupError> {
-        let keys = Keys { suite: key.suite(), entries: vec![(mki, key)] };
+        let keys = Keys {
+            suite: key.suite(),
+            entries: vec![(mki, key)],
+        };
         let session = Session::new(ssrc, &keys, 0)?;
-        Ok(SrtpSender { session, ssrc, keys, active: 0, last_index: None })
+        Ok(SrtpSender {
+            session,
+            ssrc,
+            keys,
+            active: 0,
+            last_index: None,
+        })
     }
 
     pub fn suite(&self) -> Suite {
@@ -439,7 +481,10 @@ impl SrtpSender {
         rtp_header_len(packet).map_err(ProtectError::NotRtp)?;
         let ssrc = be32(packet, 8);
         if ssrc != self.ssrc {
-            return Err(ProtectError::WrongSsrc { expected: self.ssrc, got: ssrc });
+            return Err(ProtectError::WrongSsrc {
+                expected: self.ssrc,
+                got: ssrc,
+            });
         }
         let seq = be16(packet, 2);
         let index = match self.last_index {
@@ -447,7 +492,10 @@ impl SrtpSender {
             Some(last) => {
                 let index = estimate_index(last, seq);
                 if index <= last {
-                    return Err(ProtectError::IndexNotAdvancing { seq, last: last as u16 });
+                    return Err(ProtectError::IndexNotAdvancing {
+                        seq,
+                        last: last as u16,
+                    });
                 }
                 index
             }
@@ -464,7 +512,10 @@ impl SrtpSender {
         rtcp_check(packet).map_err(ProtectError::NotRtcp)?;
         let ssrc = be32(packet, 4);
         if ssrc != self.ssrc {
-            return Err(ProtectError::WrongSsrc { expected: self.ssrc, got: ssrc });
+            return Err(ProtectError::WrongSsrc {
+                expected: self.ssrc,
+                got: ssrc,
+            });
         }
         let trailer = self.keys.rtcp_trailer();
         self.protect(packet, trailer, ffi::srtp_protect_rtcp_mki)
@@ -474,9 +525,16 @@ impl SrtpSender {
         &mut self,
         packet: &mut Vec<u8>,
         trailer: usize,
-        call: unsafe extern "C" fn(*mut ffi::srtp_ctx_t, *mut std::ffi::c_void, *mut c_int, c_uint, c_uint) -> ffi::srtp_err_status_t,
+        call: unsafe extern "C" fn(
+            *mut ffi::srtp_ctx_t,
+            *mut std::ffi::c_void,
+            *mut c_int,
+            c_uint,
+            c_uint,
+        ) -> ffi::srtp_err_status_t,
     ) -> Result<(), ProtectError> {
-        let mut len = c_int::try_from(packet.len() + trailer).map_err(|_| ProtectError::TooLong(packet.len()))?;
+        let mut len = c_int::try_from(packet.len() + trailer)
+            .map_err(|_| ProtectError::TooLong(packet.len()))?;
         len -= trailer as c_int;
         // No allocation when the caller's buffer already has the room.
         packet.reserve(trailer);
@@ -494,7 +552,10 @@ impl SrtpSender {
         match status {
             ffi::ERR_OK => {
                 let new_len = len as usize;
-                assert!(new_len <= packet.len() + trailer, "libsrtp wrote past the trailer");
+                assert!(
+                    new_len <= packet.len() + trailer,
+                    "libsrtp wrote past the trailer"
+                );
                 // SAFETY: libsrtp initialised bytes up to `new_len`, within capacity.
                 unsafe { packet.set_len(new_len) };
                 Ok(())
@@ -502,7 +563,10 @@ impl SrtpSender {
             ffi::ERR_KEY_EXPIRED => Err(ProtectError::KeyExhausted),
             ffi::ERR_REPLAY_FAIL | ffi::ERR_REPLAY_OLD => {
                 let seq = be16(packet, 2);
-                Err(ProtectError::IndexNotAdvancing { seq, last: self.last_index.unwrap_or(0) as u16 })
+                Err(ProtectError::IndexNotAdvancing {
+                    seq,
+                    last: self.last_index.unwrap_or(0) as u16,
+                })
             }
             status => Err(ProtectError::Library(status)),
         }
@@ -549,8 +613,24 @@ impl SrtpSender {
         let use_mki = u32::from(self.keys.uses_mki());
         // SAFETY: the session is valid; outputs are plain integers.
         unsafe {
-            assert_eq!(ffi::srtp_get_protect_trailer_length(self.session.ptr(), use_mki, self.active as u32, &mut rtp), 0);
-            assert_eq!(ffi::srtp_get_protect_rtcp_trailer_length(self.session.ptr(), use_mki, self.active as u32, &mut rtcp), 0);
+            assert_eq!(
+                ffi::srtp_get_protect_trailer_length(
+                    self.session.ptr(),
+                    use_mki,
+                    self.active as u32,
+                    &mut rtp
+                ),
+                0
+            );
+            assert_eq!(
+                ffi::srtp_get_protect_rtcp_trailer_length(
+                    self.session.ptr(),
+                    use_mki,
+                    self.active as u32,
+                    &mut rtcp
+                ),
+                0
+            );
         }
         (rtp as usize, rtcp as usize)
     }

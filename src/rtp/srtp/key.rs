@@ -94,7 +94,11 @@ impl fmt::Display for Suite {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
     #[error("{suite} needs {expected} bytes of master key and salt, got {got}")]
-    WrongLength { suite: Suite, expected: usize, got: usize },
+    WrongLength {
+        suite: Suite,
+        expected: usize,
+        got: usize,
+    },
     #[error("the inline key is not valid base64")]
     NotBase64,
     #[error("key parameter {0:?} does not start with \"inline:\"")]
@@ -160,7 +164,10 @@ impl MasterKey {
 
     /// Key ‖ salt in lowercase hex, as GStreamer's `srtp-key=(buffer)`.
     pub fn expose_hex(&self) -> String {
-        self.expose_bytes().iter().map(|b| format!("{b:02x}")).collect()
+        self.expose_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     /// The RFC 4568 §6.1 key-salt: base64 of key ‖ salt (40 characters for
@@ -212,7 +219,10 @@ impl Mki {
             return Err(KeyError::MkiLength(len.into()));
         }
         if len < 4 && value >> (8 * u32::from(len)) != 0 {
-            return Err(KeyError::MkiValue { value: value.into(), len });
+            return Err(KeyError::MkiValue {
+                value: value.into(),
+                len,
+            });
         }
         Ok(Mki { value, len })
     }
@@ -272,7 +282,11 @@ impl Lifetime {
                 return Err(bad());
             }
             let exp: u32 = exp.parse().map_err(|_| bad())?;
-            return 1u64.checked_shl(exp).filter(|_| exp < 64).map(Lifetime).ok_or_else(bad);
+            return 1u64
+                .checked_shl(exp)
+                .filter(|_| exp < 64)
+                .map(Lifetime)
+                .ok_or_else(bad);
         }
         if !digits(text) {
             return Err(bad());

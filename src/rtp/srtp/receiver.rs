@@ -5,7 +5,8 @@
 use std::os::raw::{c_int, c_uint};
 
 use super::context::{
-    be16, be32, estimate_index, rtcp_check, rtp_header_len, Keys, Session, SetupError, UnprotectError,
+    be16, be32, estimate_index, rtcp_check, rtp_header_len, Keys, Session, SetupError,
+    UnprotectError,
 };
 use super::ffi;
 use super::key::{MasterKey, Mki, Suite};
@@ -36,7 +37,15 @@ impl std::fmt::Debug for SrtpReceiver {
         f.debug_struct("SrtpReceiver")
             .field("ssrc", &self.ssrc)
             .field("suite", &self.keys.suite)
-            .field("mkis", &self.keys.entries.iter().map(|(m, _)| *m).collect::<Vec<_>>())
+            .field(
+                "mkis",
+                &self
+                    .keys
+                    .entries
+                    .iter()
+                    .map(|(m, _)| *m)
+                    .collect::<Vec<_>>(),
+            )
             .field("highest", &self.highest)
             .finish_non_exhaustive()
     }
@@ -46,11 +55,19 @@ impl SrtpReceiver {
     /// A receiver for the stream `ssrc`. `replay_window` is in packets,
     /// 64 to 32767 (`DEFAULT_REPLAY_WINDOW` unless the network reorders
     /// more than 2.5 s of 20 ms packets).
-    pub fn new(ssrc: u32, key: MasterKey, mki: Option<Mki>, replay_window: u32) -> Result<SrtpReceiver, SetupError> {
+    pub fn new(
+        ssrc: u32,
+        key: MasterKey,
+        mki: Option<Mki>,
+        replay_window: u32,
+    ) -> Result<SrtpReceiver, SetupError> {
         if !(64..0x8000).contains(&replay_window) {
             return Err(SetupError::ReplayWindow(replay_window));
         }
-        let keys = Keys { suite: key.suite(), entries: vec![(mki, key)] };
+        let keys = Keys {
+            suite: key.suite(),
+            entries: vec![(mki, key)],
+        };
         let session = Session::new(ssrc, &keys, replay_window)?;
         Ok(SrtpReceiver {
             session,
@@ -98,7 +115,9 @@ impl SrtpReceiver {
     pub fn unprotect_rtp(&mut self, packet: &mut [u8]) -> Result<usize, UnprotectError> {
         let header = rtp_header_len(packet).map_err(UnprotectError::Malformed)?;
         if packet.len() < header + self.keys.rtp_trailer() {
-            return Err(UnprotectError::Malformed("shorter than its header and authentication tag"));
+            return Err(UnprotectError::Malformed(
+                "shorter than its header and authentication tag",
+            ));
         }
         let ssrc = be32(packet, 8);
         if ssrc != self.ssrc {
@@ -115,12 +134,17 @@ impl SrtpReceiver {
         if self.highest.is_none() && self.join_hint.is_some() {
             self.prepare_join(index)?;
         }
-        let len = self.unprotect(packet, ffi::srtp_unprotect_mki).map_err(|status| match status {
-            ffi::ERR_REPLAY_FAIL | ffi::ERR_REPLAY_OLD => UnprotectError::Replay { index },
-            status => self.error(status, packet),
-        })?;
+        let len =
+            self.unprotect(packet, ffi::srtp_unprotect_mki)
+                .map_err(|status| match status {
+                    ffi::ERR_REPLAY_FAIL | ffi::ERR_REPLAY_OLD => UnprotectError::Replay { index },
+                    status => self.error(status, packet),
+                })?;
         self.highest = Some(self.highest.map_or(index, |h| h.max(index)));
-        if self.replay_floor.is_some_and(|floor| index > floor + u64::from(self.window)) {
+        if self
+            .replay_floor
+            .is_some_and(|floor| index > floor + u64::from(self.window))
+        {
             // libsrtp's own window now refuses everything at or below it.
             self.replay_floor = None;
         }
@@ -132,7 +156,9 @@ impl SrtpReceiver {
     pub fn unprotect_rtcp(&mut self, packet: &mut [u8]) -> Result<usize, UnprotectError> {
         rtcp_check(packet).map_err(UnprotectError::Malformed)?;
         if packet.len() < 8 + self.keys.rtcp_trailer() {
-            return Err(UnprotectError::Malformed("shorter than its header, SRTCP index and tag"));
+            return Err(UnprotectError::Malformed(
+                "shorter than its header, SRTCP index and tag",
+            ));
         }
         let ssrc = be32(packet, 4);
         if ssrc != self.ssrc {
@@ -145,23 +171,35 @@ impl SrtpReceiver {
             Suite::AeadAes128Gcm => packet.len() - self.keys.mki_len() - 4,
         };
         let index = u64::from(be32(packet, index_at) & 0x7fff_ffff);
-        self.unprotect(packet, ffi::srtp_unprotect_rtcp_mki).map_err(|status| match status {
-            ffi::ERR_REPLAY_FAIL | ffi::ERR_REPLAY_OLD => UnprotectError::Replay { index },
-            status => self.error(status, packet),
-        })
+        self.unprotect(packet, ffi::srtp_unprotect_rtcp_mki)
+            .map_err(|status| match status {
+                ffi::ERR_REPLAY_FAIL | ffi::ERR_REPLAY_OLD => UnprotectError::Replay { index },
+                status => self.error(status, packet),
+            })
     }
 
     fn unprotect(
         &mut self,
         packet: &mut [u8],
-        call: unsafe extern "C" fn(*mut ffi::srtp_ctx_t, *mut std::ffi::c_void, *mut c_int, c_uint) -> ffi::srtp_err_status_t,
+        call: unsafe extern "C" fn(
+            *mut ffi::srtp_ctx_t,
+            *mut std::ffi::c_void,
+            *mut c_int,
+            c_uint,
+        ) -> ffi::srtp_err_status_t,
     ) -> Result<usize, ffi::srtp_err_status_t> {
         // Packets come from UDP (≤ 64 KiB); anything longer is not ours.
         let mut len = c_int::try_from(packet.len()).map_err(|_| ffi::ERR_BAD_PARAM)?;
         // SAFETY: libsrtp reads and writes within `len` bytes of `packet`;
         // the header and trailer lengths were checked above.
-        let status =
-            unsafe { call(self.session.ptr(), packet.as_mut_ptr().cast(), &mut len, c_uint::from(self.keys.uses_mki())) };
+        let status = unsafe {
+            call(
+                self.session.ptr(),
+                packet.as_mut_ptr().cast(),
+                &mut len,
+                c_uint::from(self.keys.uses_mki()),
+            )
+        };
         match status {
             ffi::ERR_OK if (0..=packet.len() as c_int).contains(&len) => Ok(len as usize),
             ffi::ERR_OK => Err(ffi::ERR_BAD_PARAM),
@@ -179,16 +217,20 @@ impl SrtpReceiver {
                 // Where libsrtp puts the MKI, in SRTP and SRTCP alike: before
                 // the tag for AES-CM (RFC 3711 §3.1, §3.4), last for GCM.
                 let at = match self.keys.suite {
-                    Suite::AesCm128HmacSha1_80 => packet.len() - self.keys.suite.tag_len() - mki_len,
+                    Suite::AesCm128HmacSha1_80 => {
+                        packet.len() - self.keys.suite.tag_len() - mki_len
+                    }
                     Suite::AeadAes128Gcm => packet.len() - mki_len,
                 };
-                let mki = packet[at..at + mki_len].iter().fold(0u32, |v, b| v << 8 | u32::from(*b));
+                let mki = packet[at..at + mki_len]
+                    .iter()
+                    .fold(0u32, |v, b| v << 8 | u32::from(*b));
                 UnprotectError::UnknownKey { mki }
             }
             ffi::ERR_KEY_EXPIRED => UnprotectError::KeyExhausted,
-            ffi::ERR_BAD_PARAM | ffi::ERR_PARSE_ERR => {
-                UnprotectError::Malformed("libsrtp2 found the header inconsistent with the packet length")
-            }
+            ffi::ERR_BAD_PARAM | ffi::ERR_PARSE_ERR => UnprotectError::Malformed(
+                "libsrtp2 found the header inconsistent with the packet length",
+            ),
             status => UnprotectError::Library(status),
         }
     }

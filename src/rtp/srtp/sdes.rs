@@ -44,19 +44,28 @@ impl CryptoAttribute {
     pub fn parse(line: &str) -> Result<CryptoAttribute, CryptoAttributeError> {
         let line = line.trim_end_matches(['\r', '\n']);
         let line = line.strip_prefix("a=").unwrap_or(line);
-        let value = line.strip_prefix("crypto:").ok_or(CryptoAttributeError::NotCrypto)?;
+        let value = line
+            .strip_prefix("crypto:")
+            .ok_or(CryptoAttributeError::NotCrypto)?;
         let mut fields = value.split_ascii_whitespace();
         let tag_text = fields.next().unwrap_or("");
-        if tag_text.is_empty() || tag_text.len() > 9 || !tag_text.bytes().all(|b| b.is_ascii_digit()) {
+        if tag_text.is_empty()
+            || tag_text.len() > 9
+            || !tag_text.bytes().all(|b| b.is_ascii_digit())
+        {
             return Err(CryptoAttributeError::BadTag(tag_text.to_string()));
         }
-        let tag = tag_text.parse().map_err(|_| CryptoAttributeError::BadTag(tag_text.to_string()))?;
+        let tag = tag_text
+            .parse()
+            .map_err(|_| CryptoAttributeError::BadTag(tag_text.to_string()))?;
         let suite_text = fields.next().ok_or(CryptoAttributeError::NoKey)?;
         let suite = Suite::from_sdp_name(suite_text)
             .ok_or_else(|| CryptoAttributeError::UnknownSuite(suite_text.to_string()))?;
         let key_params = fields.next().ok_or(CryptoAttributeError::NoKey)?;
         if let Some(session_param) = fields.next() {
-            return Err(CryptoAttributeError::SessionParameter(session_param.to_string()));
+            return Err(CryptoAttributeError::SessionParameter(
+                session_param.to_string(),
+            ));
         }
         let keys = key_params
             .split(';')
@@ -69,7 +78,10 @@ impl CryptoAttribute {
 
     fn check_mkis(&self) -> Result<(), CryptoAttributeError> {
         let first = self.keys.first().ok_or(CryptoAttributeError::NoKey)?.mki;
-        let consistent = self.keys.iter().all(|k| k.mki.map(|m| m.len()) == first.map(|m| m.len()));
+        let consistent = self
+            .keys
+            .iter()
+            .all(|k| k.mki.map(|m| m.len()) == first.map(|m| m.len()));
         if !consistent || (self.keys.len() > 1 && first.is_none()) {
             return Err(CryptoAttributeError::MkiMismatch);
         }
@@ -91,7 +103,11 @@ impl CryptoAttribute {
         let suite = self.suite;
         let mut s = String::new();
         for (i, key) in self.keys.iter().enumerate() {
-            let suffix = if i == 0 { String::new() } else { (i + 1).to_string() };
+            let suffix = if i == 0 {
+                String::new()
+            } else {
+                (i + 1).to_string()
+            };
             if i > 0 {
                 s.push_str(", ");
             }

@@ -8,7 +8,9 @@ use super::*;
 const SSRC: u32 = 0x1234_5678;
 
 fn key(suite: Suite, fill: u8) -> MasterKey {
-    let bytes: Vec<u8> = (0..suite.master_len() as u8).map(|i| i.wrapping_mul(7) ^ fill).collect();
+    let bytes: Vec<u8> = (0..suite.master_len() as u8)
+        .map(|i| i.wrapping_mul(7) ^ fill)
+        .collect();
     MasterKey::from_bytes(suite, &bytes).unwrap()
 }
 
@@ -45,12 +47,19 @@ fn mki(value: u32) -> Mki {
 fn rtp_round_trips_encrypted_for_both_suites() {
     for suite in Suite::ALL {
         let (mut tx, mut rx) = pair(suite, None);
-        let plain = rtp(1000, b"opus frame bytes, about a hundred of them in real life");
+        let plain = rtp(
+            1000,
+            b"opus frame bytes, about a hundred of them in real life",
+        );
         let mut packet = plain.clone();
         tx.protect_rtp(&mut packet).unwrap();
         assert_eq!(packet.len(), plain.len() + suite.tag_len(), "{suite}");
         assert_eq!(packet[..12], plain[..12], "{suite}: the header stays clear");
-        assert_ne!(packet[12..plain.len()], plain[12..], "{suite}: the payload is encrypted");
+        assert_ne!(
+            packet[12..plain.len()],
+            plain[12..],
+            "{suite}: the payload is encrypted"
+        );
         let len = rx.unprotect_rtp(&mut packet).unwrap();
         assert_eq!(packet[..len], plain[..], "{suite}");
     }
@@ -65,11 +74,23 @@ fn rtcp_round_trips_as_srtcp_for_both_suites() {
             let mut packet = plain.clone();
             tx.protect_rtcp(&mut packet).unwrap();
             assert_eq!(packet.len(), plain.len() + 4 + suite.tag_len(), "{suite}");
-            assert_ne!(packet[8..plain.len()], plain[8..], "{suite}: SRTCP encrypts after the SSRC");
+            assert_ne!(
+                packet[8..plain.len()],
+                plain[8..],
+                "{suite}: SRTCP encrypts after the SSRC"
+            );
             // AES-CM: E ‖ index ‖ tag; GCM: tag ‖ E ‖ index.
-            let at = if suite == Suite::AeadAes128Gcm { packet.len() - 4 } else { plain.len() };
+            let at = if suite == Suite::AeadAes128Gcm {
+                packet.len() - 4
+            } else {
+                plain.len()
+            };
             let index = u32::from_be_bytes(packet[at..at + 4].try_into().unwrap());
-            assert_eq!(index, 0x8000_0000 | n, "{suite}: E bit set, index counts from 1");
+            assert_eq!(
+                index,
+                0x8000_0000 | n,
+                "{suite}: E bit set, index counts from 1"
+            );
             let len = rx.unprotect_rtcp(&mut packet).unwrap();
             assert_eq!(packet[..len], plain[..], "{suite}");
         }
@@ -85,14 +106,22 @@ fn replayed_packets_are_refused() {
         let copy = packet.clone();
         rx.unprotect_rtp(&mut packet).unwrap();
         let mut again = copy.clone();
-        assert_eq!(rx.unprotect_rtp(&mut again), Err(UnprotectError::Replay { index: 7 }), "{suite}");
+        assert_eq!(
+            rx.unprotect_rtp(&mut again),
+            Err(UnprotectError::Replay { index: 7 }),
+            "{suite}"
+        );
 
         let mut report = sender_report(1);
         tx.protect_rtcp(&mut report).unwrap();
         let copy = report.clone();
         rx.unprotect_rtcp(&mut report).unwrap();
         let mut again = copy;
-        assert_eq!(rx.unprotect_rtcp(&mut again), Err(UnprotectError::Replay { index: 1 }), "{suite}");
+        assert_eq!(
+            rx.unprotect_rtcp(&mut again),
+            Err(UnprotectError::Replay { index: 1 }),
+            "{suite}"
+        );
     }
 }
 
@@ -106,7 +135,10 @@ fn a_packet_older_than_the_replay_window_is_refused() {
         tx.protect_rtp(&mut p).unwrap();
         rx.unprotect_rtp(&mut p).unwrap();
     }
-    assert_eq!(rx.unprotect_rtp(&mut old), Err(UnprotectError::Replay { index: 100 }));
+    assert_eq!(
+        rx.unprotect_rtp(&mut old),
+        Err(UnprotectError::Replay { index: 100 })
+    );
 }
 
 #[test]
@@ -122,7 +154,10 @@ fn an_altered_byte_anywhere_is_refused_as_bad_auth() {
             altered[at] ^= 0x01;
             let result = rx.unprotect_rtp(&mut altered);
             assert!(
-                matches!(result, Err(UnprotectError::BadAuth | UnprotectError::Malformed(_))),
+                matches!(
+                    result,
+                    Err(UnprotectError::BadAuth | UnprotectError::Malformed(_))
+                ),
                 "{suite}: byte {at}: {result:?}"
             );
         }
@@ -131,7 +166,10 @@ fn an_altered_byte_anywhere_is_refused_as_bad_auth() {
         for at in 8..report.len() {
             let mut altered = report.clone();
             altered[at] ^= 0x80;
-            assert!(rx.unprotect_rtcp(&mut altered).is_err(), "{suite}: SRTCP byte {at}");
+            assert!(
+                rx.unprotect_rtcp(&mut altered).is_err(),
+                "{suite}: SRTCP byte {at}"
+            );
         }
         // The untouched packets still pass: failures did not poison the state.
         rx.unprotect_rtp(&mut packet).unwrap();
@@ -146,10 +184,18 @@ fn a_wrong_key_is_refused_as_bad_auth() {
         let mut rx = SrtpReceiver::new(SSRC, key(suite, 2), None, DEFAULT_REPLAY_WINDOW).unwrap();
         let mut packet = rtp(1, b"secret");
         tx.protect_rtp(&mut packet).unwrap();
-        assert_eq!(rx.unprotect_rtp(&mut packet), Err(UnprotectError::BadAuth), "{suite}");
+        assert_eq!(
+            rx.unprotect_rtp(&mut packet),
+            Err(UnprotectError::BadAuth),
+            "{suite}"
+        );
         let mut report = sender_report(1);
         tx.protect_rtcp(&mut report).unwrap();
-        assert_eq!(rx.unprotect_rtcp(&mut report), Err(UnprotectError::BadAuth), "{suite}");
+        assert_eq!(
+            rx.unprotect_rtcp(&mut report),
+            Err(UnprotectError::BadAuth),
+            "{suite}"
+        );
     }
 }
 
@@ -168,20 +214,30 @@ fn truncated_packets_are_refused_with_a_plain_error() {
                 assert!(!err.to_string().is_empty());
                 // Cut short, payload bytes may pass for an MKI the receiver does not hold.
                 assert!(
-                    matches!(err, UnprotectError::Malformed(_) | UnprotectError::BadAuth | UnprotectError::UnknownKey { .. }),
+                    matches!(
+                        err,
+                        UnprotectError::Malformed(_)
+                            | UnprotectError::BadAuth
+                            | UnprotectError::UnknownKey { .. }
+                    ),
                     "{suite} {len}: {err}"
                 );
             }
             for len in 0..report.len() {
                 let mut cut = report[..len].to_vec();
-                assert!(rx.unprotect_rtcp(&mut cut).is_err(), "{suite}: SRTCP cut to {len}");
+                assert!(
+                    rx.unprotect_rtcp(&mut cut).is_err(),
+                    "{suite}: SRTCP cut to {len}"
+                );
             }
             rx.unprotect_rtp(&mut packet).unwrap();
         }
     }
     let (_, mut rx) = pair(Suite::AesCm128HmacSha1_80, None);
     assert_eq!(
-        rx.unprotect_rtp(&mut [0x80, 96, 0, 1]).unwrap_err().to_string(),
+        rx.unprotect_rtp(&mut [0x80, 96, 0, 1])
+            .unwrap_err()
+            .to_string(),
         "malformed packet: shorter than the 12-byte RTP header"
     );
 }
@@ -210,14 +266,20 @@ fn the_rollover_counter_carries_across_sequence_65535_to_0() {
             if seq == 3 {
                 after_wrap = p.clone();
             }
-            rx.unprotect_rtp(&mut p).unwrap_or_else(|e| panic!("{suite} seq {seq}: {e}"));
+            rx.unprotect_rtp(&mut p)
+                .unwrap_or_else(|e| panic!("{suite} seq {seq}: {e}"));
         }
         assert_eq!(tx.last_index(), Some(0x1_0005), "{suite}");
         assert_eq!(rx.highest_index(), Some(0x1_0005), "{suite}");
         // A receiver that believes ROC 0 cannot authenticate it: the ROC is
         // in the tag (AES-CM) and the nonce (GCM).
-        let mut fresh = SrtpReceiver::new(SSRC, key(suite, 1), None, DEFAULT_REPLAY_WINDOW).unwrap();
-        assert_eq!(fresh.unprotect_rtp(&mut after_wrap), Err(UnprotectError::BadAuth), "{suite}");
+        let mut fresh =
+            SrtpReceiver::new(SSRC, key(suite, 1), None, DEFAULT_REPLAY_WINDOW).unwrap();
+        assert_eq!(
+            fresh.unprotect_rtp(&mut after_wrap),
+            Err(UnprotectError::BadAuth),
+            "{suite}"
+        );
     }
 }
 
@@ -243,12 +305,21 @@ fn the_sender_refuses_packets_of_another_ssrc_and_non_rtp() {
     let (mut tx, _) = pair(Suite::AesCm128HmacSha1_80, None);
     let mut p = rtp(1, b"x");
     p[11] ^= 1;
-    assert!(matches!(tx.protect_rtp(&mut p), Err(ProtectError::WrongSsrc { .. })));
+    assert!(matches!(
+        tx.protect_rtp(&mut p),
+        Err(ProtectError::WrongSsrc { .. })
+    ));
     let mut short = vec![0x80, 96, 0];
-    assert_eq!(tx.protect_rtp(&mut short), Err(ProtectError::NotRtp("shorter than the 12-byte RTP header")));
+    assert_eq!(
+        tx.protect_rtp(&mut short),
+        Err(ProtectError::NotRtp("shorter than the 12-byte RTP header"))
+    );
     let mut v1 = rtp(1, b"x");
     v1[0] = 0x40;
-    assert_eq!(tx.protect_rtp(&mut v1), Err(ProtectError::NotRtp("RTP version is not 2")));
+    assert_eq!(
+        tx.protect_rtp(&mut v1),
+        Err(ProtectError::NotRtp("RTP version is not 2"))
+    );
 }
 
 #[test]
@@ -285,13 +356,22 @@ fn the_key_switches_by_mki_at_a_packet_boundary() {
             tx.protect_rtp(&mut p).unwrap();
             let expected_mki = if seq < 5 { 1 } else { 2 };
             // The MKI precedes the tag for AES-CM, ends the packet for GCM.
-            let at = if suite == Suite::AeadAes128Gcm { p.len() - 1 } else { p.len() - suite.tag_len() - 1 };
+            let at = if suite == Suite::AeadAes128Gcm {
+                p.len() - 1
+            } else {
+                p.len() - suite.tag_len() - 1
+            };
             assert_eq!(p[at], expected_mki, "{suite}: the MKI names the key");
-            rx.unprotect_rtp(&mut p).unwrap_or_else(|e| panic!("{suite} seq {seq}: {e}"));
+            rx.unprotect_rtp(&mut p)
+                .unwrap_or_else(|e| panic!("{suite} seq {seq}: {e}"));
         }
         // libsrtp forgets its replay window on a key change; the floor does not.
         let mut replay = replay;
-        assert_eq!(rx.unprotect_rtp(&mut replay), Err(UnprotectError::Replay { index: 0 }), "{suite}");
+        assert_eq!(
+            rx.unprotect_rtp(&mut replay),
+            Err(UnprotectError::Replay { index: 0 }),
+            "{suite}"
+        );
 
         // The old key is retired at both ends; a packet still using it is refused.
         tx.remove_key(mki(1)).unwrap();
@@ -299,7 +379,11 @@ fn the_key_switches_by_mki_at_a_packet_boundary() {
         let mut stale_tx = SrtpSender::new(SSRC, key(suite, 1), Some(mki(1))).unwrap();
         let mut stale = rtp(20, b"old key");
         stale_tx.protect_rtp(&mut stale).unwrap();
-        assert_eq!(rx.unprotect_rtp(&mut stale), Err(UnprotectError::UnknownKey { mki: 1 }), "{suite}");
+        assert_eq!(
+            rx.unprotect_rtp(&mut stale),
+            Err(UnprotectError::UnknownKey { mki: 1 }),
+            "{suite}"
+        );
         let mut p = rtp(21, b"new key");
         tx.protect_rtp(&mut p).unwrap();
         rx.unprotect_rtp(&mut p).unwrap();
@@ -312,26 +396,49 @@ fn the_key_switches_by_mki_at_a_packet_boundary() {
 #[test]
 fn key_changes_that_cannot_work_are_refused_in_plain_words() {
     let (mut tx, mut rx) = pair(Suite::AesCm128HmacSha1_80, Some(mki(1)));
-    assert_eq!(tx.remove_key(mki(1)), Err(SetupError::RemovingActiveKey(mki(1))));
-    assert_eq!(rx.remove_key(mki(1)), Err(SetupError::RemovingActiveKey(mki(1))));
-    assert_eq!(tx.use_key(mki(2)), Err(SetupError::NoSuchMki(mki(2))));
-    assert_eq!(tx.add_key(key(Suite::AesCm128HmacSha1_80, 2), mki(1)), Err(SetupError::DuplicateMki(mki(1))));
     assert_eq!(
-        tx.add_key(key(Suite::AeadAes128Gcm, 2), mki(2)).unwrap_err().to_string(),
+        tx.remove_key(mki(1)),
+        Err(SetupError::RemovingActiveKey(mki(1)))
+    );
+    assert_eq!(
+        rx.remove_key(mki(1)),
+        Err(SetupError::RemovingActiveKey(mki(1)))
+    );
+    assert_eq!(tx.use_key(mki(2)), Err(SetupError::NoSuchMki(mki(2))));
+    assert_eq!(
+        tx.add_key(key(Suite::AesCm128HmacSha1_80, 2), mki(1)),
+        Err(SetupError::DuplicateMki(mki(1)))
+    );
+    assert_eq!(
+        tx.add_key(key(Suite::AeadAes128Gcm, 2), mki(2))
+            .unwrap_err()
+            .to_string(),
         "a AEAD_AES_128_GCM key cannot join a AES_CM_128_HMAC_SHA1_80 context"
     );
     assert_eq!(
         tx.add_key(key(Suite::AesCm128HmacSha1_80, 2), Mki::new(2, 2).unwrap()),
-        Err(SetupError::MkiLengthMismatch { expected: 1, got: 2 })
+        Err(SetupError::MkiLengthMismatch {
+            expected: 1,
+            got: 2
+        })
     );
     for n in 2..=16 {
-        tx.add_key(key(Suite::AesCm128HmacSha1_80, n as u8), mki(n)).unwrap();
+        tx.add_key(key(Suite::AesCm128HmacSha1_80, n as u8), mki(n))
+            .unwrap();
     }
-    assert_eq!(tx.add_key(key(Suite::AesCm128HmacSha1_80, 17), mki(17)), Err(SetupError::TooManyKeys));
-    let (mut plain_tx, _) = pair(Suite::AesCm128HmacSha1_80, None);
-    assert_eq!(plain_tx.add_key(key(Suite::AesCm128HmacSha1_80, 2), mki(2)), Err(SetupError::NeedsMki));
     assert_eq!(
-        SrtpReceiver::new(SSRC, key(Suite::AesCm128HmacSha1_80, 1), None, 10).unwrap_err().to_string(),
+        tx.add_key(key(Suite::AesCm128HmacSha1_80, 17), mki(17)),
+        Err(SetupError::TooManyKeys)
+    );
+    let (mut plain_tx, _) = pair(Suite::AesCm128HmacSha1_80, None);
+    assert_eq!(
+        plain_tx.add_key(key(Suite::AesCm128HmacSha1_80, 2), mki(2)),
+        Err(SetupError::NeedsMki)
+    );
+    assert_eq!(
+        SrtpReceiver::new(SSRC, key(Suite::AesCm128HmacSha1_80, 1), None, 10)
+            .unwrap_err()
+            .to_string(),
         "replay window of 10 packets is outside 64 to 32767"
     );
 }
@@ -353,20 +460,29 @@ fn a_late_joiner_given_the_senders_index_finds_the_rollover_counter() {
     let suite = Suite::AesCm128HmacSha1_80;
     // Three wraps and then some: ROC 3; the join lands on seq 0x9000 and
     // on seq 0x1000 (either half of the sequence space).
-    for (packets, label) in [(3 * 65536 + 0x9000 - 100, "high seq"), (3 * 65536 + 0x1000 - 100, "low seq")] {
+    for (packets, label) in [
+        (3 * 65536 + 0x9000 - 100, "high seq"),
+        (3 * 65536 + 0x1000 - 100, "low seq"),
+    ] {
         let mut tx = sender_after(suite, 100, packets);
         let joined_at = tx.last_index().unwrap();
         assert_eq!(joined_at >> 16, 3, "{label}");
         let mut rx = SrtpReceiver::new(SSRC, key(suite, 1), None, DEFAULT_REPLAY_WINDOW).unwrap();
-        let mut blind = SrtpReceiver::new(SSRC, key(suite, 1), None, DEFAULT_REPLAY_WINDOW).unwrap();
+        let mut blind =
+            SrtpReceiver::new(SSRC, key(suite, 1), None, DEFAULT_REPLAY_WINDOW).unwrap();
         rx.expect_index(joined_at).unwrap();
         for n in 1..=3u64 {
             let seq = (joined_at + n) as u16;
             let mut p = rtp(seq, b"joined");
             tx.protect_rtp(&mut p).unwrap();
             let mut q = p.clone();
-            rx.unprotect_rtp(&mut p).unwrap_or_else(|e| panic!("{label} seq {seq:#x}: {e}"));
-            assert_eq!(blind.unprotect_rtp(&mut q), Err(UnprotectError::BadAuth), "{label}: ROC 0 fails");
+            rx.unprotect_rtp(&mut p)
+                .unwrap_or_else(|e| panic!("{label} seq {seq:#x}: {e}"));
+            assert_eq!(
+                blind.unprotect_rtp(&mut q),
+                Err(UnprotectError::BadAuth),
+                "{label}: ROC 0 fails"
+            );
         }
         assert_eq!(rx.highest_index(), Some(joined_at + 3), "{label}");
         assert_eq!(rx.expect_index(0), Err(SetupError::AlreadySynchronised));
@@ -392,11 +508,27 @@ fn a_stray_first_packet_does_not_stop_a_late_joiner() {
 #[test]
 fn the_index_estimate_follows_rfc_3711_appendix_a() {
     assert_eq!(estimate_index(0, 5), 5);
-    assert_eq!(estimate_index(0x8000, 0xffff), 0xffff, "ROC 0 until past half the space");
-    assert_eq!(estimate_index(0xfffe, 2), 0x1_0002, "forward across the wrap");
-    assert_eq!(estimate_index(0x1_0002, 0xfffe), 0xfffe, "backward across the wrap");
+    assert_eq!(
+        estimate_index(0x8000, 0xffff),
+        0xffff,
+        "ROC 0 until past half the space"
+    );
+    assert_eq!(
+        estimate_index(0xfffe, 2),
+        0x1_0002,
+        "forward across the wrap"
+    );
+    assert_eq!(
+        estimate_index(0x1_0002, 0xfffe),
+        0xfffe,
+        "backward across the wrap"
+    );
     assert_eq!(estimate_index(0x3_9000, 0x0fff), 0x4_0fff);
-    assert_eq!(estimate_index(0x3_9000, 0x1000), 0x3_1000, "exactly half the space back stays");
+    assert_eq!(
+        estimate_index(0x3_9000, 0x1000),
+        0x3_1000,
+        "exactly half the space back stays"
+    );
     assert_eq!(estimate_index(0x3_1000, 0x9001), 0x2_9001);
 }
 
@@ -426,7 +558,14 @@ fn trailer_lengths_agree_with_libsrtp() {
 fn a_master_key_never_shows_in_debug_output() {
     for suite in Suite::ALL {
         let k = key(suite, 0x5a);
-        let shown = format!("{k:?} {:?}", KeyParam { key: k.clone(), lifetime: None, mki: None });
+        let shown = format!(
+            "{k:?} {:?}",
+            KeyParam {
+                key: k.clone(),
+                lifetime: None,
+                mki: None
+            }
+        );
         assert!(!shown.contains(&k.expose_hex()), "{shown}");
         assert!(!shown.contains(&k.to_inline()), "{shown}");
         assert!(shown.contains("<secret>"), "{shown}");
@@ -450,10 +589,15 @@ fn inline_keys_are_base64_of_key_and_salt() {
         assert_eq!(back.expose_bytes(), gcm.expose_bytes());
     }
     assert_eq!(
-        MasterKey::from_inline(Suite::AeadAes128Gcm, &cm.to_inline()).unwrap_err().to_string(),
+        MasterKey::from_inline(Suite::AeadAes128Gcm, &cm.to_inline())
+            .unwrap_err()
+            .to_string(),
         "AEAD_AES_128_GCM needs 28 bytes of master key and salt, got 30"
     );
-    assert_eq!(MasterKey::from_inline(Suite::AesCm128HmacSha1_80, "not*base64").unwrap_err(), KeyError::NotBase64);
+    assert_eq!(
+        MasterKey::from_inline(Suite::AesCm128HmacSha1_80, "not*base64").unwrap_err(),
+        KeyError::NotBase64
+    );
 }
 
 #[test]
@@ -465,14 +609,21 @@ fn generated_keys_come_from_the_given_generator() {
     let k2 = MasterKey::generate(Suite::AeadAes128Gcm, &mut b);
     assert_eq!(k1.expose_bytes(), k2.expose_bytes());
     assert_eq!(k1.expose_bytes().len(), 28);
-    assert_ne!(k1.expose_bytes(), MasterKey::generate(Suite::AeadAes128Gcm, &mut a).expose_bytes());
+    assert_ne!(
+        k1.expose_bytes(),
+        MasterKey::generate(Suite::AeadAes128Gcm, &mut a).expose_bytes()
+    );
 }
 
 #[test]
 fn a_crypto_attribute_round_trips_with_lifetime_and_mkis() {
     let k1 = key(Suite::AesCm128HmacSha1_80, 1);
     let k2 = key(Suite::AesCm128HmacSha1_80, 2);
-    let line = format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{}|2^31|1:1;inline:{}|2^31|2:1", k1.to_inline(), k2.to_inline());
+    let line = format!(
+        "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{}|2^31|1:1;inline:{}|2^31|2:1",
+        k1.to_inline(),
+        k2.to_inline()
+    );
     let attribute = CryptoAttribute::parse(&line).unwrap();
     assert_eq!(attribute.tag, 1);
     assert_eq!(attribute.suite, Suite::AesCm128HmacSha1_80);
@@ -482,9 +633,15 @@ fn a_crypto_attribute_round_trips_with_lifetime_and_mkis() {
     assert_eq!(attribute.keys[1].key.expose_bytes(), k2.expose_bytes());
     assert_eq!(attribute.expose_sdp_line(), line);
 
-    let plain = CryptoAttribute::parse(&format!("crypto:2 AEAD_AES_128_GCM inline:{}\r\n", key(Suite::AeadAes128Gcm, 1).to_inline()))
-        .unwrap();
-    assert_eq!((plain.tag, plain.suite, plain.keys[0].mki), (2, Suite::AeadAes128Gcm, None));
+    let plain = CryptoAttribute::parse(&format!(
+        "crypto:2 AEAD_AES_128_GCM inline:{}\r\n",
+        key(Suite::AeadAes128Gcm, 1).to_inline()
+    ))
+    .unwrap();
+    assert_eq!(
+        (plain.tag, plain.suite, plain.keys[0].mki),
+        (2, Suite::AeadAes128Gcm, None)
+    );
     assert_eq!(
         plain.expose_gst_caps_fields(),
         format!(
@@ -492,7 +649,10 @@ fn a_crypto_attribute_round_trips_with_lifetime_and_mkis() {
             key(Suite::AeadAes128Gcm, 1).expose_hex()
         )
     );
-    assert!(attribute.expose_gst_caps_fields().contains(&format!(", srtp-key2=(buffer){}, mki2=(buffer)02", k2.expose_hex())));
+    assert!(attribute.expose_gst_caps_fields().contains(&format!(
+        ", srtp-key2=(buffer){}, mki2=(buffer)02",
+        k2.expose_hex()
+    )));
 }
 
 #[test]

@@ -12,7 +12,10 @@ use super::*;
 
 fn hex(s: &str) -> Vec<u8> {
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 /// AES-128-CM keystream from libsrtp's raw cipher: `key_salt` is the
@@ -20,7 +23,11 @@ fn hex(s: &str) -> Vec<u8> {
 /// RFC 3711 §4.1.1.
 fn keystream(key_salt: &[u8], iv: [u8; 16], len: usize) -> Vec<u8> {
     use ffi::raw_cipher::*;
-    let _ = SrtpSender::new(1, MasterKey::from_bytes(Suite::AesCm128HmacSha1_80, &[0; 30]).unwrap(), None);
+    let _ = SrtpSender::new(
+        1,
+        MasterKey::from_bytes(Suite::AesCm128HmacSha1_80, &[0; 30]).unwrap(),
+        None,
+    );
     let mut cipher = std::ptr::null_mut();
     let mut iv = iv;
     let mut out = vec![0u8; len];
@@ -28,10 +35,19 @@ fn keystream(key_salt: &[u8], iv: [u8; 16], len: usize) -> Vec<u8> {
     // SAFETY: test-only use of libsrtp's cipher API with buffers of the
     // stated sizes; the library was initialised by the sender above.
     unsafe {
-        assert_eq!(srtp_crypto_kernel_alloc_cipher(AES_ICM_128, &mut cipher, 30, 0), 0);
+        assert_eq!(
+            srtp_crypto_kernel_alloc_cipher(AES_ICM_128, &mut cipher, 30, 0),
+            0
+        );
         assert_eq!(srtp_cipher_init(cipher, key_salt.as_ptr()), 0);
-        assert_eq!(srtp_cipher_set_iv(cipher, iv.as_mut_ptr(), DIRECTION_ENCRYPT), 0);
-        assert_eq!(srtp_cipher_output(cipher, out.as_mut_ptr(), &mut out_len), 0);
+        assert_eq!(
+            srtp_cipher_set_iv(cipher, iv.as_mut_ptr(), DIRECTION_ENCRYPT),
+            0
+        );
+        assert_eq!(
+            srtp_cipher_output(cipher, out.as_mut_ptr(), &mut out_len),
+            0
+        );
         srtp_cipher_dealloc(cipher);
     }
     out
@@ -57,7 +73,8 @@ fn rfc3711_b2_aes_cm_keystream() {
 /// also uses.
 const B3_MASTER: &str = "E1F97A0D3E018BE0D64FA32C06DE4139 0EC675AD498AFEEBB6960B3AABE6";
 const LIBSRTP_PLAIN_RTP: &str = "800f1234 decafbad cafebabe abababab abababab abababab abababab";
-const LIBSRTP_SRTP: &str = "800f1234 decafbad cafebabe 4e55dc4c e79978d8 8ca4d215 949d2402 b78d6acc 99ea179b 8dbb";
+const LIBSRTP_SRTP: &str =
+    "800f1234 decafbad cafebabe 4e55dc4c e79978d8 8ca4d215 949d2402 b78d6acc 99ea179b 8dbb";
 const LIBSRTP_PLAIN_RTCP: &str = "81c8000b cafebabe abababab abababab abababab abababab";
 const LIBSRTP_SRTCP: &str =
     "81c8000b cafebabe 7128035b e487b9bd bef89041 f977a5a8 80000001 993e08cd 54d6c123 0798";
@@ -154,12 +171,19 @@ fn ffmpeg_reference_packets_decrypt_from_their_inline_key() {
         "81c90007 12345678 8aacdca5 4cf678a6 628f24da 6c093fa9 287ab57f 1f0fc935 80000003 e93bc05c0c069fabc0de",
     );
     let len = rx.unprotect_rtcp(&mut report).unwrap();
-    assert_eq!(report[..len], hex("81c90007123456788765432100000000000012340000069ec73069ba000001fd")[..]);
+    assert_eq!(
+        report[..len],
+        hex("81c90007123456788765432100000000000012340000069ec73069ba000001fd")[..]
+    );
 }
 
 #[test]
 fn the_crypto_policy_layout_matches_what_libsrtp_writes() {
-    let _ = SrtpSender::new(1, MasterKey::from_bytes(Suite::AesCm128HmacSha1_80, &[0; 30]).unwrap(), None);
+    let _ = SrtpSender::new(
+        1,
+        MasterKey::from_bytes(Suite::AesCm128HmacSha1_80, &[0; 30]).unwrap(),
+        None,
+    );
     let mut cm = ffi::srtp_crypto_policy_t::default();
     let mut gcm = ffi::srtp_crypto_policy_t::default();
     // SAFETY: each setter writes the struct it is given.
@@ -198,8 +222,8 @@ fn the_crypto_policy_layout_matches_what_libsrtp_writes() {
 /// header: every offset and size loa relies on.
 #[test]
 fn the_policy_structs_match_the_installed_header() {
-    use std::mem::{offset_of, size_of};
     use ffi::{srtp_master_key_t as K, srtp_policy_t as P};
+    use std::mem::{offset_of, size_of};
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("layout.c");
     std::fs::write(
@@ -222,10 +246,23 @@ int main(void) {
     )
     .unwrap();
     let exe = dir.path().join("layout");
-    let cc = std::process::Command::new("cc").arg(&source).arg("-o").arg(&exe).output().expect("cc runs");
-    assert!(cc.status.success(), "{}", String::from_utf8_lossy(&cc.stderr));
+    let cc = std::process::Command::new("cc")
+        .arg(&source)
+        .arg("-o")
+        .arg(&exe)
+        .output()
+        .expect("cc runs");
+    assert!(
+        cc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
     let out = std::process::Command::new(&exe).output().unwrap();
-    let c: Vec<usize> = String::from_utf8(out.stdout).unwrap().split(' ').map(|n| n.parse().unwrap()).collect();
+    let c: Vec<usize> = String::from_utf8(out.stdout)
+        .unwrap()
+        .split(' ')
+        .map(|n| n.parse().unwrap())
+        .collect();
     let rust = vec![
         size_of::<P>(),
         size_of::<K>(),
