@@ -16,6 +16,7 @@ have unshare     || need+=(util-linux)
 have espeak-ng   || need+=(espeak-ng)        # `loa say` (voices vi, vi-vn-x-central, vi-vn-x-south) and the demo asset
 have faketime    || need+=(faketime)         # libfaketime: wall-clock jumps in tests/faults_clock.rs
 pkg-config --exists alsa 2>/dev/null || need+=(libasound2-dev)  # ALSA headers for `loa live` capture (alsa-sys)
+pkg-config --exists libsrtp2 2>/dev/null || need+=(libsrtp2-dev)  # SRTP (src/rtp/srtp links libsrtp2; a test reads its header)
 # GStreamer elements the interop tests use, by the package that ships them.
 if have gst-inspect-1.0; then
   gst-inspect-1.0 udpsrc    >/dev/null 2>&1 || need+=(gstreamer1.0-plugins-good)

@@ -6,6 +6,7 @@
 pub mod rtcp;
 pub mod sdp;
 pub mod session;
+pub mod srtp;
 
 /// RTP clock rate for Opus, always 48 kHz regardless of the audio bandwidth
 /// (RFC 7587 §4.1).
