@@ -323,7 +323,7 @@ fn sigterm_stops_programs_closes_history_and_exits_0() {
     let mut daemon = Daemon::start(dir.path(), &format!("{}{z1}", base_config(dir.path())));
     assert!(daemon.loa(&["play", "--zones", "thon-1", "long.wav"]).status.success());
     daemon.wait_history("the program's row to begin", Duration::from_secs(10), |rows| !rows.is_empty());
-    let asked = std::time::Instant::now();
+    let asked = Instant::now();
     assert!(daemon.stop(), "exit status not 0:\n{}", daemon.log_text());
     // Every task lets go of the store at once: no waiting out the flush timeout.
     let took = asked.elapsed();

@@ -629,8 +629,8 @@ fn live_steady_tone_and_music_reach_the_loudness_target() {
         let before = listener.packets().len();
         let mut cli = live(&daemon, &["--zones", "thon-1"]);
         let mut stdin = cli.stdin.take().unwrap();
-        let mut stderr = BufReader::new(cli.stderr.take().unwrap());
-        wait_line(&mut stderr, "ON AIR");
+        let mut stderr = Lines::new(cli.stderr.take().unwrap());
+        stderr.wait_line("ON AIR", SAYS);
         speak(&mut stdin, &pcm);
         drop(stdin);
         let status = cli.wait().unwrap();

@@ -296,7 +296,7 @@ impl Ui {
             // One line per change; the daemon's engine says more (netwatch).
             PacerEvent::SendFailing { errno, target } => self.say(&format!(
                 "loa: cannot send: {}; the stream keeps time and sends again when it can",
-                crate::net::netwatch::describe_send_error(*errno, *target)
+                net::netwatch::describe_send_error(*errno, *target)
             )),
             // Sent per zone just before `Sending`; one zone here.
             PacerEvent::NotSent { count, .. } => self.not_sent = *count,

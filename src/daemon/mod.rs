@@ -39,7 +39,7 @@ pub enum DaemonError {
     #[error(transparent)]
     Net(#[from] crate::net::NetError),
     #[error(transparent)]
-    Control(#[from] crate::daemon::server::ControlError),
+    Control(#[from] server::ControlError),
     #[error("cannot start: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -115,7 +115,7 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
     };
     let socket_ok = socket.is_some();
     let zones: Vec<pacer::ZoneSpec> =
-        config.zones.iter().map(|z| crate::pacer::ZoneSpec::for_zone(&config.network, &config.audio, z)).collect();
+        config.zones.iter().map(|z| pacer::ZoneSpec::for_zone(&config.network, &config.audio, z)).collect();
     let zone_ssrcs: std::collections::HashMap<String, u32> = zones.iter().map(|z| (z.name.clone(), z.session.ssrc)).collect();
     let (events_tx, _) = tokio::sync::broadcast::channel(256);
     let health = tasks::health::spawn(&config, zone_ssrcs.clone(), store.clone(), events_tx.clone());

@@ -28,12 +28,15 @@ crate::words! {
     }
 }
 
+// The words! macro owns the derive list, so Default is written out.
+#[allow(clippy::derivable_impls)]
 impl Default for OnBusy {
     fn default() -> OnBusy {
         OnBusy::Wait
     }
 }
 
+#[allow(clippy::derivable_impls)]
 impl Default for OnPreempt {
     fn default() -> OnPreempt {
         OnPreempt::Pause

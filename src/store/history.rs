@@ -6,7 +6,7 @@ use super::*;
 #[derive(Debug, Clone, Copy)]
 pub struct NewItem<'a> {
     /// None for rows that never became a program (a missed fire).
-    pub program: Option<crate::proto::ProgramId>,
+    pub program: Option<ProgramId>,
     pub program_name: &'a str,
     /// A file path, or `say:…` for synthesized speech.
     pub source: &'a str,

@@ -13,7 +13,7 @@ fn zones() -> Vec<String> {
 
 fn item<'a>(zones: &'a [String], source: &'a str, start: Timestamp) -> NewItem<'a> {
     NewItem {
-        program: crate::proto::ProgramId::new(7),
+        program: ProgramId::new(7),
         program_name: "morning news",
         source,
         sha256: Some("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),

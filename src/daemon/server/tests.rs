@@ -274,7 +274,7 @@ async fn subscriber_that_never_reads_is_dropped_without_slowing_others() {
         .unwrap();
     // Let the subscription take effect before publishing.
     let mut probe = connect(&path);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    sleep(Duration::from_millis(100)).await;
 
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     let prober = tokio::task::spawn_blocking(move || {
@@ -296,7 +296,7 @@ async fn subscriber_that_never_reads_is_dropped_without_slowing_others() {
             params: json!({ "n": n, "padding": padding }),
         });
         if n % 100 == 0 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
+            sleep(Duration::from_millis(1)).await;
         }
     }
     done_tx.send(()).unwrap();
@@ -451,7 +451,7 @@ async fn shutdown_removes_the_socket_file() {
     let path = server.path.clone();
     let idle_client = StdUnixStream::connect(&path).unwrap();
     server.shutdown.send(true).unwrap();
-    tokio::time::timeout(Duration::from_secs(3), server.task)
+    timeout(Duration::from_secs(3), server.task)
         .await
         .expect("serve returned within the grace period")
         .unwrap();

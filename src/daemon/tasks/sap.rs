@@ -69,12 +69,7 @@ fn sessions(config: &Config) -> Vec<(String, String)> {
     config
         .zones
         .iter()
-        .filter_map(|z| {
-            Some((
-                z.name.clone(),
-                crate::rtp::sdp::for_zone(config, z),
-            ))
-        })
+        .map(|z| (z.name.clone(), crate::rtp::sdp::for_zone(config, z)))
         .collect()
 }
 

@@ -723,7 +723,7 @@ mod tests {
         assert_eq!(rows.len(), 1, "{rows:?}");
         assert_eq!(
             (rows[0].program, rows[0].end, rows[0].outcome),
-            (crate::proto::ProgramId::new(2), Some(at(2_500)), Some(Outcome::Stopped))
+            (ProgramId::new(2), Some(at(2_500)), Some(Outcome::Stopped))
         );
     }
 

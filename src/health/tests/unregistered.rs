@@ -61,10 +61,10 @@ fn unregistered_entries_are_capped_against_floods() {
         r.from = SocketAddr::new(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i)), 5005);
         m.handle_report(t0, r);
     }
-    assert_eq!(m.snapshot().len(), 2 + super::monitor::MAX_UNREGISTERED);
-    assert_eq!(events(&mut m).len(), super::monitor::MAX_UNREGISTERED);
+    assert_eq!(m.snapshot().len(), 2 + monitor::MAX_UNREGISTERED);
+    assert_eq!(events(&mut m).len(), monitor::MAX_UNREGISTERED);
     assert_eq!(
         m.dropped_strangers(),
-        1000 - super::monitor::MAX_UNREGISTERED as u64
+        1000 - monitor::MAX_UNREGISTERED as u64
     );
 }

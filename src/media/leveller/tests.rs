@@ -300,7 +300,7 @@ fn gain_holds_when_a_steady_tone_stops_in_a_noisy_room() {
 fn tonal_share_tells_programme_from_room_noise() {
     // The figures tonality.rs documents: 1 s shares over 20 s of each.
     let shares = |x: &[f32]| {
-        let mut t = tonality::Tonality::new();
+        let mut t = Tonality::new();
         let mut k = KWeighting::new();
         let mut hops = Vec::new();
         for hop in x.chunks_exact(HOP_FRAMES as usize) {
@@ -313,7 +313,7 @@ fn tonal_share_tells_programme_from_room_noise() {
             .windows(TONAL_HOPS)
             .map(|w| {
                 w.iter()
-                    .fold(tonality::Share::default(), |a, &b| a.add(b))
+                    .fold(Share::default(), |a, &b| a.add(b))
                     .ratio()
             })
             .collect();

@@ -455,7 +455,7 @@ fn report_template_writes_what_the_builders_write() {
     };
     for sender in [Some(info), None] {
         let (mut built, mut patched) = (Vec::new(), Vec::with_capacity(1500));
-        super::write_report(&mut built, 0x1234_5678, sender, "loa@192.0.2.10");
+        write_report(&mut built, 0x1234_5678, sender, "loa@192.0.2.10");
         template.write(&mut patched, sender);
         assert_eq!(patched, built, "sender info {sender:?}");
     }

@@ -181,7 +181,7 @@ impl Keys {
     }
 
     pub(super) fn mki_len(&self) -> usize {
-        self.entries[0].0.map_or(0, |m| usize::from(m.len()))
+        self.entries[0].0.map_or(0, |m| usize::from(m.byte_len()))
     }
 
     pub(super) fn rtp_trailer(&self) -> usize {
@@ -210,10 +210,10 @@ impl Keys {
         let Some(first) = self.entries[0].0 else {
             return Err(SetupError::NeedsMki);
         };
-        if first.len() != mki.len() {
+        if first.byte_len() != mki.byte_len() {
             return Err(SetupError::MkiLengthMismatch {
-                expected: first.len(),
-                got: mki.len(),
+                expected: first.byte_len(),
+                got: mki.byte_len(),
             });
         }
         if self.entries.iter().any(|(m, _)| *m == Some(mki)) {
@@ -250,7 +250,7 @@ impl Keys {
             .map(|(m, _)| {
                 let mut b = [0u8; 4];
                 if let Some(m) = m {
-                    b[..usize::from(m.len())].copy_from_slice(&m.to_bytes());
+                    b[..usize::from(m.byte_len())].copy_from_slice(&m.to_bytes());
                 }
                 b
             })

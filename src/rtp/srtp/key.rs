@@ -231,7 +231,8 @@ impl Mki {
         self.value
     }
 
-    pub fn len(self) -> u8 {
+    /// Bytes on the wire (1 to 4).
+    pub fn byte_len(self) -> u8 {
         self.len
     }
 

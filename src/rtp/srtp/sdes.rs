@@ -81,7 +81,7 @@ impl CryptoAttribute {
         let consistent = self
             .keys
             .iter()
-            .all(|k| k.mki.map(|m| m.len()) == first.map(|m| m.len()));
+            .all(|k| k.mki.map(|m| m.byte_len()) == first.map(|m| m.byte_len()));
         if !consistent || (self.keys.len() > 1 && first.is_none()) {
             return Err(CryptoAttributeError::MkiMismatch);
         }

@@ -107,7 +107,7 @@ impl Harness {
     }
 
     /// The answer to `request`, if one was given (taken from the effects).
-    pub fn reply(&mut self, request: RequestId) -> Option<Result<Response, crate::proto::RpcError>> {
+    pub fn reply(&mut self, request: RequestId) -> Option<Result<Response, RpcError>> {
         let at = self.effects.iter().position(|e| matches!(e, Effect::Reply { request: r, .. } if *r == request))?;
         match self.effects.remove(at) {
             Effect::Reply { result, .. } => Some(result),
@@ -234,7 +234,7 @@ impl Harness {
     }
 
     /// Rows begun: (key, row).
-    pub fn begun(&self) -> Vec<(super::RowKey, RowStart)> {
+    pub fn begun(&self) -> Vec<(RowKey, RowStart)> {
         self.writes()
             .into_iter()
             .filter_map(|w| match w {
@@ -245,7 +245,7 @@ impl Harness {
     }
 
     /// Rows closed: (key, end, outcome, error).
-    pub fn finished(&self) -> Vec<(super::RowKey, Timestamp, Outcome, Option<String>)> {
+    pub fn finished(&self) -> Vec<(RowKey, Timestamp, Outcome, Option<String>)> {
         self.writes()
             .into_iter()
             .filter_map(|w| match w {
@@ -288,5 +288,5 @@ fn ids_and_rows_are_counted_from_one() {
     let (_, id) = h.on_air(play_params("a.wav", &["thon-1"], "announcement"), "/media/a.wav");
     assert_eq!(id, p(1));
     h.progress(id, 0, 0);
-    assert_eq!(h.begun()[0].0, super::RowKey::FIRST);
+    assert_eq!(h.begun()[0].0, RowKey::FIRST);
 }

@@ -258,7 +258,7 @@ fn a_runtime_playlist_item_outside_the_roots_is_a_failed_row() {
         "",
         Restored {
             schedules: Vec::new(),
-            playlists: vec![crate::store::PlaylistRecord {
+            playlists: vec![PlaylistRecord {
                 name: "tin".into(),
                 source: "/media/tin.m3u".into(),
                 items: vec!["/media/a.wav".into(), "/media/link.wav".into()],
