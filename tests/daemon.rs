@@ -22,6 +22,9 @@ fn epoch(t: SystemTime) -> f64 {
     t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs_f64()
 }
 
+/// The schedule period of `schedule_fires_at_the_cron_instant`, in seconds.
+const PERIOD_S: u64 = 2;
+
 #[test]
 fn schedule_fires_at_the_cron_instant() {
     require_netns();
@@ -30,14 +33,39 @@ fn schedule_fires_at_the_cron_instant() {
     std::fs::create_dir_all(dir.path().join("media")).unwrap();
     write_tones_wav(&dir.path().join("media/tin.wav"), 44_100, 2, &[(600.0, 0.5)]);
     // Every 2 s: half a second of tone, then idle, so each fire's first
-    // packet follows a gap and carries the marker bit.
+    // packet follows a gap and carries the marker bit. It starts disabled:
+    // enabling it at a known moment arms it then, so the test knows which
+    // cron instant is the first (`Scheduler::set_enabled`: the next fire
+    // strictly after now).
     let config = format!(
-        "{}{zone}[[schedule]]\nname = \"tin\"\ncron = \"*/2 * * * * *\"\nfile = \"tin.wav\"\nzones = [\"thon-1\"]\n",
+        "{}{zone}[[schedule]]\nname = \"tin\"\ncron = \"*/{PERIOD_S} * * * * *\"\nfile = \"tin.wav\"\nzones = [\"thon-1\"]\nenabled = false\n",
         base_config(dir.path())
     );
     let listener = RtpListener::start(&group, port);
     let daemon = Daemon::start(dir.path(), &config);
     let fires: usize = std::env::var("LOA_FIRES").ok().and_then(|n| n.parse().ok()).unwrap_or(4);
+
+    // Arm it just after a cron instant, so the whole period (less the CLI's
+    // round trip) separates the arming from the first instant due.
+    let period = PERIOD_S as f64;
+    let now = epoch(SystemTime::now());
+    let arm_at = (now / period).floor() * period + period + 0.02;
+    // Real time, not a condition: waiting for a point on the wall clock.
+    std::thread::sleep(Duration::from_secs_f64(arm_at - now));
+    let asked = epoch(SystemTime::now());
+    let enabled = daemon.json(&["schedule", "enable", "tin"]);
+    let answered = epoch(SystemTime::now());
+    assert_eq!(enabled["schedule"]["enabled"], true, "{enabled:#}");
+    let first_instant = (asked / period).floor() * period + period;
+    assert!(
+        answered < first_instant,
+        "`loa schedule enable` took {:.3} s and its answer came after the cron instant {first_instant}: \
+         the test cannot tell whether that instant was armed",
+        answered - asked
+    );
+
+    // Fire k belongs to the instant first_instant + k × period; its first
+    // packet is the first one after a pause (marker bit).
     let first_packets = |packets: &[Packet]| -> Vec<f64> {
         packets
             .iter()
@@ -46,16 +74,27 @@ fn schedule_fires_at_the_cron_instant() {
             .map(|(_, p)| epoch(p.arrival))
             .collect()
     };
-    let _ = poll_until(Duration::from_secs(2 * fires as u64 + 20), || {
+    let _ = poll_until(Duration::from_secs(PERIOD_S * fires as u64 + 20), || {
         (first_packets(&listener.packets()).len() >= fires).then_some(()).ok_or(())
     });
     let packets = listener.stop();
     let starts = first_packets(&packets);
     assert!(starts.len() >= fires, "expected ≥{fires} fires, saw {}:\n{}", starts.len(), daemon.log_text());
-    let mut offsets: Vec<f64> = starts.iter().map(|t| (t - (t / 2.0).round() * 2.0) * 1e3).collect();
-    println!("schedule start offsets (ms): {offsets:.1?}");
-    for offset in &offsets {
-        assert!(offset.abs() < 50.0, "first packet {offset:.1} ms from the cron instant: {offsets:.1?}");
+    // The offset of each start from the instant it is for, not from the
+    // nearest instant: a fire a whole period late reads as 2000 ms.
+    let mut offsets: Vec<f64> = starts
+        .iter()
+        .enumerate()
+        .map(|(k, t)| (t - (first_instant + k as f64 * period)) * 1e3)
+        .collect();
+    println!("schedule start offsets (ms) from their cron instants: {offsets:.1?}");
+    for (k, offset) in offsets.iter().enumerate() {
+        assert!(
+            offset.abs() < 50.0,
+            "fire {k} (due at {:.3}) began {offset:.1} ms from its cron instant: {offsets:.1?}\n{}",
+            first_instant + k as f64 * period,
+            daemon.log_text()
+        );
     }
     offsets.sort_by(|a, b| a.abs().total_cmp(&b.abs()));
     println!(

@@ -11,7 +11,7 @@ mod common;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::daemon::{base_config, seq_gaps, zone_toml, Daemon, RtpListener};
 use common::{poll_until, require_netns, write_tones_wav, LOA};
@@ -460,58 +460,83 @@ fn zone_group(config: &Path) -> (String, u16) {
     (group.to_string(), port.parse().unwrap())
 }
 
+/// A history row with the engine's program id, as the database holds it.
+#[derive(Debug, Clone, PartialEq)]
+struct FullRow {
+    id: i64,
+    program: i64,
+    source: String,
+    start_ms: i64,
+    end_ms: Option<i64>,
+    outcome: Option<String>,
+}
+
+fn full_rows(db: &Path) -> Vec<FullRow> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT id, program, source, start_ms, end_ms, outcome FROM history ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok(FullRow {
+            id: r.get(0)?,
+            program: r.get(1)?,
+            source: r.get(2)?,
+            start_ms: r.get(3)?,
+            end_ms: r.get(4)?,
+            outcome: r.get(5)?,
+        })
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+/// (program, source) of every item the log says went on air, in order:
+/// the engine logs "on air: SOURCE program=P row=R" right before it hands
+/// the row's begin to the store thread, which writes in that order.
+fn on_air(log: &str) -> Vec<(i64, String)> {
+    common::strip_ansi(log)
+        .lines()
+        .filter_map(|line| {
+            let rest = &line[line.find("on air: ")? + "on air: ".len()..];
+            let (source, fields) = rest.rsplit_once(" program=")?;
+            let program = fields.split(' ').next()?.parse().ok()?;
+            Some((program, source.to_string()))
+        })
+        .collect()
+}
+
 #[test]
 fn kill_9_under_load_loses_no_committed_row_and_the_database_stays_sound() {
     require_private_mounts();
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("media")).unwrap();
-    write_tones_wav(
-        &dir.path().join("media/short.wav"),
-        48_000,
-        1,
-        &[(600.0, 0.4)],
-    );
-    write_tones_wav(
-        &dir.path().join("media/chime.wav"),
-        48_000,
-        1,
-        &[(1000.0, 0.5)],
-    );
+    write_tones_wav(&dir.path().join("media/short.wav"), 48_000, 1, &[(600.0, 0.4)]);
+    write_tones_wav(&dir.path().join("media/chime.wav"), 48_000, 1, &[(1000.0, 0.5)]);
     let mut config = base_config(dir.path());
     for z in 1..=10 {
         config += &zone_toml(&format!("z{z}")).0;
     }
-    let daemon = Daemon::start(dir.path(), &config);
+    let mut daemon = Daemon::start(dir.path(), &config);
     for z in 1..=8 {
-        daemon.json(&[
-            "play",
-            "--loop",
-            "--zones",
-            &format!("z{z}"),
-            "--name",
-            &format!("loop-{z}"),
-            "short.wav",
-        ]);
+        daemon.json(&["play", "--loop", "--zones", &format!("z{z}"), "--name", &format!("loop-{z}"), "short.wav"]);
     }
     for z in [9, 10] {
-        daemon.json(&[
-            "schedule",
-            "add",
-            &format!("every-2s-{z}"),
-            "--cron",
-            "*/2 * * * * *",
-            "--file",
-            "chime.wav",
-            "--zones",
-            &format!("z{z}"),
-        ]);
+        let name = format!("every-2s-{z}");
+        daemon.json(&["schedule", "add", &name, "--cron", "*/2 * * * * *", "--file", "chime.wav", "--zones", &format!("z{z}")]);
     }
     // Real time, not a condition: the items put on air in these 6 s are
-    // counted below.
+    // counted below. Then the kill comes 1.2 s after an even second: the
+    // chimes (0.5 s, at even seconds) have ended, the next is 0.8 s away,
+    // so only the eight loops are on air.
     std::thread::sleep(Duration::from_millis(6000));
-    let mut daemon = daemon;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs_f64();
+    let kill_at = (now / 2.0).floor() * 2.0 + 1.2;
+    let kill_at = if kill_at < now { kill_at + 2.0 } else { kill_at };
+    // Real time, not a condition: waiting for a point on the wall clock.
+    std::thread::sleep(Duration::from_secs_f64(kill_at - now));
     daemon.kill9();
-    let started = daemon.log_text().matches("on air: ").count();
+    let log = on_air(&daemon.log_text());
     let db = dir.path().join("state/loa.db");
     // Look at a copy, as the crash left it: opening the database itself
     // would checkpoint it before the restart sees it.
@@ -523,68 +548,103 @@ fn kill_9_under_load_loses_no_committed_row_and_the_database_stays_sound() {
         }
     }
     assert_eq!(integrity(&copy.join("loa.db")), "ok", "as kill -9 left it");
-    let before = rows(&copy.join("loa.db"));
+    let saved = full_rows(&copy.join("loa.db"));
+    assert!(log.len() >= 8 * 10, "the first run played only {} items in 6 s", log.len());
+
+    // Every row saved is an item the log put on air, in the same order
+    // (none missing in between, none made up). What the log has beyond
+    // them were begins handed to the store thread and not yet written when
+    // the process died: at most the newest item of each program.
+    let as_logged: Vec<(i64, String)> = saved.iter().map(|r| (r.program, r.source.clone())).collect();
+    assert!(saved.len() <= log.len(), "{} rows saved, {} items on air", saved.len(), log.len());
+    assert_eq!(as_logged, log[..saved.len()], "the saved rows are the items on air, in order");
+    let unsaved = &log[saved.len()..];
+    for (i, (program, source)) in unsaved.iter().enumerate() {
+        let newer = unsaved[i + 1..].iter().any(|(p, _)| p == program);
+        assert!(
+            !newer && source.ends_with("short.wav"),
+            "the begin of an older item of program {program} ({source}) was lost: {unsaved:?}"
+        );
+    }
+
+    // Open rows as the crash left them: exactly the item each loop was
+    // playing. A loop whose newest begin was unsaved may also have had its
+    // previous row's finish written (it is sent just before), or not.
+    let mut expected_open = Vec::new();
+    for row in &saved {
+        let last_of_program = saved.iter().rev().find(|r| r.program == row.program) == Some(row);
+        let loop_item = row.source.ends_with("short.wav");
+        let next_unsaved = unsaved.iter().any(|(p, _)| *p == row.program);
+        if loop_item && last_of_program && !next_unsaved {
+            assert_eq!(row.end_ms, None, "the item playing at the kill: {row:?}");
+        } else if !(loop_item && last_of_program && next_unsaved) {
+            assert_eq!(row.outcome.as_deref(), Some("completed"), "an item that ended before the kill: {row:?}");
+        }
+        if row.end_ms.is_none() {
+            expected_open.push(row.id);
+        }
+    }
+    assert!(
+        expected_open.len() + unsaved.len() >= 8,
+        "eight loops were on air: {} open rows, {} unsaved begins",
+        expected_open.len(),
+        unsaved.len()
+    );
 
     let mut daemon = Daemon::start_existing(dir.path());
     // Closing them is a queued write of the new run.
     let _ = poll_until(Duration::from_secs(10), || {
-        let now = rows(&db);
-        if now.iter().take(before.len()).all(|r| r.1.is_some()) {
+        let now = full_rows(&db);
+        if now.iter().take(saved.len()).all(|r| r.end_ms.is_some()) {
             Ok(())
         } else {
             Err(())
         }
     });
     assert_eq!(integrity(&db), "ok", "after kill -9");
-    let after_restart = rows(&db);
-    let first_run: Vec<&Row> = after_restart.iter().take(before.len()).collect();
-    assert!(
-        first_run.iter().all(|r| r.1.is_some()),
-        "rows the crash left open are closed at start"
+    let after_restart = full_rows(&db);
+    assert!(after_restart.len() >= saved.len(), "rows vanished: {} of {}", after_restart.len(), saved.len());
+    // The first run's rows are all still there, as saved; the open ones
+    // (and only they) are closed as interrupted.
+    let mut interrupted = Vec::new();
+    for (before, after) in saved.iter().zip(&after_restart) {
+        assert_eq!(
+            (before.id, before.program, &before.source, before.start_ms),
+            (after.id, after.program, &after.source, after.start_ms),
+            "a saved row changed"
+        );
+        if before.end_ms.is_some() {
+            assert_eq!(before, after, "a finished row changed");
+        } else {
+            assert_eq!(after.outcome.as_deref(), Some("interrupted"), "{after:?}");
+            assert!(after.end_ms.is_some(), "{after:?}");
+            interrupted.push(after.id);
+        }
+    }
+    assert_eq!(interrupted, expected_open, "the rows marked interrupted are the ones left open");
+    let marked = format!(
+        "{} history row(s) were left open by a previous run; marked interrupted",
+        interrupted.len()
     );
-    let interrupted = first_run
-        .iter()
-        .filter(|r| r.2.as_deref() == Some("interrupted"))
-        .count();
-    assert!(
-        interrupted <= 10,
-        "{interrupted} rows interrupted; at most one per zone was on air"
-    );
-    // Items begun but not yet written when the process died: at most the
-    // writes in flight, one per zone.
-    assert!(
-        before.len() + 10 >= started,
-        "{} rows saved, {started} items logged as on air by the first run",
-        before.len()
-    );
-    assert!(
-        started >= 8 * 10,
-        "the first run played only {started} items in 6 s"
-    );
-    let log = daemon.log_text();
-    assert!(
-        log.contains("left open by a previous run; marked interrupted") || interrupted == 0,
-        "{log}"
-    );
+    // The store thread logs it right after the rows are closed.
+    let said = poll_until(Duration::from_secs(5), || {
+        let text = common::strip_ansi(&daemon.log_text());
+        text.contains("left open by a previous run").then_some(text.clone()).ok_or(text)
+    })
+    .unwrap_or_else(|text| text);
+    assert!(said.contains(&marked), "no {marked:?} in:\n{said}");
 
     // The restarted daemon plays and records again (the schedules were saved).
-    daemon.json(&[
-        "play",
-        "--zones",
-        "z1",
-        "--name",
-        "after-restart",
-        "short.wav",
-    ]);
+    daemon.json(&["play", "--zones", "z1", "--name", "after-restart", "short.wav"]);
     let recorded = poll_until(Duration::from_secs(10), || {
         let now = rows(&db);
         let fired = now
             .iter()
-            .skip(before.len())
+            .skip(saved.len())
             .any(|r| r.4.ends_with("chime.wav") && r.1.is_some());
         let played = now
             .iter()
-            .skip(before.len())
+            .skip(saved.len())
             .any(|r| r.4.ends_with("short.wav") && r.2.as_deref() == Some("completed"));
         if fired && played {
             Ok(())
@@ -595,20 +655,21 @@ fn kill_9_under_load_loses_no_committed_row_and_the_database_stays_sound() {
     if let Err(now) = recorded {
         panic!(
             "the restarted daemon did not record a schedule fire and a play: {:#?}\n{}",
-            &now[before.len().min(now.len())..],
+            &now[saved.len().min(now.len())..],
             daemon.log_text()
         );
     }
     assert!(daemon.stop(), "{}", daemon.log_text());
     assert_eq!(integrity(&db), "ok");
     let end = rows(&db);
-    assert!(
-        end.iter().all(|r| r.1.is_some()),
-        "a clean stop leaves no open row"
-    );
+    assert!(end.iter().all(|r| r.1.is_some()), "a clean stop leaves no open row");
     eprintln!(
-        "kill -9 under load: {started} items on air in the first run, {} rows saved, {interrupted} interrupted, {} rows at the end",
-        before.len(),
+        "kill -9 under load: {} items on air in the first run, {} rows saved, {} begins unsaved at the kill, \
+         {} interrupted, {} rows at the end",
+        log.len(),
+        saved.len(),
+        unsaved.len(),
+        interrupted.len(),
         end.len()
     );
 }

@@ -421,9 +421,10 @@ fn live_is_refused_or_ended_with_plain_words() {
 }
 
 /// An ALSA config with `loatest`, a capture device fed from `infile` by
-/// alsa-lib's file plugin (no sound card needed). Its slave has no clock:
-/// it delivers as fast as it is read, like a sound card whose clock runs
-/// far ahead — the daemon's backlog rule is what keeps it on time.
+/// alsa-lib's file plugin (no sound card needed). Its slave (null) has no
+/// clock: a read returns as soon as `infile` gives bytes, so when `infile`
+/// is a FIFO the test's writes are the device's clock — a burst is a
+/// sound card running far ahead, paced writes a microphone in real time.
 fn alsa_config(dir: &std::path::Path, infile: &std::path::Path) -> String {
     let conf = dir.join("loatest.conf");
     std::fs::write(
@@ -443,6 +444,24 @@ fn alsa_config(dir: &std::path::Path, infile: &std::path::Path) -> String {
     }
 }
 
+/// 10 ms of a 48 kHz mono s16le tone (silence at frequency 0), the size
+/// of one capture period: a FIFO write of it is read whole.
+fn piece_48k(freq: f32, n: usize) -> Vec<u8> {
+    (0..480)
+        .map(|i| {
+            let t = (n * 480 + i) as f32 / 48_000.0;
+            ((2.0 * std::f32::consts::PI * freq * t).sin() * 8_000.0) as i16
+        })
+        .flat_map(|s| s.to_le_bytes())
+        .collect()
+}
+
+/// The backlog the device delivers at once (a sound card far ahead), and
+/// the tones of the burst and of what follows it in real time.
+const BURST_MS: usize = 2_000;
+const BURST_HZ: f32 = 600.0;
+const ONSET_HZ: f32 = 1000.0;
+
 #[test]
 fn live_from_an_alsa_device_goes_on_air_keeps_its_delay_bounded_and_ends_on_ctrl_c() {
     require_netns();
@@ -450,14 +469,13 @@ fn live_from_an_alsa_device_goes_on_air_keeps_its_delay_bounded_and_ends_on_ctrl
     let (zone, group, port) = zone_toml("thon-1");
     let listener = RtpListener::start(&group, port);
     let daemon = Daemon::start(dir.path(), &format!("{}{zone}", base_config(dir.path())));
-    let infile = dir.path().join("in.raw");
-    let tone: Vec<u8> = (0..48_000 * 2)
-        .map(|i| {
-            ((2.0 * std::f32::consts::PI * 440.0 * i as f32 / 48_000.0).sin() * 8_000.0) as i16
-        })
-        .flat_map(|s| s.to_le_bytes())
-        .collect();
-    std::fs::write(&infile, tone).unwrap();
+    let infile = dir.path().join("in.fifo");
+    let c_path = std::ffi::CString::new(infile.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "mkfifo: {}", std::io::Error::last_os_error());
+    // Read and write: opening does not wait for the device to open its
+    // end, and nothing reaches it until the test writes.
+    let mut device_input = std::fs::OpenOptions::new().read(true).write(true).open(&infile).unwrap();
     let alsa = alsa_config(dir.path(), &infile);
 
     let listed = Command::new(LOA)
@@ -517,25 +535,69 @@ fn live_from_an_alsa_device_goes_on_air_keeps_its_delay_bounded_and_ends_on_ctrl
         told[0].contains("from device loatest (s16le 48000 Hz mono) on thon-1"),
         "{told:?}"
     );
-    // Real time, not a condition: about 2 s of packets is what is checked.
-    std::thread::sleep(Duration::from_secs(2));
-    // Ctrl-C ends it cleanly.
+    // The device runs 2 s ahead at once (600 Hz), then delivers in real
+    // time: 0.5 s of silence, 1 s of 1 kHz whose onset is timed, 0.5 s of
+    // silence.
+    let burst: Vec<u8> = (0..BURST_MS / 10).flat_map(|n| piece_48k(BURST_HZ, n)).collect();
+    device_input.write_all(&burst).unwrap();
+    let paced = Instant::now();
+    let mut onset = None;
+    for n in 0..200usize {
+        let due = paced + Duration::from_millis(10 * n as u64);
+        // Real time, not a condition: input paced like a microphone's.
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        let freq = if (50..150).contains(&n) { ONSET_HZ } else { 0.0 };
+        if n == 50 {
+            onset = Some(Instant::now());
+        }
+        device_input.write_all(&piece_48k(freq, n)).unwrap();
+    }
+    let onset = onset.expect("written");
+    // Ctrl-C ends it cleanly; closing the FIFO lets a read blocked in it
+    // return, so the client sees the stop.
     unsafe { libc::kill(cli.id() as i32, libc::SIGINT) };
+    drop(device_input);
     let status = cli.wait().unwrap();
     let rest = stderr.rest();
     assert!(status.success(), "{status}: {rest}\n{}", daemon.log_text());
     assert!(rest.contains("live broadcast ended (completed)"), "{rest}");
+    daemon.wait_idle(Duration::from_secs(10));
+    let packets = listener.stop();
+    assert_eq!(seq_gaps(&packets), 0);
 
-    // The zone carried the live program in real time (about 2 s of
-    // packets, not the seconds of audio the device delivered), because the
-    // backlog beyond 250 ms was dropped.
-    let packets = listener.packets();
-    assert!(
-        (80..=150).contains(&packets.len()),
-        "{} packets",
+    // The delay, from the audio: the first packet on air carrying the
+    // 1 kHz onset, against the moment the device delivered it. Had the
+    // 2 s burst been queued, it would be over 2 s; the daemon drops input
+    // waiting beyond BACKLOG_HIGH_MS, so the delay stays under it.
+    let tones = packet_tones(&packets, &[BURST_HZ, ONSET_HZ]);
+    let first_onset = packets
+        .iter()
+        .zip(&tones)
+        .find(|(_, t)| **t == Some(ONSET_HZ))
+        .map(|(p, _)| p.at)
+        .unwrap_or_else(|| panic!("the 1 kHz tone never went on air: {tones:?}\n{}", daemon.log_text()));
+    let delay = first_onset.saturating_duration_since(onset);
+    let burst_on_air = tones.iter().filter(|t| **t == Some(BURST_HZ)).count();
+    let onset_on_air = tones.iter().filter(|t| **t == Some(ONSET_HZ)).count();
+    eprintln!(
+        "live from a device 2 s ahead: onset on air {:.1} ms after the device gave it; \
+         {burst_on_air} packets of the 2 s burst and {onset_on_air} of the 1 s tone on air, {} packets in all",
+        delay.as_secs_f64() * 1e3,
         packets.len()
     );
-    assert_eq!(seq_gaps(&packets), 0);
+    let bound = Duration::from_millis(loa::live::BACKLOG_HIGH_MS);
+    assert!(
+        delay < bound,
+        "the onset went on air {delay:?} after the device gave it, not under {bound:?}\n{}",
+        daemon.log_text()
+    );
+    // Of the burst only what waited under the bound plays; the tone said
+    // in real time plays whole (50 packets, less its edges).
+    assert!(
+        burst_on_air * 20 <= loa::live::BACKLOG_HIGH_MS as usize,
+        "{burst_on_air} packets (of 100) of the burst went on air: it was not dropped"
+    );
+    assert!((46..=51).contains(&onset_on_air), "{onset_on_air} packets of the 1 s tone: {tones:?}");
     assert!(
         daemon
             .log_text()

@@ -148,6 +148,44 @@ fn read_wav(path: &Path) -> Vec<f32> {
         .collect()
 }
 
+/// Integrated loudness (LUFS) and true peak (dBTP) of mono 48 kHz samples.
+fn loudness_and_peak(x: &[f32]) -> (f64, f64) {
+    let mut meter = ebur128::EbuR128::new(1, 48_000, ebur128::Mode::I | ebur128::Mode::TRUE_PEAK).unwrap();
+    meter.add_frames_f32(x).unwrap();
+    (meter.loudness_global().unwrap(), 20.0 * meter.true_peak(0).unwrap().log10())
+}
+
+/// The gain rule with the default settings (−16 LUFS, −1 dBTP):
+/// `min(target − loudness, max_peak − true_peak)`.
+fn default_gain((lufs, peak): (f64, f64)) -> f64 {
+    (-16.0 - lufs).min(-1.0 - peak)
+}
+
+/// The packets decoded in order, at most the first `seconds` of them.
+fn decoded(packets: &[Packet], seconds: usize) -> Vec<f32> {
+    let mut decoder = opus::Decoder::new(48_000, opus::Channels::Mono).unwrap();
+    let mut pcm = vec![0f32; 5760];
+    let mut out = Vec::new();
+    for p in packets {
+        let n = decoder.decode_float(&p.payload, &mut pcm, false).unwrap();
+        out.extend_from_slice(&pcm[..n]);
+    }
+    out.truncate(seconds * 48_000);
+    out
+}
+
+/// 21 s of a 1 kHz tone at −23 LUFS, then 19 s at about −11 LUFS: the
+/// first 20 s call for +7 dB, the whole file for about −2 dB, so the
+/// gain on air tells which measurement set it.
+fn quiet_then_loud() -> Vec<f32> {
+    (0..40 * 48_000)
+        .map(|i| {
+            let amplitude = if i < 21 * 48_000 { 0.1 } else { 0.4 };
+            (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / 48_000.0).sin() * amplitude
+        })
+        .collect()
+}
+
 #[test]
 fn a_long_new_file_starts_on_its_first_20_s_and_is_measured_whole_beside_playback() {
     require_netns();
@@ -163,43 +201,71 @@ fn a_long_new_file_starts_on_its_first_20_s_and_is_measured_whole_beside_playbac
         sample_format: hound::SampleFormat::Int,
     };
     let mut w = hound::WavWriter::create(media.join("long.wav"), spec).unwrap();
-    for i in 0..40 * 48_000 {
-        let v = (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / 48_000.0).sin() * 0.1;
+    for v in quiet_then_loud() {
         w.write_sample((v * i16::MAX as f32) as i16).unwrap();
     }
     w.finalize().unwrap();
+    let source = read_wav(&media.join("long.wav"));
+    let first_20_s = loudness_and_peak(&source[..20 * 48_000]);
+    let whole = loudness_and_peak(&source);
+    let (gain_first, gain_whole) = (default_gain(first_20_s), default_gain(whole));
+    eprintln!(
+        "source: first 20 s {:.2} LUFS {:.2} dBTP (gain {gain_first:+.2} dB), whole {:.2} LUFS {:.2} dBTP (gain {gain_whole:+.2} dB)",
+        first_20_s.0, first_20_s.1, whole.0, whole.1
+    );
+    assert!(gain_first - gain_whole > 6.0, "the two measurements call for clearly different gains");
 
     let config = format!("{}{zone}", base_config(dir.path()));
     let mut daemon = Daemon::start(dir.path(), &config);
     let listener = RtpListener::start(&group, port);
     daemon.json(&["play", "--zones", "thon-1", "long.wav"]);
     // The whole-file measurement finishes beside playback, long before
-    // the 40 s item would end.
+    // the 40 s item would end; and 3 s are on air to measure.
     let _ = poll_until(Duration::from_secs(15), || (measured_lines(&daemon) > 0).then_some(()).ok_or(()));
     assert!(measured_lines(&daemon) > 0, "never measured whole:\n{}", daemon.log_text());
+    listener.wait_packets(150, Duration::from_secs(10));
     let status = daemon.json(&["status"]);
     let gain = status["programs"][0]["item"]["gain_db"].as_f64();
     daemon.loa(&["stop", "--all"]);
     let packets = listener.stop();
-    assert!(!packets.is_empty(), "it played");
-    let log = daemon.log_text();
-    assert!(
-        log.contains("first-play loudness from the first 20 s"),
-        "{log}"
+    // What went on air in the item's first 20 s (all of the quiet part):
+    // at the target if the first 20 s set the gain; the whole file's
+    // measurement would put it near −25 LUFS.
+    let on_air = decoded(&packets, 20);
+    let first_play = lufs(&on_air);
+    let expected = first_20_s.0 + gain_first;
+    eprintln!(
+        "first play: {:.1} s on air at {first_play:.2} LUFS (first-20-s gain gives {expected:.2}, whole-file gain {:.2})",
+        on_air.len() as f64 / 48_000.0,
+        first_20_s.0 + gain_whole
     );
-    // −23 LUFS-ish tone: about +7 dB.
-    assert!(gain.is_some_and(|g| (g - 7.0).abs() < 1.0), "{status:#}");
+    assert!(
+        (first_play - expected).abs() <= 1.0,
+        "the first play's audio is at {first_play:.2} LUFS, not the {expected:.2} LUFS its first 20 s call for"
+    );
+    assert!(
+        daemon.log_text().contains("first-play loudness from the first 20 s"),
+        "{}",
+        daemon.log_text()
+    );
+    assert!(gain.is_some_and(|g| (g - gain_first).abs() < 1.0), "{status:#}");
 
-    // A restart finds the whole-file measurement in SQLite.
+    // A restart finds the whole-file measurement in SQLite: the next play
+    // carries the whole file's gain, with nothing measured again.
     assert!(daemon.stop());
     let daemon = Daemon::start_existing(dir.path());
     let listener = RtpListener::start(&group, port);
     daemon.json(&["play", "--zones", "thon-1", "long.wav"]);
-    // Real time, not a condition: a second of playback in which no
-    // measurement may start.
-    std::thread::sleep(Duration::from_millis(1000));
+    listener.wait_packets(150, Duration::from_secs(10));
     daemon.loa(&["stop", "--all"]);
-    drop(listener);
+    let packets = listener.stop();
+    let second_play = lufs(&decoded(&packets, 20));
+    let expected = first_20_s.0 + gain_whole;
+    eprintln!("after restart: {second_play:.2} LUFS on air (whole-file gain gives {expected:.2})");
+    assert!(
+        (second_play - expected).abs() <= 1.0,
+        "after the restart the audio is at {second_play:.2} LUFS, not the {expected:.2} LUFS of the whole file's gain"
+    );
     let log = daemon.log_text();
     assert!(
         !log.contains("loudness"),

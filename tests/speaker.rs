@@ -9,6 +9,8 @@ mod common;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -192,38 +194,193 @@ fn a_streamed_tone_sequence_plays_back_in_the_speakers_wav_without_loss() {
     assert_eq!(stat(&stderr, "concealed"), 0, "{stderr}");
 }
 
+/// A lossy link between a zone and a speaker: takes every RTP packet on
+/// the zone's group, keeps it (in order: the lossless reference) and
+/// forwards it to another group unless `lose` picks its index.
+struct LossyLink {
+    packets: Arc<Mutex<Vec<Vec<u8>>>>,
+    stop: Arc<AtomicBool>,
+    join: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LossyLink {
+    fn start(from: (&str, u16), to: (&str, u16), lose: fn(usize) -> bool) -> LossyLink {
+        let input = group_socket(from.0, from.1);
+        let output = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket2::SockRef::from(&output)
+            .set_multicast_if_v4(&Ipv4Addr::LOCALHOST)
+            .unwrap();
+        let target = format!("{}:{}", to.0, to.1);
+        let packets = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (kept, stopping) = (packets.clone(), stop.clone());
+        let join = std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            while !stopping.load(Ordering::Relaxed) {
+                let Ok(n) = input.recv(&mut buf) else { continue };
+                let mut kept = kept.lock().unwrap();
+                if !lose(kept.len()) {
+                    output.send_to(&buf[..n], &target).unwrap();
+                }
+                kept.push(buf[..n].to_vec());
+            }
+        });
+        LossyLink {
+            packets,
+            stop,
+            join: Some(join),
+        }
+    }
+
+    /// Every packet the zone sent, lost on the way or not.
+    fn stop(mut self) -> Vec<Vec<u8>> {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(join) = self.join.take() {
+            join.join().unwrap();
+        }
+        std::mem::take(&mut *self.packets.lock().unwrap())
+    }
+}
+
+impl Drop for LossyLink {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Every tenth packet from the 16th on (never two in a row, never the
+/// last ones, whose loss no later packet could repair): 13 of ~150.
+fn lost_on_the_link(index: usize) -> bool {
+    (15..140).contains(&index) && index % 10 == 5
+}
+
+/// Decodes RTP packets (libopus, 48 kHz mono) one 20 ms frame each; a
+/// packet `lost` picks is concealed by libopus alone (PLC), never
+/// rebuilt from the next packet's FEC.
+fn decode_frames(packets: &[Vec<u8>], lost: fn(usize) -> bool) -> Vec<Vec<f32>> {
+    let mut decoder = opus::Decoder::new(48_000, opus::Channels::Mono).unwrap();
+    let mut pcm = vec![0f32; 960];
+    packets
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let payload = rtp_rs::RtpReader::new(p).unwrap().payload().to_vec();
+            let input: &[u8] = if lost(i) { &[] } else { &payload };
+            let n = decoder.decode_float(input, &mut pcm, false).unwrap();
+            pcm[..n].to_vec()
+        })
+        .collect()
+}
+
+/// Signal-to-error ratio (dB) of `x` against `reference`.
+fn snr_db(reference: &[f32], x: &[f32]) -> f64 {
+    let signal: f64 = reference.iter().map(|v| f64::from(*v).powi(2)).sum();
+    let error: f64 = reference.iter().zip(x).map(|(a, b)| f64::from(a - b).powi(2)).sum();
+    10.0 * (signal / error.max(1e-12)).log10()
+}
+
+/// The median over the lost packets of the SNR of `frames` against the
+/// lossless `reference`, over the lost frame and the one after it (where
+/// a concealment's error lingers).
+fn median_snr_around_losses(reference: &[Vec<f32>], frames: &[Vec<f32>], lost: &[usize]) -> (f64, Vec<f64>) {
+    let mut snrs: Vec<f64> = lost
+        .iter()
+        .map(|&k| snr_db(&[&reference[k][..], &reference[k + 1][..]].concat(), &[&frames[k][..], &frames[k + 1][..]].concat()))
+        .collect();
+    let shown = snrs.clone();
+    snrs.sort_by(f64::total_cmp);
+    (snrs[snrs.len() / 2], shown)
+}
+
+/// What FEC recovery must reach around a lost packet, median over the
+/// losses: libopus's LBRR copy of a frame comes back within tens of dB
+/// of the original (21–32 dB per loss on the sweep below), while
+/// concealment (PLC) extrapolates what came before and lands within a
+/// few dB of nothing (median under 1 dB, with FEC on or off at the sender).
+const FEC_MEDIAN_SNR_DB: f64 = 15.0;
+
+/// A 3 s sine sweeping 300 Hz → 3 kHz, s16 mono 48 kHz. Not steady
+/// tones: with FEC off at the sender, libopus's CELT concealment repeats
+/// a steady tone so well (35 dB) that PLC alone would pass; a sweep moves
+/// on during each lost frame, so only the frame's FEC copy brings it back.
+fn write_sweep_wav(path: &Path) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 48_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    let mut phase = 0f64;
+    for i in 0..3 * 48_000 {
+        let freq = 300.0 + 900.0 * f64::from(i) / 48_000.0;
+        phase += 2.0 * std::f64::consts::PI * freq / 48_000.0;
+        w.write_sample((phase.sin() * 0.3 * f64::from(i16::MAX)) as i16).unwrap();
+    }
+    w.finalize().unwrap();
+}
+
 #[test]
 fn packets_lost_on_a_lossy_link_are_recovered_from_in_band_fec() {
     require_netns();
     let zone = zone_config("fec = true\nexpected_loss_pct = 10");
     let dir = zone.dir.path();
-    let src = dir.join("tones.wav");
-    let tones = tone_sequence();
-    write_tones_wav(&src, 48_000, 1, &tones);
+    let src = dir.join("sweep.wav");
+    write_sweep_wav(&src);
     let wav = dir.join("speaker.wav");
 
+    // The speaker listens on a group of its own, fed by the lossy link.
+    let (speaker_group, speaker_port) = unique_group();
+    let link = LossyLink::start((&zone.group, zone.port), (&speaker_group, speaker_port), lost_on_the_link);
     let mut args = speaker_args(&zone, &wav);
-    args.extend(["--drop", "10", "--seed", "7"].map(String::from));
+    args[1] = format!("{speaker_group}:{speaker_port}");
     let speaker = Speaker::start(dir, &strs(&args));
     stream_to_end(&zone, &src);
     let (status, stderr) = speaker.stop();
+    let sent = link.stop();
 
     assert!(status.success(), "{stderr}");
-    assert!(
-        stat(&stderr, "dropped") >= 5,
-        "about 15 of 150 dropped:\n{stderr}"
-    );
-    assert!(
-        stat(&stderr, "lost") >= 5,
-        "drops count as losses:\n{stderr}"
-    );
-    assert!(stat(&stderr, "recovered by FEC") > 0, "{stderr}");
+    let lost: Vec<usize> = (0..sent.len()).filter(|&i| lost_on_the_link(i)).collect();
+    assert!(sent.len() >= 145 && lost.len() == 13, "{} packets sent, {} lost", sent.len(), lost.len());
+    assert_eq!(stat(&stderr, "lost"), 13, "{stderr}");
+    assert_eq!(stat(&stderr, "late"), 0, "{stderr}");
+    // The sweep is coded in a mode that carries FEC (SILK/hybrid LBRR),
+    // so the packet after each loss holds a copy of the lost frame.
+    assert_eq!(stat(&stderr, "recovered by FEC"), 13, "every lost frame rebuilt from FEC:\n{stderr}");
+    assert_eq!(stat(&stderr, "concealed"), 0, "{stderr}");
+
+    // The speaker's WAV, frame by frame, against the same packets decoded
+    // without loss. Its first frames (before any loss) decode the same
+    // packets with the same libopus: they match to the sample, which also
+    // finds where the stream starts in the WAV.
+    let reference = decode_frames(&sent, |_| false);
     let (rate, samples) = read_wav_mono(&wav);
-    assert_tones(
-        &tone_segments(rate, &samples, &TONES),
-        &tones,
-        0.1,
-        "speaker WAV over a lossy link",
+    assert_eq!(rate, 48_000);
+    let lsb = 2.0 / 32_768.0;
+    let same = |a: &[f32], b: &[f32]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= lsb);
+    let frames: Vec<Vec<f32>> = samples.chunks_exact(960).map(<[f32]>::to_vec).collect();
+    let start = (0..25)
+        .find(|&o| (0..lost[0]).all(|k| frames.get(o + k).is_some_and(|f| same(f, &reference[k]))))
+        .unwrap_or_else(|| panic!("the speaker's WAV does not begin with the stream's first {} frames", lost[0]));
+    let played = &frames[start..];
+    assert!(played.len() >= sent.len(), "{} frames played of {}", played.len(), sent.len());
+
+    // Around each lost packet: the speaker's audio against the lossless
+    // decode, and, as the yardstick, libopus concealing the same losses
+    // without FEC (what a speaker without FEC, or a stream without it,
+    // would play).
+    let (fec, fec_each) = median_snr_around_losses(&reference, played, &lost);
+    let plc_only = decode_frames(&sent, lost_on_the_link);
+    let (plc, plc_each) = median_snr_around_losses(&reference, &plc_only, &lost);
+    eprintln!("around the 13 lost packets, SNR against the lossless decode: speaker median {fec:.1} dB {fec_each:.1?}; PLC alone median {plc:.1} dB {plc_each:.1?}");
+    assert!(
+        plc < FEC_MEDIAN_SNR_DB,
+        "concealment alone reaches {plc:.1} dB: the bound would not tell FEC from PLC"
+    );
+    assert!(
+        fec >= FEC_MEDIAN_SNR_DB,
+        "the speaker's audio around lost packets is {fec:.1} dB from the original (median), under {FEC_MEDIAN_SNR_DB} dB: \
+         not restored by FEC (PLC alone: {plc:.1} dB)\n{stderr}"
     );
 }
 

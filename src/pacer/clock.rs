@@ -82,18 +82,57 @@ pub fn try_realtime_priority() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    const FRAME: u64 = 10_000_000; // 10 ms
+    const TICKS: u64 = 20;
+    /// Time each tick spends before its wait, as the pacer sends before it
+    /// sleeps: half a frame. It is slept, not spun, so a busy machine does
+    /// not starve the test of the CPU it needs to catch up.
+    const WORK: u64 = 5_000_000;
+    /// What late wake-ups may leave at the end on a busy machine: a tick
+    /// woken late is made up by the following ticks' spare half frames.
+    const SLACK: u64 = 50_000_000;
+    // The bound lies below the least a relative sleep can take.
+    const _: () = assert!(TICKS * (WORK + FRAME) > TICKS * FRAME + SLACK);
+
+    /// Runs `TICKS` ticks of `WORK` followed by `wait(deadline)`, where tick
+    /// `n`'s deadline is `start + n × FRAME`; returns the time taken.
+    fn run_ticks(mut wait: impl FnMut(u64)) -> u64 {
+        let start = now_ns();
+        for n in 1..=TICKS {
+            std::thread::sleep(Duration::from_nanos(WORK));
+            wait(start + n * FRAME);
+        }
+        now_ns() - start
+    }
+
+    /// Ticks on absolute deadlines end at `TICKS × FRAME` (200 ms), late
+    /// only by what the last ticks could not make up. A loop that sleeps a
+    /// frame after its work takes at least `TICKS × (WORK + FRAME)` (300
+    /// ms), whatever the load: the bound (250 ms) sits between the two.
+    fn check_no_drift(elapsed: u64) -> Result<(), String> {
+        let due = TICKS * FRAME;
+        if elapsed < due {
+            return Err(format!("woke early: {elapsed} ns for {due} ns of ticks"));
+        }
+        if elapsed >= due + SLACK {
+            return Err(format!("drifted: {elapsed} ns for {due} ns of ticks"));
+        }
+        Ok(())
+    }
 
     #[test]
     fn absolute_sleep_does_not_accumulate_drift() {
-        let start = now_ns();
-        let frame = 2_000_000; // 2 ms
-        for n in 1..=50 {
-            sleep_until_ns(start + n * frame);
-        }
-        let elapsed = now_ns() - start;
-        // 50 sleeps of 2 ms: ends at 100 ms, late only by the last wake-up,
-        // not by 50 wake-ups (a relative sleep would be ≥ 100 ms + 50 × slack).
-        assert!(elapsed >= 100_000_000, "woke early: {elapsed} ns");
-        assert!(elapsed < 100_000_000 + 20_000_000, "drifted: {elapsed} ns");
+        check_no_drift(run_ticks(sleep_until_ns)).unwrap();
+    }
+
+    #[test]
+    fn the_drift_check_fails_a_relative_sleep() {
+        // The naive loop: sleep one frame after the work, ignoring the
+        // deadline. Its 20 × 5 ms of work add up; the check must see it.
+        let elapsed = run_ticks(|_deadline| std::thread::sleep(Duration::from_nanos(FRAME)));
+        let verdict = check_no_drift(elapsed);
+        assert!(verdict.is_err(), "a relative sleep passed the drift check in {elapsed} ns");
     }
 }

@@ -577,6 +577,26 @@ pub fn assert_tones(segments: &[Segment], expected: &[(f32, f32)], tolerance: f6
     }
 }
 
+/// `text` without its ANSI colour codes: the daemon's log is a file, but
+/// tracing colours it all the same.
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // ESC [ parameters… m
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Runs `loa` with args to completion.
 pub fn loa(args: &[&str]) -> Output {
     Command::new(LOA).args(args).output().unwrap()
