@@ -65,7 +65,7 @@ def main():
     with open(cfg, "w") as f:
         f.write('[network]\ninterface = "127.0.0.1"\n[audio]\nfec = true\n'
                 f'[daemon]\nsocket = "{sock}"\nstate_dir = "{work}/state"\n'
-                f'[[zone]]\nname = "z"\ngroup = "{GROUP}:{PORT}"\n')
+                f'[[zone]]\nname = "z"\ngroup = "{GROUP}:{PORT}"\nsecurity = "none"\n')
     log = open(os.path.join(work, "daemon.log"), "w")
     daemon = subprocess.Popen([LOA, "serve", "--config", cfg], stderr=log, stdout=subprocess.DEVNULL)
     wait_for(lambda: subprocess.run([LOA, "status", "--socket", sock], capture_output=True).returncode == 0,

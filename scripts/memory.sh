@@ -32,6 +32,7 @@ interface = "127.0.0.1"
 [[zone]]
 name = "mem"
 group = "239.255.91.1:5040"
+security = "none"   # loa stream sends plain RTP only
 TOML
 
 printf "%-22s %16s %22s\n" file "loa stream VmHWM" "unpaced decode maxrss"

@@ -33,6 +33,7 @@ interface = "127.0.0.1"
 [[zone]]
 name = "pace"
 group = "239.255.90.1:5010"
+security = "none"   # loa stream sends plain RTP only
 TOML
 
 burners=""

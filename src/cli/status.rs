@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::proto::status::{HistoryHealth, NetworkStatus, ProgramState, Status, StatusParams};
+use crate::proto::status::{HistoryHealth, NetworkStatus, ProgramState, Status, StatusParams, ZoneSecurity};
 use crate::proto::text::{clock_text, humanize};
 use crate::proto::EndpointCounts;
 
@@ -56,6 +56,9 @@ pub fn status_text(v: &Status) -> String {
         rows.push(vec![zone.name.clone(), playing, priority, position, speakers(&zone.endpoints)]);
     }
     out += &table(&["ZONE", "ON AIR", "PRIORITY", "POSITION", "SPEAKERS"], &rows);
+    for zone in v.zones.iter().filter(|z| z.security == ZoneSecurity::None) {
+        out += &format!("warning: {}\n", crate::config::insecure_zone_warning(&zone.name));
+    }
     let waiting: Vec<Vec<String>> = v
         .programs
         .iter()
@@ -152,6 +155,7 @@ mod tests {
             program: program.and_then(ProgramId::new),
             priority: None,
             endpoints,
+            security: ZoneSecurity::Srtp,
         }
     }
 
@@ -224,6 +228,19 @@ mod tests {
         assert!(!text.contains("#3       ban-tin"), "a playing program is not listed as waiting: {text}");
         assert!(text.contains("2026-11-27 17:00:00+07:00  chieu     thon-1,thon-2"), "{text}");
         assert!(!text.contains("WARNING"), "{text}");
+    }
+
+    #[test]
+    fn a_plain_rtp_zone_is_a_warning_under_the_zones() {
+        let mut v = status();
+        assert!(!status_text(&v).contains("warning"));
+        v.zones[1].security = ZoneSecurity::None;
+        let text = status_text(&v);
+        assert!(
+            text.contains("thon-2  (idle)")
+                && text.contains("\nwarning: zone thon-2 has security = \"none\": its audio is plain RTP, so anyone on the network can play audio on its speakers\n"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use toml::Spanned;
 pub(super) const TABLES: &[(&str, &[&str])] = &[
     (
         "at the top level",
-        &["network", "audio", "daemon", "health", "sap", "chime", "tts", "zone", "playlist", "schedule"],
+        &["network", "audio", "daemon", "health", "sap", "chime", "tts", "security", "zone", "playlist", "schedule"],
     ),
     ("in [network]", &["interface", "ttl", "dscp"]),
     (
@@ -35,7 +35,7 @@ pub(super) const TABLES: &[(&str, &[&str])] = &[
         "in [daemon]",
         &["socket", "socket_group", "state_dir", "timezone", "media_roots"],
     ),
-    ("in [[zone]]", &["name", "group", "endpoints", "unicast"]),
+    ("in [[zone]]", &["name", "group", "endpoints", "unicast", "security"]),
     (
         "in a zone endpoint",
         &["name", "address", "probe", "probe_interval", "probe_timeout"],
@@ -55,6 +55,7 @@ pub(super) const TABLES: &[(&str, &[&str])] = &[
         &["background", "scheduled", "announcement", "live", "emergency"],
     ),
     ("in [tts]", &["voice", "espeak", "rate"]),
+    ("in [security]", &["suite", "rotate"]),
     (
         "in [[playlist]]",
         &["name", "items", "m3u", "dir", "shuffle", "loop"],
@@ -89,6 +90,7 @@ pub(super) struct RawConfig {
     pub sap: Option<RawSap>,
     pub chime: Option<RawChimes>,
     pub tts: Option<Spanned<RawTts>>,
+    pub security: Option<RawSecurity>,
     #[serde(default)]
     pub zone: Vec<Spanned<RawZone>>,
     #[serde(default)]
@@ -139,6 +141,7 @@ pub(super) struct RawZone {
     pub endpoints: Vec<Spanned<RawEndpoint>>,
     #[serde(default)]
     pub unicast: Vec<Spanned<String>>,
+    pub security: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -192,6 +195,13 @@ pub(super) struct RawTts {
     pub voice: Option<Spanned<String>>,
     pub espeak: Option<Spanned<String>>,
     pub rate: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSecurity {
+    pub suite: Option<Spanned<String>>,
+    pub rotate: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -266,6 +276,7 @@ mod tests {
             expected_keys::<RawSap>(),
             expected_keys::<RawChimes>(),
             expected_keys::<RawTts>(),
+            expected_keys::<RawSecurity>(),
             expected_keys::<RawPlaylist>(),
             expected_keys::<RawSchedule>(),
         ];

@@ -29,6 +29,9 @@ use server::ServerOptions;
 use shell::{Lanes, Parts, Shell, ShellHandler, ShellMsg};
 
 pub use self::core::PREPARE_LEAD;
+/// The zone key rings at run time: `keys(zone)`, `subscribe()` for changes,
+/// `rotate_now(zone, now)` for revocation (speaker sessions use these).
+pub use tasks::keys::{KeysHandle, KeysView, REVOKE_HANDOUT};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -42,6 +45,8 @@ pub enum DaemonError {
     Control(#[from] server::ControlError),
     #[error("cannot start: {0}")]
     Io(#[from] std::io::Error),
+    #[error("cannot start: {0}")]
+    Zone(#[from] pacer::ZoneSpecError),
 }
 
 /// Deletes speech WAVs unused for `tts::CACHE_MAX_AGE`: at start, then
@@ -95,7 +100,9 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
         last_fires: store.last_fires()?,
     };
     let loudness = crate::media::loudness::Cache::from_rows(store.loudness()?);
+    let saved_keys = store.zone_keys()?;
     let (store, store_thread) = tasks::store::spawn(store, config.daemon.state_dir.clone())?;
+    let keys = KeysHandle::start(&config, saved_keys, store.clone(), std::time::SystemTime::now());
     let started = Timestamp::now();
     store.write("mark rows left open by a previous run", move |s| {
         let interrupted = s.close_unfinished(started)?;
@@ -114,8 +121,11 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
         Err(e) => return Err(e.into()),
     };
     let socket_ok = socket.is_some();
-    let zones: Vec<pacer::ZoneSpec> =
-        config.zones.iter().map(|z| pacer::ZoneSpec::for_zone(&config.network, &config.audio, z)).collect();
+    let zones: Vec<pacer::ZoneSpec> = config
+        .zones
+        .iter()
+        .map(|z| pacer::ZoneSpec::for_zone(&config.network, &config.audio, z, keys.keys(&z.name).as_ref()))
+        .collect::<Result<_, _>>()?;
     let zone_ssrcs: std::collections::HashMap<String, u32> = zones.iter().map(|z| (z.name.clone(), z.session.ssrc)).collect();
     let (events_tx, _) = tokio::sync::broadcast::channel(256);
     let health = tasks::health::spawn(&config, zone_ssrcs.clone(), store.clone(), events_tx.clone());
@@ -139,6 +149,13 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
         });
     }
 
+    let keys_task = {
+        let lane = lanes.normal.clone();
+        keys.spawn(Box::new(move |zone, keys| {
+            let _ = lane.send(ShellMsg::ZoneKeys { zone, keys: Box::new(keys) });
+        }))
+    };
+
     let mut options = ServerOptions::new(&config.daemon.socket);
     options.group = config.daemon.socket_group.clone();
     let listener = server::bind(&options).await?;
@@ -159,6 +176,7 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
         config_path: config_path.clone(),
         zone_ssrcs,
         zone_names: config.zones.iter().map(|z| z.name.clone()).collect(),
+        keys,
     };
     let mut shell = Shell::new(core, parts, lanes.clone());
     tracing::info!(
@@ -219,6 +237,7 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
     }
 
     tts_prune.abort();
+    keys_task.abort();
     tracing::info!("shutting down: stopping programs, sending RTCP BYE");
     notify::stopping();
     // SAP deletions first, so players drop the zones as the RTP stops.

@@ -132,6 +132,7 @@ impl Ticker {
                     self.core.add_zone(spec);
                 }
                 Ok(Command::RetireZone { zone }) => self.core.retire_zone(zone),
+                Ok(Command::ZoneKeys { zone, keys }) => self.core.set_zone_keys(zone, &keys),
                 Ok(Command::Shutdown) => return Flow::Stop,
                 Ok(Command::SetSocket(socket)) => self.tx.socket = Some(socket),
                 // The controller went away: a one-shot stream plays out, a

@@ -39,6 +39,24 @@ pub struct ZoneStatus {
     pub program: Option<ProgramId>,
     pub priority: Option<Priority>,
     pub endpoints: EndpointCounts,
+    /// Whether the zone's audio is authenticated (absent from older
+    /// daemons, which only had plain RTP).
+    #[serde(default = "plain")]
+    pub security: ZoneSecurity,
+}
+
+fn plain() -> ZoneSecurity {
+    ZoneSecurity::None
+}
+
+crate::words! {
+    /// How a zone's audio is protected.
+    pub enum ZoneSecurity("zone security") {
+        /// SRTP (RFC 3711): only key holders can play audio on the zone.
+        Srtp = "srtp",
+        /// Plain RTP: anyone on the network can play audio on the zone.
+        None = "none",
+    }
 }
 
 crate::words! {

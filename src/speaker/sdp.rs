@@ -163,6 +163,7 @@ mod tests {
             fec: true,
             ptime_ms: 20,
             max_average_bitrate: None,
+            protection: crate::rtp::sdp::SdpProtection::Plain,
         })
     }
 

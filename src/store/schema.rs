@@ -90,6 +90,20 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE schedules ADD COLUMN say TEXT;
     ALTER TABLE schedules ADD COLUMN voice TEXT;
     "#,
+    // 5: each SRTP zone's key ring (issue 15), so a restart keeps the keys
+    // and SDPs handed out stay valid until their keys expire. Secret: the
+    // database file is mode 0600.
+    r#"
+    CREATE TABLE zone_keys (
+        zone          TEXT PRIMARY KEY NOT NULL,
+        suite         TEXT NOT NULL,
+        current_mki   INTEGER NOT NULL,
+        current_key   BLOB NOT NULL,
+        next_mki      INTEGER NOT NULL,
+        next_key      BLOB NOT NULL,
+        switch_at_ms  INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes and understands.

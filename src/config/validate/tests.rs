@@ -265,7 +265,7 @@ fn unknown_table_is_refused_at_the_top_level() {
     assert_eq!(
         e,
         ["loa.toml:6:3: unknown key \"schedules\" at the top level; expected one of network, audio, \
-          daemon, health, sap, chime, tts, zone, playlist, schedule"]
+          daemon, health, sap, chime, tts, security, zone, playlist, schedule"]
     );
 }
 

@@ -40,12 +40,14 @@ impl Validator<'_> {
             let group = self.group(&z.group, name, &mut groups);
             let endpoints = self.endpoints(z);
             let unicast = z.unicast.iter().filter_map(|u| self.unicast(u)).collect();
+            let security = self.zone_security(z.security.as_ref());
             if let Some(group) = group {
                 zones.push(Zone {
                     name: name.clone(),
                     group,
                     endpoints,
                     unicast,
+                    security,
                 });
             }
         }
@@ -194,7 +196,7 @@ impl Validator<'_> {
         endpoints
     }
 
-    fn positive_duration(&mut self, at: &Spanned<String>, key: &str) -> Option<Duration> {
+    pub(super) fn positive_duration(&mut self, at: &Spanned<String>, key: &str) -> Option<Duration> {
         match crate::config::parse_duration(at.get_ref()) {
             Some(d) if !d.is_zero() => Some(d),
             _ => {

@@ -31,6 +31,8 @@ impl Core {
             Request::PlaylistLoad(p) => self.playlist_load(id, caller, p),
             Request::Reload(_) => self.emit(Effect::LoadConfig { request: Some(id), caller: Some(caller) }),
             Request::History(p) => self.history(id, p),
+            // The shell answers it from the key rings; never sent here.
+            Request::ZoneKeys(_) => self.reply(id, Err(RpcError::internal("zone.keys reached the engine"))),
             // A stream method: only the first request of a connection, and
             // the server hands those over as `Input::LiveStart`.
             Request::LiveStart(_) => {

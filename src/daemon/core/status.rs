@@ -29,6 +29,10 @@ impl Core {
                     program: owner,
                     priority: owner.and_then(|id| self.programs.get(&id)).map(|p| p.priority),
                     endpoints: counts.get(name.as_str()).copied().unwrap_or_default(),
+                    security: match self.config.zone(&name).map(|c| c.security) {
+                        Some(crate::config::ZoneSecurity::None) => crate::proto::status::ZoneSecurity::None,
+                        _ => crate::proto::status::ZoneSecurity::Srtp,
+                    },
                     name,
                 }
             })

@@ -50,6 +50,10 @@ pub fn pacer_inputs(event: PacerEvent, interface: Ipv4Addr) -> Vec<Input> {
             tracing::warn!(late_ms = late.as_millis() as u64, skipped_ticks, "pacer stalled; skipping the missed frames");
             return Vec::new();
         }
+        PacerEvent::KeysRefused { zone } => {
+            tracing::error!(zone = %zone, "the pacer could not install the zone's new SRTP keys; it keeps sealing with the old ones");
+            return Vec::new();
+        }
     };
     vec![input]
 }

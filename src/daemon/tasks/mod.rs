@@ -3,6 +3,7 @@
 //! the SAP announcer. Each owns its I/O and talks to the engine by channel.
 
 pub mod health;
+pub mod keys;
 pub mod sap;
 pub mod store;
 pub mod store_backlog;

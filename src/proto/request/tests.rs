@@ -19,6 +19,7 @@ fn every_method_is_listed_once_and_round_trips() {
             "schedule.remove" | "schedule.enable" | "schedule.disable" => json!({"name": "s"}),
             "playlist.load" => json!({"name": "p", "file": "/m/p.m3u"}),
             "live.start" => json!({"zones": ["a"], "format": "s16le", "rate": 16000, "channels": 1}),
+            "zone.keys" => json!({"zone": "a"}),
             _ => Value::Null,
         };
         let request = Request::parse(name, params).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -76,7 +77,8 @@ fn what_todays_daemon_answers_reads_as_the_typed_responses() {
         "version": "0.1.0", "config": "/etc/loa/loa.toml", "timezone": "Asia/Ho_Chi_Minh",
         "started_at": "2026-12-04T06:00:00+07:00", "uptime_secs": 5,
         "zones": [{"name": "thon-1", "packets_not_sent": 0, "group": "239.255.77.1:5004", "program": 3,
-                   "priority": "scheduled", "endpoints": {"online": 1, "degraded": 0, "offline": 0, "unknown": 0, "unregistered": 0}}],
+                   "priority": "scheduled", "endpoints": {"online": 1, "degraded": 0, "offline": 0, "unknown": 0, "unregistered": 0},
+                   "security": "srtp"}],
         "programs": [{"id": 3, "name": "tin-tuc", "priority": "scheduled", "origin": "schedule:sang", "state": "playing",
                       "zones": ["thon-1"], "playing_on": ["thon-1"], "looped": false,
                       "item": {"index": 0, "count": 2, "file": "/m/a.mp3", "position_secs": 1.5, "duration_secs": 3.0,
