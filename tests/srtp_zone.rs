@@ -137,3 +137,127 @@ fn rtp_bytes(p: &Packet) -> Vec<u8> {
 fn seq_gaps_of(seqs: &[u16]) -> usize {
     seqs.windows(2).filter(|w| w[1] != w[0].wrapping_add(1)).count()
 }
+
+/// Opus frames of a steady `freq` tone, for the attacker.
+fn attacker_frames(freq: f32, count: usize) -> Vec<Vec<u8>> {
+    use loa::config::{Audio, Channels, FrameDuration};
+    use loa::media::opus::{OpusEncoder, MAX_PAYLOAD_BYTES};
+    let audio = Audio {
+        channels: Channels::Mono,
+        frame: FrameDuration::Ms20,
+        bitrate_bps: 32_000,
+        complexity: 5,
+        fec: false,
+        expected_loss_pct: 0,
+        payload_type: 96,
+        loudness: Default::default(),
+    };
+    let mut encoder = OpusEncoder::new(&audio).unwrap();
+    let mut out = [0u8; MAX_PAYLOAD_BYTES];
+    (0..count)
+        .map(|n| {
+            let pcm: Vec<f32> = (0..960)
+                .map(|i| 0.5 * (2.0 * std::f32::consts::PI * freq * (n * 960 + i) as f32 / 48_000.0).sin())
+                .collect();
+            let len = encoder.encode(&pcm, &mut out).unwrap();
+            out[..len].to_vec()
+        })
+        .collect()
+}
+
+fn rtp_packet(ssrc: u32, seq: u16, timestamp: u32, payload: &[u8]) -> Vec<u8> {
+    let mut b = vec![0x80, 96];
+    b.extend(seq.to_be_bytes());
+    b.extend(timestamp.to_be_bytes());
+    b.extend(ssrc.to_be_bytes());
+    b.extend(payload);
+    b
+}
+
+#[test]
+fn injected_plain_forged_replayed_and_truncated_packets_never_reach_the_speakers_audio() {
+    use loa::rtp::srtp::{MasterKey, SrtpSender};
+    use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+    use std::process::Stdio;
+
+    require_netns();
+    let dir = tempfile::tempdir().unwrap();
+    let (daemon, group, port) = srtp_daemon(dir.path(), "");
+    // The programme: the first four tones, half a second each; the
+    // attacker plays the sixth, loud, all the way through.
+    let tones: Vec<(f32, f32)> = TONES[..4].iter().map(|&f| (f, 0.5)).collect();
+    let attack_tone = TONES[5];
+    write_tones_wav(&dir.path().join("media/tones.wav"), 48_000, 1, &tones);
+    let sdp = dir.path().join("z.sdp");
+    let (_, crypto) = zone_sdp(&daemon);
+
+    let wav = dir.path().join("speaker.wav");
+    let log = dir.path().join("speaker.log");
+    let mut speaker = Command::new(LOA)
+        .args(["speaker", "--sdp", sdp.to_str().unwrap(), "--interface", "127.0.0.1", "--bind", "127.0.0.2", "--out"])
+        .arg(&wav)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    wait_until("the speaker to listen", Duration::from_secs(10), || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("listening") { Ok(()) } else { Err(text) }
+    });
+
+    let listener = RtpListener::start(&group, port);
+    assert!(daemon.loa(&["play", "--zones", "z", "tones.wav"]).status.success());
+    let seen = listener.wait_packets(10, Duration::from_secs(10));
+    let ssrc = seen[0].ssrc;
+
+    let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let to = SocketAddrV4::new(group.parse().unwrap(), port);
+    let frames = attacker_frames(attack_tone, 150);
+    let wrong = MasterKey::generate(crypto.suite, &mut rand::rng());
+    let mut forger = SrtpSender::new(ssrc, wrong, crypto.keys[0].mki).unwrap();
+    let (mut plain, mut forged, mut replayed, mut truncated) = (0, 0, 0, 0);
+    for (n, frame) in frames.iter().enumerate() {
+        let latest = listener.packets().last().cloned().unwrap();
+        // Plain RTP, with the zone's SSRC and the next sequence numbers.
+        let ahead = latest.seq.wrapping_add(1 + n as u16 % 3);
+        let ts = latest.timestamp.wrapping_add(960);
+        socket.send_to(&rtp_packet(ssrc, ahead, ts, frame), to).unwrap();
+        plain += 1;
+        // The same under a key that is not the zone's, same MKI.
+        let mut p = rtp_packet(ssrc, ahead.wrapping_add(40), ts, frame);
+        if forger.protect_rtp(&mut p).is_ok() {
+            socket.send_to(&p, to).unwrap();
+            forged += 1;
+        }
+        // A captured packet again, and one cut short.
+        let genuine = rtp_bytes(&latest);
+        socket.send_to(&genuine, to).unwrap();
+        replayed += 1;
+        socket.send_to(&genuine[..genuine.len() - 6], to).unwrap();
+        truncated += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    daemon.wait_idle(Duration::from_secs(15));
+    std::thread::sleep(Duration::from_millis(400));
+    Command::new("kill").args(["-INT", &speaker.id().to_string()]).status().unwrap();
+    poll_until(Duration::from_secs(10), || speaker.try_wait().unwrap().ok_or(())).expect("the speaker stops on SIGINT");
+    drop(listener);
+    let stderr = std::fs::read_to_string(&log).unwrap();
+
+    // The audio: the programme whole, in order, and no attacker tone.
+    let (rate, samples) = read_wav_mono(&wav);
+    let segments = tone_segments(rate, &samples, &TONES);
+    assert_tones(&segments, &tones, 0.06, &format!("speaker\n{stderr}"));
+    assert!(segments.iter().all(|s| s.freq != attack_tone), "{segments:#?}");
+    // The counters: every kind of attack was refused.
+    let line = stderr.lines().rev().find(|l| l.contains("SRTP rejected")).unwrap_or_else(|| panic!("{stderr}"));
+    eprintln!("{line}\nsent: {plain} plain, {forged} forged, {replayed} replayed, {truncated} truncated");
+    let count = |name: &str| -> u64 {
+        let at = line.find(&format!("{name} ")).unwrap_or_else(|| panic!("{name} in {line}"));
+        line[at + name.len() + 1..].split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
+    };
+    assert!(count("bad auth") >= forged / 2, "{line} ({forged} forged)");
+    assert!(count("replay") >= replayed / 2, "{line} ({replayed} replayed)");
+    assert!(count("malformed") + count("bad auth") >= (plain + truncated) / 2, "{line}");
+}
