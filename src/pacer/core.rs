@@ -365,7 +365,7 @@ impl<S: FrameSource> PacerCore<S> {
     /// refused (the zone then keeps the keys it had).
     pub fn set_zone_keys(&mut self, zone: ZoneId, keys: &ZoneKeys) {
         let seal = self.zones.get_mut(zone.index()).and_then(|z| z.seal.as_mut());
-        if !seal.is_some_and(|seal| seal.set_keys(keys).is_ok()) {
+        if seal.is_none_or(|seal| seal.set_keys(keys).is_err()) {
             self.out.emit(PacerEvent::KeysRefused { zone });
         }
     }
