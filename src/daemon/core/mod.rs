@@ -93,6 +93,9 @@ pub struct Core {
     /// Fires within the lead that were not prepared (the schedule was
     /// still on, or it could not start): their instant is the next look.
     unprepared: HashSet<(String, Timestamp)>,
+    /// Fires within the lead not prepared yet because the previous
+    /// broadcast of their schedule is still on: tried again.
+    deferred: HashSet<(String, Timestamp)>,
     /// When the schedules next need a look; None: work it out again.
     schedule_wake: Option<Instant>,
     jobs: HashMap<JobId, JobFor>,
@@ -125,6 +128,7 @@ impl Core {
             programs: BTreeMap::new(),
             prepared: HashMap::new(),
             unprepared: HashSet::new(),
+            deferred: HashSet::new(),
             schedule_wake: None,
             jobs: HashMap::new(),
             pending: HashMap::new(),

@@ -462,6 +462,10 @@ impl Core {
         let Some(mut program) = self.programs.remove(&id) else {
             return;
         };
+        if matches!(program.origin, Origin::Schedule(_)) {
+            // A fire deferred behind this broadcast may be prepared now.
+            self.schedule_wake = None;
+        }
         if let Some(current) = program.current.take() {
             let item_error = program.info.get(&current.index).and_then(|i| i.error.clone());
             let (outcome, error) = match (natural, item_error) {
