@@ -31,7 +31,7 @@ fn number(v: &Value, what: &str) -> u64 {
 
 /// The `key=value` fields of the last log line containing `needle`.
 fn log_field(log: &str, needle: &str, key: &str) -> Option<u64> {
-    let line = log.lines().filter(|l| l.contains(needle)).last()?;
+    let line = log.lines().rev().find(|l| l.contains(needle))?;
     let rest = line.split(&format!("{key}=")).nth(1)?;
     rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
 }
@@ -103,7 +103,7 @@ fn a_daemon_stopped_for_one_and_a_half_seconds_shows_the_stall_everywhere() {
     // The stats line when the daemon stops, and the warning at the stall.
     assert!(daemon.stop(), "loa serve did not stop cleanly");
     let log = strip_ansi(&daemon.log_text());
-    let line = log.lines().filter(|l| l.contains("pacer stopped")).last().unwrap_or_else(|| panic!("no pacer line:\n{log}"));
+    let line = log.lines().rev().find(|l| l.contains("pacer stopped")).unwrap_or_else(|| panic!("no pacer line:\n{log}"));
     println!("{line}");
     assert_eq!(log_field(&log, "pacer stopped", "stalls"), Some(1), "{line}");
     assert_eq!(log_field(&log, "pacer stopped", "skipped_ticks"), Some(skipped_ticks), "{line}");

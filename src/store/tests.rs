@@ -496,7 +496,7 @@ fn content_hash_can_be_set_after_the_item_began_or_finished() {
 }
 
 #[test]
-fn audio_skipped_by_stalls_is_a_running_total_on_the_row() {
+fn silence_from_stalls_is_a_running_total_on_the_row() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path()).unwrap();
     let zones = zones();
