@@ -90,6 +90,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE schedules ADD COLUMN say TEXT;
     ALTER TABLE schedules ADD COLUMN voice TEXT;
     "#,
+    // 5: silence in an item because the pacer stalled while it was on air
+    // (issue 14), milliseconds; NULL: no stall hit it.
+    r#"
+    ALTER TABLE history ADD COLUMN skipped_ms INTEGER;
+    "#,
 ];
 
 /// The schema version this build writes and understands.

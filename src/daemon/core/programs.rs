@@ -451,7 +451,7 @@ impl Core {
         tracing::info!(program = %id, row = %row, "on air: {source}");
         self.emit(Effect::Store(StoreWrite::Begin { key: row, row: start }));
         let program = self.programs.get_mut(&id).expect("checked above");
-        program.current = Some(CurrentItem { index: item, row, position });
+        program.current = Some(CurrentItem { index: item, row, position, skipped: Duration::ZERO });
         // Items before this one are done; keep the map small on long loops.
         program.info.retain(|&i, _| i >= item);
     }

@@ -29,6 +29,8 @@ impl Core {
                     program: owner,
                     priority: owner.and_then(|id| self.programs.get(&id)).map(|p| p.priority),
                     endpoints: counts.get(name.as_str()).copied().unwrap_or_default(),
+                    stalls: self.zones[zone.index()].stalls.stalls,
+                    skipped_ms: self.zones[zone.index()].stalls.skipped.as_millis() as u64,
                     name,
                 }
             })
@@ -70,6 +72,7 @@ impl Core {
                 last_sent: snapshot.sap.last_sent.map(|t| local_time(t, tz)),
                 error: snapshot.sap.error,
             },
+            pacer: self.stalls.status(),
         }
     }
 
