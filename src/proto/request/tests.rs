@@ -109,7 +109,9 @@ fn what_todays_daemon_answers_reads_as_the_typed_responses() {
         "source": "/m/a.mp3", "sha256": "ab", "zones": ["thon-1"], "priority": "announcement", "origin": "uid:0",
         "caller_uid": 0, "caller_pid": 42, "start": "2026-12-04T00:00:00Z", "end": "2026-12-04T00:00:03Z",
         "outcome": "completed", "error": null}]});
-    assert_eq!(serde_json::to_value(response_of::<HistoryParams>(rows.clone()).unwrap()).unwrap(), rows);
+    let mut now = rows.clone();
+    now["rows"][0]["skipped_ms"] = Value::Null;
+    assert_eq!(serde_json::to_value(response_of::<HistoryParams>(rows.clone()).unwrap()).unwrap(), now);
 
     let endpoints = json!({"endpoints": [{"zone": "thon-1", "name": "loa-cho", "address": "127.0.0.2", "state": "online",
         "since_secs": 2.5, "loss_pct": 0.0, "jitter_ms": 1.2, "rtt_ms": null, "last_report_secs": 0.4,
