@@ -83,14 +83,15 @@ ffmpeg_run() {
 
 field() { sed -nE "s/.*$1=([0-9.]+).*/\\1/p" "$2"; }
 
-# One case: RUNS × (loa, ffmpeg, libopus alone), interleaved. Appends one
-# line per run to $work/runs-LABEL.txt: loa_process ffmpeg loa_inproc libopus
-# (CPU seconds).
+# One case: RUNS × (loa, ffmpeg, libopus alone), interleaved. Writes one line
+# per run to $work/runs-LABEL.txt: the CPU seconds of loa (process), ffmpeg
+# (process), loa (loop), libopus alone (loop), then the audio seconds loa and
+# libopus alone say they encoded.
 run_case() {
   local label=$1 ch=$2 br=$3
-  local pcm="$work/pcm-48k-${ch}ch.wav"
+  local pcm="$work/pcm-${secs}s-48k-${ch}ch.wav"
   [ -s "$pcm" ] || ffmpeg -hide_banner -loglevel error -y -i "$mp3" -ar 48000 -ac "$ch" -c:a pcm_s16le "$pcm"
-  local log="$work/runs-$label.txt" r loa_p ff loa_in enc
+  local log="$work/runs-$label.txt" r loa_p ff loa_in enc loa_audio enc_audio
   : > "$log"
   for r in $(seq "$runs"); do
     if [ $((r % 2)) = 1 ]; then
@@ -103,7 +104,9 @@ run_case() {
     loa_in=$(field cpu_s "$work/loa.out")
     cpu_of "$work/enc.out" "$bench" encode "$pcm" "$ch" "$br" >/dev/null
     enc=$(field cpu_s "$work/enc.out")
-    echo "$loa_p $ff $loa_in $enc" >> "$log"
+    loa_audio=$(field audio_s "$work/loa.out")
+    enc_audio=$(field audio_s "$work/enc.out")
+    echo "$loa_p $ff $loa_in $enc $loa_audio $enc_audio" >> "$log"
   done
 }
 
@@ -124,10 +127,15 @@ print(f"{'case':<17} {'loa (process)':>22} {'ffmpeg -threads 1':>22} {'loa/ffmpe
 figures = []
 for label, name in (("mono", "mono 32 kbit/s"), ("stereo", "stereo 96 kbit/s")):
     runs = [tuple(map(float, l.split())) for l in open(f"{work}/runs-{label}.txt") if l.strip()]
-    loa_p = [secs / r[0] for r in runs]
+    # ffmpeg transcodes the whole SECONDS file; loa and libopus alone say
+    # how much audio they encoded, which must be the same file (to a frame).
+    for r in runs:
+        if abs(r[4] - secs) > 0.05 or abs(r[5] - secs) > 0.05:
+            sys.exit(f"bench-vs-ffmpeg: {label}: loa encoded {r[4]} s and libopus alone {r[5]} s of a {secs:g} s file")
+    loa_p = [r[4] / r[0] for r in runs]
     ff = [secs / r[1] for r in runs]
-    loa_in = [secs / r[2] for r in runs]
-    enc = [secs / r[3] for r in runs]
+    loa_in = [r[4] / r[2] for r in runs]
+    enc = [r[5] / r[3] for r in runs]
     # Ratios per run (each pair ran back to back), then their median.
     r_ff = [a / b for a, b in zip(loa_p, ff)]
     r_enc = [a / b for a, b in zip(loa_in, enc)]
