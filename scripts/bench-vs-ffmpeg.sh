@@ -30,18 +30,7 @@ runs=${2:-5}
 tgt=${CARGO_TARGET_DIR:-target}
 work=$tgt/bench-vs-ffmpeg
 mkdir -p "$work"
-mp3="$work/music-${secs}s-44k1-stereo.mp3"
-
-if [ ! -s "$mp3" ]; then
-  # Music-like content: pink noise bed, a melody and a bass line, stereo.
-  ffmpeg -hide_banner -loglevel error -y \
-    -f lavfi -i "anoisesrc=color=pink:amplitude=0.15:duration=$secs:sample_rate=44100" \
-    -f lavfi -i "aevalsrc='0.3*sin(2*PI*(330+110*sin(2*PI*0.5*t))*t)':s=44100:d=$secs" \
-    -f lavfi -i "aevalsrc='0.3*sin(2*PI*(82+20*floor(mod(t,4)))*t)':s=44100:d=$secs" \
-    -filter_complex "[0][1][2]amix=inputs=3,pan=stereo|c0=c0|c1=0.8*c0" \
-    -c:a libmp3lame -b:a 192k "$mp3.tmp.mp3"
-  mv "$mp3.tmp.mp3" "$mp3"
-fi
+mp3=$(scripts/bench-music.sh "$secs")
 
 cargo build --release --locked --bench transcode >/dev/null 2>&1 || cargo build --release --locked --bench transcode
 bench=$(ls -t "$tgt"/release/deps/transcode-* | grep -v '\.d$' | head -1)
