@@ -19,7 +19,8 @@ build: deps
 	cargo build --release --locked
 
 # The criterion hot-path benches, then every issue-6 figure as one table
-# (scripts/bench.sh, ≈ 12 min, runs in the private network namespace).
+# (scripts/bench.sh, ≈ 15 min, runs in the private network namespace; exits
+# non-zero if any figure was not measured, see scripts/bench-table.py).
 bench: deps
 	cargo bench --locked --bench hot_path
 	scripts/bench.sh
