@@ -139,7 +139,8 @@ class Table:
         print("| figure | loa | reference (same run) | ratio / value | target |")
         print("| --- | --- | --- | --- | --- |")
         for r in self.rows:
-            print("| " + " | ".join(r) + " |")
+            # A '|' inside a cell would split it (GitHub markdown tables).
+            print("| " + " | ".join(c.replace("|", "\\|") for c in r) + " |")
         print()
         print(f"{len(self.rows)} rows: {self.not_measured} not measured, {self.not_met} targets not met")
 
@@ -206,7 +207,7 @@ def pacing(table, idle, busy):
     table.row("pacing on the wire, idle machine", f"p99 {fmt(p99)} ms, max {fmt(mx)} ms, drift {fmt(drift, '+.1f')} ppm",
               "—", "—",
               [("p99 ≤ 0.1 ms", p99, "<=", 0.1), ("max ≤ 1 ms", mx, "<=", 1.0),
-               ("|drift| ≤ 20 ppm", drift if isinstance(drift, NotMeasured) else abs(drift), "<=", 20.0)])
+               ("drift within ±20 ppm", drift if isinstance(drift, NotMeasured) else abs(drift), "<=", 20.0)])
     p99, mx, _ = sender(busy, "loa")
     refs, needs = [], []
     for name, label in (("gst", "GStreamer udpsink"), ("ffmpeg", "ffmpeg -re")):

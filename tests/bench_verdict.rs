@@ -143,10 +143,13 @@ fn a_complete_run_judges_every_target_and_exits_zero() {
     assert_eq!(t.rows.len(), 11, "{}", t.stdout);
     for row in &t.rows {
         assert!(reads_met(row) && !row.contains("not met") && !row.contains("not measured"), "{row}");
+        // Five cells: a '|' inside one (say "|drift|") would split it.
+        let separators = row.replace("\\|", "").matches('|').count();
+        assert_eq!(separators, 6, "not five cells: {row}");
     }
     // Every target each row names, judged one by one.
     let idle = t.row("pacing on the wire, idle");
-    for target in ["p99 ≤ 0.1 ms — met", "max ≤ 1 ms — met", "|drift| ≤ 20 ppm — met"] {
+    for target in ["p99 ≤ 0.1 ms — met", "max ≤ 1 ms — met", "drift within ±20 ppm — met"] {
         assert!(idle.contains(target), "{target} not judged: {idle}");
     }
     let busy = t.row("pacing on the wire, busy");
