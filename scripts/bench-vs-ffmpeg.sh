@@ -133,9 +133,9 @@ for label, name in (("mono", "mono 32 kbit/s"), ("stereo", "stereo 96 kbit/s")):
     med = statistics.median
     figures.append(
         f"figures {label}: runs={len(runs)} loa_rtf={med(loa_p):.1f} ffmpeg_rtf={med(ff):.1f}"
-        f" loa_ffmpeg={med(r_ff):.3f} loa_ffmpeg_min={min(r_ff):.3f} loa_ffmpeg_max={max(r_ff):.3f}"
+        f" loa_ffmpeg={med(r_ff):.4f} loa_ffmpeg_min={min(r_ff):.4f} loa_ffmpeg_max={max(r_ff):.4f}"
         f" loa_loop_rtf={med(loa_in):.1f} libopus_rtf={med(enc):.1f}"
-        f" loa_libopus={med(r_enc):.3f} loa_libopus_min={min(r_enc):.3f} loa_libopus_max={max(r_enc):.3f}")
+        f" loa_libopus={med(r_enc):.4f} loa_libopus_min={min(r_enc):.4f} loa_libopus_max={max(r_enc):.4f}")
 print("targets: loa/ffmpeg ≥ 1.5, loa/libopus ≥ 0.85, from the medians")
 print("\n".join(figures))
 PY
