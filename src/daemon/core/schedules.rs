@@ -87,10 +87,11 @@ impl Core {
         for (name, at) in self.scheduler.upcoming(wall, 4) {
             let until = Duration::try_from(at.duration_since(wall)).unwrap_or(Duration::ZERO);
             let key = (name, at);
-            let until = if self.deferred.contains(&key) && self.schedule_busy(&key.0).is_none() {
+            let deferred = self.deferred.contains(&key);
+            let until = if deferred && self.schedule_busy(&key.0).is_none() {
                 // Its previous broadcast has ended: prepare it now.
                 Duration::ZERO
-            } else if self.prepared.contains_key(&key) || self.unprepared.contains(&key) || self.deferred.contains(&key) {
+            } else if deferred || self.prepared.contains_key(&key) || self.unprepared.contains(&key) {
                 until
             } else {
                 until.saturating_sub(PREPARE_LEAD)
