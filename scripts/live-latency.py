@@ -136,12 +136,17 @@ def main():
         live.stdin.flush()
         time.sleep(PIECE / RATE)
     live.stdin.close()
-    live.wait(timeout=15)
+    live_status = live.wait(timeout=15)
     time.sleep(0.5)
     speaker.terminate()
     speaker.wait()
     daemon.terminate()
-    daemon.wait()
+    daemon_status = daemon.wait()
+    # A figure from a run whose daemon or client failed is no figure.
+    if live_status != 0:
+        sys.exit(f"live-latency: loa live exited with status {live_status} (see {work}/daemon.log)")
+    if daemon_status != 0:
+        sys.exit(f"live-latency: the daemon exited with status {daemon_status} after SIGTERM (see {work}/daemon.log)")
 
     if len(onsets) != len(inputs):
         sys.exit(f"live-latency: {len(inputs)} clicks sent, {len(onsets)} heard (see {work}/daemon.log)")

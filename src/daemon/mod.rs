@@ -261,6 +261,11 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
             underruns = stats.underruns,
             p99_ms = stats.lateness_quantile(0.99).as_secs_f64() * 1e3,
             max_ms = stats.max_lateness.as_secs_f64() * 1e3,
+            // Stalls are outside the lateness figures (their ticks were
+            // skipped, not sent late), so they are reported beside them.
+            stalls = stats.stalls,
+            skipped_ticks = stats.skipped_ticks,
+            longest_stall_ms = stats.longest_stall.as_millis() as u64,
             "pacer stopped"
         );
     }

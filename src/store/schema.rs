@@ -90,7 +90,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE schedules ADD COLUMN say TEXT;
     ALTER TABLE schedules ADD COLUMN voice TEXT;
     "#,
-    // 5: each SRTP zone's key ring (issue 15), so a restart keeps the keys
+    // 5: silence in an item because the pacer stalled while it was on air
+    // (issue 14), milliseconds; NULL: no stall hit it.
+    r#"
+    ALTER TABLE history ADD COLUMN skipped_ms INTEGER;
+    "#,
+    // 6: each SRTP zone's key ring (issue 15), so a restart keeps the keys
     // and SDPs handed out stay valid until their keys expire. Secret: the
     // database file is mode 0600.
     r#"

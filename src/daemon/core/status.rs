@@ -33,6 +33,8 @@ impl Core {
                         Some(crate::config::ZoneSecurity::None) => crate::proto::status::ZoneSecurity::None,
                         _ => crate::proto::status::ZoneSecurity::Srtp,
                     },
+                    stalls: self.zones[zone.index()].stalls.stalls,
+                    skipped_ms: self.zones[zone.index()].stalls.skipped.as_millis() as u64,
                     name,
                 }
             })
@@ -74,6 +76,7 @@ impl Core {
                 last_sent: snapshot.sap.last_sent.map(|t| local_time(t, tz)),
                 error: snapshot.sap.error,
             },
+            pacer: self.stalls.status(),
         }
     }
 

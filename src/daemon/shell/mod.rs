@@ -389,6 +389,7 @@ impl Shell {
         match write {
             StoreWrite::Begin { key, row } => store.begin_row(key, row),
             StoreWrite::Hash { key, sha256 } => store.set_row_hash(key, sha256),
+            StoreWrite::Skipped { key, skipped_ms } => store.set_row_skipped(key, skipped_ms),
             StoreWrite::Finish { key, end, outcome, error } => store.finish_row(key, end, outcome, error),
             StoreWrite::Record { row, outcome, error } => store.record_row(row, outcome, error),
             StoreWrite::LastFire { schedule, at } => store.write("remember a fire", move |s| s.set_last_fire(&schedule, at)),
