@@ -328,7 +328,7 @@ fn database_from_a_newer_loa_is_refused_with_a_clear_message() {
     }
     let err = Store::open(dir.path()).unwrap_err();
     let expected = format!(
-        "the history database {} is from a newer loa (schema 7, this build knows 5)",
+        "the history database {} is from a newer loa (schema 7, this build knows 6)",
         dir.path().join("loa.db").display()
     );
     assert_eq!(err.to_string(), expected);
