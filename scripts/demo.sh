@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: starts the loa daemon on config/demo.toml in a private network
 # namespace (nothing leaves loopback), plays the demo playlist on hamlet 1
-# while a receiver in the same namespace (ffmpeg, opening the zone's SDP)
-# decodes 15 s of it to a WAV, then shows `loa status`. The daemon keeps
+# while two reference loudspeakers in the same namespace play it from the
+# zone's SDP (SRTP: they hold its key and verify every packet), one of them
+# recording 15 s to a WAV, then shows `loa status`. The daemon keeps
 # running — its schedule chimes every minute — until `make demo-stop`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,20 +30,24 @@ for _ in $(seq 100); do
 done
 echo "demo: daemon running (pid $(cat "$PIDFILE")), log in $STATE/loa.log"
 
+# hamlet 1 is an SRTP zone (the default): its SDP carries the zone's key, so
+# `loa sdp` writes it mode 0600 and says on stderr that it is a secret.
+$LOA sdp --config "$CONFIG" --zone thon-1 --out out/demo.sdp
+
 # A reference loudspeaker for the market speaker of hamlet 1 (127.0.0.2 in
-# the inventory): it plays the zone and reports back over RTCP, so
-# `loa endpoints` shows it online. It runs as long as the daemon.
+# the inventory): it plays the zone, verifying every packet against the
+# SDP's key, and reports back over RTCP, so `loa endpoints` shows it online.
+# It runs as long as the daemon.
 nsenter --net="/proc/$(cat "$PIDFILE")/ns/net" \
-  "$LOA" speaker --group 239.255.77.1:5004 --interface 127.0.0.1 --bind 127.0.0.2 \
+  "$LOA" speaker --sdp out/demo.sdp --bind 127.0.0.2 \
   --out /dev/null > "$STATE/speaker.log" 2>&1 < /dev/null &
 echo $! > "$STATE/speaker.pid"
 
-# A receiver inside the daemon's namespace decodes what hamlet 1 hears.
-$LOA sdp --config "$CONFIG" --zone thon-1 > out/demo.sdp
+# The school speaker (127.0.0.3) records what hamlet 1 hears for 15 s.
 rm -f out/demo-received.wav
 nsenter --net="/proc/$(cat "$PIDFILE")/ns/net" \
-  ffmpeg -hide_banner -loglevel error -protocol_whitelist file,udp,rtp \
-  -i out/demo.sdp -t 15 -ac 1 -y out/demo-received.wav &
+  timeout -s INT 15 "$LOA" speaker --sdp out/demo.sdp --bind 127.0.0.3 \
+  --out out/demo-received.wav > "$STATE/recorder.log" 2>&1 < /dev/null &
 receiver=$!
 sleep 1
 echo
