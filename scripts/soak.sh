@@ -52,7 +52,7 @@ cargo build --release --offline --locked --bin loa --example rtp_timing >/dev/nu
   || cargo build --release --offline --locked --bin loa --example rtp_timing
 LOA=$PWD/target/release/loa
 work=$PWD/target/soak
-rm -rf "$work/state" "$work"/*.wav "$work"/*.log "$work"/*.pcap "$work"/*.txt "$work"/*.json
+rm -rf "$work/state" "$work"/*.sdp "$work"/*.wav "$work"/*.log "$work"/*.pcap "$work"/*.txt "$work"/*.json
 mkdir -p "$work/media"
 m="$work/media"
 gen() { [ -s "$1" ] || ffmpeg -hide_banner -loglevel error -y "${@:2}" "$1"; }
@@ -97,7 +97,10 @@ for _ in $(seq 100); do "$LOA" status --socket "$sock" >/dev/null 2>&1 && break;
 n=0
 for drop in 0 5 20; do
   n=$((n + 1))
-  "$LOA" speaker --group "239.255.95.$n:5004" --interface 127.0.0.1 --bind "127.0.0.$((n + 1))" \
+  # Zones are SRTP (the default): each speaker holds its zone's SDP, key
+  # included, and verifies every packet.
+  "$LOA" sdp --socket "$sock" --zone "z$n" --out "$work/z$n.sdp" 2>/dev/null
+  "$LOA" speaker --sdp "$work/z$n.sdp" --bind "127.0.0.$((n + 1))" \
     --drop "$drop" --seed "$n" --rtcp-interval 1 --out - > /dev/null 2> "$work/speaker-$drop.log" &
   pids="$pids $!"
 done
