@@ -394,3 +394,22 @@ impl Drop for RtcpRecorder {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
+
+#[test]
+fn a_speaker_on_the_twenty_fifth_zone_of_a_port_is_heard() {
+    // Linux lets one socket join 20 groups (net.ipv4.igmp_max_memberships);
+    // 24 other zones on the same port come first, so this speaker's group
+    // needs the port's second socket.
+    require_netns();
+    let dir = tempfile::tempdir().unwrap();
+    let (zone, group, port) = inventory_zone(&[("cho", "127.0.0.2")]);
+    let others: String = (1..=24)
+        .map(|i| format!("[[zone]]\nname = \"khac-{i}\"\ngroup = \"239.254.1.{i}:{port}\"\nsecurity = \"none\"\n"))
+        .collect();
+    let daemon = playing_daemon(dir.path(), &format!("{others}{zone}"), "[health]\nreport_interval = \"1s\"\n");
+    let _speaker = Speaker::start(&group, port, "127.0.0.2", &[]);
+    wait_for(&daemon, "the 25th zone's speaker online", Duration::from_secs(20), |rows| {
+        state_of(rows, "127.0.0.2") == "online"
+    });
+    assert!(!daemon.log_text().contains("cannot listen for RTCP reports"), "{}", daemon.log_text());
+}

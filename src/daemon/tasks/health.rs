@@ -306,8 +306,8 @@ impl Listeners {
         }
         let mut tasks = Vec::new();
         for (port, zones) in by_port {
-            match rtcp_socket(port, &zones, config.network.interface) {
-                Ok(socket) => {
+            match rtcp_sockets(port, &zones, config.network.interface) {
+                Ok(sockets) => {
                     let zones: Vec<String> = zones.into_iter().map(|(name, _)| name).collect();
                     let inventory: HashMap<std::net::IpAddr, String> = config
                         .zones
@@ -322,7 +322,13 @@ impl Listeners {
                         .filter(|(zone, _)| zones.contains(zone))
                         .map(|(zone, &ssrc)| (ssrc, zone.clone()))
                         .collect();
-                    tasks.push(tokio::spawn(listen(socket, zones, inventory, ours, handle.clone())));
+                    // Each socket hears the zones of the whole port: a
+                    // unicast report reaches any one of them (SO_REUSEPORT
+                    // spreads them), a multicast one the socket that
+                    // joined its group.
+                    for socket in sockets {
+                        tasks.push(tokio::spawn(listen(socket, zones.clone(), inventory.clone(), ours.clone(), handle.clone())));
+                    }
                 }
                 Err(e) => tracing::error!(port, "cannot listen for RTCP reports: {e}; endpoint health will say unknown"),
             }
@@ -337,19 +343,45 @@ impl Listeners {
     }
 }
 
-fn rtcp_socket(port: u16, zones: &[(String, Ipv4Addr)], interface: Ipv4Addr) -> std::io::Result<tokio::net::UdpSocket> {
+/// The sockets that listen on `port` for the reports of `zones`: as many as
+/// the groups need, since Linux lets one socket join only
+/// `net.ipv4.igmp_max_memberships` groups (20 by default) and answers
+/// ENOBUFS beyond.
+fn rtcp_sockets(port: u16, zones: &[(String, Ipv4Addr)], interface: Ipv4Addr) -> std::io::Result<Vec<tokio::net::UdpSocket>> {
+    let mut sockets = Vec::new();
+    let mut socket = rtcp_socket(port)?;
+    let mut joined = 0;
+    for (_, group) in zones {
+        match socket.join_multicast_v4(group, &interface) {
+            Ok(()) => joined += 1,
+            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) && joined > 0 => {
+                sockets.push(into_tokio(socket)?);
+                socket = rtcp_socket(port)?;
+                socket.join_multicast_v4(group, &interface)?;
+                joined = 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    sockets.push(into_tokio(socket)?);
+    Ok(sockets)
+}
+
+fn rtcp_socket(port: u16) -> std::io::Result<socket2::Socket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
-    // Speakers on the same box (and tests) listen on the same port.
+    // Speakers on the same box (and tests) listen on the same port, and so
+    // do this port's other sockets when its zones need more than one.
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
     // Only the groups joined here, not every group any process on the
     // machine joined on this port (Linux's default).
     socket.set_multicast_all_v4(false)?;
     socket.bind(&SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port).into())?;
-    for (_, group) in zones {
-        socket.join_multicast_v4(group, &interface)?;
-    }
+    Ok(socket)
+}
+
+fn into_tokio(socket: socket2::Socket) -> std::io::Result<tokio::net::UdpSocket> {
     socket.set_nonblocking(true)?;
     tokio::net::UdpSocket::from_std(socket.into())
 }
