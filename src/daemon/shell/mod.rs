@@ -436,9 +436,8 @@ impl Shell {
         let sap = self.parts.sap.status();
         let lanes = self.lanes.clone();
         tokio::spawn(async move {
-            let endpoints = health
-                .snapshot()
-                .await
+            let (endpoints, unauthenticated) = health.snapshot().await;
+            let endpoints = endpoints
                 .into_iter()
                 .filter_map(|row| match serde_json::from_value(row) {
                     Ok(endpoint) => Some(endpoint),
@@ -448,7 +447,7 @@ impl Shell {
                     }
                 })
                 .collect();
-            lanes.input(Input::Snapshot { request, snapshot: Snapshot { endpoints, history, sap } });
+            lanes.input(Input::Snapshot { request, snapshot: Snapshot { endpoints, history, sap, unauthenticated } });
         });
     }
 
