@@ -213,6 +213,47 @@ fn a_receiver_holding_the_sdp_decodes_across_a_key_rotation_with_no_packet_lost(
     assert_eq!(seq_gaps_of(&seqs), 0, "no packet lost across the switch");
 }
 
+#[test]
+fn without_mki_a_receiver_holding_the_old_sdp_stops_at_the_switch_and_a_new_sdp_plays_on() {
+    require_netns();
+    let dir = tempfile::tempdir().unwrap();
+    // Keys live 6 s: the 8 s programme crosses one switch.
+    let (daemon, group, port) = srtp_daemon_with_zone_lines(dir.path(), "[security]\nrotate = \"6s\"\n", "mki = false\n");
+    write_tones_wav(&dir.path().join("media/long.wav"), 48_000, 1, &[(600.0, 8.0)]);
+    let (_, before) = zone_sdp(&daemon);
+    let listener = RtpListener::start(&group, port);
+    assert!(daemon.loa(&["play", "--zones", "z", "long.wav"]).status.success());
+    daemon.wait_idle(Duration::from_secs(20));
+    // Before the next switch (12 s after the start): the key now in use.
+    let (_, after) = zone_sdp(&daemon);
+    let packets = listener.stop();
+    assert!(packets.len() >= 390, "{} packets", packets.len());
+    assert_ne!(before.keys[0].key.expose_bytes(), after.keys[0].key.expose_bytes(), "the key changed");
+    let ssrc = packets[0].ssrc;
+    let mut old = SrtpReceiver::new(ssrc, before.keys[0].key.clone(), None, 128).unwrap();
+    let mut new = SrtpReceiver::new(ssrc, after.keys[0].key.clone(), None, 128).unwrap();
+    let mut plays = Vec::new();
+    for p in &packets {
+        let bytes = rtp_bytes(p);
+        if old.unprotect_rtp(&mut bytes.clone()).is_ok() {
+            plays.push('o');
+            continue;
+        }
+        if new.highest_index().is_none() {
+            // Where the stream is, as any late joiner must be told.
+            new.expect_index(old.highest_index().unwrap() + 1).unwrap();
+        }
+        let played = new.unprotect_rtp(&mut bytes.clone()).is_ok();
+        plays.push(if played { 'n' } else { '-' });
+    }
+    let text: String = plays.iter().collect();
+    let switch = text.find('n').unwrap_or_else(|| panic!("the new key never played: {text}"));
+    assert!(switch > 0, "the old key played first: {text}");
+    assert!(text[..switch].chars().all(|c| c == 'o') && text[switch..].chars().all(|c| c == 'n'), "{text}");
+    let seqs: Vec<u16> = packets.iter().map(|p| p.seq).collect();
+    assert_eq!(seq_gaps_of(&seqs), 0, "the sender lost nothing at the switch");
+}
+
 fn rtp_bytes(p: &Packet) -> Vec<u8> {
     let mut b = vec![0x80, 96 | if p.marker { 0x80 } else { 0 }];
     b.extend(p.seq.to_be_bytes());
