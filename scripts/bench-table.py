@@ -6,7 +6,7 @@ target the row names.
     scripts/bench-table.py DIR [TITLE]
 
 DIR holds, for each part NAME (transcode, capacity, pacing-idle, pacing-busy,
-memory, daemon-busy, live-latency), NAME.txt (what the part printed) and
+memory, daemon-busy, live-latency, srtp), NAME.txt (what the part printed) and
 NAME.status (its exit status). A verdict needs a number: a figure that is
 missing or unparsable, or that comes from a part that failed, printed
 nothing or left no status, reads "not measured (<reason>)", and so does the
@@ -256,6 +256,43 @@ def daemon(table, part, live):
               [("max ≤ 150 ms", mx, "<=", 150.0)], needs=(p50, mn, clicks))
 
 
+def srtp(table, part):
+    """SRTP against plain RTP, same run: the cost per packet of each suite,
+    and pacing through one daemon sending to SRTP and plain zones at once."""
+    reference = part.figure(r"^plain RTP build", r"(\S+) ns/packet", "plain RTP build time")
+    for suite in ("AES_CM_128_HMAC_SHA1_80", "AEAD_AES_128_GCM"):
+        line = rf"^{suite}\s"
+        total = part.figure(line, r"build\+protect\s+(\S+) ns/packet", f"{suite} build+protect time")
+        protect = part.figure(line, r"protect ≈\s*(\S+) ns", f"{suite} protect time")
+        ratio = part.figure(line, r"(\S+)× the reference", f"{suite} ratio")
+        # The pacer seals after the tick's sends, but every zone's protect
+        # must fit the 20 ms frame many times over: 1 % of it is 200 µs.
+        table.row(f"SRTP cost per packet, {suite}, build + protect", f"{fmt(total, '.0f')} ns (protect ≈ {fmt(protect, '.0f')} ns)",
+                  f"plain RTP build {fmt(reference, '.0f')} ns", f"{fmt(ratio, '.2f')}×",
+                  [("protect ≤ 200 µs (1 % of a 20 ms frame)", protect, "<=", 200_000.0)], needs=(reference, total, ratio))
+    underruns = part.key(r"^pacer:", "underruns")
+    sides = {}
+    for name in ("srtp", "plain"):
+        line = rf"^on the wire {name}\b"
+        sides[name] = (part.figure(line, r"streams (\S+)", f"{name} streams"), part.figure(line, r"p99_ms (\S+)", f"{name} wire p99"),
+                       part.figure(line, r"max_ms (\S+)", f"{name} wire max"))
+    (s_n, s99, smax), (p_n, p99, pmax) = sides["srtp"], sides["plain"]
+    if any(isinstance(v, NotMeasured) for v in (s99, p99)):
+        ratio = s99 if isinstance(s99, NotMeasured) else p99
+    elif p99 <= 0:
+        ratio = NotMeasured(f"plain wire p99 reads {p99} ms")
+    else:
+        ratio = s99 / p99
+    table.row(f"pacing through the daemon, SRTP on ({fmt(s_n, '.0f')} zones)",
+              f"wire p99 {fmt(s99)} ms, max {fmt(smax)} ms, {fmt(underruns, '.0f')} underruns",
+              f"{fmt(p_n, '.0f')} plain zones of the same program and pacer: p99 {fmt(p99)} ms, max {fmt(pmax)} ms",
+              f"p99 {fmt(ratio, '.2f')}× plain",
+              [("0 underruns", underruns, "==", 0), ("p99 ≤ 1 ms", s99, "<=", 1.0)], needs=(s_n, smax, p_n, p99, pmax, ratio))
+    table.row(f"pacing through the daemon, SRTP off ({fmt(p_n, '.0f')} zones, same run)",
+              f"wire p99 {fmt(p99)} ms, max {fmt(pmax)} ms, {fmt(underruns, '.0f')} underruns",
+              "—", "—", [("0 underruns", underruns, "==", 0), ("p99 ≤ 1 ms", p99, "<=", 1.0)], needs=(p_n, pmax))
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit("usage: bench-table.py DIR [TITLE]")
@@ -268,6 +305,7 @@ def main():
     pacing(table, part("pacing-idle"), part("pacing-busy"))
     memory(table, part("memory"))
     daemon(table, part("daemon-busy"), part("live-latency"))
+    srtp(table, part("srtp"))
     table.print(title)
     sys.exit(1 if table.not_measured else 0)
 

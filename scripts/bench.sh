@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Every performance figure of issues 6 and 7 in one run, as one table: loa against
+# Every performance figure of issues 6, 7 and 15 in one run, as one table: loa against
 # the reference each target names, measured in this same run on this machine.
 #
 #   scripts/bench.sh            (builds, then re-runs itself in the private
-#                                network namespace; ≈ 12 minutes)
+#                                network namespace; ≈ 14 minutes)
 #
 # Environment: BENCH_PACING_SECS (default 120), BENCH_CAPACITY (64),
-# BENCH_CAPACITY_SECS (60), BENCH_TRANSCODE_SECS (300), BENCH_TRANSCODE_RUNS (5).
+# BENCH_CAPACITY_SECS (60), BENCH_TRANSCODE_SECS (300), BENCH_TRANSCODE_RUNS (5),
+# BENCH_SRTP_ZONES (8 SRTP + 8 plain), BENCH_SRTP_SECS (60).
 # Each part's full output is kept in target/bench/NAME.txt and its exit
 # status in NAME.status; the parts are the scripts next to this one and can
 # be run alone (see README "Performance"). The table is built from those
@@ -17,7 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${LOA_IN_NETNS:-}" != 1 ]; then
-  cargo build --release --locked --bin loa --example rtp_timing --bench transcode
+  cargo build --release --locked --bin loa --example rtp_timing --example srtp_cost --bench transcode
   cargo test --release --locked --test daemon --no-run
   exec scripts/netns.sh "$0" "$@"
 fi
@@ -26,6 +27,8 @@ cap_n=${BENCH_CAPACITY:-64}
 cap_secs=${BENCH_CAPACITY_SECS:-60}
 transcode_secs=${BENCH_TRANSCODE_SECS:-300}
 transcode_runs=${BENCH_TRANSCODE_RUNS:-5}
+srtp_zones=${BENCH_SRTP_ZONES:-8}
+srtp_secs=${BENCH_SRTP_SECS:-60}
 out=target/bench
 mkdir -p "$out"
 # A figure must come from this run: nothing of an earlier one is left to read.
@@ -57,6 +60,8 @@ step "scheduled start offset and preemption latency, machine busy"
 part daemon-busy scripts/daemon-figures.sh --busy 12 5
 step "loa live: input → speaker output latency, 20 clicks"
 part live-latency scripts/live-latency.py 20
+step "SRTP: cost per packet vs plain RTP, and pacing of $srtp_zones SRTP + $srtp_zones plain zones for $srtp_secs s"
+part srtp scripts/bench-srtp.sh "$srtp_zones" "$srtp_secs"
 
 # The table, and the verdicts, from the parts' files alone
 # (scripts/bench-table.py; exit 1 if any figure was not measured).

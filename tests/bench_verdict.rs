@@ -70,6 +70,18 @@ click  2:  120.1 ms
 live input → speaker output (jitter buffer 60 ms), 20 clicks: p50 114.8 ms, min 114.7 ms, max 120.1 ms (target ≤ 150 ms: met)
 ";
 
+const SRTP: &str = "\
+== SRTP per packet (examples/srtp_cost, 200000 packets)
+200000 packets, Opus payload 98 bytes, RTP packet 110 bytes
+plain RTP build (reference):             412 ns/packet
+AES_CM_128_HMAC_SHA1_80    build+protect     2731 ns/packet (protect ≈   2319 ns, 6.63× the reference), unprotect   2602 ns/packet, Rust allocations per protect: 0
+AEAD_AES_128_GCM           build+protect     1604 ns/packet (protect ≈   1192 ns, 3.89× the reference), unprotect   1433 ns/packet, Rust allocations per protect: 0
+== pacing through the daemon: 8 SRTP zones and 8 plain zones, one program, 60 s
+pacer: 2026-12-05T02:40:00.000000Z  INFO loa::daemon: pacer stopped packets=48000 underruns=0 p99_ms=0.01 max_ms=0.9
+on the wire srtp (first 5 s left out): streams 8 packets 22000 p50_ms 0.012 p99_ms 0.061 max_ms 0.912 worst_drift_ppm 0.6
+on the wire plain (first 5 s left out): streams 8 packets 22000 p50_ms 0.011 p99_ms 0.058 max_ms 0.905 worst_drift_ppm 0.6
+";
+
 /// Part name → (output, exit status); `None` status leaves no .status file.
 type Parts = BTreeMap<&'static str, (String, Option<i32>)>;
 
@@ -82,6 +94,7 @@ fn good_parts() -> Parts {
         ("memory", MEMORY),
         ("daemon-busy", DAEMON_BUSY),
         ("live-latency", LIVE),
+        ("srtp", SRTP),
     ]
     .into_iter()
     .map(|(name, text)| (name, (text.to_string(), Some(0))))
@@ -140,7 +153,7 @@ fn table(parts: &Parts) -> Table {
 fn a_complete_run_judges_every_target_and_exits_zero() {
     let t = table(&good_parts());
     assert!(t.success, "{}", t.stdout);
-    assert_eq!(t.rows.len(), 11, "{}", t.stdout);
+    assert_eq!(t.rows.len(), 15, "{}", t.stdout);
     for row in &t.rows {
         assert!(reads_met(row) && !row.contains("not met") && !row.contains("not measured"), "{row}");
         // Five cells: a '|' inside one (say "|drift|") would split it.
@@ -165,6 +178,14 @@ fn a_complete_run_judges_every_target_and_exits_zero() {
     for target in ["≤ 30 MB (3-hour) — met", "≤ 30 MB (3-minute) — met", "3-hour ≤ 1.10 × 3-minute — met"] {
         assert!(memory.contains(target), "{target} not judged: {memory}");
     }
+    let cost = t.row("SRTP cost per packet, AES_CM_128_HMAC_SHA1_80");
+    assert!(cost.contains("| 2731 ns (protect ≈ 2319 ns) | plain RTP build 412 ns | 6.63× |"), "{cost}");
+    assert!(cost.contains("protect ≤ 200 µs (1 % of a 20 ms frame) — met"), "{cost}");
+    let on = t.row("pacing through the daemon, SRTP on (8 zones)");
+    for target in ["0 underruns — met", "p99 ≤ 1 ms — met", "p99 1.05× plain", "8 plain zones of the same program and pacer: p99 0.058 ms"] {
+        assert!(on.contains(target), "{target} not shown: {on}");
+    }
+    assert!(t.row("pacing through the daemon, SRTP off (8 zones, same run)").contains("p99 ≤ 1 ms — met"));
     assert!(t.row("transcode mono (MP3").contains("(libopus 1.6.1)"), "loa's libopus named");
     assert!(t.row("transcode mono (MP3").contains("(libopus 1.3.1)"), "ffmpeg's libopus named");
 }
@@ -203,7 +224,7 @@ fn when_every_part_failed_no_row_reads_met() {
         *status = Some(1);
     }
     let t = table(&parts);
-    assert_eq!(t.rows.len(), 11, "{}", t.stdout);
+    assert_eq!(t.rows.len(), 15, "{}", t.stdout);
     for row in &t.rows {
         assert!(!reads_met(row) && !row.contains("not met") && row.contains("not measured (part "), "{row}");
     }
@@ -288,5 +309,17 @@ fn fewer_than_five_transcode_runs_are_not_the_figure() {
     for row in t.rows("transcode") {
         assert!(!reads_met(row) && row.contains("not measured (only 1 runs of each side (5 needed))"), "{row}");
     }
+    assert!(!t.success);
+}
+
+#[test]
+fn srtp_pacing_without_its_plain_reference_is_not_measured() {
+    let mut parts = good_parts();
+    parts.get_mut("srtp").unwrap().0 = SRTP.lines().filter(|l| !l.starts_with("on the wire plain")).collect::<Vec<_>>().join("\n");
+    let t = table(&parts);
+    let on = t.row("pacing through the daemon, SRTP on");
+    assert!(!reads_met(on) && on.contains("not measured (no line matching '^on the wire plain\\b' in srtp.txt)"), "{on}");
+    // The per-packet cost has its own reference and is still judged.
+    assert!(reads_met(t.row("SRTP cost per packet, AEAD_AES_128_GCM")));
     assert!(!t.success);
 }

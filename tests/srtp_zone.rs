@@ -1,9 +1,11 @@
 //! SRTP zones through the real path: a `loa serve` whose zone is SRTP (the
 //! default), `loa sdp` giving the key, and independent receivers decoding
 //! the tone sequence from what the daemon sends — GStreamer's `srtpdec`
-//! keyed from the SDP's `a=crypto`, and a libsrtp receiver across a key
-//! rotation with no packet lost. Runs inside the private network namespace
-//! (`scripts/netns.sh cargo test --test srtp_zone`).
+//! keyed from the SDP's `a=crypto`, ffmpeg on a zone with `mki = false`
+//! (it cannot read an MKI, so it plays nothing of a default zone), and a
+//! libsrtp receiver across a key rotation with no packet lost. Runs inside
+//! the private network namespace (`scripts/netns.sh cargo test --test
+//! srtp_zone`).
 
 mod common;
 
@@ -17,11 +19,21 @@ use common::*;
 use loa::rtp::srtp::{CryptoAttribute, SrtpReceiver};
 
 const STOP_GRACE: Duration = Duration::from_secs(5);
+/// ffmpeg's SRTP input sees SIGINT only when its socket read times out,
+/// about 10 s after the last packet; a shorter grace kills it before it
+/// finalises the WAV.
+const FFMPEG_SRTP_GRACE: Duration = Duration::from_secs(15);
 
 /// A daemon with one SRTP zone `z` (no `security` line: the default).
 fn srtp_daemon(dir: &Path, more: &str) -> (Daemon, String, u16) {
+    srtp_daemon_with_zone_lines(dir, more, "")
+}
+
+/// The same, with `zone_lines` added to the zone's table.
+fn srtp_daemon_with_zone_lines(dir: &Path, more: &str, zone_lines: &str) -> (Daemon, String, u16) {
     let (group, port) = unique_group();
-    let config = format!("{}{more}[[zone]]\nname = \"z\"\ngroup = \"{group}:{port}\"\n", base_config(dir));
+    let config =
+        format!("{}{more}[[zone]]\nname = \"z\"\ngroup = \"{group}:{port}\"\n{zone_lines}", base_config(dir));
     (Daemon::start(dir, &config), group, port)
 }
 
@@ -93,6 +105,82 @@ fn gstreamer_decodes_the_tone_sequence_from_an_srtp_zone_with_the_key_from_loa_s
     assert_tones(&segments, &tones, 0.06, &format!("gstreamer ({})", String::from_utf8_lossy(&log.stderr)));
 }
 
+/// ffmpeg opening `loa sdp`'s output (`-protocol_whitelist
+/// file,udp,rtp,srtp -i zone.sdp out.wav`) while the daemon plays
+/// `media/tones.wav` on zone `z`: the tones found in its WAV, and its
+/// stderr. Stops the daemon: ffmpeg's SRTP input notices SIGINT only once
+/// its socket has been quiet for ~10 s, and the daemon's RTCP on the idle
+/// zone never lets it be.
+fn ffmpeg_hears(daemon: &mut Daemon, group: &str) -> (Vec<Segment>, String) {
+    let sdp = daemon.dir.join("z.sdp");
+    let wav = daemon.dir.join("ffmpeg.wav");
+    let before = group_members(group);
+    let mut cmd = Command::new("ffmpeg");
+    cmd.args(["-hide_banner", "-loglevel", "warning", "-protocol_whitelist", "file,udp,rtp,srtp", "-i"])
+        .arg(&sdp)
+        .args(["-ac", "1", "-y"])
+        .arg(&wav);
+    let ffmpeg = Background::spawn("ffmpeg", &mut cmd);
+    poll_until(Duration::from_secs(10), || if group_members(group) > before { Ok(()) } else { Err(()) })
+        .expect("ffmpeg joined the group");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(daemon.loa(&["play", "--zones", "z", "tones.wav"]).status.success());
+    daemon.wait_idle(Duration::from_secs(15));
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(daemon.stop(), "the daemon stops cleanly");
+    let log = ffmpeg.stop(FFMPEG_SRTP_GRACE);
+    let stderr = String::from_utf8_lossy(&log.stderr).into_owned();
+    let segments = match std::fs::metadata(&wav) {
+        Ok(m) if m.len() > 44 => {
+            let (rate, samples) = read_wav_mono(&wav);
+            tone_segments(rate, &samples, &TONES)
+        }
+        _ => Vec::new(),
+    };
+    (segments, stderr)
+}
+
+#[test]
+fn ffmpeg_decodes_the_tone_sequence_from_a_zone_whose_packets_carry_no_mki() {
+    require_netns();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut daemon, group, _) = srtp_daemon_with_zone_lines(dir.path(), "", "mki = false\n");
+    let tones: Vec<(f32, f32)> = TONES[..4].iter().map(|&f| (f, 1.0)).collect();
+    write_tones_wav(&dir.path().join("media/tones.wav"), 48_000, 1, &tones);
+    let (text, crypto) = zone_sdp(&daemon);
+    assert_eq!(crypto.keys.len(), 1, "the key in use only:\n{text}");
+    assert!(crypto.keys[0].mki.is_none(), "{text}");
+    let line = text.lines().find(|l| l.starts_with("a=crypto:")).unwrap();
+    assert!(!line.contains('|'), "nothing after the key, which ffmpeg cannot read: {line}");
+    let (segments, stderr) = ffmpeg_hears(&mut daemon, &group);
+    assert_tones(&segments, &tones, 0.06, &format!("ffmpeg ({stderr})"));
+}
+
+#[test]
+fn ffmpeg_cannot_decode_a_zone_whose_packets_carry_an_mki() {
+    // The reason `mki = false` exists: ffmpeg's SRTP input (libavformat
+    // srtp.c) takes the MKI for payload and fails every tag. If this test
+    // fails, ffmpeg learnt MKIs and the docs' advice can change.
+    require_netns();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut daemon, group, _) = srtp_daemon(dir.path(), "");
+    let tones: Vec<(f32, f32)> = TONES[..2].iter().map(|&f| (f, 1.0)).collect();
+    write_tones_wav(&dir.path().join("media/tones.wav"), 48_000, 1, &tones);
+    // As printed, the a=crypto line (two keys with MKIs) is already more
+    // than ffmpeg reads: "Incorrect amount of SRTP params", and it decodes
+    // ciphertext. Given the key in use alone, with nothing after it, it
+    // still fails: it takes the packets' MKI for part of what the tag
+    // covers.
+    let (text, crypto) = zone_sdp(&daemon);
+    let line = text.lines().find(|l| l.starts_with("a=crypto:")).unwrap();
+    let single = format!("a=crypto:1 {} inline:{}", crypto.suite, crypto.keys[0].key.to_inline());
+    std::fs::write(daemon.dir.join("z.sdp"), text.replace(line, &single)).unwrap();
+    let (segments, stderr) = ffmpeg_hears(&mut daemon, &group);
+    assert!(segments.is_empty(), "ffmpeg heard {segments:#?}\n{stderr}");
+    eprintln!("ffmpeg said:\n{stderr}");
+    assert!(stderr.contains("HMAC mismatch"), "every tag fails, as the MKI is read as tag:\n{stderr}");
+}
+
 #[test]
 fn a_receiver_holding_the_sdp_decodes_across_a_key_rotation_with_no_packet_lost() {
     require_netns();
@@ -123,6 +211,47 @@ fn a_receiver_holding_the_sdp_decodes_across_a_key_rotation_with_no_packet_lost(
     let switches = mkis.windows(2).filter(|w| w[0] != w[1]).count();
     assert_eq!(switches, 1, "one switch, at a packet boundary");
     assert_eq!(seq_gaps_of(&seqs), 0, "no packet lost across the switch");
+}
+
+#[test]
+fn without_mki_a_receiver_holding_the_old_sdp_stops_at_the_switch_and_a_new_sdp_plays_on() {
+    require_netns();
+    let dir = tempfile::tempdir().unwrap();
+    // Keys live 6 s: the 8 s programme crosses one switch.
+    let (daemon, group, port) = srtp_daemon_with_zone_lines(dir.path(), "[security]\nrotate = \"6s\"\n", "mki = false\n");
+    write_tones_wav(&dir.path().join("media/long.wav"), 48_000, 1, &[(600.0, 8.0)]);
+    let (_, before) = zone_sdp(&daemon);
+    let listener = RtpListener::start(&group, port);
+    assert!(daemon.loa(&["play", "--zones", "z", "long.wav"]).status.success());
+    daemon.wait_idle(Duration::from_secs(20));
+    // Before the next switch (12 s after the start): the key now in use.
+    let (_, after) = zone_sdp(&daemon);
+    let packets = listener.stop();
+    assert!(packets.len() >= 390, "{} packets", packets.len());
+    assert_ne!(before.keys[0].key.expose_bytes(), after.keys[0].key.expose_bytes(), "the key changed");
+    let ssrc = packets[0].ssrc;
+    let mut old = SrtpReceiver::new(ssrc, before.keys[0].key.clone(), None, 128).unwrap();
+    let mut new = SrtpReceiver::new(ssrc, after.keys[0].key.clone(), None, 128).unwrap();
+    let mut plays = Vec::new();
+    for p in &packets {
+        let bytes = rtp_bytes(p);
+        if old.unprotect_rtp(&mut bytes.clone()).is_ok() {
+            plays.push('o');
+            continue;
+        }
+        if new.highest_index().is_none() {
+            // Where the stream is, as any late joiner must be told.
+            new.expect_index(old.highest_index().unwrap() + 1).unwrap();
+        }
+        let played = new.unprotect_rtp(&mut bytes.clone()).is_ok();
+        plays.push(if played { 'n' } else { '-' });
+    }
+    let text: String = plays.iter().collect();
+    let switch = text.find('n').unwrap_or_else(|| panic!("the new key never played: {text}"));
+    assert!(switch > 0, "the old key played first: {text}");
+    assert!(text[..switch].chars().all(|c| c == 'o') && text[switch..].chars().all(|c| c == 'n'), "{text}");
+    let seqs: Vec<u16> = packets.iter().map(|p| p.seq).collect();
+    assert_eq!(seq_gaps_of(&seqs), 0, "the sender lost nothing at the switch");
 }
 
 fn rtp_bytes(p: &Packet) -> Vec<u8> {

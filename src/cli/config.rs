@@ -58,7 +58,7 @@ pub fn check(path: &Path) -> ExitCode {
             );
         }
     }
-    for warning in config.insecure_zone_warnings() {
+    for warning in config.insecure_zone_warnings().into_iter().chain(config.mki_less_zone_warnings()) {
         eprintln!("{}: warning: {warning}", path.display());
     }
     // Not an error: the box may check its config before the address is
@@ -98,18 +98,25 @@ pub fn sdp(args: SdpArgs, global: &Global) -> ExitCode {
                     return fail(e);
                 }
             };
-            match crypto_lines(&keys) {
+            let text = match crypto_lines(&keys) {
                 Ok(lines) => crate::rtp::sdp::for_zone_with(&config, zone, SdpProtection::Srtp(lines)),
                 Err(e) => return user_error(format!("the daemon's keys for zone {} are unusable: {e}", zone.name)),
+            };
+            eprintln!(
+                "loa: this SDP holds zone {}'s key: it is a secret, since whoever has it can play audio on the zone's speakers",
+                zone.name
+            );
+            if keys.mki_len == 0 {
+                eprintln!(
+                    "loa: zone {} has mki = false: this SDP holds only the key in use, which stops playing at the next key change ({}); give receivers a new SDP after it",
+                    zone.name, keys.switch_at
+                );
+            } else {
+                eprintln!("loa: keys rotate: this SDP plays until the key after the two it holds takes over");
             }
+            text
         }
     };
-    if zone.security == ZoneSecurity::Srtp {
-        eprintln!(
-            "loa: this SDP holds zone {}'s key: it is a secret, since whoever has it can play audio on the zone's speakers; keys rotate, so it plays until the next key after the ones it holds takes over",
-            zone.name
-        );
-    }
     match &args.out {
         None => {
             print!("{text}");
@@ -124,16 +131,22 @@ pub fn sdp(args: SdpArgs, global: &Global) -> ExitCode {
 
 /// The zone's `a=crypto` attribute (RFC 4568 §6.1): one line holding both
 /// master keys, current first, each with its MKI, so a receiver holds the
-/// next key before the switch and follows the MKI across it.
+/// next key before the switch and follows the MKI across it. For a zone
+/// whose packets carry no MKI (`mki_len` 0), the current key alone, with
+/// no lifetime or MKI: several keys need MKIs (§6.1), and ffmpeg reads
+/// nothing after the key.
 pub fn crypto_lines(keys: &ZoneKeysInfo) -> Result<Vec<String>, String> {
     let suite = Suite::from_sdp_name(&keys.suite).ok_or_else(|| format!("unknown suite {}", keys.suite))?;
-    let params = keys
-        .keys
+    let entries = if keys.mki_len == 0 { &keys.keys[..keys.keys.len().min(1)] } else { &keys.keys[..] };
+    let params = entries
         .iter()
         .map(|entry| {
             let key = MasterKey::from_inline(suite, &entry.inline).map_err(|e| e.to_string())?;
-            let mki = Mki::new(entry.mki, keys.mki_len).map_err(|e| e.to_string())?;
-            Ok(KeyParam { key, lifetime: None, mki: Some(mki) })
+            let mki = match keys.mki_len {
+                0 => None,
+                len => Some(Mki::new(entry.mki, len).map_err(|e| e.to_string())?),
+            };
+            Ok(KeyParam { key, lifetime: None, mki })
         })
         .collect::<Result<Vec<_>, String>>()?;
     let attribute = CryptoAttribute { tag: 1, suite, keys: params };
@@ -186,5 +199,30 @@ mod tests {
         );
         let nothing = Reloaded { zones_added: vec![], zones_removed: vec!["cu".into()], schedules: 0, notes: vec![] };
         assert_eq!(reload_text(&nothing), "config reloaded\nzones removed: cu\n");
+    }
+
+    fn info(mki_len: u8) -> ZoneKeysInfo {
+        let inline = |fill: u8| MasterKey::from_bytes(Suite::AesCm128HmacSha1_80, &[fill; 30]).unwrap().to_inline();
+        ZoneKeysInfo {
+            zone: "z".into(),
+            ssrc: 1,
+            suite: "AES_CM_128_HMAC_SHA1_80".into(),
+            mki_len,
+            keys: vec![
+                crate::proto::keys::ZoneKeyEntry { mki: 7, inline: inline(1) },
+                crate::proto::keys::ZoneKeyEntry { mki: 8, inline: inline(2) },
+            ],
+            switch_at: "2026-12-06T00:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn the_sdp_key_line_names_both_keys_by_mki_or_gives_the_current_key_alone() {
+        let named = crypto_lines(&info(4)).unwrap();
+        assert_eq!(named.len(), 1);
+        assert!(named[0].ends_with("inline:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEB|7:4;inline:AgICAgICAgICAgICAgICAgICAgICAgICAgICAgIC|8:4"), "{}", named[0]);
+        // What ffmpeg reads: one key, nothing after it.
+        let bare = crypto_lines(&info(0)).unwrap();
+        assert_eq!(bare, ["a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEB"]);
     }
 }

@@ -60,6 +60,12 @@ pub fn status_text(v: &Status) -> String {
     for zone in v.zones.iter().filter(|z| z.security == ZoneSecurity::None) {
         out += &format!("warning: {}\n", crate::config::insecure_zone_warning(&zone.name));
     }
+    for zone in v.zones.iter().filter(|z| z.unauthenticated > 0) {
+        out += &format!(
+            "warning: zone {}: {} unauthenticated datagram(s) at its RTCP port since start, none taken for a speaker (the log's SECURITY lines say from where)\n",
+            zone.name, zone.unauthenticated
+        );
+    }
     let waiting: Vec<Vec<String>> = v
         .programs
         .iter()
@@ -184,6 +190,7 @@ mod tests {
             security: ZoneSecurity::Srtp,
             stalls: 0,
             skipped_ms: 0,
+            unauthenticated: 0,
         }
     }
 

@@ -127,6 +127,13 @@ pub struct Zone {
     /// Extra unicast RTP targets (RTCP to port + 1 of each).
     pub unicast: Vec<SocketAddr>,
     pub security: ZoneSecurity,
+    /// SRTP packets carry the MKI naming their key (RFC 3711 §3.1), so
+    /// receivers follow a key change on their own. False (`mki = false`)
+    /// for receivers that cannot read an MKI, such as ffmpeg: packets
+    /// carry none, `loa sdp` gives only the key in use, and such a
+    /// receiver plays nothing from the next key change until it is given
+    /// a new SDP. Always true on a plain zone.
+    pub mki: bool,
 }
 
 /// Whether a zone's audio is authenticated and encrypted.
@@ -389,6 +396,15 @@ impl Config {
             .collect()
     }
 
+    /// SRTP zones without MKI: one warning line each, for `loa check`.
+    pub fn mki_less_zone_warnings(&self) -> Vec<String> {
+        self.zones
+            .iter()
+            .filter(|z| z.security == ZoneSecurity::Srtp && !z.mki)
+            .map(|z| mki_less_zone_warning(&z.name, self.security.rotate))
+            .collect()
+    }
+
     pub fn zone(&self, name: &str) -> Option<&Zone> {
         self.zones.iter().find(|z| z.name == name)
     }
@@ -403,6 +419,28 @@ pub fn insecure_zone_warning(zone: &str) -> String {
     format!(
         "zone {zone} has security = \"none\": its audio is plain RTP, so anyone on the network can play audio on its speakers"
     )
+}
+
+/// The warning for an SRTP zone with `mki = false`: what its receivers
+/// lose at a key change, which they cannot see coming.
+pub fn mki_less_zone_warning(zone: &str, rotate: Duration) -> String {
+    format!(
+        "zone {zone} has mki = false: its packets do not name their key, so a receiver holds only the key in use and \
+         plays nothing from the next key change (every {}, and 2 s after a revocation) until it is given a new SDP \
+         (`loa sdp --zone {zone}`); `loa speaker` does the same",
+        humantime_rotate(rotate)
+    )
+}
+
+fn humantime_rotate(d: Duration) -> String {
+    let s = d.as_secs();
+    if s % 3600 == 0 {
+        format!("{} h", s / 3600)
+    } else if s % 60 == 0 {
+        format!("{} min", s / 60)
+    } else {
+        format!("{s} s")
+    }
 }
 
 /// SAP's well-known address for the global/admin scope (RFC 2974 §3) and

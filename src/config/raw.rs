@@ -35,7 +35,7 @@ pub(super) const TABLES: &[(&str, &[&str])] = &[
         "in [daemon]",
         &["socket", "socket_group", "state_dir", "timezone", "media_roots"],
     ),
-    ("in [[zone]]", &["name", "group", "endpoints", "unicast", "security"]),
+    ("in [[zone]]", &["name", "group", "endpoints", "unicast", "security", "mki"]),
     (
         "in a zone endpoint",
         &["name", "address", "probe", "probe_interval", "probe_timeout"],
@@ -142,6 +142,7 @@ pub(super) struct RawZone {
     #[serde(default)]
     pub unicast: Vec<Spanned<String>>,
     pub security: Option<Spanned<String>>,
+    pub mki: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -15,6 +15,7 @@ mod probing;
 mod quality;
 mod rtt;
 mod silence;
+mod unauthenticated;
 mod unregistered;
 
 const OUR_SSRC: u32 = 0x1234_5678;

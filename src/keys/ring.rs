@@ -22,6 +22,10 @@ pub struct ZoneKey {
 #[derive(Debug, Clone)]
 pub struct ZoneKeys {
     pub suite: Suite,
+    /// Packets carry the MKI of their key (`MKI_LEN` bytes). False for a
+    /// zone with `mki = false`: packets name no key, so a receiver can
+    /// only use the current one, and the next key is not handed out.
+    pub packets_carry_mki: bool,
     /// In use now.
     pub current: ZoneKey,
     /// Takes over at `switch_at`.
@@ -33,6 +37,15 @@ impl ZoneKeys {
     /// Current first, then next: the order `a=crypto` lines are printed in.
     pub fn keys(&self) -> [&ZoneKey; 2] {
         [&self.current, &self.next]
+    }
+
+    /// Bytes of MKI on every packet: `MKI_LEN`, or 0 without MKI.
+    pub fn mki_len(&self) -> u8 {
+        if self.packets_carry_mki {
+            MKI_LEN
+        } else {
+            0
+        }
     }
 }
 
@@ -64,6 +77,8 @@ pub enum RestoreNote {
 #[derive(Debug, Clone)]
 pub struct KeyRing {
     suite: Suite,
+    /// The zone's `mki`: not saved, since it is the config's to say.
+    packets_carry_mki: bool,
     rotate: Duration,
     current: ZoneKey,
     next: ZoneKey,
@@ -106,6 +121,7 @@ impl KeyRing {
     ) -> KeyRing {
         KeyRing {
             suite,
+            packets_carry_mki: true,
             rotate,
             current: fresh_key(suite, 1, rng),
             next: fresh_key(suite, 2, rng),
@@ -151,6 +167,7 @@ impl KeyRing {
         let switch_at = from_ms(saved.switch_at_ms).min(now + rotate);
         let mut ring = KeyRing {
             suite,
+            packets_carry_mki: true,
             rotate,
             current,
             next,
@@ -164,6 +181,13 @@ impl KeyRing {
             return (ring, RestoreNote::SwitchedWhileDown);
         }
         fresh("both saved keys expired while the daemon was down".into(), rng)
+    }
+
+    /// For a zone with `mki = false`: packets name no key. The ring keeps
+    /// numbering its keys (the store and the logs tell them apart by it).
+    pub fn with_mki(mut self, packets_carry_mki: bool) -> KeyRing {
+        self.packets_carry_mki = packets_carry_mki;
+        self
     }
 
     pub fn saved(&self) -> SavedRing {
@@ -180,6 +204,7 @@ impl KeyRing {
     pub fn keys(&self) -> ZoneKeys {
         ZoneKeys {
             suite: self.suite,
+            packets_carry_mki: self.packets_carry_mki,
             current: self.current.clone(),
             next: self.next.clone(),
             switch_at: self.switch_at,

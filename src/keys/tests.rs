@@ -139,3 +139,16 @@ fn the_set_reports_each_changed_zone_once_and_its_earliest_switch() {
     assert_eq!(rings.poll_change(), None);
     assert_eq!(rings.poll_timeout(), Some(t(86_403)));
 }
+
+#[test]
+fn a_zone_without_mki_keeps_that_choice_across_switches_and_revocation() {
+    let mut r = rng();
+    let mut ring = KeyRing::new(Suite::AesCm128HmacSha1_80, DAY, t(0), &mut r).with_mki(false);
+    assert_eq!(ring.keys().mki_len(), 0);
+    assert!(ring.handle_timeout(t(86_400), &mut r));
+    ring.rotate_now(t(86_500), Duration::from_secs(2), &mut r);
+    let keys = ring.keys();
+    assert!(!keys.packets_carry_mki);
+    assert_eq!(mkis(&keys), (2, 4), "keys are still numbered, for the store and the logs");
+    assert_eq!(KeyRing::new(Suite::AesCm128HmacSha1_80, DAY, t(0), &mut r).keys().mki_len(), MKI_LEN);
+}

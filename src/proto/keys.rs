@@ -31,9 +31,11 @@ pub struct ZoneKeysInfo {
     pub ssrc: u32,
     /// `AES_CM_128_HMAC_SHA1_80` or `AEAD_AES_128_GCM`.
     pub suite: String,
-    /// Bytes of MKI on every packet.
+    /// Bytes of MKI on every packet; 0 for a zone with `mki = false`,
+    /// whose packets name no key.
     pub mki_len: u8,
-    /// The key in use first, then the next one.
+    /// The key in use first, then the next one (both listed even without
+    /// MKI; `loa sdp` then gives only the first).
     pub keys: Vec<ZoneKeyEntry>,
     /// When the next key takes over (RFC 3339).
     pub switch_at: String,

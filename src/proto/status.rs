@@ -64,6 +64,11 @@ pub struct ZoneStatus {
     /// daemons, which only had plain RTP).
     #[serde(default = "plain")]
     pub security: ZoneSecurity,
+    /// Datagrams at an SRTP zone's RTCP port that did not authenticate
+    /// (plain RTCP, SRTCP that does not verify, garbage), since start:
+    /// never taken for a speaker. Logged as SECURITY lines.
+    #[serde(default)]
+    pub unauthenticated: u64,
 }
 
 fn plain() -> ZoneSecurity {

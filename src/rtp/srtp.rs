@@ -21,6 +21,8 @@ mod sdes;
 mod tests;
 #[cfg(test)]
 mod tests_kat;
+#[cfg(test)]
+mod tests_no_mki;
 
 pub use context::{is_rtcp, ProtectError, SetupError, SrtpSender, UnprotectError};
 pub use key::{KeyError, KeyParam, Lifetime, MasterKey, Mki, Suite};

@@ -1,5 +1,6 @@
-//! `[security]` and each zone's `security`: SRTP unless a zone says
-//! `"none"`, the suite and how long a zone key lives.
+//! `[security]` and each zone's `security` and `mki`: SRTP unless a zone
+//! says `"none"`, packets naming their key by MKI unless the zone says
+//! `mki = false`, the suite and how long a zone key lives.
 
 use toml::Spanned;
 
@@ -60,5 +61,17 @@ impl Validator<'_> {
                 ZoneSecurity::Srtp
             }
         }
+    }
+
+    /// `mki` means something only on an SRTP zone: a plain zone has no key
+    /// to name, so `mki = false` there is a mistake worth pointing at.
+    pub(super) fn zone_mki(&mut self, raw: Option<&Spanned<bool>>, security: ZoneSecurity) -> bool {
+        let Some(at) = raw else {
+            return true;
+        };
+        if security == ZoneSecurity::None {
+            self.error(at, "mki applies to SRTP zones only; this zone has security = \"none\", so remove the line");
+        }
+        *at.get_ref()
     }
 }

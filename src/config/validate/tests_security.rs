@@ -58,3 +58,25 @@ fn bad_security_values_say_what_would_be_valid() {
         ["loa.toml:7:10: rotate \"daily\" is not a duration; write e.g. \"500ms\", \"5s\" or \"1m\""]
     );
 }
+
+#[test]
+fn a_zone_may_send_without_mki_and_loa_check_says_what_its_receivers_lose() {
+    let c = Config::parse(MINIMAL, "loa.toml").unwrap();
+    assert!(c.zones[0].mki, "packets carry an MKI unless told otherwise");
+    let c = Config::parse(&format!("{MINIMAL}mki = false\n[security]\nrotate = \"12h\"\n"), "loa.toml").unwrap();
+    assert!(!c.zones[0].mki);
+    assert_eq!(
+        c.mki_less_zone_warnings(),
+        ["zone thon-1 has mki = false: its packets do not name their key, so a receiver holds only the key in use and \
+          plays nothing from the next key change (every 12 h, and 2 s after a revocation) until it is given a new SDP \
+          (`loa sdp --zone thon-1`); `loa speaker` does the same"]
+    );
+    assert_eq!(
+        errors(&format!("{MINIMAL}security = \"none\"\nmki = false\n")),
+        ["loa.toml:7:7: mki applies to SRTP zones only; this zone has security = \"none\", so remove the line"]
+    );
+    assert_eq!(
+        errors(&format!("{MINIMAL}mki = \"no\"\n"))[0].split(": ").next(),
+        Some("loa.toml:6:7")
+    );
+}

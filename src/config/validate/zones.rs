@@ -41,6 +41,7 @@ impl Validator<'_> {
             let endpoints = self.endpoints(z);
             let unicast = z.unicast.iter().filter_map(|u| self.unicast(u)).collect();
             let security = self.zone_security(z.security.as_ref());
+            let mki = self.zone_mki(z.mki.as_ref(), security);
             if let Some(group) = group {
                 zones.push(Zone {
                     name: name.clone(),
@@ -48,6 +49,7 @@ impl Validator<'_> {
                     endpoints,
                     unicast,
                     security,
+                    mki,
                 });
             }
         }

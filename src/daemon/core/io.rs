@@ -124,6 +124,8 @@ pub struct Snapshot {
     pub endpoints: Vec<Endpoint>,
     pub history: HistoryHealth,
     pub sap: SapState,
+    /// Unauthenticated datagrams at each SRTP zone's RTCP port, since start.
+    pub unauthenticated: std::collections::BTreeMap<String, u64>,
 }
 
 /// The SAP announcer's state (times are shown in the daemon's zone).

@@ -55,7 +55,15 @@ impl Core {
         for zone in self.live_zones() {
             let name = self.zone_name(zone).to_string();
             let keep = match (self.config.zone(&name), new.zone(&name)) {
-                (Some(old), Some(new_zone)) => old.group == new_zone.group && old.unicast == new_zone.unicast,
+                (Some(old), Some(new_zone)) => {
+                    // Security and MKI are fixed for a stream's life (a
+                    // running SRTP context cannot change them): the zone is
+                    // sent anew, with a new SSRC.
+                    old.group == new_zone.group
+                        && old.unicast == new_zone.unicast
+                        && old.security == new_zone.security
+                        && old.mki == new_zone.mki
+                }
                 _ => false,
             };
             if !keep {

@@ -35,6 +35,7 @@ impl Core {
                     },
                     stalls: self.zones[zone.index()].stalls.stalls,
                     skipped_ms: self.zones[zone.index()].stalls.skipped.as_millis() as u64,
+                    unauthenticated: snapshot.unauthenticated.get(&name).copied().unwrap_or(0),
                     name,
                 }
             })

@@ -195,7 +195,7 @@ impl Shell {
             zone: zone.to_string(),
             ssrc,
             suite: keys.suite.sdp_name().to_string(),
-            mki_len: crate::keys::MKI_LEN,
+            mki_len: keys.mki_len(),
             keys: keys
                 .keys()
                 .iter()
@@ -245,7 +245,7 @@ impl Shell {
             }
             Effect::AddZone { zone, config, network, audio } => {
                 let keys = (config.security == crate::config::ZoneSecurity::Srtp)
-                    .then(|| self.parts.keys.keys_for_new_zone(&config.name, std::time::SystemTime::now()));
+                    .then(|| self.parts.keys.keys_for_new_zone(&config.name, config.mki, std::time::SystemTime::now()));
                 let spec = match pacer::ZoneSpec::for_zone(&network, &audio, &config, keys.as_ref()) {
                     Ok(spec) => spec,
                     // The zone's id is taken all the same, so later ids
@@ -436,9 +436,8 @@ impl Shell {
         let sap = self.parts.sap.status();
         let lanes = self.lanes.clone();
         tokio::spawn(async move {
-            let endpoints = health
-                .snapshot()
-                .await
+            let (endpoints, unauthenticated) = health.snapshot().await;
+            let endpoints = endpoints
                 .into_iter()
                 .filter_map(|row| match serde_json::from_value(row) {
                     Ok(endpoint) => Some(endpoint),
@@ -448,7 +447,7 @@ impl Shell {
                     }
                 })
                 .collect();
-            lanes.input(Input::Snapshot { request, snapshot: Snapshot { endpoints, history, sap } });
+            lanes.input(Input::Snapshot { request, snapshot: Snapshot { endpoints, history, sap, unauthenticated } });
         });
     }
 

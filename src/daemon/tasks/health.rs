@@ -11,9 +11,15 @@
 //! at debug level; our SSRC from another address is a security warning,
 //! once per address.
 //!
+//! On an SRTP zone's port, a report must verify to speak for a speaker.
+//! SRTCP from speakers is not verified here yet, so on such a zone every
+//! datagram except our own loop-back is unauthenticated: plain RTCP, SRTCP
+//! and garbage are counted per zone (`loa status`), said as rate-limited
+//! SECURITY lines (`health::UnauthenticatedLog`) and never an endpoint.
+//!
 //! Must not touch: the engine's state, RTP sending.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -24,18 +30,24 @@ use tokio::task::JoinHandle;
 use super::store::StoreHandle;
 use crate::config::{Config, EndpointProbe};
 use crate::daemon::server::Event;
+use crate::config::ZoneSecurity;
 use crate::health::{
-    EndpointSpec, HealthConfig, HealthEvent, HealthMonitor, Probe, Report, ReportOrigin, State,
+    EndpointSpec, HealthConfig, HealthEvent, HealthMonitor, Probe, Report, ReportOrigin, State, Unauthenticated,
+    UnauthenticatedLog,
 };
 use crate::rtp::rtcp::{self, RtcpPacket};
 
 pub enum HealthInput {
     Report(Report),
+    /// A datagram at an SRTP zone's RTCP port that did not authenticate.
+    Unauthenticated { zone: String, from: SocketAddr, kind: Unauthenticated },
     ZoneSending { zone: String, sending: bool },
     ProbeResult { zone: String, endpoint: String, result: Result<Duration, String> },
     /// A reloaded config and the zones' RTP SSRCs.
     Reconfigure(Box<Config>, HashMap<String, u32>),
-    Snapshot(oneshot::Sender<Vec<Value>>),
+    /// Every endpoint's status as JSON rows, and the unauthenticated
+    /// datagrams per SRTP zone.
+    Snapshot(oneshot::Sender<(Vec<Value>, BTreeMap<String, u64>)>),
     /// The daemon is stopping: end the task, its listeners and its hold on
     /// the store (whose thread finishes only when every handle is gone).
     Stop,
@@ -56,8 +68,9 @@ impl HealthHandle {
         let _ = self.tx.send(input);
     }
 
-    /// Every endpoint's status as JSON rows.
-    pub async fn snapshot(&self) -> Vec<Value> {
+    /// Every endpoint's status as JSON rows, and the unauthenticated
+    /// datagrams per SRTP zone since start.
+    pub async fn snapshot(&self) -> (Vec<Value>, BTreeMap<String, u64>) {
         let (tx, rx) = oneshot::channel();
         self.send(HealthInput::Snapshot(tx));
         rx.await.unwrap_or_default()
@@ -125,6 +138,7 @@ async fn run(
     mut listeners: Listeners,
     mut current: (Box<Config>, HashMap<String, u32>),
 ) {
+    let mut unauthenticated = UnauthenticatedLog::default();
     loop {
         let wake = monitor
             .poll_timeout()
@@ -139,6 +153,11 @@ async fn run(
                         let (from, ssrc) = (report.from, report.reporter_ssrc);
                         let origin = monitor.handle_report(now, report);
                         log_not_a_speaker(origin, from, ssrc, &current.1, &monitor);
+                    }
+                    HealthInput::Unauthenticated { zone, from, kind } => {
+                        if let Some(line) = unauthenticated.handle(now, &zone, from.ip(), kind) {
+                            tracing::warn!("{line}");
+                        }
                     }
                     HealthInput::ZoneSending { zone, sending } => monitor.set_zone_sending(&zone, sending, now),
                     HealthInput::ProbeResult { zone, endpoint, result } => {
@@ -160,7 +179,7 @@ async fn run(
                         tracing::debug!("RTCP listeners restarted on the returned interface");
                     }
                     HealthInput::Snapshot(reply) => {
-                        let _ = reply.send(snapshot_json(&monitor, now));
+                        let _ = reply.send((snapshot_json(&monitor, now), unauthenticated.per_zone().clone()));
                     }
                     HealthInput::Stop => break,
                 }
@@ -322,12 +341,19 @@ impl Listeners {
                         .filter(|(zone, _)| zones.contains(zone))
                         .map(|(zone, &ssrc)| (ssrc, zone.clone()))
                         .collect();
+                    let srtp: Vec<String> = config
+                        .zones
+                        .iter()
+                        .filter(|z| zones.contains(&z.name) && z.security == ZoneSecurity::Srtp)
+                        .map(|z| z.name.clone())
+                        .collect();
+                    let port = PortZones { zones, srtp, inventory, ours, own: config.network.interface.into() };
                     // Each socket hears the zones of the whole port: a
                     // unicast report reaches any one of them (SO_REUSEPORT
                     // spreads them), a multicast one the socket that
                     // joined its group.
                     for socket in sockets {
-                        tasks.push(tokio::spawn(listen(socket, zones.clone(), inventory.clone(), ours.clone(), handle.clone())));
+                        tasks.push(tokio::spawn(listen(socket, port.clone(), handle.clone())));
                     }
                 }
                 Err(e) => tracing::error!(port, "cannot listen for RTCP reports: {e}; endpoint health will say unknown"),
@@ -407,13 +433,33 @@ impl RateLimit {
     }
 }
 
-async fn listen(
-    socket: tokio::net::UdpSocket,
+/// What a listener knows of the zones on its port.
+#[derive(Clone)]
+struct PortZones {
     zones: Vec<String>,
+    /// The SRTP zones among them.
+    srtp: Vec<String>,
     inventory: HashMap<std::net::IpAddr, String>,
+    /// Our SSRC on each zone of this port.
     ours: HashMap<u32, String>,
-    handle: HealthHandle,
-) {
+    /// The interface address: our own RTCP loops back from it.
+    own: std::net::IpAddr,
+}
+
+impl PortZones {
+    /// The SRTP zone a datagram that did not verify is counted against:
+    /// the zone whose inventory lists the source, else the first SRTP
+    /// zone on the port. None when the port has no SRTP zone.
+    fn srtp_zone_for(&self, from: SocketAddr) -> Option<&String> {
+        self.inventory
+            .get(&from.ip())
+            .filter(|z| self.srtp.contains(z))
+            .or_else(|| self.srtp.first())
+    }
+}
+
+async fn listen(socket: tokio::net::UdpSocket, port: PortZones, handle: HealthHandle) {
+    let PortZones { zones, inventory, ours, .. } = &port;
     let mut buf = vec![0u8; 2048];
     let mut limit = RateLimit { last: HashMap::new() };
     loop {
@@ -425,20 +471,26 @@ async fn listen(
                 continue;
             }
         };
-        let packets = match rtcp::parse_compound(&buf[..n]) {
-            Ok(p) => p,
-            // An SRTP zone's own SRTCP looped back by multicast: its first
-            // 8 bytes (header, SSRC) are clear, the rest encrypted. Not a
-            // speaker, and not malformed. (Verifying SRTCP from speakers
-            // is not done here yet: they are ignored like any datagram
-            // that does not parse.)
-            Err(_) if buf.get(4..8).is_some_and(|b| ours.contains_key(&u32::from_be_bytes([b[0], b[1], b[2], b[3]]))) => {
-                continue;
-            }
+        let clear_ssrc = buf[..n].get(4..8).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+        // An SRTP zone's own SRTCP looped back by multicast: its first 8
+        // bytes (header, SSRC) are clear, the rest encrypted. Not a
+        // speaker, and not an intruder.
+        let own_loopback = from.ip() == port.own && clear_ssrc.is_some_and(|ssrc| ours.contains_key(&ssrc));
+        let parsed = rtcp::parse_compound(&buf[..n]);
+        let packets = match parsed {
+            Err(_) if own_loopback => continue,
             Err(e) => {
-                limit.warn(from, &e.to_string());
+                match port.srtp_zone_for(from) {
+                    Some(zone) => handle.send(HealthInput::Unauthenticated {
+                        zone: zone.clone(),
+                        from,
+                        kind: Unauthenticated::of(&buf[..n], false),
+                    }),
+                    None => limit.warn(from, &e.to_string()),
+                }
                 continue;
             }
+            Ok(p) => p,
         };
         let arrival_ntp_mid32 = ((rtcp::ntp_time(SystemTime::now()) >> 16) & 0xFFFF_FFFF) as u32;
         let mut cname = None;
@@ -464,6 +516,13 @@ async fn listen(
                 .find_map(|b| ours.get(&b.ssrc).cloned())
                 .or_else(|| inventory.get(&from.ip()).cloned())
                 .unwrap_or_else(|| zones.first().cloned().unwrap_or_default());
+            // Plain RTCP about an SRTP zone proves nothing: anyone can
+            // send it. Our own (a plain zone's on a shared port, or one
+            // that happens to parse) goes to the monitor, which knows it.
+            if port.srtp.contains(&zone) && !own_loopback {
+                handle.send(HealthInput::Unauthenticated { zone, from, kind: Unauthenticated::PlainRtcp });
+                continue;
+            }
             handle.send(HealthInput::Report(Report {
                 zone,
                 from,

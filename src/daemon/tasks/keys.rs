@@ -71,7 +71,7 @@ impl KeysHandle {
                 }
                 None => KeyRing::new(suite, config.security.rotate, now, &mut rand::rng()),
             };
-            rings.insert(&zone.name, ring);
+            rings.insert(&zone.name, ring.with_mki(zone.mki));
         }
         // Rings of zones no longer in the config (or now plain) are forgotten.
         for zone in saved.into_keys() {
@@ -96,14 +96,16 @@ impl KeysHandle {
         self.lock().rings.get(zone).map(KeyRing::keys)
     }
 
-    /// Keys for a zone a reload added (made now if it had none).
-    pub fn keys_for_new_zone(&self, zone: &str, now: SystemTime) -> ZoneKeys {
+    /// Keys for a zone a reload added (made now if it had none); `mki`
+    /// is the zone's choice.
+    pub fn keys_for_new_zone(&self, zone: &str, mki: bool, now: SystemTime) -> ZoneKeys {
         let keys = {
             let mut shared = self.lock();
             if let Some(ring) = shared.rings.get(zone) {
                 ring.keys()
             } else {
-                let ring = KeyRing::new(Suite::from(shared.security.suite), shared.security.rotate, now, &mut rand::rng());
+                let ring = KeyRing::new(Suite::from(shared.security.suite), shared.security.rotate, now, &mut rand::rng())
+                    .with_mki(mki);
                 let keys = ring.keys();
                 shared.rings.insert(zone, ring);
                 keys

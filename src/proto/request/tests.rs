@@ -97,6 +97,7 @@ fn what_todays_daemon_answers_reads_as_the_typed_responses() {
     now["pacer"] = json!({"stalls": 0, "skipped_ticks": 0, "longest_stall_ms": 0});
     now["zones"][0]["stalls"] = json!(0);
     now["zones"][0]["skipped_ms"] = json!(0);
+    now["zones"][0]["unauthenticated"] = json!(0);
     assert_eq!(serde_json::to_value(&typed).unwrap(), now);
 
     let schedule = json!({"name": "sang", "cron": "0 6 * * *", "target": "playlist:tin-tuc", "zones": "all",

@@ -32,6 +32,10 @@ pub enum SetupError {
     SuiteMismatch { expected: Suite, got: Suite },
     #[error("a context without MKI holds exactly one key: rotation needs MKIs")]
     NeedsMki,
+    #[error("a context with MKIs changes keys by adding the next and using it, not by replacing its key")]
+    NamedByMki,
+    #[error("a running stream cannot start or stop carrying an MKI; the zone must be sent anew")]
+    MkiChoiceChanged,
     #[error(
         "all MKIs of a stream have one length: this one has {got} bytes, the others {expected}"
     )]
@@ -585,6 +589,32 @@ impl SrtpSender {
     /// between two packets on the pacer thread.
     pub fn use_key(&mut self, mki: Mki) -> Result<(), SetupError> {
         self.active = self.keys.position(mki)?;
+        Ok(())
+    }
+
+    /// A context without MKI changes key by replacing its one key, from
+    /// the next packet on. Its packets name no key, so every receiver must
+    /// hold this one by then (RFC 3711 §8.1 leaves how to key management);
+    /// one that does not fails every packet after the change. The index
+    /// (so the ROC) goes on: a new key never meets an index the old one
+    /// used, and the old one never protects again. Allocates (libsrtp
+    /// rebuilds the stream), like `add_key`.
+    pub fn replace_key(&mut self, key: MasterKey) -> Result<(), SetupError> {
+        if self.keys.uses_mki() {
+            return Err(SetupError::NamedByMki);
+        }
+        if key.suite() != self.keys.suite {
+            return Err(SetupError::SuiteMismatch {
+                expected: self.keys.suite,
+                got: key.suite(),
+            });
+        }
+        let next = Keys {
+            suite: self.keys.suite,
+            entries: vec![(None, key)],
+        };
+        self.session.update(self.ssrc, &next, 0)?;
+        self.keys = next;
         Ok(())
     }
 

@@ -22,7 +22,7 @@ fn live_params(zones: &[&str], priority: Option<Priority>) -> LiveStartParams {
 }
 
 fn snapshot(endpoints: Vec<Endpoint>) -> Snapshot {
-    Snapshot { endpoints, history: HistoryHealth::default(), sap: SapState::default() }
+    Snapshot { endpoints, history: HistoryHealth::default(), sap: SapState::default(), unauthenticated: Default::default() }
 }
 
 fn endpoint(zone: &str, name: &str, state: EndpointState) -> Endpoint {

@@ -10,7 +10,7 @@ fn stall(h: &mut Harness, late_ms: u64, skipped_ticks: u64) {
 
 fn status(h: &mut Harness) -> crate::proto::status::Status {
     let id = h.request("status", json!({}));
-    let snapshot = Snapshot { endpoints: Vec::new(), history: Default::default(), sap: Default::default() };
+    let snapshot = Snapshot { endpoints: Vec::new(), history: Default::default(), sap: Default::default(), unauthenticated: Default::default() };
     h.handle(Input::Snapshot { request: id, snapshot });
     match h.reply(id) {
         Some(Ok(Response::Status(status))) => status,
