@@ -12,6 +12,7 @@ mod history;
 mod measures;
 mod runtime;
 mod schema;
+mod speakers;
 #[cfg(test)]
 mod tests;
 
@@ -29,6 +30,7 @@ use schema::{MIGRATIONS, SCHEMA_VERSION};
 pub use error::{Problem, StoreError};
 pub use history::{HistoryQuery, NewItem};
 pub use runtime::{PlaylistRecord, ScheduleRecord};
+pub use speakers::{SpeakerEvent, SpeakerEventKind, SpeakerRecord};
 
 const DB_FILE: &str = "loa.db";
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);

@@ -285,7 +285,7 @@ fn new_database_is_at_the_current_schema_version() {
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
 }
 
 #[test]
@@ -328,7 +328,7 @@ fn database_from_a_newer_loa_is_refused_with_a_clear_message() {
     }
     let err = Store::open(dir.path()).unwrap_err();
     let expected = format!(
-        "the history database {} is from a newer loa (schema 7, this build knows 4)",
+        "the history database {} is from a newer loa (schema 7, this build knows 5)",
         dir.path().join("loa.db").display()
     );
     assert_eq!(err.to_string(), expected);
