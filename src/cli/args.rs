@@ -96,6 +96,9 @@ pub enum Command {
     History(HistoryArgs),
     /// Which speakers hear the broadcast: state, loss, jitter, RTT per endpoint.
     Endpoints(EndpointsArgs),
+    /// Enrol, list and revoke speakers that join loa themselves (behind NAT).
+    #[command(subcommand)]
+    Speakers(SpeakersCommand),
     /// Reference IP loudspeaker: join a zone, play it into a WAV file or
     /// stdout (jitter buffer, Opus FEC/PLC), send RTCP receiver reports back.
     Speaker(SpeakerArgs),
@@ -120,6 +123,7 @@ impl Command {
             Command::Playlist(_) => "playlist",
             Command::History(_) => "history",
             Command::Endpoints(_) => "endpoints",
+            Command::Speakers(_) => "speakers",
             Command::Speaker(_) => "speaker",
             Command::Reload => "reload",
         }
@@ -355,6 +359,24 @@ pub enum PlaylistCommand {
     Load { name: String, file: PathBuf },
     /// Every playlist with its item count and total duration.
     List,
+}
+
+#[derive(Debug, PartialEq, Subcommand)]
+pub enum SpeakersCommand {
+    /// Enrol a speaker: make its credential (printed, or written with mode 0600).
+    Add {
+        name: String,
+        /// The zones it plays, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        zones: Vec<String>,
+        /// Write the credential file here (mode 0600) instead of printing it.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Every enrolled speaker: zones, transport, public address, last keepalive, state.
+    List,
+    /// Cut a speaker off: its credential no longer joins.
+    Revoke { name: String },
 }
 
 #[derive(Debug, PartialEq, Args)]

@@ -56,6 +56,7 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     let sap = v.sap(raw.sap.as_ref());
     let chime = v.chimes(raw.chime.as_ref());
     let tts = v.tts(raw.tts.as_ref());
+    let speakers = v.speakers(raw.speakers.as_ref());
     let zones = v.zones(&raw.zone);
     let playlists = v.playlists(&raw.playlist);
     let schedules = v.schedules(&raw.schedule, &zones, &playlists);
@@ -69,6 +70,7 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
             sap,
             chime,
             tts,
+            speakers,
             zones,
             playlists,
             schedules,
@@ -361,6 +363,7 @@ impl Validator<'_> {
     }
 }
 
+mod speakers;
 mod zones;
 
 #[cfg(test)]

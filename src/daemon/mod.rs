@@ -96,6 +96,7 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
     };
     let loudness = crate::media::loudness::Cache::from_rows(store.loudness()?);
     let (store, store_thread) = tasks::store::spawn(store, config.daemon.state_dir.clone())?;
+    let (speakers, speakers_thread) = tasks::speakers::spawn(config.daemon.state_dir.clone())?;
     let started = Timestamp::now();
     store.write("mark rows left open by a previous run", move |s| {
         let interrupted = s.close_unfinished(started)?;
@@ -154,6 +155,7 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
         store: store.clone(),
         health,
         sap: sap.clone(),
+        speakers,
         loudness,
         network: config.network.clone(),
         config_path: config_path.clone(),
@@ -231,6 +233,8 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
     drop(shell);
     drop(store);
     drop(lanes);
+    // A speakers call in progress (a key being made) finishes first.
+    let _ = tokio::time::timeout(Duration::from_secs(5), tokio::task::spawn_blocking(move || speakers_thread.join())).await;
     // Every queued history write finishes before exit.
     let flushed = tokio::time::timeout(Duration::from_secs(10), tokio::task::spawn_blocking(move || store_thread.join())).await;
     if flushed.is_err() {

@@ -194,7 +194,7 @@ impl Validator<'_> {
         endpoints
     }
 
-    fn positive_duration(&mut self, at: &Spanned<String>, key: &str) -> Option<Duration> {
+    pub(super) fn positive_duration(&mut self, at: &Spanned<String>, key: &str) -> Option<Duration> {
         match crate::config::parse_duration(at.get_ref()) {
             Some(d) if !d.is_zero() => Some(d),
             _ => {

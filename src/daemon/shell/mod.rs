@@ -30,6 +30,7 @@ use super::core::{ConnId, Core, Effect, HealthCmd, Input, LiveNote, Now, Request
 use super::server::Caller;
 use super::tasks::health::{HealthHandle, HealthInput};
 use super::tasks::sap::SapHandle;
+use super::tasks::speakers::SpeakersHandle;
 use super::tasks::store::StoreHandle;
 use crate::config::{Config, Network};
 use crate::live::LiveInput;
@@ -74,6 +75,7 @@ pub struct Parts {
     pub store: StoreHandle,
     pub health: HealthHandle,
     pub sap: SapHandle,
+    pub speakers: SpeakersHandle,
     pub loudness: loudness::Cache,
     /// [network] as the sender socket was built (changes wait for a restart).
     pub network: Network,
@@ -242,6 +244,11 @@ impl Shell {
             }
             Effect::Store(write) => self.store_write(write),
             Effect::StoreCall { request, call } => self.store_call(request, call),
+            Effect::Speakers { request, call } => {
+                if let Some(reply) = self.replies.remove(&request) {
+                    self.parts.speakers.call(call, reply);
+                }
+            }
             Effect::Health(cmd) => self.parts.health.send(match cmd {
                 HealthCmd::ZoneSending { zone, sending } => HealthInput::ZoneSending { zone, sending },
                 HealthCmd::Reconfigure(config) => HealthInput::Reconfigure(config, self.parts.zone_ssrcs.clone()),

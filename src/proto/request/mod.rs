@@ -15,6 +15,7 @@ use super::playlist::{PlaylistList, PlaylistListParams, PlaylistLoadParams, Play
 use super::reload::{ReloadParams, Reloaded};
 use super::rpc::RpcError;
 use super::schedule::{ScheduleAddParams, ScheduleChanged, ScheduleList, ScheduleListParams, ScheduleName, ScheduleRemoved};
+use super::speakers::{SpeakerAdded, SpeakerList, SpeakerRevoked, SpeakersAddParams, SpeakersListParams, SpeakersRevokeParams};
 use super::status::{Status, StatusParams};
 
 /// A method's params type: its wire name and what it answers.
@@ -112,6 +113,9 @@ methods! {
     PlaylistLoad(PlaylistLoadParams) = "playlist.load" => PlaylistLoaded;
     Reload(ReloadParams) = "config.reload" => Reloaded;
     History(HistoryParams) = "history" => History;
+    SpeakersAdd(SpeakersAddParams) = "speakers.add" => SpeakerAdded;
+    SpeakersList(SpeakersListParams) = "speakers.list" => SpeakerList;
+    SpeakersRevoke(SpeakersRevokeParams) = "speakers.revoke" => SpeakerRevoked;
     /// The connection carries PCM after this request (see [`STREAM_METHODS`]).
     LiveStart(LiveStartParams) = "live.start" => Started;
 }
