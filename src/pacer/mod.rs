@@ -63,6 +63,8 @@ pub enum Command {
     /// A zone removed by a config reload: RTCP BYE, then it stays idle
     /// forever (ids of other zones do not move).
     RetireZone { zone: ZoneId },
+    /// Replaces `zone`'s joined-speaker unicast targets (issue 15).
+    SetSpeakerTargets { zone: ZoneId, targets: Vec<SocketAddr> },
     /// Sends RTCP BYE on every zone and ends the thread.
     Shutdown,
     /// A new sender socket (the interface address came back, or was missing
