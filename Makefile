@@ -1,7 +1,7 @@
 # The two commands a fresh Debian machine needs: `make demo` and `make test`.
 # Both install what is missing first (scripts/deps.sh).
 
-.PHONY: demo demo-stop test deps build bench soak clean fuzz-smoke
+.PHONY: demo demo-stop test deps build bench soak soak-check clean fuzz-smoke
 
 demo: deps
 	scripts/demo.sh
@@ -19,7 +19,8 @@ build: deps
 	cargo build --release --locked
 
 # The criterion hot-path benches, then every issue-6 figure as one table
-# (scripts/bench.sh, ≈ 12 min, runs in the private network namespace).
+# (scripts/bench.sh, ≈ 15 min, runs in the private network namespace; exits
+# non-zero if any figure was not measured, see scripts/bench-table.py).
 bench: deps
 	cargo bench --locked --bench hot_path
 	scripts/bench.sh
@@ -27,8 +28,14 @@ bench: deps
 # A long run with a verdict: `make soak DURATION=1h` (scripts/soak.sh).
 DURATION ?= 1h
 soak: deps
-	cargo build --release --locked --bin loa
+	cargo build --release --locked --bin loa --example rtp_timing
 	scripts/netns.sh scripts/soak.sh $(DURATION)
+
+# The soak's own check (≈ 2.5 min, scripts/soak-check.sh): a clean minute
+# must PASS, a minute with the daemon stopped for 1.5 s (SIGSTOP) must FAIL.
+soak-check: deps
+	cargo build --release --locked --bin loa --example rtp_timing
+	scripts/netns.sh scripts/soak-check.sh
 
 clean:
 	cargo clean

@@ -4,9 +4,14 @@
 //!   transcode full FILE CHANNELS BITRATE    decode → mix → resample → Opus → RTP
 //!   transcode encode WAV48K CHANNELS BITRATE libopus alone on PCM held in memory
 //!   transcode decode FILE CHANNELS BITRATE    decode → mix → resample only (no encode)
+//!   transcode version                         the libopus linked into loa
 //!
-//! Prints `mode=… audio_s=… cpu_s=… rtf=… maxrss_kb=…` where rtf is seconds of
-//! audio per CPU second of this process (single thread).
+//! Prints `mode=… audio_s=… cpu_s=… rtf=… maxrss_kb=…` where cpu_s is the CPU
+//! time of the measured loop alone (in-process, single thread: start-up,
+//! encoder setup and, for `encode`, loading the WAV are left out) and rtf is
+//! audio seconds per such CPU second. A whole-process figure, start-up
+//! included, is what the caller measures around this process
+//! (`scripts/bench-vs-ffmpeg.sh` does both, the same way for every side).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -46,8 +51,14 @@ fn audio(channels: Channels, bitrate_bps: u32) -> Audio {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    if args.first().map(String::as_str) == Some("version") {
+        // The version string of the libopus this binary (and loa) links:
+        // comparisons with other encoders must name it.
+        println!("{}", opus::version());
+        return;
+    }
     if args.len() < 4 {
-        eprintln!("usage: transcode full|encode FILE CHANNELS BITRATE");
+        eprintln!("usage: transcode full|encode|decode FILE CHANNELS BITRATE, or transcode version");
         std::process::exit(2);
     }
     let channels = if args[2] == "2" { Channels::Stereo } else { Channels::Mono };

@@ -11,7 +11,8 @@
 #   scripts/netns.sh scripts/daemon-figures.sh [--busy] [FIRES] [RUNS] [SECONDS]
 #
 # --busy runs a CPU-burning process per core at normal priority during 1 and
-# 2 (issue 6: the same figures under load).
+# 2 (issue 6: the same figures under load). Exits non-zero if a test run
+# fails or prints no figure, or the daemon does not stop cleanly.
 set -euo pipefail
 busy=""
 if [ "${1:-}" = --busy ]; then busy=1; shift; fi
@@ -27,35 +28,55 @@ secs=${3:-30}
 cargo test --release --offline --locked --test daemon --no-run >/dev/null 2>&1
 cargo build --release --offline --locked --bin loa >/dev/null 2>&1
 
+work_runs=$(mktemp)
 burners=""
+trap 'rm -f "$work_runs" "$work_runs.log"' EXIT
 if [ -n "$busy" ]; then
   for _ in $(seq "$(nproc)"); do
     sh -c 'while :; do :; done' &
     burners="$burners $!"
   done
-  trap 'kill $burners 2>/dev/null || true' EXIT
+  trap 'kill $burners 2>/dev/null || true; rm -f "$work_runs" "$work_runs.log"' EXIT
   echo "(a CPU burner on each of $(nproc) cores during the offset and preemption runs)"
 fi
 
 echo "== scheduled start offset ($fires fires)"
-LOA_FIRES=$fires cargo test --release --offline --locked --test daemon -- --nocapture \
-  schedule_fires_at_the_cron_instant 2>&1 | grep "schedule start offset over"
+if ! LOA_FIRES=$fires cargo test --release --offline --locked --test daemon -- --nocapture \
+    schedule_fires_at_the_cron_instant > "$work_runs.log" 2>&1; then
+  echo "daemon-figures: the schedule offset test failed:" >&2
+  tail -20 "$work_runs.log" >&2
+  exit 1
+fi
+grep "schedule start offset over" "$work_runs.log" \
+  || { echo "daemon-figures: the schedule offset test printed no figure" >&2; exit 1; }
 
 echo "== preemption latency ($runs runs)"
-for _ in $(seq "$runs"); do
-  cargo test --release --offline --locked --test daemon -- --nocapture \
-    emergency_preempts_one_zone 2>&1 | grep "preemption latency" | grep -o '[0-9.]* ms'
-done | sort -n | awk '{ v[NR] = $1 } END { printf "preemption latency: p50 %.1f ms, max %.1f ms over %d runs\n", v[int((NR + 1) / 2)], v[NR], NR }'
+: > "$work_runs"
+for r in $(seq "$runs"); do
+  # A run that fails or prints no figure fails the script: a p50/max over
+  # fewer runs than asked (or none) is not the figure.
+  if ! cargo test --release --offline --locked --test daemon -- --nocapture \
+      emergency_preempts_one_zone > "$work_runs.log" 2>&1; then
+    echo "daemon-figures: preemption run $r failed:" >&2
+    tail -20 "$work_runs.log" >&2
+    exit 1
+  fi
+  grep -o 'preemption latency.*: [0-9.]* ms' "$work_runs.log" | grep -o '[0-9.]* ms$' | grep -o '^[0-9.]*' >> "$work_runs" \
+    || { echo "daemon-figures: preemption run $r printed no latency" >&2; exit 1; }
+done
+sort -n "$work_runs" | awk -v want="$runs" '{ v[NR] = $1 }
+  END {
+    if (NR != want) { printf "daemon-figures: %d preemption figures from %d runs\n", NR, want > "/dev/stderr"; exit 1 }
+    printf "preemption latency: p50 %.1f ms, max %.1f ms over %d runs\n", v[int((NR + 1) / 2)], v[NR], NR
+  }'
 
 if [ -n "$burners" ]; then
-  kill $burners 2>/dev/null || true
-  trap - EXIT
   exit 0
 fi
 
 echo "== daemon CPU and memory: 8 zones, 2 programs playing, ${secs} s"
 work=$(mktemp -d)
-trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill $pid 2>/dev/null || true; rm -rf "$work" "$work_runs" "$work_runs.log"' EXIT
 mkdir -p "$work/media"
 cp assets/thong-bao.flac assets/tones-44k1-stereo.mp3 "$work/media/"
 {
@@ -88,4 +109,4 @@ t1=$(ticks)
 awk -v d=$((t1 - t0)) -v hz="$hz" -v s="$secs" \
   'BEGIN { printf "daemon idle (8 zones, nothing playing): %.2f %% of one core\n", 100 * d / hz / s }'
 kill -TERM "$pid"
-wait "$pid" || true
+wait "$pid" || { echo "daemon-figures: the daemon exited with status $? after SIGTERM: $(tail -3 "$work/loa.log")" >&2; exit 1; }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Peak RSS of the daemon with 8 zones playing one file (one program fanned
 # out to all 8), for a 3-minute and a 3-hour MP3: decoding is streaming, so
-# both must be the same (target ≤ 30 MB). Each run lasts SECONDS.
+# both must be the same (target ≤ 30 MB). Each run lasts SECONDS. Exits
+# non-zero if the daemon fails or does not stop cleanly.
 #
 #   scripts/netns.sh scripts/daemon-memory.sh [SECONDS]
 set -euo pipefail
@@ -33,11 +34,13 @@ for minutes in 3 180; do
   rm -rf "$work/state"
   $LOA serve --config "$work/loa.toml" 2> "$work/loa.log" &
   pid=$!
+  trap 'kill $pid 2>/dev/null || true' EXIT
   for _ in $(seq 100); do $LOA status --socket "$work/loa.sock" >/dev/null 2>&1 && break; sleep 0.1; done
   $LOA play --socket "$work/loa.sock" --zones all "$PWD/$work/media/speech-like-${minutes}min.mp3" >/dev/null
   sleep "$secs"
   rss=$(awk '/VmHWM/ { print $2 }' "/proc/$pid/status")
   kill -TERM "$pid"
-  wait "$pid" || true
+  wait "$pid" || { echo "daemon-memory: the daemon exited with status $? after SIGTERM: $(tail -3 "$work/loa.log")" >&2; exit 1; }
+  [ -n "$rss" ] || { echo "daemon-memory: no VmHWM for the daemon" >&2; exit 1; }
   awk -v m="$minutes" -v rss="$rss" 'BEGIN { printf "%-26s %.1f MB\n", m " min MP3", rss / 1024 }'
 done

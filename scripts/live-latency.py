@@ -65,7 +65,7 @@ def main():
     with open(cfg, "w") as f:
         f.write('[network]\ninterface = "127.0.0.1"\n[audio]\nfec = true\n'
                 f'[daemon]\nsocket = "{sock}"\nstate_dir = "{work}/state"\n'
-                f'[[zone]]\nname = "z"\ngroup = "{GROUP}:{PORT}"\n')
+                f'[[zone]]\nname = "z"\ngroup = "{GROUP}:{PORT}"\nsecurity = "none"\n')
     log = open(os.path.join(work, "daemon.log"), "w")
     daemon = subprocess.Popen([LOA, "serve", "--config", cfg], stderr=log, stdout=subprocess.DEVNULL)
     wait_for(lambda: subprocess.run([LOA, "status", "--socket", sock], capture_output=True).returncode == 0,
@@ -136,12 +136,17 @@ def main():
         live.stdin.flush()
         time.sleep(PIECE / RATE)
     live.stdin.close()
-    live.wait(timeout=15)
+    live_status = live.wait(timeout=15)
     time.sleep(0.5)
     speaker.terminate()
     speaker.wait()
     daemon.terminate()
-    daemon.wait()
+    daemon_status = daemon.wait()
+    # A figure from a run whose daemon or client failed is no figure.
+    if live_status != 0:
+        sys.exit(f"live-latency: loa live exited with status {live_status} (see {work}/daemon.log)")
+    if daemon_status != 0:
+        sys.exit(f"live-latency: the daemon exited with status {daemon_status} after SIGTERM (see {work}/daemon.log)")
 
     if len(onsets) != len(inputs):
         sys.exit(f"live-latency: {len(inputs)} clicks sent, {len(onsets)} heard (see {work}/daemon.log)")

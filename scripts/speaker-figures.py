@@ -47,7 +47,7 @@ def config(dirname):
     path = os.path.join(dirname, "loa.toml")
     with open(path, "w") as f:
         f.write('[network]\ninterface = "127.0.0.1"\n[audio]\nfec = true\n'
-                f'[[zone]]\nname = "z"\ngroup = "{GROUP}:{PORT}"\n')
+                f'[[zone]]\nname = "z"\ngroup = "{GROUP}:{PORT}"\nsecurity = "none"\n')
     return path
 
 

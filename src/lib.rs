@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod health;
+pub mod keys;
 pub mod live;
 pub mod media;
 pub mod net;

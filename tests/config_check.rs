@@ -68,6 +68,23 @@ fn single_zone_summary_says_zone() {
 }
 
 #[test]
+fn a_plain_rtp_zone_is_valid_with_a_warning_that_anyone_can_play_on_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        &dir,
+        "[network]\ninterface = \"127.0.0.1\"\n[[zone]]\nname = \"thon-1\"\ngroup = \"239.255.77.1:5004\"\n\
+         [[zone]]\nname = \"cu\"\ngroup = \"239.255.77.2:5004\"\nsecurity = \"none\"\n",
+    );
+    let out = check(&path);
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        format!("{path}: warning: zone cu has security = \"none\": its audio is plain RTP, so anyone on the network can play audio on its speakers")
+    );
+}
+
+#[test]
 fn enabled_sap_is_listed() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(
@@ -80,7 +97,9 @@ fn enabled_sap_is_listed() {
         String::from_utf8_lossy(&out.stdout).trim_end(),
         format!(
             "{path}: ok (1 zone: thon-1 239.255.77.1:5004)\n\
-             {path}: SAP announces the zones on 224.2.127.254:9875 every 10s (±1/3)"
+             {path}: SAP announces the zones on 224.2.127.254:9875 every 10s (±1/3)\n\
+             {path}: SAP announces SRTP zones as RTP/SAVP without their key, which never travels in SAP \
+             (receivers get it from `loa sdp --zone Z`): thon-1"
         )
     );
 }

@@ -259,7 +259,7 @@ fn a_full_disk_keeps_the_broadcast_going_and_the_history_catches_up_when_space_r
         .filter(|p| {
             let ms = p
                 .arrival
-                .duration_since(std::time::UNIX_EPOCH)
+                .duration_since(UNIX_EPOCH)
                 .unwrap()
                 .as_millis() as i64;
             ms > full_at && ms < freed_at

@@ -261,13 +261,17 @@ fn live_after_a_chime_plays_only_what_is_said_after_it() {
     let mut cli = live(&daemon, &["--zones", "thon-1", "--priority", "emergency"]);
     let mut stdin = cli.stdin.take().unwrap();
     let mut stderr = Lines::new(cli.stderr.take().unwrap());
-    // Talking over the chime (500 Hz) until the CLI says ON AIR, then the
-    // message (1 kHz).
+    // Talking over the chime: 500 Hz for the first 1.2 s (well inside the
+    // 2.6 s chime, so none of it may play whatever the machine's load), then
+    // 600 Hz until the CLI says ON AIR (the frames sent while the test notices
+    // the line may play), then the message (1 kHz).
     let early = tone_s16(16_000, 500.0, 0.02, 0.3);
+    let late = tone_s16(16_000, 600.0, 0.02, 0.3);
     let start = Instant::now();
     let on_air = (1u64..=SAYS.as_millis() as u64 / 20)
         .find_map(|n| {
-            stdin.write_all(&early).unwrap();
+            let frame = if n <= 60 { &early } else { &late };
+            stdin.write_all(frame).unwrap();
             let due = start + Duration::from_millis(20 * n);
             // Real time, not a condition: talking at a microphone's pace.
             std::thread::sleep(due.saturating_duration_since(Instant::now()));
@@ -280,23 +284,22 @@ fn live_after_a_chime_plays_only_what_is_said_after_it() {
     assert!(cli.wait().unwrap().success(), "{}", daemon.log_text());
     daemon.wait_idle(Duration::from_secs(10));
     let heard = runs(&packet_tones(&listener.stop(), &CANDIDATES));
-    // The operator talked over the whole 2.6 s chime (130 frames of 500 Hz);
-    // only what came after ON AIR plays — at most the few frames the test
-    // itself sends while it notices the line.
+    // Nothing said in the first half of the chime plays (60 frames of
+    // 500 Hz, 1.4 s before the chime ends).
     let early: usize = heard
         .iter()
         .filter(|(f, _)| *f == 500.0)
         .map(|(_, n)| n)
         .sum();
     assert!(
-        early <= 5,
+        early == 0,
         "{early} frames said during the chime went on air: {heard:?}\n{}",
         daemon.log_text()
     );
     let order: Vec<f32> = heard
         .iter()
         .map(|(f, _)| *f)
-        .filter(|f| *f != 500.0)
+        .filter(|f| *f != 600.0)
         .collect();
     assert_eq!(
         order,
@@ -313,7 +316,7 @@ fn live_after_a_chime_plays_only_what_is_said_after_it() {
         .find(|r| r["source"].as_str().unwrap().starts_with("live:"))
         .unwrap();
     assert_eq!(live_row["priority"], "emergency");
-    // (Its hash covers the few 500 Hz frames sent before ON AIR was seen.)
+    // (Its hash covers the few 600 Hz frames sent before ON AIR was seen.)
     assert_eq!(live_row["sha256"].as_str().unwrap().len(), 64, "{live_row}");
 }
 

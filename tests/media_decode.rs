@@ -200,7 +200,7 @@ fn an_unreadable_file_says_permission_denied() {
     // root reads everything, so run the real binary as `nobody` (what the
     // daemon's own user would see). Nothing is sent: the only file fails.
     let config = dir.path().join("loa.toml");
-    std::fs::write(&config, "[network]\ninterface = \"127.0.0.1\"\n[[zone]]\nname = \"z\"\ngroup = \"239.255.9.9:5004\"\n").unwrap();
+    std::fs::write(&config, "[network]\ninterface = \"127.0.0.1\"\n[[zone]]\nname = \"z\"\ngroup = \"239.255.9.9:5004\"\nsecurity = \"none\"\n").unwrap();
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", common::LOA, "stream", "--zone", "z", "--config"])

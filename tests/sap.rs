@@ -57,7 +57,7 @@ impl SapListener {
                 libc::SOL_SOCKET,
                 libc::SO_TIMESTAMPNS,
                 (&on as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                size_of::<libc::c_int>() as libc::socklen_t,
             )
         };
         assert_eq!(rc, 0, "SO_TIMESTAMPNS: {}", std::io::Error::last_os_error());
@@ -129,7 +129,7 @@ fn recv_stamped(socket: &UdpSocket, buf: &mut [u8]) -> Option<(usize, Duration)>
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&control);
+    msg.msg_controllen = size_of_val(&control);
     // SAFETY: msg points at a live iovec over `buf` and at `control`.
     let n = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut msg, 0) };
     if n < 0 {

@@ -134,7 +134,8 @@ impl Command {
     /// nothing given on the command line is silently dropped.
     fn uses(&self) -> [bool; 3] {
         match self {
-            Command::Check | Command::Stream(_) | Command::Sdp(_) | Command::Serve => [false, true, false],
+            Command::Sdp(_) => [true, true, false],
+            Command::Check | Command::Stream(_) | Command::Serve => [false, true, false],
             Command::Speaker(_) => [false, false, false],
             Command::History(HistoryArgs { csv: true, .. }) => [true, true, false],
             _ => [true, true, true],
@@ -190,6 +191,10 @@ pub struct StreamArgs {
 pub struct SdpArgs {
     #[arg(long, short)]
     pub zone: String,
+    /// Write the SDP to FILE (mode 0600: for an SRTP zone it holds the key)
+    /// instead of printing it.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, PartialEq, Args)]

@@ -7,11 +7,15 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::config::Config;
+use crate::config::{Config, ZoneSecurity};
+use crate::proto::keys::{ZoneKeysInfo, ZoneKeysParams};
 use crate::proto::reload::{ReloadParams, Reloaded};
+use crate::rtp::sdp::SdpProtection;
+use crate::rtp::srtp::{CryptoAttribute, KeyParam, MasterKey, Mki, Suite};
 
 use super::args::{Global, SdpArgs};
-use super::{call_and_print, user_error};
+use super::client::Client;
+use super::{call_and_print, fail, user_error, TIMEOUT};
 
 /// Loads the config, printing each error as FILE:LINE:COL: message.
 pub fn load(path: &Path) -> Result<Config, ExitCode> {
@@ -44,6 +48,18 @@ pub fn check(path: &Path) -> ExitCode {
             config.sap.address,
             config.sap.interval
         );
+        let srtp: Vec<&str> =
+            config.zones.iter().filter(|z| z.security == ZoneSecurity::Srtp).map(|z| z.name.as_str()).collect();
+        if !srtp.is_empty() {
+            println!(
+                "{}: SAP announces SRTP zones as RTP/SAVP without their key, which never travels in SAP (receivers get it from `loa sdp --zone Z`): {}",
+                path.display(),
+                srtp.join(", ")
+            );
+        }
+    }
+    for warning in config.insecure_zone_warnings() {
+        eprintln!("{}: warning: {warning}", path.display());
     }
     // Not an error: the box may check its config before the address is
     // configured, and `loa serve` waits for it. But a typo shows here.
@@ -57,18 +73,82 @@ pub fn check(path: &Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-pub fn sdp(args: SdpArgs, path: &Path) -> ExitCode {
-    let config = match load(path) {
+/// `loa sdp`: a plain zone's SDP comes from the config alone; an SRTP
+/// zone's carries its keys, which only the running daemon has.
+pub fn sdp(args: SdpArgs, global: &Global) -> ExitCode {
+    let config = match load(global.config()) {
         Ok(config) => config,
         Err(code) => return code,
     };
-    match super::stream::zone_sdp(&config, &args.zone) {
-        Ok(text) => {
+    let Some(zone) = config.zone(&args.zone) else {
+        return match super::stream::zone_sdp(&config, &args.zone) {
+            Err(e) => user_error(e),
+            Ok(_) => user_error(format!("unknown zone \"{}\"", args.zone)),
+        };
+    };
+    let text = match zone.security {
+        ZoneSecurity::None => crate::rtp::sdp::for_zone(&config, zone),
+        ZoneSecurity::Srtp => {
+            let keys = match Client::connect(&global.socket(), TIMEOUT)
+                .and_then(|mut c| c.call(&ZoneKeysParams { zone: zone.name.clone() }))
+            {
+                Ok(keys) => keys,
+                Err(e) => {
+                    eprintln!("loa: zone {} is an SRTP zone: its keys come from the running daemon", zone.name);
+                    return fail(e);
+                }
+            };
+            match crypto_lines(&keys) {
+                Ok(lines) => crate::rtp::sdp::for_zone_with(&config, zone, SdpProtection::Srtp(lines)),
+                Err(e) => return user_error(format!("the daemon's keys for zone {} are unusable: {e}", zone.name)),
+            }
+        }
+    };
+    if zone.security == ZoneSecurity::Srtp {
+        eprintln!(
+            "loa: this SDP holds zone {}'s key: it is a secret, since whoever has it can play audio on the zone's speakers; keys rotate, so it plays until the next key after the ones it holds takes over",
+            zone.name
+        );
+    }
+    match &args.out {
+        None => {
             print!("{text}");
             ExitCode::SUCCESS
         }
-        Err(e) => user_error(e),
+        Some(path) => match write_private(path, text.as_bytes()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => user_error(format!("cannot write {}: {}", path.display(), crate::proto::text::io_reason(&e))),
+        },
     }
+}
+
+/// The zone's `a=crypto` attribute (RFC 4568 §6.1): one line holding both
+/// master keys, current first, each with its MKI, so a receiver holds the
+/// next key before the switch and follows the MKI across it.
+pub fn crypto_lines(keys: &ZoneKeysInfo) -> Result<Vec<String>, String> {
+    let suite = Suite::from_sdp_name(&keys.suite).ok_or_else(|| format!("unknown suite {}", keys.suite))?;
+    let params = keys
+        .keys
+        .iter()
+        .map(|entry| {
+            let key = MasterKey::from_inline(suite, &entry.inline).map_err(|e| e.to_string())?;
+            let mki = Mki::new(entry.mki, keys.mki_len).map_err(|e| e.to_string())?;
+            Ok(KeyParam { key, lifetime: None, mki: Some(mki) })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let attribute = CryptoAttribute { tag: 1, suite, keys: params };
+    Ok(vec![attribute.expose_sdp_line()])
+}
+
+/// Writes `bytes` to `path` readable by its owner only, whatever the
+/// umask, replacing what was there.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    // An existing file keeps its mode on open: tighten it first.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(bytes)
 }
 
 pub fn reload(global: &Global) -> ExitCode {

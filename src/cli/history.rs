@@ -61,8 +61,14 @@ fn row(r: &HistoryRow, tz: &TimeZone) -> Vec<String> {
             None => r.origin.clone(),
         },
         sha.get(..12).unwrap_or(sha).to_string(),
-        r.error.clone().unwrap_or_default(),
+        note(r),
     ]
+}
+
+/// The error, and the silence pacer stalls put into the item.
+fn note(r: &HistoryRow) -> String {
+    let stall = r.skipped_ms.map(|ms| format!("{:.2} s silent (pacer stall)", ms as f64 / 1e3));
+    [r.error.clone(), stall].into_iter().flatten().collect::<Vec<_>>().join("; ")
 }
 
 #[cfg(test)]
@@ -86,6 +92,7 @@ mod tests {
             end: Some("2026-11-27T23:01:30Z".parse().unwrap()),
             outcome: Some(Outcome::Completed),
             error: None,
+            skipped_ms: Some(1_500),
         };
         let missed = HistoryRow {
             id: 2,
@@ -102,6 +109,7 @@ mod tests {
             end: None,
             outcome: Some(Outcome::Missed),
             error: Some("the daemon was down at 12:00".into()),
+            skipped_ms: None,
         };
         History { timezone: "Asia/Ho_Chi_Minh".into(), rows: vec![played, missed] }
     }
@@ -117,6 +125,7 @@ mod tests {
             ),
             "{text}"
         );
+        assert!(lines[1].trim_end().ends_with("0123456789ab  1.50 s silent (pacer stall)"), "{text}");
         assert!(
             lines[2].starts_with("2026-11-28 12:00:00            missed     trua        playlist:tin-tuc"),
             "a missed fire has no program number and no end: {text}"
@@ -134,9 +143,9 @@ mod tests {
         assert!(lines[0].starts_with("id,start,end,outcome,program,"));
         assert_eq!(
             lines[1],
-            "1,2026-11-27T23:00:00Z,2026-11-27T23:01:30Z,completed,3,ban-tin,\"/srv/audio/tin, \"\"sáng\"\".mp3\",0123456789abcdef0123,thon-1;thon-2,scheduled,schedule:sang,,,"
+            "1,2026-11-27T23:00:00Z,2026-11-27T23:01:30Z,completed,3,ban-tin,\"/srv/audio/tin, \"\"sáng\"\".mp3\",0123456789abcdef0123,thon-1;thon-2,scheduled,schedule:sang,,,,1500"
         );
-        assert_eq!(lines[2], "2,2026-11-28T05:00:00Z,,missed,,trua,playlist:tin-tuc,,thon-1,announcement,uid:1000,1000,4242,the daemon was down at 12:00");
+        assert_eq!(lines[2], "2,2026-11-28T05:00:00Z,,missed,,trua,playlist:tin-tuc,,thon-1,announcement,uid:1000,1000,4242,the daemon was down at 12:00,");
         assert_eq!(lines.len(), 3);
     }
 }

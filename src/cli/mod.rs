@@ -51,7 +51,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let Cli { global, command } = cli;
     match command {
         Command::Check => config::check(global.config()),
-        Command::Sdp(args) => config::sdp(args, global.config()),
+        Command::Sdp(args) => config::sdp(args, &global),
         Command::Reload => config::reload(&global),
         Command::Stream(args) => stream::command(args, global.config()),
         Command::Serve => serve::run(global.config()),

@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::proto::status::{HistoryHealth, NetworkStatus, ProgramState, Status, StatusParams};
+use crate::proto::status::{HistoryHealth, NetworkStatus, PacerStatus, ProgramState, Status, StatusParams, ZoneSecurity, ZoneStatus};
 use crate::proto::text::{clock_text, humanize};
 use crate::proto::EndpointCounts;
 
@@ -36,6 +36,7 @@ pub fn status_text(v: &Status) -> String {
         v.config
     );
     out += &network_line(&v.network);
+    out += &pacer_lines(&v.pacer, &v.zones);
     let mut rows = Vec::new();
     for zone in &v.zones {
         let program = zone.program.and_then(|id| v.programs.iter().find(|p| p.id == id));
@@ -56,6 +57,9 @@ pub fn status_text(v: &Status) -> String {
         rows.push(vec![zone.name.clone(), playing, priority, position, speakers(&zone.endpoints)]);
     }
     out += &table(&["ZONE", "ON AIR", "PRIORITY", "POSITION", "SPEAKERS"], &rows);
+    for zone in v.zones.iter().filter(|z| z.security == ZoneSecurity::None) {
+        out += &format!("warning: {}\n", crate::config::insecure_zone_warning(&zone.name));
+    }
     let waiting: Vec<Vec<String>> = v
         .programs
         .iter()
@@ -121,6 +125,31 @@ pub fn history_health_text(h: &HistoryHealth) -> String {
     out
 }
 
+/// Nothing while the pacer never stalled; else one line with the totals
+/// ("pacer: 1 stall, 75 ticks skipped, longest 1.50 s") and one per zone
+/// that was on air then, with the silence its speakers heard.
+fn pacer_lines(p: &PacerStatus, zones: &[ZoneStatus]) -> String {
+    if p.stalls == 0 {
+        return String::new();
+    }
+    let plural = |n: u64, word: &str| if n == 1 { format!("{n} {word}") } else { format!("{n} {word}s") };
+    let mut out = format!(
+        "PACER: {}, {} skipped, longest {:.2} s (the machine suspended or loa was stopped)\n",
+        plural(p.stalls, "stall"),
+        plural(p.skipped_ticks, "tick"),
+        p.longest_stall_ms as f64 / 1e3
+    );
+    for zone in zones.iter().filter(|z| z.stalls > 0) {
+        out += &format!(
+            "  zone {}: {:.2} s of silence ({})\n",
+            zone.name,
+            zone.skipped_ms as f64 / 1e3,
+            plural(zone.stalls, "stall")
+        );
+    }
+    out + "\n"
+}
+
 /// One line on the sending interface: ok, or the error, since when and
 /// what it cost.
 fn network_line(n: &NetworkStatus) -> String {
@@ -152,6 +181,9 @@ mod tests {
             program: program.and_then(ProgramId::new),
             priority: None,
             endpoints,
+            security: ZoneSecurity::Srtp,
+            stalls: 0,
+            skipped_ms: 0,
         }
     }
 
@@ -210,6 +242,7 @@ mod tests {
             network: network_ok(),
             history: HistoryHealth::default(),
             sap: SapStatus::default(),
+            pacer: PacerStatus::default(),
         }
     }
 
@@ -224,6 +257,19 @@ mod tests {
         assert!(!text.contains("#3       ban-tin"), "a playing program is not listed as waiting: {text}");
         assert!(text.contains("2026-11-27 17:00:00+07:00  chieu     thon-1,thon-2"), "{text}");
         assert!(!text.contains("WARNING"), "{text}");
+    }
+
+    #[test]
+    fn a_plain_rtp_zone_is_a_warning_under_the_zones() {
+        let mut v = status();
+        assert!(!status_text(&v).contains("warning"));
+        v.zones[1].security = ZoneSecurity::None;
+        let text = status_text(&v);
+        assert!(
+            text.contains("thon-2  (idle)")
+                && text.contains("\nwarning: zone thon-2 has security = \"none\": its audio is plain RTP, so anyone on the network can play audio on its speakers\n"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -258,6 +304,27 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn status_shows_pacer_stalls_and_the_zones_they_hit_only_when_there_were_any() {
+        let mut v = status();
+        assert!(!status_text(&v).contains("PACER"), "no stall, no line");
+        v.pacer = PacerStatus { stalls: 1, skipped_ticks: 75, longest_stall_ms: 1_504 };
+        v.zones[0].stalls = 1;
+        v.zones[0].skipped_ms = 1_500;
+        let text = status_text(&v);
+        assert!(
+            text.contains(
+                "NETWORK: sending on 127.0.0.1 ok\n\n\
+                 PACER: 1 stall, 75 ticks skipped, longest 1.50 s (the machine suspended or loa was stopped)\n  \
+                 zone thon-1: 1.50 s of silence (1 stall)\n\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("zone thon-2:"), "an idle zone heard no silence from it: {text}");
+        v.pacer.stalls = 2;
+        assert!(status_text(&v).contains("PACER: 2 stalls, 75 ticks skipped"));
     }
 
     #[test]

@@ -33,6 +33,11 @@ pub enum StreamError {
     Pacer(std::io::Error),
     #[error("none of the {count} file(s) could be played")]
     NothingPlayable { count: usize },
+    #[error(
+        "zone \"{0}\" is an SRTP zone, and its keys live in the daemon: play through it (`loa play --zones {0} FILE`), \
+         or set security = \"none\" on the zone for plain RTP"
+    )]
+    SrtpZone(String),
 }
 
 pub struct StreamRequest<'a> {
@@ -117,6 +122,11 @@ pub fn zone_sdp(config: &Config, zone: &str) -> Result<String, StreamError> {
 pub fn run(request: StreamRequest<'_>) -> Result<StreamReport, StreamError> {
     let config = request.config;
     let zone = find_zone(config, request.zone)?;
+    // Refused before anything is decoded or sent: never plain RTP on a
+    // zone whose speakers expect SRTP.
+    if zone.security == crate::config::ZoneSecurity::Srtp {
+        return Err(StreamError::SrtpZone(zone.name.clone()));
+    }
     let socket = net::sender_socket(&config.network)?;
     let count = request.files.len();
     let queue_frames = (LOOKAHEAD.as_millis() / config.audio.frame.duration().as_millis()) as usize;
@@ -153,7 +163,8 @@ pub fn run(request: StreamRequest<'_>) -> Result<StreamReport, StreamError> {
         Some(socket),
         PacerOptions {
             frame: config.audio.frame,
-            zones: vec![ZoneSpec::for_zone(&config.network, &config.audio, zone)],
+            zones: vec![ZoneSpec::for_zone(&config.network, &config.audio, zone, None)
+                .map_err(|_| StreamError::SrtpZone(zone.name.clone()))?],
             exit_when_idle: true,
         },
     )

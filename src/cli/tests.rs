@@ -61,7 +61,7 @@ fn the_config_matters_to_serve_stream_and_sdp_in_either_place_and_defaults_to_et
     assert_eq!(cli.global.config(), Path::new("a.toml"));
     assert_eq!(cli.command, Command::Stream(StreamArgs { zone: "z".into(), files: vec!["x.wav".into(), "y.wav".into()] }));
     let cli = ok("loa -c a.toml sdp --zone z");
-    assert_eq!((cli.global.config(), cli.command), (Path::new("a.toml"), Command::Sdp(SdpArgs { zone: "z".into() })));
+    assert_eq!((cli.global.config(), cli.command), (Path::new("a.toml"), Command::Sdp(SdpArgs { zone: "z".into(), out: None })));
 }
 
 #[test]

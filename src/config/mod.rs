@@ -32,6 +32,8 @@ pub struct Config {
     pub tts: Tts,
     /// Speakers that join loa themselves (`[speakers]`).
     pub speakers: Speakers,
+    /// SRTP settings for every `security = "srtp"` zone (`[security]`).
+    pub security: Security,
     pub zones: Vec<Zone>,
     pub playlists: Vec<Playlist>,
     pub schedules: Vec<Schedule>,
@@ -126,6 +128,73 @@ pub struct Zone {
     pub endpoints: Vec<Endpoint>,
     /// Extra unicast RTP targets (RTCP to port + 1 of each).
     pub unicast: Vec<SocketAddr>,
+    pub security: ZoneSecurity,
+}
+
+/// Whether a zone's audio is authenticated and encrypted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ZoneSecurity {
+    /// SRTP and SRTCP (RFC 3711) under the zone's key ring: only holders of
+    /// the key can play audio on the zone's speakers or decode it.
+    #[default]
+    Srtp,
+    /// Plain RTP, for legacy speakers that cannot do SRTP. Anyone who can
+    /// put a UDP packet on the group can play audio on the zone; `loa check`
+    /// and `loa status` say so.
+    None,
+}
+
+impl ZoneSecurity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ZoneSecurity::Srtp => "srtp",
+            ZoneSecurity::None => "none",
+        }
+    }
+}
+
+/// The SRTP protection profile of the zones (RFC 3711, RFC 7714). Kept here
+/// rather than as `rtp::srtp::Suite` so the config does not depend on the
+/// RTP code; `Suite::from` maps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SrtpSuite {
+    #[default]
+    AesCm128HmacSha1_80,
+    AeadAes128Gcm,
+}
+
+impl SrtpSuite {
+    /// The RFC 4568 / RFC 7714 name, as written in the config and in SDP.
+    pub fn name(self) -> &'static str {
+        match self {
+            SrtpSuite::AesCm128HmacSha1_80 => "AES_CM_128_HMAC_SHA1_80",
+            SrtpSuite::AeadAes128Gcm => "AEAD_AES_128_GCM",
+        }
+    }
+}
+
+/// `[security]`: how zone keys are made and how long each lives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Security {
+    pub suite: SrtpSuite,
+    /// A zone key's lifetime: the next key takes over this long after the
+    /// current one did (default a day).
+    pub rotate: Duration,
+}
+
+/// Default key lifetime: daily, so a leaked SDP stops working within two
+/// days (the SDP carries the current and the next key).
+pub const DEFAULT_ROTATE: Duration = Duration::from_secs(24 * 3600);
+/// Shortest key lifetime: a rotation costs a key hand-out to every speaker.
+pub const MIN_ROTATE: Duration = Duration::from_secs(5);
+
+impl Default for Security {
+    fn default() -> Security {
+        Security {
+            suite: SrtpSuite::default(),
+            rotate: DEFAULT_ROTATE,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -332,6 +401,16 @@ impl Config {
         validate::parse(text, file_name)
     }
 
+    /// Zones whose audio anyone on the network can replace: one warning
+    /// line each, for `loa check` and `loa status`.
+    pub fn insecure_zone_warnings(&self) -> Vec<String> {
+        self.zones
+            .iter()
+            .filter(|z| z.security == ZoneSecurity::None)
+            .map(|z| insecure_zone_warning(&z.name))
+            .collect()
+    }
+
     pub fn zone(&self, name: &str) -> Option<&Zone> {
         self.zones.iter().find(|z| z.name == name)
     }
@@ -339,6 +418,13 @@ impl Config {
     pub fn playlist(&self, name: &str) -> Option<&Playlist> {
         self.playlists.iter().find(|p| p.name == name)
     }
+}
+
+/// The warning for a `security = "none"` zone.
+pub fn insecure_zone_warning(zone: &str) -> String {
+    format!(
+        "zone {zone} has security = \"none\": its audio is plain RTP, so anyone on the network can play audio on its speakers"
+    )
 }
 
 /// SAP's well-known address for the global/admin scope (RFC 2974 §3) and

@@ -13,7 +13,7 @@ use toml::Spanned;
 pub(super) const TABLES: &[(&str, &[&str])] = &[
     (
         "at the top level",
-        &["network", "audio", "daemon", "health", "sap", "chime", "tts", "speakers", "zone", "playlist", "schedule"],
+        &["network", "audio", "daemon", "health", "sap", "chime", "tts", "security", "speakers", "zone", "playlist", "schedule"],
     ),
     ("in [network]", &["interface", "ttl", "dscp"]),
     (
@@ -35,7 +35,7 @@ pub(super) const TABLES: &[(&str, &[&str])] = &[
         "in [daemon]",
         &["socket", "socket_group", "state_dir", "timezone", "media_roots"],
     ),
-    ("in [[zone]]", &["name", "group", "endpoints", "unicast"]),
+    ("in [[zone]]", &["name", "group", "endpoints", "unicast", "security"]),
     (
         "in a zone endpoint",
         &["name", "address", "probe", "probe_interval", "probe_timeout"],
@@ -56,6 +56,7 @@ pub(super) const TABLES: &[(&str, &[&str])] = &[
     ),
     ("in [tts]", &["voice", "espeak", "rate"]),
     ("in [speakers]", &["listen", "keepalive", "missed_keepalives"]),
+    ("in [security]", &["suite", "rotate"]),
     (
         "in [[playlist]]",
         &["name", "items", "m3u", "dir", "shuffle", "loop"],
@@ -91,6 +92,7 @@ pub(super) struct RawConfig {
     pub chime: Option<RawChimes>,
     pub tts: Option<Spanned<RawTts>>,
     pub speakers: Option<RawSpeakers>,
+    pub security: Option<RawSecurity>,
     #[serde(default)]
     pub zone: Vec<Spanned<RawZone>>,
     #[serde(default)]
@@ -141,6 +143,7 @@ pub(super) struct RawZone {
     pub endpoints: Vec<Spanned<RawEndpoint>>,
     #[serde(default)]
     pub unicast: Vec<Spanned<String>>,
+    pub security: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -203,6 +206,13 @@ pub(super) struct RawTts {
     pub voice: Option<Spanned<String>>,
     pub espeak: Option<Spanned<String>>,
     pub rate: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSecurity {
+    pub suite: Option<Spanned<String>>,
+    pub rotate: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -278,6 +288,7 @@ mod tests {
             expected_keys::<RawChimes>(),
             expected_keys::<RawTts>(),
             expected_keys::<RawSpeakers>(),
+            expected_keys::<RawSecurity>(),
             expected_keys::<RawPlaylist>(),
             expected_keys::<RawSchedule>(),
         ];

@@ -57,6 +57,7 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     let chime = v.chimes(raw.chime.as_ref());
     let tts = v.tts(raw.tts.as_ref());
     let speakers = v.speakers(raw.speakers.as_ref());
+    let security = v.security(raw.security.as_ref());
     let zones = v.zones(&raw.zone);
     let playlists = v.playlists(&raw.playlist);
     let schedules = v.schedules(&raw.schedule, &zones, &playlists);
@@ -71,6 +72,7 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
             chime,
             tts,
             speakers,
+            security,
             zones,
             playlists,
             schedules,
@@ -364,7 +366,10 @@ impl Validator<'_> {
 }
 
 mod speakers;
+mod security;
 mod zones;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_security;

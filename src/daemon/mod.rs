@@ -29,6 +29,9 @@ use server::ServerOptions;
 use shell::{Lanes, Parts, Shell, ShellHandler, ShellMsg};
 
 pub use self::core::PREPARE_LEAD;
+/// The zone key rings at run time: `keys(zone)`, `subscribe()` for changes,
+/// `rotate_now(zone, now)` for revocation (speaker sessions use these).
+pub use tasks::keys::{KeysHandle, KeysView, REVOKE_HANDOUT};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -42,6 +45,8 @@ pub enum DaemonError {
     Control(#[from] server::ControlError),
     #[error("cannot start: {0}")]
     Io(#[from] std::io::Error),
+    #[error("cannot start: {0}")]
+    Zone(#[from] pacer::ZoneSpecError),
 }
 
 /// Deletes speech WAVs unused for `tts::CACHE_MAX_AGE`: at start, then
@@ -95,7 +100,9 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
         last_fires: store.last_fires()?,
     };
     let loudness = crate::media::loudness::Cache::from_rows(store.loudness()?);
+    let saved_keys = store.zone_keys()?;
     let (store, store_thread) = tasks::store::spawn(store, config.daemon.state_dir.clone())?;
+    let keys = KeysHandle::start(&config, saved_keys, store.clone(), std::time::SystemTime::now());
     let (speakers, speakers_thread) = tasks::speakers::spawn(config.daemon.state_dir.clone())?;
     let started = Timestamp::now();
     store.write("mark rows left open by a previous run", move |s| {
@@ -115,8 +122,11 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
         Err(e) => return Err(e.into()),
     };
     let socket_ok = socket.is_some();
-    let zones: Vec<pacer::ZoneSpec> =
-        config.zones.iter().map(|z| pacer::ZoneSpec::for_zone(&config.network, &config.audio, z)).collect();
+    let zones: Vec<pacer::ZoneSpec> = config
+        .zones
+        .iter()
+        .map(|z| pacer::ZoneSpec::for_zone(&config.network, &config.audio, z, keys.keys(&z.name).as_ref()))
+        .collect::<Result<_, _>>()?;
     let zone_ssrcs: std::collections::HashMap<String, u32> = zones.iter().map(|z| (z.name.clone(), z.session.ssrc)).collect();
     let (events_tx, _) = tokio::sync::broadcast::channel(256);
     let health = tasks::health::spawn(&config, zone_ssrcs.clone(), store.clone(), events_tx.clone());
@@ -140,6 +150,13 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
         });
     }
 
+    let keys_task = {
+        let lane = lanes.normal.clone();
+        keys.spawn(Box::new(move |zone, keys| {
+            let _ = lane.send(ShellMsg::ZoneKeys { zone, keys: Box::new(keys) });
+        }))
+    };
+
     let mut options = ServerOptions::new(&config.daemon.socket);
     options.group = config.daemon.socket_group.clone();
     let listener = server::bind(&options).await?;
@@ -161,6 +178,7 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
         config_path: config_path.clone(),
         zone_ssrcs,
         zone_names: config.zones.iter().map(|z| z.name.clone()).collect(),
+        keys,
     };
     let mut shell = Shell::new(core, parts, lanes.clone());
     tracing::info!(
@@ -221,6 +239,7 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
     }
 
     tts_prune.abort();
+    keys_task.abort();
     tracing::info!("shutting down: stopping programs, sending RTCP BYE");
     notify::stopping();
     // SAP deletions first, so players drop the zones as the RTP stops.
@@ -246,6 +265,11 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
             underruns = stats.underruns,
             p99_ms = stats.lateness_quantile(0.99).as_secs_f64() * 1e3,
             max_ms = stats.max_lateness.as_secs_f64() * 1e3,
+            // Stalls are outside the lateness figures (their ticks were
+            // skipped, not sent late), so they are reported beside them.
+            stalls = stats.stalls,
+            skipped_ticks = stats.skipped_ticks,
+            longest_stall_ms = stats.longest_stall.as_millis() as u64,
             "pacer stopped"
         );
     }

@@ -30,15 +30,18 @@ use std::sync::mpsc::TrySendError;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::FrameDuration;
+use crate::keys::ZoneKeys;
 use crate::program::Frame;
 use crate::proto::ids::{ProgramId, ZoneId};
 use crate::rtp::session::Session;
 
+use super::seal::ZoneSeal;
 use super::stats::PacerStats;
 use super::watch::{Change, SendWatch};
 use super::{PacerEvent, ZoneSpec};
 
 mod ports;
+use ports::{send_rtcp_to, transmit};
 pub use ports::{FrameSource, Taken, Transmit};
 
 /// What `begin_tick` decided.
@@ -79,10 +82,6 @@ const PROGRAMS_ROOM: usize = 128;
 /// Room for zones added by reloads.
 const ZONES_ROOM: usize = 64;
 
-/// A transient send error (full send buffer) is reported on the first and
-/// then every this many: a missing route must not flood the log at 50 Hz.
-const SEND_ERROR_EVERY: u64 = 1000;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Standing {
     Active,
@@ -113,6 +112,8 @@ struct ZoneState {
     /// Whose frame `packet` holds, and its payload length; None: nothing
     /// to send this tick.
     stamped: Option<(ProgramId, usize)>,
+    /// SRTP zone: packets and reports are sealed once, before fan-out.
+    seal: Option<ZoneSeal>,
 }
 
 impl ZoneState {
@@ -129,7 +130,41 @@ impl ZoneState {
             not_sent: 0,
             packet: Vec::with_capacity(PACKET_ROOM),
             stamped: None,
+            seal: spec.seal,
         }
+    }
+
+    /// Stamps `payload` into `packet` and seals it on an SRTP zone; false
+    /// when sealing failed (counted; the packet is not sent, and its
+    /// sequence number stays spent, see `withdraw`).
+    fn stamp(&mut self, due: Instant, media: u64, frame_samples: u32, payload: &[u8], stats: &mut PacerStats) -> bool {
+        self.session.handle_frame(due, media, frame_samples, payload, &mut self.packet);
+        match self.seal.as_mut().map(|seal| seal.seal_rtp(&mut self.packet)) {
+            Some(Err(_)) => {
+                stats.seal_errors += 1;
+                self.session.abandon_last(media, payload.len());
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// A stamped packet that will not be sent: plain RTP gives its sequence
+    /// number back; a sealed packet's index can never be used again (RFC
+    /// 3711 §9.1), so on an SRTP zone receivers see one lost packet.
+    fn withdraw(&mut self, media: u64, payload_len: usize) {
+        match self.seal {
+            None => self.session.withdraw_last(media, payload_len),
+            Some(_) => self.session.abandon_last(media, payload_len),
+        }
+    }
+
+    /// Seals the RTCP compound in `rtcp` on an SRTP zone; false if that
+    /// failed (then it is not sent).
+    fn seal_rtcp(&mut self, rtcp: &mut Vec<u8>, stats: &mut PacerStats) -> bool {
+        let sealed = self.seal.as_mut().is_none_or(|seal| seal.seal_rtcp(rtcp).is_ok());
+        stats.seal_errors += u64::from(!sealed);
+        sealed
     }
 
     fn active(&self) -> bool {
@@ -337,6 +372,16 @@ impl<S: FrameSource> PacerCore<S> {
         }
     }
 
+    /// A zone's keys changed: its current key seals from the next packet
+    /// on. `KeysRefused` when the zone is plain RTP, gone, or libsrtp
+    /// refused (the zone then keeps the keys it had).
+    pub fn set_zone_keys(&mut self, zone: ZoneId, keys: &ZoneKeys) {
+        let seal = self.zones.get_mut(zone.index()).and_then(|z| z.seal.as_mut());
+        if seal.is_none_or(|seal| seal.set_keys(keys).is_err()) {
+            self.out.emit(PacerEvent::KeysRefused { zone });
+        }
+    }
+
     fn set_owner(&mut self, zone: ZoneId, program: Option<ProgramId>) {
         if let Some(state) = self.zones.get_mut(zone.index()).filter(|z| z.active()) {
             if state.program != program {
@@ -365,7 +410,7 @@ impl<S: FrameSource> PacerCore<S> {
         let media = self.media_samples(self.tick);
         for zone in self.zones.iter_mut() {
             if let Some((_, len)) = zone.stamped.take() {
-                zone.session.withdraw_last(media, len);
+                zone.withdraw(media, len);
             }
         }
         self.out.stats.record_stall(late, skipped);
@@ -422,8 +467,10 @@ impl<S: FrameSource> PacerCore<S> {
             };
             let payload = frame.payload.as_slice();
             for (index, zone) in self.zones.iter_mut().enumerate() {
-                if zone.program == Some(id) && zone.active() {
-                    zone.session.handle_frame(due, media, frame_samples, payload, &mut zone.packet);
+                if zone.program == Some(id)
+                    && zone.active()
+                    && zone.stamp(due, media, frame_samples, payload, &mut self.out.stats)
+                {
                     send_zone(zone, ZoneId::from_index(index), id, payload.len(), media, tx, &mut self.out);
                 }
             }
@@ -446,7 +493,7 @@ impl<S: FrameSource> PacerCore<S> {
                 }
                 Standing::Retired => false,
             };
-            if due {
+            if due && zone.seal_rtcp(&mut self.rtcp, &mut self.out.stats) {
                 send_rtcp_to(&zone.rtcp_targets, &self.rtcp, ZoneId::from_index(index), tx, &mut self.out);
             }
         }
@@ -458,7 +505,9 @@ impl<S: FrameSource> PacerCore<S> {
             if zone.standing != Standing::Retired {
                 zone.session.bye(now, wall, None, &mut self.rtcp);
                 zone.standing = Standing::Retired;
-                send_rtcp_to(&zone.rtcp_targets, &self.rtcp, ZoneId::from_index(index), tx, &mut self.out);
+                if zone.seal_rtcp(&mut self.rtcp, &mut self.out.stats) {
+                    send_rtcp_to(&zone.rtcp_targets, &self.rtcp, ZoneId::from_index(index), tx, &mut self.out);
+                }
             }
         }
     }
@@ -570,8 +619,9 @@ impl<S: FrameSource> PacerCore<S> {
             };
             if let Some(frame) = &program.next {
                 let payload = frame.payload.as_slice();
-                zone.session.handle_frame(due, media, frame_samples, payload, &mut zone.packet);
-                zone.stamped = Some((id, payload.len()));
+                if zone.stamp(due, media, frame_samples, payload, &mut out.stats) {
+                    zone.stamped = Some((id, payload.len()));
+                }
                 program.stamped = true;
             }
         }
@@ -641,43 +691,11 @@ fn send_zone<T: Transmit>(
         }
     }
     if !delivered {
-        zone.session.withdraw_last(media_samples, payload_len);
+        zone.withdraw(media_samples, payload_len);
     }
     if zone.announce_first {
         zone.announce_first = false;
         out.emit(PacerEvent::FirstPacket { program, zone: zone_id, at: out.now });
-    }
-}
-
-fn send_rtcp_to<T: Transmit>(targets: &[SocketAddr], packet: &[u8], zone: ZoneId, tx: &mut T, out: &mut Outputs) {
-    for &target in targets {
-        if transmit(tx, packet, target, zone, out) {
-            out.stats.rtcp_packets += 1;
-        }
-    }
-}
-
-/// One datagram: a full buffer is counted (and reported now and then), an
-/// interface error goes to the send watch.
-fn transmit<T: Transmit>(tx: &mut T, packet: &[u8], target: SocketAddr, zone: ZoneId, out: &mut Outputs) -> bool {
-    match tx.send_to(packet, target) {
-        Ok(()) => {
-            out.watch.sent();
-            true
-        }
-        Err(err) if crate::net::netwatch::is_transient(&err) => {
-            out.stats.send_errors += 1;
-            let errors = out.stats.send_errors;
-            if errors == 1 || errors % SEND_ERROR_EVERY == 0 {
-                out.emit(PacerEvent::SendError { zone, target, errno: err.raw_os_error(), errors });
-            }
-            false
-        }
-        Err(err) => {
-            out.stats.send_errors += 1;
-            out.watch.fault(err.raw_os_error(), target);
-            false
-        }
     }
 }
 

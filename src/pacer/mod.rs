@@ -31,11 +31,13 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use crate::config::FrameDuration;
+use crate::keys::ZoneKeys;
 use crate::program::Frame;
 use crate::proto::ids::{ProgramId, ZoneId};
 
 mod clock;
 pub mod core;
+mod seal;
 mod stats;
 mod thread;
 mod watch;
@@ -44,7 +46,8 @@ mod zone;
 pub use self::core::{Begin, FrameSource, PacerCore, Taken, Transmit};
 pub use stats::PacerStats;
 pub use thread::{spawn, Flow, PacerHandle, SocketTransmit, Ticker};
-pub use zone::ZoneSpec;
+pub use seal::ZoneSeal;
+pub use zone::{ZoneSpec, ZoneSpecError};
 
 pub enum Command {
     /// Registers a program's frame queue. It plays nowhere until assigned.
@@ -65,6 +68,10 @@ pub enum Command {
     RetireZone { zone: ZoneId },
     /// Replaces `zone`'s joined-speaker unicast targets (issue 15).
     SetSpeakerTargets { zone: ZoneId, targets: Vec<SocketAddr> },
+    /// A zone's SRTP keys changed (rotation, revocation): the ring's
+    /// current key protects from the next packet on. Boxed: keys are rare
+    /// and large, commands many and small.
+    ZoneKeys { zone: ZoneId, keys: Box<ZoneKeys> },
     /// Sends RTCP BYE on every zone and ends the thread.
     Shutdown,
     /// A new sender socket (the interface address came back, or was missing
@@ -109,6 +116,9 @@ pub enum PacerEvent {
     /// The thread woke `late` (more than a second: suspend, debugger) and
     /// skipped `skipped_ticks` frames on the same grid instead of bursting.
     Stalled { late: Duration, skipped_ticks: u64 },
+    /// New keys for `zone` could not be installed (plain zone, or libsrtp
+    /// refused): it keeps sealing with the keys it had.
+    KeysRefused { zone: ZoneId },
 }
 
 /// Room for pacer events. A bounded channel is one array allocated up

@@ -16,6 +16,8 @@ pub struct PacerStats {
     /// Ticks where a playing program had no frame ready.
     pub underruns: u64,
     pub send_errors: u64,
+    /// Packets SRTP could not protect, so not sent (never sent in clear).
+    pub seal_errors: u64,
     /// Wake-ups more than `STALL` late (suspend, debugger).
     pub stalls: u64,
     /// Ticks skipped by stalls: their frames were never sent, on any zone.

@@ -133,6 +133,7 @@ impl Ticker {
                 }
                 Ok(Command::RetireZone { zone }) => self.core.retire_zone(zone),
                 Ok(Command::SetSpeakerTargets { zone, targets }) => self.core.set_speaker_targets(zone, targets),
+                Ok(Command::ZoneKeys { zone, keys }) => self.core.set_zone_keys(zone, &keys),
                 Ok(Command::Shutdown) => return Flow::Stop,
                 Ok(Command::SetSocket(socket)) => self.tx.socket = Some(socket),
                 // The controller went away: a one-shot stream plays out, a

@@ -62,11 +62,17 @@ pub struct HistoryRow {
     pub end: Option<Timestamp>,
     pub outcome: Option<Outcome>,
     pub error: Option<String>,
+    /// Silence in this item because the pacer stalled while it was on air
+    /// (milliseconds, all stalls added up; the item resumed where it
+    /// stopped, that much later); None: no stall hit it. Absent from
+    /// daemons before issue 14.
+    #[serde(default)]
+    pub skipped_ms: Option<u64>,
 }
 
 /// The CSV header matching [`HistoryRow::to_csv`].
 pub const CSV_HEADER: &str =
-    "id,start,end,outcome,program,program_name,source,sha256,zones,priority,origin,caller_uid,caller_pid,error";
+    "id,start,end,outcome,program,program_name,source,sha256,zones,priority,origin,caller_uid,caller_pid,error,skipped_ms";
 
 impl HistoryRow {
     /// One CSV line (RFC 4180 quoting, no trailing newline); zones are
@@ -88,6 +94,7 @@ impl HistoryRow {
             opt(self.caller_uid.map(|u| u.to_string())),
             opt(self.caller_pid.map(|p| p.to_string())),
             opt(self.error.clone()),
+            opt(self.skipped_ms.map(|ms| ms.to_string())),
         ];
         fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(",")
     }
@@ -121,6 +128,7 @@ mod tests {
             end: None,
             outcome: Some(Outcome::Completed),
             error: Some("line one\nline two".into()),
+            skipped_ms: None,
         }
     }
 
@@ -129,9 +137,9 @@ mod tests {
         let line = row().to_csv();
         assert_eq!(
             line,
-            "7,2026-12-04T00:00:00Z,,completed,3,tin-tuc,\"/m/a,\"\"b\"\".mp3\",,thon-1;thon-2,scheduled,schedule:sang,,,\"line one\nline two\""
+            "7,2026-12-04T00:00:00Z,,completed,3,tin-tuc,\"/m/a,\"\"b\"\".mp3\",,thon-1;thon-2,scheduled,schedule:sang,,,\"line one\nline two\","
         );
-        assert_eq!(CSV_HEADER.split(',').count(), 14);
+        assert_eq!(CSV_HEADER.split(',').count(), 15);
     }
 
     #[test]
@@ -140,9 +148,10 @@ mod tests {
         r.source = r#"/srv/audio/lũ, "khẩn".opus"#.into();
         r.error = None;
         r.end = Some("2024-06-01T05:01:30.250Z".parse().unwrap());
+        r.skipped_ms = Some(1500);
         assert_eq!(
             r.to_csv(),
-            r#"7,2026-12-04T00:00:00Z,2024-06-01T05:01:30.25Z,completed,3,tin-tuc,"/srv/audio/lũ, ""khẩn"".opus",,thon-1;thon-2,scheduled,schedule:sang,,,"#
+            r#"7,2026-12-04T00:00:00Z,2024-06-01T05:01:30.25Z,completed,3,tin-tuc,"/srv/audio/lũ, ""khẩn"".opus",,thon-1;thon-2,scheduled,schedule:sang,,,,1500"#
         );
     }
 
@@ -152,6 +161,9 @@ mod tests {
         assert_eq!(json["program"], 3);
         assert_eq!(json["outcome"], "completed");
         assert_eq!(serde_json::from_value::<HistoryRow>(json.clone()).unwrap(), row());
+        let mut old = json.clone();
+        old.as_object_mut().unwrap().remove("skipped_ms");
+        assert_eq!(serde_json::from_value::<HistoryRow>(old).unwrap(), row(), "a row from an older daemon reads");
         let mut bad = json;
         bad["outcome"] = "finished".into();
         let err = serde_json::from_value::<HistoryRow>(bad).unwrap_err().to_string();

@@ -14,6 +14,7 @@ pub mod broadcast;
 pub mod health;
 pub mod history;
 pub mod ids;
+pub mod keys;
 pub mod pcm;
 pub mod playlist;
 pub mod policy;

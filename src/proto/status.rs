@@ -26,6 +26,21 @@ pub struct Status {
     pub network: NetworkStatus,
     pub history: HistoryHealth,
     pub sap: SapStatus,
+    /// Pacer stalls since start (absent from daemons before issue 14).
+    #[serde(default)]
+    pub pacer: PacerStatus,
+}
+
+/// The pacer's stalls since start: wake-ups over a second late (the
+/// machine suspended, the daemon stopped). The missed ticks are skipped on
+/// every zone: silence, after which programs resume where they stopped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct PacerStatus {
+    pub stalls: u64,
+    /// Frame ticks skipped by those stalls (50 a second at 20 ms frames).
+    pub skipped_ticks: u64,
+    /// The longest stall, milliseconds.
+    pub longest_stall_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,6 +54,30 @@ pub struct ZoneStatus {
     pub program: Option<ProgramId>,
     pub priority: Option<Priority>,
     pub endpoints: EndpointCounts,
+    /// Pacer stalls that hit this zone while it was on air, since start.
+    #[serde(default)]
+    pub stalls: u64,
+    /// Silence those stalls put on this zone's speakers, milliseconds.
+    #[serde(default)]
+    pub skipped_ms: u64,
+    /// Whether the zone's audio is authenticated (absent from older
+    /// daemons, which only had plain RTP).
+    #[serde(default = "plain")]
+    pub security: ZoneSecurity,
+}
+
+fn plain() -> ZoneSecurity {
+    ZoneSecurity::None
+}
+
+crate::words! {
+    /// How a zone's audio is protected.
+    pub enum ZoneSecurity("zone security") {
+        /// SRTP (RFC 3711): only key holders can play audio on the zone.
+        Srtp = "srtp",
+        /// Plain RTP: anyone on the network can play audio on the zone.
+        None = "none",
+    }
 }
 
 crate::words! {
@@ -155,4 +194,30 @@ pub struct SapStatus {
     /// Local time with offset.
     pub last_sent: Option<String>,
     pub error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_without_stall_figures_still_reads_with_zeros() {
+        // What a daemon from before the stall figures answers.
+        let zone = serde_json::json!({
+            "name": "thon-1", "packets_not_sent": 0, "group": null, "program": null, "priority": null,
+            "endpoints": {"online": 0, "degraded": 0, "offline": 0, "unknown": 0, "unregistered": 0}
+        });
+        let zone: ZoneStatus = serde_json::from_value(zone).unwrap();
+        assert_eq!((zone.stalls, zone.skipped_ms), (0, 0));
+        let status = serde_json::json!({
+            "version": "0.1.0", "config": "/etc/loa/loa.toml", "timezone": "UTC",
+            "started_at": "2026-12-04T00:00:00+00:00", "uptime_secs": 5,
+            "zones": [], "programs": [], "next": [],
+            "network": {"interface": "127.0.0.1", "state": "ok", "packets_not_sent": 0, "packets_not_sent_total": 0},
+            "history": {"write_errors": 0, "waiting_writes": 0, "lost_writes": 0, "lost_rows": 0},
+            "sap": {"enabled": false, "address": ""}
+        });
+        let status: Status = serde_json::from_value(status).unwrap();
+        assert_eq!(status.pacer, PacerStatus::default());
+    }
 }

@@ -40,6 +40,21 @@ pub struct SdpParams {
     pub fec: bool,
     pub ptime_ms: u32,
     pub max_average_bitrate: Option<u32>,
+    pub protection: SdpProtection,
+}
+
+/// How the media line describes the zone's protection.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SdpProtection {
+    /// `RTP/AVP`: a `security = "none"` zone.
+    Plain,
+    /// `RTP/SAVP` without a key: what SAP announces for an SRTP zone, so
+    /// listeners see the zone exists and is encrypted, and no key travels
+    /// in the clear (receivers get it from `loa sdp` or by joining).
+    SrtpKeyElsewhere,
+    /// `RTP/SAVP` with these `a=crypto:…` lines (RFC 4568): `loa sdp`'s
+    /// output, a secret.
+    Srtp(Vec<String>),
 }
 
 /// The zone's SDP with CRLF line endings (RFC 4566 §5).
@@ -62,8 +77,12 @@ pub fn zone_sdp(p: &SdpParams) -> String {
     // default of type:broadcast, written from the receiver's view.
     line("a=type:broadcast".into());
     line("a=recvonly".into());
+    let profile = match p.protection {
+        SdpProtection::Plain => "RTP/AVP",
+        SdpProtection::SrtpKeyElsewhere | SdpProtection::Srtp(_) => "RTP/SAVP",
+    };
     line(format!(
-        "m=audio {} RTP/AVP {}",
+        "m=audio {} {profile} {}",
         p.group.port(),
         p.payload_type
     ));
@@ -82,6 +101,11 @@ pub fn zone_sdp(p: &SdpParams) -> String {
     line(format!("a=ptime:{}", p.ptime_ms));
     if let Some(rtcp_port) = p.group.port().checked_add(1) {
         line(format!("a=rtcp:{rtcp_port}"));
+    }
+    if let SdpProtection::Srtp(crypto) = &p.protection {
+        for attribute in crypto {
+            line(attribute.clone());
+        }
     }
     s
 }
@@ -102,8 +126,23 @@ fn session_name(name: &str) -> String {
 }
 
 /// The SDP receivers open to play `zone` (RFC 4566, RFC 7587), from the
-/// config: what `loa sdp` prints and SAP announces.
+/// config: what SAP announces, and `loa sdp` prints for a plain zone. An
+/// SRTP zone is `RTP/SAVP` without its key.
 pub fn for_zone(config: &crate::config::Config, zone: &crate::config::Zone) -> String {
+    let protection = match zone.security {
+        crate::config::ZoneSecurity::None => SdpProtection::Plain,
+        crate::config::ZoneSecurity::Srtp => SdpProtection::SrtpKeyElsewhere,
+    };
+    for_zone_with(config, zone, protection)
+}
+
+/// `for_zone` with the protection given: `loa sdp` passes the zone's
+/// `a=crypto` lines.
+pub fn for_zone_with(
+    config: &crate::config::Config,
+    zone: &crate::config::Zone,
+    protection: SdpProtection,
+) -> String {
     // Session id from the zone's group: stable across runs, so a receiver's
     // saved SDP stays valid (RFC 4566 §5.2 leaves the choice to the tool).
     let session_id = u64::from(u32::from(*zone.group.ip())) << 16 | u64::from(zone.group.port());
@@ -119,6 +158,7 @@ pub fn for_zone(config: &crate::config::Config, zone: &crate::config::Zone) -> S
         fec: config.audio.fec,
         ptime_ms: config.audio.frame.millis(),
         max_average_bitrate: Some(config.audio.bitrate_bps),
+        protection,
     })
 }
 
@@ -139,7 +179,29 @@ mod tests {
             fec: true,
             ptime_ms: 20,
             max_average_bitrate: Some(32_000),
+            protection: SdpProtection::Plain,
         }
+    }
+
+    #[test]
+    fn an_srtp_zone_is_savp_with_its_crypto_lines_or_without_a_key() {
+        let mut p = params();
+        p.protection = SdpProtection::SrtpKeyElsewhere;
+        let announced = zone_sdp(&p);
+        assert!(announced.contains("\r\nm=audio 5004 RTP/SAVP 96\r\n"), "{announced}");
+        assert!(!announced.contains("crypto"), "{announced}");
+        p.protection = SdpProtection::Srtp(vec![
+            "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAAA|1:4".into(),
+            "a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:BBBB|2:4".into(),
+        ]);
+        let secret = zone_sdp(&p);
+        assert!(
+            secret.ends_with(
+                "a=rtcp:5005\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAAA|1:4\r\n\
+                 a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:BBBB|2:4\r\n"
+            ),
+            "{secret}"
+        );
     }
 
     #[test]
@@ -185,6 +247,7 @@ mod tests {
             fec: false,
             ptime_ms: 40,
             max_average_bitrate: None,
+            protection: SdpProtection::Plain,
         });
         assert!(text.contains("c=IN IP4 239.1.2.3/4\r\n"));
         assert!(

@@ -249,6 +249,17 @@ impl Session {
         self.expected_media = Some(media_samples);
     }
 
+    /// Like `withdraw_last`, for a packet SRTP already protected: its
+    /// sequence number stays spent, since protecting another payload under
+    /// the same index would reuse the keystream (RFC 3711 §9.1), and the
+    /// sender's context refuses it anyway. Receivers see one lost packet
+    /// besides the pause.
+    pub fn abandon_last(&mut self, media_samples: u64, payload_len: usize) {
+        self.packets_sent = self.packets_sent.wrapping_sub(1);
+        self.octets_sent = self.octets_sent.wrapping_sub(payload_len as u32);
+        self.expected_media = Some(media_samples);
+    }
+
     /// When `poll_rtcp` should next be called; `None` after `bye`.
     pub fn poll_timeout(&self) -> Option<Instant> {
         (!self.left).then_some(self.next_rtcp)

@@ -12,6 +12,7 @@
 //! or a group).
 
 mod decode;
+mod gate;
 mod jitter;
 mod net;
 mod output;
@@ -32,6 +33,8 @@ use rand::{Rng, SeedableRng};
 
 use crate::rtp::rtcp::{self, RtcpPacket};
 use decode::{FrameDecoder, Produced};
+use gate::Gate;
+pub use gate::Rejected;
 use jitter::{Arrival, JitterBuffer, Playout};
 use net::{Channel, Datagram, Readers};
 use output::Output;
@@ -108,6 +111,11 @@ pub enum SpeakerError {
         #[source]
         source: SdpError,
     },
+    #[error("bad a=crypto line in {path}: {source}")]
+    Crypto {
+        path: PathBuf,
+        source: crate::rtp::srtp::CryptoAttributeError,
+    },
     #[error("nothing to play: give --sdp FILE, --group ADDR:PORT or --listen IP:PORT")]
     NoStream,
     #[error("cannot join group {group} on interface {interface}: {source}")]
@@ -168,6 +176,8 @@ pub struct SpeakerStats {
     pub jitter: Duration,
     /// SSRC of the source played last.
     pub ssrc: Option<u32>,
+    /// SRTP stream: datagrams that failed verification, by reason.
+    pub rejected: Option<Rejected>,
 }
 
 impl fmt::Display for SpeakerStats {
@@ -187,7 +197,19 @@ impl fmt::Display for SpeakerStats {
             self.dropped,
             self.played.as_secs_f64(),
             self.reports,
-        )
+        )?;
+        if let Some(r) = &self.rejected {
+            write!(
+                f,
+                "; SRTP rejected {} (bad auth {}, replay {}, unknown SSRC {}, malformed {})",
+                r.total(),
+                r.bad_auth,
+                r.replay,
+                r.unknown_ssrc,
+                r.malformed
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -199,6 +221,8 @@ struct Plan {
     payload_type: Option<u8>,
     channels: usize,
     rtcp_port: Option<u16>,
+    /// An SRTP stream's keys (`RTP/SAVP` with `a=crypto`).
+    crypto: Option<crate::rtp::srtp::CryptoAttribute>,
 }
 
 fn plan(options: &SpeakerOptions) -> Result<Plan, SpeakerError> {
@@ -224,7 +248,15 @@ fn plan(options: &SpeakerOptions) -> Result<Plan, SpeakerError> {
         _ => group.map(|g| g.port().wrapping_add(1)),
     };
     let stereo = sdp.as_ref().is_some_and(|s| s.stereo);
+    let crypto = match (sdp.as_ref().and_then(|s| s.crypto.as_deref()), &options.sdp) {
+        (Some(line), Some(path)) => Some(
+            crate::rtp::srtp::CryptoAttribute::parse(line)
+                .map_err(|source| SpeakerError::Crypto { path: path.clone(), source })?,
+        ),
+        _ => None,
+    };
     Ok(Plan {
+        crypto,
         group,
         interface: options.interface.unwrap_or(Ipv4Addr::UNSPECIFIED),
         payload_type: sdp.as_ref().map(|s| s.payload_type),
@@ -289,6 +321,7 @@ pub fn run(options: SpeakerOptions, stop: Arc<AtomicBool>) -> Result<SpeakerStat
     let mut rng = SmallRng::seed_from_u64(seed);
     let now = Instant::now();
     let mut speaker = Speaker {
+        gate: plan.crypto.clone().map(Gate::new),
         buffer: JitterBuffer::new(options.jitter),
         decoder,
         channels: plan.channels,
@@ -348,6 +381,8 @@ struct Speaker {
     /// Statistics of the source being played.
     source: Option<ReceiverStats>,
     stats: SpeakerStats,
+    /// SRTP: every datagram is verified here first.
+    gate: Option<Gate>,
     /// Losses of sources played before the current one.
     lost_before: u64,
     payload_type: Option<u8>,
@@ -427,10 +462,19 @@ impl Speaker {
             .as_ref()
             .map_or(Duration::ZERO, |s| s.jitter_duration());
         stats.ssrc = self.buffer.ssrc();
+        stats.rejected = self.gate.as_ref().map(|g| g.rejected);
         stats
     }
 
-    fn handle(&mut self, datagram: Datagram) {
+    fn handle(&mut self, mut datagram: Datagram) {
+        if let Some(gate) = self.gate.as_mut() {
+            // Only what verifies goes on; the rest is counted, nothing else.
+            let rtcp = datagram.channel == Channel::Rtcp;
+            match gate.open(&mut datagram.data, rtcp, datagram.arrival) {
+                Some(len) => datagram.data.truncate(len),
+                None => return,
+            }
+        }
         match datagram.channel {
             Channel::Rtp => self.handle_rtp(&datagram),
             Channel::Rtcp => self.handle_rtcp(&datagram),

@@ -19,6 +19,9 @@ pub struct SdpStream {
     pub stereo: bool,
     /// `a=rtcp:` (RFC 3605), else the RTP port + 1.
     pub rtcp_port: u16,
+    /// `RTP/SAVP`: the first `a=crypto:` attribute (without `a=`), which
+    /// holds the keys (RFC 4568).
+    pub crypto: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,16 +38,19 @@ pub enum SdpError {
     NoConnection,
     #[error("payload type {0} is not opus/48000 (a=rtpmap line)")]
     NotOpus(u8),
+    #[error("the stream is RTP/SAVP (SRTP) but the SDP has no a=crypto line with its key; `loa sdp --zone Z` prints one")]
+    NoKey,
 }
 
 /// Parses SDP text; LF or CRLF line endings.
 pub fn parse(text: &str) -> Result<SdpStream, SdpError> {
     let mut session_addr = None;
     let mut media_addr = None;
-    let mut media: Option<(u16, u8)> = None;
+    let mut media: Option<(u16, u8, bool)> = None;
     let mut encoding: Option<String> = None;
     let mut stereo = false;
     let mut rtcp_port = None;
+    let mut crypto: Option<String> = None;
     for (index, raw) in text.lines().enumerate() {
         let text = raw.trim_end_matches('\r');
         let bad = |reason| SdpError::Line {
@@ -75,12 +81,14 @@ pub fn parse(text: &str) -> Result<SdpStream, SdpError> {
                     break;
                 }
                 media = Some(
-                    media_line(value).ok_or_else(|| bad("expected `m=audio PORT RTP/AVP PT`"))?,
+                    media_line(value).ok_or_else(|| bad("expected `m=audio PORT RTP/AVP PT` or RTP/SAVP"))?,
                 );
             }
             "a" => {
-                let Some((_, pt)) = media else { continue };
-                if let Some(rest) = value.strip_prefix("rtpmap:") {
+                let Some((_, pt, _)) = media else { continue };
+                if value.starts_with("crypto:") {
+                    crypto.get_or_insert_with(|| value.to_string());
+                } else if let Some(rest) = value.strip_prefix("rtpmap:") {
                     let (id, name) = rest
                         .split_once(' ')
                         .ok_or_else(|| bad("expected `a=rtpmap:PT NAME/RATE`"))?;
@@ -109,7 +117,10 @@ pub fn parse(text: &str) -> Result<SdpStream, SdpError> {
             _ => {}
         }
     }
-    let (port, payload_type) = media.ok_or(SdpError::NoAudio)?;
+    let (port, payload_type, secure) = media.ok_or(SdpError::NoAudio)?;
+    if secure && crypto.is_none() {
+        return Err(SdpError::NoKey);
+    }
     let group = media_addr.or(session_addr).ok_or(SdpError::NoConnection)?;
     // Static payload types are never Opus; a dynamic one needs an rtpmap
     // naming opus/48000 (RFC 7587 §7).
@@ -122,6 +133,7 @@ pub fn parse(text: &str) -> Result<SdpStream, SdpError> {
         payload_type,
         stereo,
         rtcp_port: rtcp_port.unwrap_or(port.wrapping_add(1)),
+        crypto: if secure { crypto } else { None },
     })
 }
 
@@ -134,15 +146,18 @@ fn connection(value: &str) -> Option<Ipv4Addr> {
     fields.next()?.split('/').next()?.parse().ok()
 }
 
-/// `audio 5004 RTP/AVP 96` → (port, first payload type).
-fn media_line(value: &str) -> Option<(u16, u8)> {
+/// `audio 5004 RTP/AVP 96` → (port, first payload type, whether SRTP:
+/// `RTP/SAVP`).
+fn media_line(value: &str) -> Option<(u16, u8, bool)> {
     let mut fields = value.split_whitespace().skip(1);
     let port: u16 = fields.next()?.split('/').next()?.parse().ok()?;
-    if !fields.next()?.starts_with("RTP/AVP") || port == 0 {
+    let profile = fields.next()?;
+    let secure = profile.starts_with("RTP/SAVP");
+    if !(secure || profile.starts_with("RTP/AVP")) || port == 0 {
         return None;
     }
     let pt: u8 = fields.next()?.parse().ok()?;
-    (pt <= 127).then_some((port, pt))
+    (pt <= 127).then_some((port, pt, secure))
 }
 
 #[cfg(test)]
@@ -163,6 +178,7 @@ mod tests {
             fec: true,
             ptime_ms: 20,
             max_average_bitrate: None,
+            protection: crate::rtp::sdp::SdpProtection::Plain,
         })
     }
 
@@ -176,9 +192,24 @@ mod tests {
                 payload_type: 97,
                 stereo: false,
                 rtcp_port: 5005,
+                crypto: None,
             }
         );
         assert!(parse(&loa_sdp(true)).unwrap().stereo);
+    }
+
+    #[test]
+    fn an_savp_stream_needs_its_a_crypto_line() {
+        let text = "c=IN IP4 239.1.1.1\nm=audio 5004 RTP/SAVP 96\na=rtpmap:96 opus/48000/2\n";
+        assert_eq!(parse(text), Err(SdpError::NoKey));
+        let keyed = format!("{text}a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:KEY|1:4;inline:NEXT|2:4\n");
+        assert_eq!(
+            parse(&keyed).unwrap().crypto.as_deref(),
+            Some("crypto:1 AES_CM_128_HMAC_SHA1_80 inline:KEY|1:4;inline:NEXT|2:4")
+        );
+        // A key on a plain stream is not used.
+        let plain = keyed.replace("RTP/SAVP", "RTP/AVP");
+        assert_eq!(parse(&plain).unwrap().crypto, None);
     }
 
     #[test]

@@ -9,6 +9,11 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot make {path} readable by its owner only (it holds zone keys): {source}")]
+    Permissions {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot open the history database {path}: {source}")]
     Open {
         path: PathBuf,
@@ -129,7 +134,9 @@ impl Problem {
 impl StoreError {
     pub fn problem(&self) -> Problem {
         match self {
-            StoreError::CreateDir { source, .. } | StoreError::Unwritable { source, .. } => Problem::from_io(source),
+            StoreError::CreateDir { source, .. }
+            | StoreError::Permissions { source, .. }
+            | StoreError::Unwritable { source, .. } => Problem::from_io(source),
             StoreError::Open { source, .. } | StoreError::Migrate { source, .. } | StoreError::Query { source, .. } => {
                 Problem::from_sqlite(source)
             }

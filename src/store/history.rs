@@ -43,6 +43,7 @@ struct RawHistory {
     end_ms: Option<i64>,
     outcome: Option<String>,
     error: Option<String>,
+    skipped_ms: Option<i64>,
 }
 
 impl Store {
@@ -104,6 +105,24 @@ impl Store {
         Ok(())
     }
 
+    /// Records the silence pacer stalls put into the item so far (the
+    /// running total, so writing it again changes nothing); like the hash,
+    /// it may come after the item finished.
+    pub fn set_item_skipped(&mut self, id: i64, skipped_ms: u64) -> Result<(), StoreError> {
+        let skipped_ms = i64::try_from(skipped_ms).unwrap_or(i64::MAX);
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE history SET skipped_ms = ?2 WHERE id = ?1",
+                params![id, skipped_ms],
+            )
+            .map_err(self.query_error("record silence from a pacer stall"))?;
+        if changed == 0 {
+            return Err(StoreError::NoSuchItem { id });
+        }
+        Ok(())
+    }
+
     /// A row that starts and ends at once (failed to open, missed fire).
     pub fn record_item(
         &mut self,
@@ -127,7 +146,8 @@ impl Store {
             .prepare_cached(
                 "SELECT * FROM (
                      SELECT id, program, program_name, source, sha256, zones, priority, origin,
-                            caller_uid, caller_pid, start_ms, end_ms, outcome, error
+                            caller_uid, caller_pid, start_ms, end_ms, outcome, error,
+                            skipped_ms
                      FROM history
                      WHERE ?1 IS NULL OR start_ms >= ?1
                      ORDER BY start_ms DESC, id DESC
@@ -152,6 +172,7 @@ impl Store {
                     end_ms: row.get(11)?,
                     outcome: row.get(12)?,
                     error: row.get(13)?,
+                    skipped_ms: row.get(14)?,
                 })
             })
             .and_then(|rows| rows.collect())
@@ -186,6 +207,7 @@ impl Store {
             end: r.end_ms.map(|ms| self.timestamp(ms)).transpose()?,
             outcome,
             error: r.error,
+            skipped_ms: r.skipped_ms.map(|ms| ms.max(0) as u64),
         })
     }
 }

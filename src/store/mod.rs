@@ -9,6 +9,7 @@
 
 mod error;
 mod history;
+mod keys;
 mod measures;
 mod runtime;
 mod schema;
@@ -33,6 +34,24 @@ pub use runtime::{PlaylistRecord, ScheduleRecord};
 pub use speakers::{SpeakerEvent, SpeakerEventKind, SpeakerRecord};
 
 const DB_FILE: &str = "loa.db";
+
+/// Creates `path` mode 0600 if missing, and makes an existing file 0600
+/// (databases from before zone keys were kept may be 0644).
+fn restrict_to_owner(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))?;
+            }
+            Ok(())
+        }
+        // Read-only state dirs and the like: SQLite's own open says why.
+        Err(_) => Ok(()),
+    }
+}
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const INTERRUPTED_ERROR: &str = "the daemon stopped before the item ended";
 
@@ -62,6 +81,12 @@ impl Store {
             Problem::CannotOpen => unwritable(state_dir, &path).unwrap_or_else(|| open_error(&path, source)),
             _ => open_error(&path, source),
         };
+        // The file holds zone keys: made owner-only before SQLite writes a
+        // byte (SQLite gives its -wal and -shm files the same mode).
+        restrict_to_owner(&path).map_err(|source| StoreError::Permissions {
+            path: path.clone(),
+            source,
+        })?;
         let conn = Connection::open(&path).map_err(cannot_open)?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|source| open_error(&path, source))?;

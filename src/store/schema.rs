@@ -90,7 +90,26 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE schedules ADD COLUMN say TEXT;
     ALTER TABLE schedules ADD COLUMN voice TEXT;
     "#,
-    // 5: enrolled speakers (issue 15) and the audit of their enrolments,
+    // 5: silence in an item because the pacer stalled while it was on air
+    // (issue 14), milliseconds; NULL: no stall hit it.
+    r#"
+    ALTER TABLE history ADD COLUMN skipped_ms INTEGER;
+    "#,
+    // 6: each SRTP zone's key ring (issue 15), so a restart keeps the keys
+    // and SDPs handed out stay valid until their keys expire. Secret: the
+    // database file is mode 0600.
+    r#"
+    CREATE TABLE zone_keys (
+        zone          TEXT PRIMARY KEY NOT NULL,
+        suite         TEXT NOT NULL,
+        current_mki   INTEGER NOT NULL,
+        current_key   BLOB NOT NULL,
+        next_mki      INTEGER NOT NULL,
+        next_key      BLOB NOT NULL,
+        switch_at_ms  INTEGER NOT NULL
+    );
+    "#,
+    // 7: enrolled speakers (issue 15) and the audit of their enrolments,
     // joins, refusals and revocations. A revoked row stays (who, when);
     // a name can be enrolled again, but only one row per name is live.
     r#"

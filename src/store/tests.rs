@@ -285,7 +285,7 @@ fn new_database_is_at_the_current_schema_version() {
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(version, 5);
+    assert_eq!(version, 7);
 }
 
 #[test]
@@ -491,6 +491,30 @@ fn content_hash_can_be_set_after_the_item_began_or_finished() {
     );
     assert!(matches!(
         store.set_item_sha256(id + 1, "ab12"),
+        Err(StoreError::NoSuchItem { .. })
+    ));
+}
+
+#[test]
+fn silence_from_stalls_is_a_running_total_on_the_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let zones = zones();
+    let id = store.begin_item(&item(&zones, "a.opus", at(0))).unwrap();
+    let other = store.begin_item(&item(&zones, "b.opus", at(0))).unwrap();
+    store.set_item_skipped(id, 1_500).unwrap();
+    // The total again (a retried write), then a larger one after the end.
+    store.set_item_skipped(id, 1_500).unwrap();
+    store
+        .finish_item(id, at(10), Outcome::Completed, None)
+        .unwrap();
+    store.set_item_skipped(id, 2_700).unwrap();
+    let rows = store.history(&HistoryQuery::default()).unwrap();
+    let skipped = |row: i64| rows.iter().find(|r| r.id == row).unwrap().skipped_ms;
+    assert_eq!(skipped(id), Some(2_700));
+    assert_eq!(skipped(other), None, "a row no stall hit has none");
+    assert!(matches!(
+        store.set_item_skipped(other + 1, 20),
         Err(StoreError::NoSuchItem { .. })
     ));
 }

@@ -35,7 +35,7 @@ pub fn base_config(dir: &Path) -> String {
 pub fn zone_toml(name: &str) -> (String, String, u16) {
     let (group, port) = super::unique_group();
     (
-        format!("[[zone]]\nname = \"{name}\"\ngroup = \"{group}:{port}\"\n"),
+        format!("[[zone]]\nname = \"{name}\"\ngroup = \"{group}:{port}\"\nsecurity = \"none\"\n"),
         group,
         port,
     )

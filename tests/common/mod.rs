@@ -152,7 +152,7 @@ pub fn zone_config(audio: &str) -> TestZone {
     std::fs::write(
         &config,
         format!(
-            "[network]\ninterface = \"127.0.0.1\"\n[audio]\n{audio}\n[[zone]]\nname = \"z\"\ngroup = \"{group}:{port}\"\n"
+            "[network]\ninterface = \"127.0.0.1\"\n[audio]\n{audio}\n[[zone]]\nname = \"z\"\ngroup = \"{group}:{port}\"\nsecurity = \"none\"\n"
         ),
     )
     .unwrap();

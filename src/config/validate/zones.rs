@@ -40,12 +40,14 @@ impl Validator<'_> {
             let group = self.group(&z.group, name, &mut groups);
             let endpoints = self.endpoints(z);
             let unicast = z.unicast.iter().filter_map(|u| self.unicast(u)).collect();
+            let security = self.zone_security(z.security.as_ref());
             if let Some(group) = group {
                 zones.push(Zone {
                     name: name.clone(),
                     group,
                     endpoints,
                     unicast,
+                    security,
                 });
             }
         }

@@ -108,6 +108,9 @@ pub enum PacerInput {
     NotSent { zone: ZoneId, count: u64 },
     Sending,
     SendIdle,
+    /// The pacer woke `late` and skipped `skipped_ticks` frames on every
+    /// zone (the machine suspended, the daemon was stopped).
+    Stalled { late: Duration, skipped_ticks: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -274,6 +277,8 @@ pub enum Resolved {
 pub enum StoreWrite {
     Begin { key: RowKey, row: RowStart },
     Hash { key: RowKey, sha256: String },
+    /// The silence pacer stalls put into the row so far (a total).
+    Skipped { key: RowKey, skipped_ms: u64 },
     Finish { key: RowKey, end: Timestamp, outcome: Outcome, error: Option<String> },
     Record { row: RowStart, outcome: Outcome, error: Option<String> },
     LastFire { schedule: String, at: Timestamp },

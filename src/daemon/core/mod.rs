@@ -23,6 +23,7 @@ mod reload;
 mod requests;
 mod schedules;
 mod speakers;
+mod stall;
 mod state;
 mod status;
 
@@ -94,6 +95,9 @@ pub struct Core {
     /// Fires within the lead that were not prepared (the schedule was
     /// still on, or it could not start): their instant is the next look.
     unprepared: HashSet<(String, Timestamp)>,
+    /// Fires within the lead not prepared yet because the previous
+    /// broadcast of their schedule is still on: tried again.
+    deferred: HashSet<(String, Timestamp)>,
     /// When the schedules next need a look; None: work it out again.
     schedule_wake: Option<Instant>,
     jobs: HashMap<JobId, JobFor>,
@@ -107,6 +111,8 @@ pub struct Core {
     /// When the interface went down, on the wall clock, for `loa status`.
     net_down_at: Option<Timestamp>,
     next_net_check: Instant,
+    /// Pacer stalls since start (`loa status`).
+    stalls: stall::StallTotals,
     effects: VecDeque<Effect>,
 }
 
@@ -115,7 +121,7 @@ impl Core {
     /// interface address was not on this machine yet).
     pub fn new(config: Config, config_path: PathBuf, restored: Restored, socket_ok: bool, now: Now) -> Core {
         let tz = jiff::tz::TimeZone::get(&config.daemon.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
-        let zones: Vec<ZoneSlot> = config.zones.iter().map(|z| ZoneSlot { name: z.name.clone(), retired: false }).collect();
+        let zones: Vec<ZoneSlot> = config.zones.iter().map(|z| ZoneSlot { name: z.name.clone(), retired: false, stalls: Default::default() }).collect();
         let mut core = Core {
             arbiter: Arbiter::new(zones.len()),
             zones,
@@ -126,6 +132,7 @@ impl Core {
             programs: BTreeMap::new(),
             prepared: HashMap::new(),
             unprepared: HashSet::new(),
+            deferred: HashSet::new(),
             schedule_wake: None,
             jobs: HashMap::new(),
             pending: HashMap::new(),
@@ -135,6 +142,7 @@ impl Core {
             net: NetWatch::new(config.network.interface, socket_ok, now.mono),
             net_down_at: None,
             next_net_check: now.mono + TICK,
+            stalls: Default::default(),
             effects: VecDeque::new(),
             config_path,
             started: now.mono,

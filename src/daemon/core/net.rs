@@ -27,6 +27,7 @@ impl Core {
                 self.net.handle_send_idle(now);
                 self.net_actions();
             }
+            PacerInput::Stalled { late, skipped_ticks } => self.stalled(late, skipped_ticks),
         }
     }
 

@@ -451,7 +451,7 @@ impl Core {
         tracing::info!(program = %id, row = %row, "on air: {source}");
         self.emit(Effect::Store(StoreWrite::Begin { key: row, row: start }));
         let program = self.programs.get_mut(&id).expect("checked above");
-        program.current = Some(CurrentItem { index: item, row, position });
+        program.current = Some(CurrentItem { index: item, row, position, skipped: Duration::ZERO });
         // Items before this one are done; keep the map small on long loops.
         program.info.retain(|&i, _| i >= item);
     }
@@ -462,6 +462,10 @@ impl Core {
         let Some(mut program) = self.programs.remove(&id) else {
             return;
         };
+        if matches!(program.origin, Origin::Schedule(_)) {
+            // A fire deferred behind this broadcast may be prepared now.
+            self.schedule_wake = None;
+        }
         if let Some(current) = program.current.take() {
             let item_error = program.info.get(&current.index).and_then(|i| i.error.clone());
             let (outcome, error) = match (natural, item_error) {

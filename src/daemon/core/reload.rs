@@ -74,7 +74,7 @@ impl Core {
             if self.zone_id(&zone.name).is_none() {
                 let id = self.arbiter.add_zone();
                 debug_assert_eq!(id.index(), self.zones.len());
-                self.zones.push(ZoneSlot { name: zone.name.clone(), retired: false });
+                self.zones.push(ZoneSlot { name: zone.name.clone(), retired: false, stalls: Default::default() });
                 self.emit(Effect::AddZone {
                     zone: id,
                     config: zone.clone(),

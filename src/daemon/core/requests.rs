@@ -34,6 +34,8 @@ impl Core {
             Request::SpeakersAdd(p) => self.speakers_add(id, caller, p),
             Request::SpeakersList(_) => self.emit(Effect::Speakers { request: id, call: SpeakersCall::List }),
             Request::SpeakersRevoke(p) => self.speakers_revoke(id, caller, p),
+            // The shell answers it from the key rings; never sent here.
+            Request::ZoneKeys(_) => self.reply(id, Err(RpcError::internal("zone.keys reached the engine"))),
             // A stream method: only the first request of a connection, and
             // the server hands those over as `Input::LiveStart`.
             Request::LiveStart(_) => {

@@ -87,7 +87,11 @@ impl Core {
         for (name, at) in self.scheduler.upcoming(wall, 4) {
             let until = Duration::try_from(at.duration_since(wall)).unwrap_or(Duration::ZERO);
             let key = (name, at);
-            let until = if self.prepared.contains_key(&key) || self.unprepared.contains(&key) {
+            let deferred = self.deferred.contains(&key);
+            let until = if deferred && self.schedule_busy(&key.0).is_none() {
+                // Its previous broadcast has ended: prepare it now.
+                Duration::ZERO
+            } else if deferred || self.prepared.contains_key(&key) || self.unprepared.contains(&key) {
                 until
             } else {
                 until.saturating_sub(PREPARE_LEAD)
@@ -103,6 +107,7 @@ impl Core {
         let (mono, now) = (self.now.mono, self.now.wall);
         let lead = jiff::SignedDuration::try_from(PREPARE_LEAD).unwrap_or_default();
         self.unprepared.retain(|(_, at)| *at > now);
+        self.deferred.retain(|(_, at)| *at > now);
         for (name, at) in self.scheduler.upcoming(now, 8) {
             let key = (name.clone(), at);
             if at <= now || at > now + lead || self.prepared.contains_key(&key) || self.unprepared.contains(&key) {
@@ -112,10 +117,15 @@ impl Core {
                 continue;
             };
             if self.schedule_busy(&name).is_some() {
-                // Reported as missed when the fire comes.
-                self.unprepared.insert(key);
+                // The previous broadcast is still on: looked at again at
+                // least once a TICK and when a program of this schedule
+                // ends, so a fire whose previous broadcast ends within the
+                // lead is still prepared and on time; still on at the
+                // instant, the fire is a missed row.
+                self.deferred.insert(key);
                 continue;
             }
+            self.deferred.remove(&key);
             let until = Duration::try_from(at.duration_since(now)).unwrap_or_default();
             match self.fire_schedule(&def.spec, Some(mono + until)) {
                 Ok(id) => {
@@ -238,6 +248,7 @@ impl Core {
         let ids: Vec<ProgramId> = self.prepared.iter().filter(|((n, _), _)| n == name).map(|(_, &id)| id).collect();
         self.prepared.retain(|(n, _), _| n != name);
         self.unprepared.retain(|(n, _)| n != name);
+        self.deferred.retain(|(n, _)| n != name);
         self.schedule_wake = None;
         for id in ids {
             if self.programs.get(&id).is_some_and(|p| p.phase != super::state::Phase::Admitted) {

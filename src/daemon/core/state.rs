@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 
 use super::io::{ConnId, RequestId, StartPoint};
+use super::stall::ZoneStalls;
 use crate::config::Schedule;
 use crate::daemon::server::Caller;
 use crate::daemon::tasks::store::RowKey;
@@ -17,6 +18,7 @@ pub struct ZoneSlot {
     pub name: String,
     /// Removed by a reload: its id stays taken (ids never move).
     pub retired: bool,
+    pub stalls: ZoneStalls,
 }
 
 /// A schedule from the config file or added at runtime.
@@ -79,6 +81,8 @@ pub struct CurrentItem {
     pub index: usize,
     pub row: RowKey,
     pub position: Duration,
+    /// Silence pacer stalls put into it.
+    pub skipped: Duration,
 }
 
 /// Where a zone stopped hearing a programme: the first frame it missed.

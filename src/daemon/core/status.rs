@@ -29,6 +29,12 @@ impl Core {
                     program: owner,
                     priority: owner.and_then(|id| self.programs.get(&id)).map(|p| p.priority),
                     endpoints: counts.get(name.as_str()).copied().unwrap_or_default(),
+                    security: match self.config.zone(&name).map(|c| c.security) {
+                        Some(crate::config::ZoneSecurity::None) => crate::proto::status::ZoneSecurity::None,
+                        _ => crate::proto::status::ZoneSecurity::Srtp,
+                    },
+                    stalls: self.zones[zone.index()].stalls.stalls,
+                    skipped_ms: self.zones[zone.index()].stalls.skipped.as_millis() as u64,
                     name,
                 }
             })
@@ -70,6 +76,7 @@ impl Core {
                 last_sent: snapshot.sap.last_sent.map(|t| local_time(t, tz)),
                 error: snapshot.sap.error,
             },
+            pacer: self.stalls.status(),
         }
     }
 

@@ -46,8 +46,10 @@ pub fn pacer_inputs(event: PacerEvent, interface: Ipv4Addr) -> Vec<Input> {
             tracing::warn!(zone = %zone, %target, errors, "cannot send: {err}");
             return Vec::new();
         }
-        PacerEvent::Stalled { late, skipped_ticks } => {
-            tracing::warn!(late_ms = late.as_millis() as u64, skipped_ticks, "pacer stalled; skipping the missed frames");
+        // The core logs it, naming the zones and programs it hit.
+        PacerEvent::Stalled { late, skipped_ticks } => Input::Pacer(PacerInput::Stalled { late, skipped_ticks }),
+        PacerEvent::KeysRefused { zone } => {
+            tracing::error!(zone = %zone, "the pacer could not install the zone's new SRTP keys; it keeps sealing with the old ones");
             return Vec::new();
         }
     };

@@ -54,6 +54,8 @@ pub enum ShellMsg {
     Live { id: RequestId, caller: Caller, params: LiveStartParams, input: LiveInput, notify: UnixStream, reply: Reply },
     Worker { program: ProgramId, event: ProgramEvent },
     Pacer(PacerEvent),
+    /// A zone's SRTP keys changed (rotation, revocation): on to the pacer.
+    ZoneKeys { zone: String, keys: Box<crate::keys::ZoneKeys> },
 }
 
 /// The two input lanes (see the module doc).
@@ -82,6 +84,7 @@ pub struct Parts {
     pub config_path: PathBuf,
     pub zone_ssrcs: HashMap<String, u32>,
     pub zone_names: Vec<String>,
+    pub keys: crate::daemon::tasks::keys::KeysHandle,
 }
 
 struct LiveConn {
@@ -143,6 +146,9 @@ impl Shell {
                     super::notify::ready();
                 }
             }
+            ShellMsg::Request { caller, request: Request::ZoneKeys(params), reply, .. } => {
+                let _ = reply.send(self.zone_keys(caller, &params.zone).map(Response::ZoneKeys));
+            }
             ShellMsg::Request { id, caller, request, reply } => {
                 self.replies.insert(id, reply);
                 self.input(Input::Request { id, caller, request });
@@ -166,7 +172,39 @@ impl Shell {
                 }
                 self.run_effects();
             }
+            ShellMsg::ZoneKeys { zone, keys } => {
+                // Zone ids are positions; a retired zone keeps its place.
+                if let Some(index) = self.parts.zone_names.iter().rposition(|name| *name == zone) {
+                    tracing::info!(zone = %zone, mki = keys.current.mki.value(), "zone keys changed");
+                    self.send_pacer(pacer::Command::ZoneKeys { zone: crate::proto::ids::ZoneId::from_index(index), keys });
+                }
+            }
         }
+    }
+
+    /// `zone.keys`: read from the rings, no decision to make. Logged, since
+    /// the answer lets its reader decode the zone.
+    fn zone_keys(&self, caller: Caller, zone: &str) -> Result<crate::proto::keys::ZoneKeysInfo, RpcError> {
+        let ssrc = self.parts.zone_ssrcs.get(zone).copied();
+        let (Some(ssrc), Some(keys)) = (ssrc, self.parts.keys.keys(zone)) else {
+            return Err(match ssrc {
+                None => RpcError::invalid_params(format!("unknown zone \"{zone}\"")),
+                Some(_) => RpcError::refused(format!("zone \"{zone}\" is plain RTP (security = \"none\"): it has no keys")),
+            });
+        };
+        tracing::info!(zone, uid = caller.uid, pid = caller.pid, "zone keys handed out");
+        Ok(crate::proto::keys::ZoneKeysInfo {
+            zone: zone.to_string(),
+            ssrc,
+            suite: keys.suite.sdp_name().to_string(),
+            mki_len: crate::keys::MKI_LEN,
+            keys: keys
+                .keys()
+                .iter()
+                .map(|k| crate::proto::keys::ZoneKeyEntry { mki: k.mki.value(), inline: k.key.to_inline() })
+                .collect(),
+            switch_at: Timestamp::try_from(keys.switch_at).map(|t| t.to_string()).unwrap_or_default(),
+        })
     }
 
     pub fn input(&mut self, input: Input) {
@@ -199,6 +237,7 @@ impl Shell {
                 if let super::core::PacerCmd::RetireZone { zone } = &cmd {
                     if let Some(name) = self.parts.zone_names.get(zone.index()) {
                         self.parts.zone_ssrcs.remove(name);
+                        self.parts.keys.remove_zone(name);
                     }
                 }
                 match links::pacer_command(cmd, frames) {
@@ -207,7 +246,22 @@ impl Shell {
                 }
             }
             Effect::AddZone { zone, config, network, audio } => {
-                let spec = pacer::ZoneSpec::for_zone(&network, &audio, &config);
+                let keys = (config.security == crate::config::ZoneSecurity::Srtp)
+                    .then(|| self.parts.keys.keys_for_new_zone(&config.name, std::time::SystemTime::now()));
+                let spec = match pacer::ZoneSpec::for_zone(&network, &audio, &config, keys.as_ref()) {
+                    Ok(spec) => spec,
+                    // The zone's id is taken all the same, so later ids
+                    // stay in step with the pacer's: it is retired at once.
+                    Err(e) => {
+                        tracing::error!("{e}; the zone stays silent");
+                        let plain = crate::config::Zone { security: crate::config::ZoneSecurity::None, ..config.clone() };
+                        let mut spec = pacer::ZoneSpec::for_zone(&network, &audio, &plain, None)
+                            .expect("a plain zone needs no keys");
+                        spec.rtp_targets.clear();
+                        spec.rtcp_targets.clear();
+                        spec
+                    }
+                };
                 debug_assert_eq!(zone.index(), self.parts.zone_names.len());
                 self.parts.zone_names.push(config.name.clone());
                 self.parts.zone_ssrcs.insert(config.name.clone(), spec.session.ssrc);
@@ -342,6 +396,7 @@ impl Shell {
         match write {
             StoreWrite::Begin { key, row } => store.begin_row(key, row),
             StoreWrite::Hash { key, sha256 } => store.set_row_hash(key, sha256),
+            StoreWrite::Skipped { key, skipped_ms } => store.set_row_skipped(key, skipped_ms),
             StoreWrite::Finish { key, end, outcome, error } => store.finish_row(key, end, outcome, error),
             StoreWrite::Record { row, outcome, error } => store.record_row(row, outcome, error),
             StoreWrite::LastFire { schedule, at } => store.write("remember a fire", move |s| s.set_last_fire(&schedule, at)),

@@ -395,6 +395,14 @@ async fn listen(
         };
         let packets = match rtcp::parse_compound(&buf[..n]) {
             Ok(p) => p,
+            // An SRTP zone's own SRTCP looped back by multicast: its first
+            // 8 bytes (header, SSRC) are clear, the rest encrypted. Not a
+            // speaker, and not malformed. (Verifying SRTCP from speakers
+            // is not done here yet: they are ignored like any datagram
+            // that does not parse.)
+            Err(_) if buf.get(4..8).is_some_and(|b| ours.contains_key(&u32::from_be_bytes([b[0], b[1], b[2], b[3]]))) => {
+                continue;
+            }
             Err(e) => {
                 limit.warn(from, &e.to_string());
                 continue;

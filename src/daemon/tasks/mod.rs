@@ -4,6 +4,7 @@
 //! owns its I/O and talks to the engine by channel.
 
 pub mod health;
+pub mod keys;
 pub mod sap;
 pub mod speakers;
 pub mod store;

@@ -50,6 +50,10 @@ enum Op {
         key: RowKey,
         sha256: String,
     },
+    Skipped {
+        key: RowKey,
+        skipped_ms: u64,
+    },
     Finish {
         key: RowKey,
         end: Timestamp,
@@ -72,6 +76,7 @@ impl Op {
         match self {
             Op::Begin { .. } => "begin an item",
             Op::Hash { .. } => "record a content hash",
+            Op::Skipped { .. } => "record silence from a pacer stall",
             Op::Finish { .. } => "finish an item",
             Op::Record { .. } => "record an item",
             Op::Other { what, .. } => what,
@@ -386,6 +391,13 @@ impl Ctx {
                     health.lock().lost_writes += 1;
                 }
             }
+            Op::Skipped { key, skipped_ms } => {
+                if let Some(&id) = rows.get(key) {
+                    store.set_item_skipped(id, *skipped_ms)?;
+                } else if lost_keys.contains(key) {
+                    health.lock().lost_writes += 1;
+                }
+            }
             Op::Finish {
                 key,
                 end,
@@ -472,7 +484,7 @@ impl Ctx {
                 // The row stays open; a restart marks it interrupted.
                 self.rows.remove(&key);
             }
-            Op::Hash { .. } | Op::Other { .. } => {}
+            Op::Hash { .. } | Op::Skipped { .. } | Op::Other { .. } => {}
         }
     }
 }
@@ -517,6 +529,12 @@ impl StoreHandle {
     /// Records the content hash once it is known (hashing runs beside playback).
     pub fn set_row_hash(&self, key: RowKey, sha256: String) {
         self.send(Op::Hash { key, sha256 });
+    }
+
+    /// Records the silence pacer stalls put into the row under `key` so far
+    /// (a running total).
+    pub fn set_row_skipped(&self, key: RowKey, skipped_ms: u64) {
+        self.send(Op::Skipped { key, skipped_ms });
     }
 
     /// Closes the row opened under `key`.

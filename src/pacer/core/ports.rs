@@ -6,6 +6,9 @@ use std::net::SocketAddr;
 use std::sync::mpsc::{Receiver, TryRecvError};
 
 use crate::program::Frame;
+use crate::proto::ids::ZoneId;
+
+use super::{Outputs, PacerEvent};
 
 /// What taking a program's next frame found.
 // The frame travels inline on purpose: boxing it would allocate per frame.
@@ -46,3 +49,40 @@ impl<F: FnMut(&[u8], SocketAddr) -> io::Result<()>> Transmit for F {
         self(packet, target)
     }
 }
+
+/// A transient send error (full send buffer) is reported on the first and
+/// then every this many: a missing route must not flood the log at 50 Hz.
+const SEND_ERROR_EVERY: u64 = 1000;
+
+pub(super) fn send_rtcp_to<T: Transmit>(targets: &[SocketAddr], packet: &[u8], zone: ZoneId, tx: &mut T, out: &mut Outputs) {
+    for &target in targets {
+        if transmit(tx, packet, target, zone, out) {
+            out.stats.rtcp_packets += 1;
+        }
+    }
+}
+
+/// One datagram: a full buffer is counted (and reported now and then), an
+/// interface error goes to the send watch.
+pub(super) fn transmit<T: Transmit>(tx: &mut T, packet: &[u8], target: SocketAddr, zone: ZoneId, out: &mut Outputs) -> bool {
+    match tx.send_to(packet, target) {
+        Ok(()) => {
+            out.watch.sent();
+            true
+        }
+        Err(err) if crate::net::netwatch::is_transient(&err) => {
+            out.stats.send_errors += 1;
+            let errors = out.stats.send_errors;
+            if errors == 1 || errors % SEND_ERROR_EVERY == 0 {
+                out.emit(PacerEvent::SendError { zone, target, errno: err.raw_os_error(), errors });
+            }
+            false
+        }
+        Err(err) => {
+            out.stats.send_errors += 1;
+            out.watch.fault(err.raw_os_error(), target);
+            false
+        }
+    }
+}
+

@@ -42,6 +42,7 @@ fn spec(n: usize) -> ZoneSpec {
         },
         rtp_targets: vec![rtp_target(n)],
         rtcp_targets: vec![SocketAddr::from(([239, 255, 0, n as u8], 5005))],
+        seal: None,
     }
 }
 
@@ -180,9 +181,13 @@ struct Rig {
 
 impl Rig {
     fn new(zones: usize) -> Rig {
+        Rig::with_specs((0..zones).map(spec).collect())
+    }
+
+    fn with_specs(specs: Vec<ZoneSpec>) -> Rig {
         let start = Instant::now();
         Rig {
-            core: PacerCore::new(FRAME, (0..zones).map(spec).collect(), start),
+            core: PacerCore::new(FRAME, specs, start),
             start,
             failing: None,
         }
@@ -253,3 +258,4 @@ fn timestamp_at(tick: u64) -> u32 {
 
 mod faults;
 mod playing;
+mod srtp;

@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::broadcast::{LiveStartParams, StartParams, Started, StopParams, Stopped};
 use super::health::{EndpointList, EndpointsParams};
 use super::history::{History, HistoryParams};
+use super::keys::{ZoneKeysInfo, ZoneKeysParams};
 use super::playlist::{PlaylistList, PlaylistListParams, PlaylistLoadParams, PlaylistLoaded};
 use super::reload::{ReloadParams, Reloaded};
 use super::rpc::RpcError;
@@ -116,6 +117,8 @@ methods! {
     SpeakersAdd(SpeakersAddParams) = "speakers.add" => SpeakerAdded;
     SpeakersList(SpeakersListParams) = "speakers.list" => SpeakerList;
     SpeakersRevoke(SpeakersRevokeParams) = "speakers.revoke" => SpeakerRevoked;
+    /// A secret: an SRTP zone's keys (`loa sdp`).
+    ZoneKeys(ZoneKeysParams) = "zone.keys" => ZoneKeysInfo;
     /// The connection carries PCM after this request (see [`STREAM_METHODS`]).
     LiveStart(LiveStartParams) = "live.start" => Started;
 }

@@ -356,3 +356,12 @@ fn redact_key_param(text: &str) -> String {
         None => "…".to_string(),
     }
 }
+
+impl From<crate::config::SrtpSuite> for Suite {
+    fn from(suite: crate::config::SrtpSuite) -> Suite {
+        match suite {
+            crate::config::SrtpSuite::AesCm128HmacSha1_80 => Suite::AesCm128HmacSha1_80,
+            crate::config::SrtpSuite::AeadAes128Gcm => Suite::AeadAes128Gcm,
+        }
+    }
+}

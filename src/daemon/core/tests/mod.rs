@@ -6,6 +6,7 @@ mod branches;
 mod programs;
 mod requests;
 mod schedules;
+mod stall;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

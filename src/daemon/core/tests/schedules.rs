@@ -89,6 +89,28 @@ fn a_fire_while_the_previous_broadcast_is_on_is_a_missed_row() {
 }
 
 #[test]
+fn a_fire_whose_previous_broadcast_ends_within_the_lead_is_prepared_and_on_its_instant() {
+    // Every 2 s (the lead itself), half a second of tone: each fire's
+    // preparation begins while the previous broadcast is still on.
+    let mut h = Harness::new("[[schedule]]\nname = \"tin\"\ncron = \"*/2 * * * * *\"\nfile = \"tin.wav\"\nzones = [\"thon-1\"]\n");
+    h.advance(Duration::ZERO);
+    for k in 1..=3u64 {
+        h.resolve(&["/media/tin.wav"], None);
+        h.ready(p(k), "/media/tin.wav");
+        h.advance(Duration::from_secs(2));
+        let instant = h.start + Duration::from_secs(2 * k);
+        assert_eq!(h.assigns().last(), Some(&(z(0), Some(p(k)), Some(instant))), "fire {k} on its instant");
+        h.progress(p(k), 0, 0);
+        assert!(h.jobs().is_empty(), "fire {} waits while #{k} is on", k + 1);
+        h.advance(Duration::from_millis(500));
+        h.pacer(PacerInput::ProgramEnded { program: p(k) });
+        h.advance(Duration::ZERO);
+        assert_eq!(h.jobs().len(), 1, "fire {} prepared as soon as #{k} ended", k + 1);
+    }
+    assert!(h.recorded().is_empty(), "no fire missed: {:?}", h.recorded());
+}
+
+#[test]
 fn the_schedule_is_busy_while_a_branch_of_its_programme_plays() {
     let mut h = Harness::new(
         "[[schedule]]\nname = \"tin\"\ncron = \"*/10 * * * * *\"\nfile = \"tin.wav\"\nzones = \"all\"\n",
