@@ -13,7 +13,7 @@ use toml::Spanned;
 pub(super) const TABLES: &[(&str, &[&str])] = &[
     (
         "at the top level",
-        &["network", "audio", "daemon", "health", "sap", "chime", "tts", "security", "speakers", "zone", "playlist", "schedule"],
+        &["network", "audio", "daemon", "health", "sap", "chime", "tts", "speakers", "security", "zone", "playlist", "schedule"],
     ),
     ("in [network]", &["interface", "ttl", "dscp"]),
     (

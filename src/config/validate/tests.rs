@@ -285,7 +285,7 @@ fn unknown_table_is_refused_at_the_top_level() {
     assert_eq!(
         e,
         ["loa.toml:6:3: unknown key \"schedules\" at the top level; expected one of network, audio, \
-          daemon, health, sap, chime, tts, security, speakers, zone, playlist, schedule"]
+          daemon, health, sap, chime, tts, speakers, security, zone, playlist, schedule"]
     );
 }
 
