@@ -14,12 +14,20 @@ use common::require_netns;
 use loa::speakers::Credential;
 use loa::store::{SpeakerEventKind, Store};
 
-const LISTEN: &str = "127.0.0.1:53000";
+/// The join port of this test's daemon: its own, since the daemon now
+/// listens on it and tests run side by side.
+fn listen_addr() -> String {
+    format!("127.0.0.1:{}", common::unique_group().1)
+}
 
 fn config(dir: &Path, listen: bool) -> String {
+    config_on(dir, listen.then(listen_addr).as_deref())
+}
+
+fn config_on(dir: &Path, listen: Option<&str>) -> String {
     let (zone, _, _) = zone_toml("thon-1");
     let (zone2, _, _) = zone_toml("thon-2");
-    let speakers = if listen { format!("[speakers]\nlisten = \"{LISTEN}\"\n") } else { String::new() };
+    let speakers = listen.map(|l| format!("[speakers]\nlisten = \"{l}\"\n")).unwrap_or_default();
     format!("{}{speakers}{zone}{zone2}", base_config(dir))
 }
 
@@ -31,7 +39,8 @@ fn stderr(out: &std::process::Output) -> String {
 fn enrolment_writes_a_private_credential_bound_to_the_daemon_identity() {
     require_netns();
     let dir = tempfile::tempdir().unwrap();
-    let mut daemon = Daemon::start(dir.path(), &config(dir.path(), true));
+    let listen = listen_addr();
+    let mut daemon = Daemon::start(dir.path(), &config_on(dir.path(), Some(&listen)));
     let file = dir.path().join("xa-dong.toml");
     let out = daemon.loa(&["speakers", "add", "xa-dong", "--zones", "thon-1,thon-2", "--out", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -39,7 +48,7 @@ fn enrolment_writes_a_private_credential_bound_to_the_daemon_identity() {
     assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
     let credential = Credential::parse(&std::fs::read_to_string(&file).unwrap()).unwrap();
     assert_eq!(credential.speaker, "xa-dong");
-    assert_eq!(credential.daemon.to_string(), LISTEN);
+    assert_eq!(credential.daemon.to_string(), listen);
     assert_eq!(credential.zones, ["thon-1", "thon-2"]);
 
     // The daemon's identity is kept: a restart hands out the same pin.
