@@ -211,12 +211,17 @@ impl SessionsHandle {
             let next = self.lock().bindings.poll_timeout();
             let wait = next.map_or(Duration::from_secs(1), |at| at.saturating_duration_since(Instant::now()));
             tokio::time::sleep(wait.min(Duration::from_secs(1))).await;
-            let mut inner = self.lock();
-            let changes = inner.bindings.handle_timeout(Instant::now());
-            let updates = self.apply(&inner, changes);
-            drop(inner);
-            self.send_targets(updates);
+            self.tick(Instant::now());
         }
+    }
+
+    /// Drops the bindings whose keepalives stopped by `now`.
+    fn tick(&self, now: Instant) {
+        let mut inner = self.lock();
+        let changes = inner.bindings.handle_timeout(now);
+        let updates = self.apply(&inner, changes);
+        drop(inner);
+        self.send_targets(updates);
     }
 }
 
@@ -245,3 +250,6 @@ pub async fn start(sessions: SessionsHandle, parts: ListenerParts) -> std::io::R
     tokio::spawn(conn::accept(sessions, tcp, parts));
     Ok(for_pacer)
 }
+
+#[cfg(test)]
+mod tests;

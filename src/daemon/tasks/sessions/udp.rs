@@ -38,7 +38,7 @@ impl SecurityLog {
 }
 
 /// Why a datagram was not a speaker's.
-fn check(sessions: &SessionsHandle, packet: &mut [u8], from: SocketAddr, now: Instant) -> Result<(), &'static str> {
+pub(super) fn check(sessions: &SessionsHandle, packet: &mut [u8], from: SocketAddr, now: Instant) -> Result<(), &'static str> {
     if packet.len() < 8 || !is_rtcp(packet) {
         return Err("not an SRTCP packet");
     }
