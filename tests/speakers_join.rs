@@ -79,6 +79,14 @@ fn a_joined_speaker_plays_the_tone_sequence_and_shows_online_then_offline() {
     assert!(table.contains("unicast") && table.contains(&address.to_string()) && table.contains("online"), "{table}");
 
     assert!(daemon.loa(&["play", "--zones", "z", "tones.wav"]).status.success());
+    // Its keepalives are receiver reports: health hears it as it hears a
+    // multicast speaker (by address; unregistered, as it is in no
+    // endpoints list).
+    let endpoints = daemon.wait_json(&["endpoints"], "the joined speaker in loa endpoints", Duration::from_secs(4), |e| {
+        e["endpoints"].as_array().is_some_and(|rows| rows.iter().any(|r| r["zone"] == "z" && r["address"] == "127.0.0.1"))
+    });
+    let row = endpoints["endpoints"].as_array().unwrap().iter().find(|r| r["address"] == "127.0.0.1").unwrap();
+    assert_eq!(row["state"], "unregistered", "{row:#}");
     daemon.wait_idle(Duration::from_secs(15));
     std::thread::sleep(Duration::from_millis(500));
     let out = spk.stop(STOP_GRACE);

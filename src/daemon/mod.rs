@@ -196,6 +196,7 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
             keys: keys.clone(),
             speakers: speakers.clone(),
             identity,
+            health: health.clone(),
         };
         let socket = tasks::sessions::start(sessions, parts)
             .await

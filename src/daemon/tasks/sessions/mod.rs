@@ -233,6 +233,8 @@ pub struct ListenerParts {
     pub keys: KeysHandle,
     pub speakers: SpeakersHandle,
     pub identity: Arc<crate::speakers::Identity>,
+    /// Verified keepalives are receiver reports: health hears them.
+    pub health: crate::daemon::tasks::health::HealthHandle,
 }
 
 /// Binds TCP and UDP on `listen` and runs the sessions until the runtime
@@ -245,7 +247,8 @@ pub async fn start(sessions: SessionsHandle, parts: ListenerParts) -> std::io::R
     let udp = tokio::net::UdpSocket::from_std(udp)?;
     let tcp = tokio::net::TcpListener::bind(parts.listen).await?;
     tracing::info!(listen = %parts.listen, "speakers may join (TLS over TCP, SRTP/SRTCP over UDP)");
-    tokio::spawn(udp::receive(sessions.clone(), udp));
+    let zone_of = parts.zones.iter().map(|(name, facts)| (facts.ssrc, name.clone())).collect();
+    tokio::spawn(udp::receive(sessions.clone(), udp, parts.health.clone(), zone_of));
     tokio::spawn(sessions.clone().expire());
     tokio::spawn(conn::accept(sessions, tcp, parts));
     Ok(for_pacer)

@@ -4,11 +4,19 @@
 //! such a packet moves that speaker's unicast to its source address
 //! (symmetric RTP, RFC 4961). Anything else is counted and logged, at most
 //! every `LOG_EVERY`, as a security event, and never counts as a speaker.
+//!
+//! A keepalive is a receiver report: once it verifies, its report blocks
+//! go to the health monitor like a multicast speaker's, under the zone
+//! the blocks are about.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::SessionsHandle;
+use crate::daemon::tasks::health::{HealthHandle, HealthInput};
+use crate::health::Report;
+use crate::rtp::rtcp::{self, RtcpPacket};
 use crate::rtp::srtp::is_rtcp;
 
 const LOG_EVERY: Duration = Duration::from_secs(10);
@@ -37,8 +45,9 @@ impl SecurityLog {
     }
 }
 
-/// Why a datagram was not a speaker's.
-pub(super) fn check(sessions: &SessionsHandle, packet: &mut [u8], from: SocketAddr, now: Instant) -> Result<(), &'static str> {
+/// Whose keepalive a datagram is (and the length of the plain report), or
+/// why it is no speaker's.
+pub(super) fn check(sessions: &SessionsHandle, packet: &mut [u8], from: SocketAddr, now: Instant) -> Result<(String, usize), &'static str> {
     if packet.len() < 8 || !is_rtcp(packet) {
         return Err("not an SRTCP packet");
     }
@@ -47,19 +56,39 @@ pub(super) fn check(sessions: &SessionsHandle, packet: &mut [u8], from: SocketAd
     let Some(uplink) = inner.uplinks.get_mut(&ssrc) else {
         return Err("no joined speaker has its SSRC");
     };
-    if let Err(e) = uplink.rx.unprotect_rtcp(packet) {
-        return Err(e.reason());
-    }
+    let len = match uplink.rx.unprotect_rtcp(packet) {
+        Ok(len) => len,
+        Err(e) => return Err(e.reason()),
+    };
     let speaker = uplink.speaker.clone();
     inner.heard_at.insert(speaker.clone(), jiff::Timestamp::now());
     let change = inner.bindings.heard(&speaker, from, now);
     let updates = sessions.apply(&inner, change.into_iter().collect());
     drop(inner);
     sessions.send_targets(updates);
-    Ok(())
+    Ok((speaker, len))
 }
 
-pub(super) async fn receive(sessions: SessionsHandle, socket: tokio::net::UdpSocket) {
+/// The verified report to the health monitor, one per reporting SSRC.
+fn feed_health(health: &HealthHandle, zone_of: &HashMap<u32, String>, home: Option<String>, plain: &[u8], from: SocketAddr) {
+    let Ok(packets) = rtcp::parse_compound(plain) else { return };
+    let arrival_ntp_mid32 = ((rtcp::ntp_time(SystemTime::now()) >> 16) & 0xFFFF_FFFF) as u32;
+    let mut cname = None;
+    let mut reports = Vec::new();
+    for packet in packets {
+        match packet {
+            RtcpPacket::ReceiverReport { ssrc, reports: blocks } => reports.push((ssrc, blocks)),
+            RtcpPacket::Sdes { cnames } => cname = cnames.into_iter().next().map(|(_, c)| c),
+            _ => {}
+        }
+    }
+    for (reporter_ssrc, blocks) in reports {
+        let Some(zone) = blocks.iter().find_map(|b| zone_of.get(&b.ssrc).cloned()).or_else(|| home.clone()) else { continue };
+        health.send(HealthInput::Report(Report { zone, from, reporter_ssrc, cname: cname.clone(), blocks, arrival_ntp_mid32 }));
+    }
+}
+
+pub(super) async fn receive(sessions: SessionsHandle, socket: tokio::net::UdpSocket, health: HealthHandle, zone_of: HashMap<u32, String>) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
         let (len, from) = match socket.recv_from(&mut buf).await {
@@ -72,13 +101,19 @@ pub(super) async fn receive(sessions: SessionsHandle, socket: tokio::net::UdpSoc
             }
         };
         let now = Instant::now();
-        if let Err(why) = check(&sessions, &mut buf[..len], from, now) {
+        match check(&sessions, &mut buf[..len], from, now) {
+            Ok((speaker, plain)) => {
+                let home = sessions.lock().bindings.zones(&speaker).first().cloned();
+                feed_health(&health, &zone_of, home, &buf[..plain], from);
+            }
+            Err(why) => {
             let log = sessions.lock().security.count(now);
             if let Some((since, total)) = log {
                 tracing::warn!(
                     %from, reason = why, since_last_line = since, total,
                     "SECURITY: unauthenticated datagram at the speakers port, ignored"
                 );
+            }
             }
         }
     }
