@@ -78,6 +78,20 @@ fn a_joined_speaker_plays_the_tone_sequence_and_shows_online_then_offline() {
     let table = String::from_utf8_lossy(&daemon.loa(&["speakers", "list"]).stdout).into_owned();
     assert!(table.contains("unicast") && table.contains(&address.to_string()) && table.contains("online"), "{table}");
 
+    // Datagrams at the port that do not authenticate (a plain RR and
+    // junk, from another socket) are logged as security events and move
+    // nothing.
+    let attacker = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let rr = [0x81, 201, 0, 7, 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    attacker.send_to(&rr, &listen).unwrap();
+    attacker.send_to(b"hello", &listen).unwrap();
+    wait_until("the security line", Duration::from_secs(3), || {
+        let log = daemon.log_text();
+        if log.contains("SECURITY: unauthenticated datagram at the speakers port") { Ok(()) } else { Err(log) }
+    });
+    let still = row(&daemon.json(&["speakers", "list"]), "xa-dong").clone();
+    assert_eq!(still["address"], online["address"], "{still}");
+
     assert!(daemon.loa(&["play", "--zones", "z", "tones.wav"]).status.success());
     // Its keepalives are receiver reports: health hears it as it hears a
     // multicast speaker (by address; unregistered, as it is in no
