@@ -54,7 +54,7 @@ fn info(name: &str) -> SpeakerInfo {
         address: None,
         last_keepalive: None,
         pin: "sha256:00".into(),
-        enrolled_at: jiff::Timestamp::UNIX_EPOCH,
+        enrolled_at: Timestamp::UNIX_EPOCH,
         enrolled_by: None,
         revoked_at: None,
         revoked_by: None,
