@@ -180,6 +180,10 @@ async fn session(stream: tokio::net::TcpStream, peer: SocketAddr, acceptor: TlsA
         }
     };
     let uplink = Uplink { ssrc: uplink_ssrc, key: b64(uplink_key.expose_bytes()) };
+    // Watching before the keys are read: a change in between is then seen
+    // (and sent unless the MKIs are the ones granted).
+    let mut keys_rx = parts.keys.subscribe();
+    keys_rx.borrow_and_update();
     let mut sent: HashMap<String, (u32, u32)> = HashMap::new();
     let mut grants = Vec::new();
     for zone in &zones {
@@ -206,10 +210,19 @@ async fn session(stream: tokio::net::TcpStream, peer: SocketAddr, acceptor: TlsA
         udp_port: parts.listen.port(),
         zones: grants,
     };
-    let mut keys_rx = parts.keys.subscribe();
-    keys_rx.borrow_and_update();
     let (kick, mut kicked) = mpsc::unbounded_channel();
     let id = sessions.joined(&name, sent.keys().cloned().collect(), uplink_ssrc, rx, kick);
+    // A revocation may have run since the first lookup (it found no
+    // session to close, and its fresh keys may be in this welcome). The
+    // speakers thread answers in order: enrolled now means a revocation
+    // still to come will find this session and close it.
+    if !matches!(parts.speakers.admit(pin).await, Ok((join::Enrolment::Live { .. }, _))) {
+        sessions.left(&name, id);
+        let reason = format!("speaker \"{name}\" was revoked while it joined");
+        let _ = send(&mut wr, &Message::Refused { reason: reason.clone() }).await;
+        parts.speakers.event(Some(name), SpeakerEventKind::Refused, peer, &reason);
+        return;
+    }
     if let Err(e) = send(&mut wr, &Message::Welcome(welcome)).await {
         sessions.left(&name, id);
         tracing::info!(%peer, speaker = %name, "speaker left before its welcome: {e}");
