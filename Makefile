@@ -44,7 +44,7 @@ clean:
 # Each fuzz target for 30 s (not part of `make test`). cargo-fuzz needs
 # nightly features; RUSTC_BOOTSTRAP=1 lets the machine's stable toolchain
 # build them. Installs cargo-fuzz if absent.
-FUZZ_TARGETS = rtcp_parse rtp_receive control_request config_parse playlist_parse srtp_unprotect
+FUZZ_TARGETS = rtcp_parse rtp_receive control_request config_parse playlist_parse srtp_unprotect join_parse
 fuzz-smoke: deps
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 	cd fuzz && for t in $(FUZZ_TARGETS); do \

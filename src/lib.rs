@@ -23,4 +23,5 @@ pub mod proto;
 pub mod rtp;
 pub mod schedule;
 pub mod speaker;
+pub mod speakers;
 pub mod store;

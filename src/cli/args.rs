@@ -96,6 +96,9 @@ pub enum Command {
     History(HistoryArgs),
     /// Which speakers hear the broadcast: state, loss, jitter, RTT per endpoint.
     Endpoints(EndpointsArgs),
+    /// Enrol, list and revoke speakers that join loa themselves (behind NAT).
+    #[command(subcommand)]
+    Speakers(SpeakersCommand),
     /// Reference IP loudspeaker: join a zone, play it into a WAV file or
     /// stdout (jitter buffer, Opus FEC/PLC), send RTCP receiver reports back.
     Speaker(SpeakerArgs),
@@ -120,6 +123,7 @@ impl Command {
             Command::Playlist(_) => "playlist",
             Command::History(_) => "history",
             Command::Endpoints(_) => "endpoints",
+            Command::Speakers(_) => "speakers",
             Command::Speaker(_) => "speaker",
             Command::Reload => "reload",
         }
@@ -362,6 +366,24 @@ pub enum PlaylistCommand {
     List,
 }
 
+#[derive(Debug, PartialEq, Subcommand)]
+pub enum SpeakersCommand {
+    /// Enrol a speaker: make its credential (printed, or written with mode 0600).
+    Add {
+        name: String,
+        /// The zones it plays, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        zones: Vec<String>,
+        /// Write the credential file here (mode 0600) instead of printing it.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Every enrolled speaker: zones, transport, public address, last keepalive, state.
+    List,
+    /// Cut a speaker off: its credential no longer joins.
+    Revoke { name: String },
+}
+
 #[derive(Debug, PartialEq, Args)]
 pub struct HistoryArgs {
     /// A date (2026-11-27), a local time ("2026-11-27 06:00"), or an age (2h, 3d).
@@ -388,8 +410,14 @@ pub struct EndpointsArgs {
 #[derive(Debug, PartialEq, Args)]
 pub struct SpeakerArgs {
     /// The zone's SDP file (from `loa sdp`).
-    #[arg(long, required_unless_present_any = ["group", "listen"])]
+    #[arg(long, required_unless_present_any = ["group", "listen", "join"])]
     pub sdp: Option<PathBuf>,
+    /// Join loa as an enrolled speaker: HOST:PORT of its [speakers] listen.
+    #[arg(long, requires = "credential", conflicts_with_all = ["sdp", "group", "listen", "rtcp_to"])]
+    pub join: Option<String>,
+    /// The speaker's credential file (from `loa speakers add --out`).
+    #[arg(long, requires = "join")]
+    pub credential: Option<PathBuf>,
     /// Multicast group and RTP port, e.g. 239.255.0.1:5004.
     #[arg(long)]
     pub group: Option<SocketAddrV4>,

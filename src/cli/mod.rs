@@ -22,6 +22,7 @@ pub mod playlist;
 pub mod schedule;
 pub mod serve;
 pub mod speaker;
+pub mod speakers;
 pub mod status;
 pub mod stream;
 pub mod table;
@@ -64,6 +65,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Playlist(command) => playlist::run(command, &global),
         Command::History(args) => history::run(args, &global),
         Command::Endpoints(args) => endpoints::run(args, &global),
+        Command::Speakers(command) => speakers::run(command, &global),
     }
 }
 

@@ -30,6 +30,8 @@ pub struct Config {
     pub chime: Chimes,
     /// Text-to-speech (`[tts]`).
     pub tts: Tts,
+    /// Speakers that join loa themselves (`[speakers]`).
+    pub speakers: Speakers,
     /// SRTP settings for every `security = "srtp"` zone (`[security]`).
     pub security: Security,
     pub zones: Vec<Zone>,
@@ -241,6 +243,26 @@ impl Default for Health {
             degraded_jitter_ms: 30.0,
             offline_intervals: 3,
         }
+    }
+}
+
+/// `[speakers]` (issue 15): joins over TLS and unicast SRTP on one port
+/// number. Without `listen` no speaker can join, and `loa speakers add`
+/// says so.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Speakers {
+    pub listen: Option<SocketAddr>,
+    /// How often a joined speaker sends its keepalive (an SRTCP RR).
+    pub keepalive: Duration,
+    /// Keepalives missed in a row before its binding is dropped.
+    pub missed_keepalives: u32,
+}
+
+impl Default for Speakers {
+    fn default() -> Speakers {
+        // 15 s holds a carrier NAT's UDP mapping (RFC 6263 §4.6 suggests
+        // at most 15 s for unknown NATs).
+        Speakers { listen: None, keepalive: Duration::from_secs(15), missed_keepalives: 3 }
     }
 }
 

@@ -13,7 +13,7 @@ use toml::Spanned;
 pub(super) const TABLES: &[(&str, &[&str])] = &[
     (
         "at the top level",
-        &["network", "audio", "daemon", "health", "sap", "chime", "tts", "security", "zone", "playlist", "schedule"],
+        &["network", "audio", "daemon", "health", "sap", "chime", "tts", "speakers", "security", "zone", "playlist", "schedule"],
     ),
     ("in [network]", &["interface", "ttl", "dscp"]),
     (
@@ -55,6 +55,7 @@ pub(super) const TABLES: &[(&str, &[&str])] = &[
         &["background", "scheduled", "announcement", "live", "emergency"],
     ),
     ("in [tts]", &["voice", "espeak", "rate"]),
+    ("in [speakers]", &["listen", "keepalive", "missed_keepalives"]),
     ("in [security]", &["suite", "rotate"]),
     (
         "in [[playlist]]",
@@ -90,6 +91,7 @@ pub(super) struct RawConfig {
     pub sap: Option<RawSap>,
     pub chime: Option<RawChimes>,
     pub tts: Option<Spanned<RawTts>>,
+    pub speakers: Option<RawSpeakers>,
     pub security: Option<RawSecurity>,
     #[serde(default)]
     pub zone: Vec<Spanned<RawZone>>,
@@ -162,6 +164,15 @@ pub(super) struct RawHealth {
     pub degraded_loss_pct: Option<Spanned<f64>>,
     pub degraded_jitter_ms: Option<Spanned<f64>>,
     pub offline_intervals: Option<Spanned<i64>>,
+}
+
+/// `[speakers]`: where speakers that join loa themselves connect.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSpeakers {
+    pub listen: Option<Spanned<String>>,
+    pub keepalive: Option<Spanned<String>>,
+    pub missed_keepalives: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -277,6 +288,7 @@ mod tests {
             expected_keys::<RawSap>(),
             expected_keys::<RawChimes>(),
             expected_keys::<RawTts>(),
+            expected_keys::<RawSpeakers>(),
             expected_keys::<RawSecurity>(),
             expected_keys::<RawPlaylist>(),
             expected_keys::<RawSchedule>(),

@@ -56,6 +56,7 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
     let sap = v.sap(raw.sap.as_ref());
     let chime = v.chimes(raw.chime.as_ref());
     let tts = v.tts(raw.tts.as_ref());
+    let speakers = v.speakers(raw.speakers.as_ref());
     let security = v.security(raw.security.as_ref());
     let zones = v.zones(&raw.zone);
     let playlists = v.playlists(&raw.playlist);
@@ -70,6 +71,7 @@ pub(super) fn parse(text: &str, file: &str) -> Result<Config, ConfigErrors> {
             sap,
             chime,
             tts,
+            speakers,
             security,
             zones,
             playlists,
@@ -363,6 +365,7 @@ impl Validator<'_> {
     }
 }
 
+mod speakers;
 mod security;
 mod zones;
 

@@ -126,6 +126,14 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
         .iter()
         .map(|z| pacer::ZoneSpec::for_zone(&config.network, &config.audio, z, keys.keys(&z.name).as_ref()))
         .collect::<Result<_, _>>()?;
+    let zones_facts: Vec<tasks::sessions::ZoneFacts> = zones
+        .iter()
+        .map(|z| tasks::sessions::ZoneFacts {
+            ssrc: z.session.ssrc,
+            pt: z.session.payload_type,
+            channels: config.audio.channels.count() as u8,
+        })
+        .collect();
     let zone_ssrcs: std::collections::HashMap<String, u32> = zones.iter().map(|z| (z.name.clone(), z.session.ssrc)).collect();
     let (events_tx, _) = tokio::sync::broadcast::channel(256);
     let health = tasks::health::spawn(&config, zone_ssrcs.clone(), store.clone(), events_tx.clone());
@@ -147,6 +155,53 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
                 }
             }
         });
+    }
+
+    // Joined speakers: their sessions, the audit and revocation (the
+    // speakers thread), and the listener when `[speakers] listen` is set.
+    let sessions = {
+        let lane = lanes.normal.clone();
+        tasks::sessions::SessionsHandle::new(
+            config.speakers.keepalive,
+            config.speakers.missed_keepalives,
+            Box::new(move |zone, targets| {
+                let _ = lane.send(ShellMsg::SpeakerTargets { zone, targets });
+            }),
+        )
+    };
+    // Made (or checked) here, before the speakers thread opens it too.
+    let identity = match config.speakers.listen {
+        Some(_) => match crate::speakers::Identity::load_or_create(&config.daemon.state_dir) {
+            Ok(identity) => Some(Arc::new(identity)),
+            Err(e) => {
+                tracing::error!("no speaker can join: {e}");
+                None
+            }
+        },
+        None => None,
+    };
+    let links = tasks::speakers::Links { sessions: sessions.clone(), keys: keys.clone() };
+    let (speakers, speakers_thread) = tasks::speakers::spawn(config.daemon.state_dir.clone(), links)?;
+    if let (Some(listen), Some(identity)) = (config.speakers.listen, identity) {
+        let facts = config
+            .zones
+            .iter()
+            .zip(&zones_facts)
+            .map(|(zone, facts)| (zone.name.clone(), *facts))
+            .collect();
+        let parts = tasks::sessions::ListenerParts {
+            listen,
+            keepalive: config.speakers.keepalive,
+            zones: facts,
+            keys: keys.clone(),
+            speakers: speakers.clone(),
+            identity,
+            health: health.clone(),
+        };
+        let socket = tasks::sessions::start(sessions, parts)
+            .await
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen for speakers on {listen}: {e}")))?;
+        let _ = pacer.commands.send(pacer::Command::SetSpeakersSocket(socket));
     }
 
     let keys_task = {
@@ -171,6 +226,7 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
         store: store.clone(),
         health,
         sap: sap.clone(),
+        speakers,
         loudness,
         network: config.network.clone(),
         config_path: config_path.clone(),
@@ -250,6 +306,8 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
     drop(shell);
     drop(store);
     drop(lanes);
+    // A speakers call in progress (a key being made) finishes first.
+    let _ = tokio::time::timeout(Duration::from_secs(5), tokio::task::spawn_blocking(move || speakers_thread.join())).await;
     // Every queued history write finishes before exit.
     let flushed = tokio::time::timeout(Duration::from_secs(10), tokio::task::spawn_blocking(move || store_thread.join())).await;
     if flushed.is_err() {

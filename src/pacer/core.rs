@@ -94,6 +94,8 @@ struct ZoneState {
     session: Session,
     rtp_targets: Vec<SocketAddr>,
     rtcp_targets: Vec<SocketAddr>,
+    /// Joined speakers' NAT addresses (issue 15), replaced whole by a command.
+    speaker_targets: Vec<SocketAddr>,
     /// Who plays here from the next stamped tick on.
     program: Option<ProgramId>,
     /// Who this zone was stamped for at the last `end_tick`: when it differs
@@ -120,6 +122,7 @@ impl ZoneState {
             session: Session::new(spec.session, start),
             rtp_targets: spec.rtp_targets,
             rtcp_targets: spec.rtcp_targets,
+            speaker_targets: Vec::new(),
             program: None,
             played: None,
             announce_first: false,
@@ -351,6 +354,15 @@ impl<S: FrameSource> PacerCore<S> {
     /// A zone removed by a config reload: it stops playing at once, says
     /// RTCP BYE at the next `send` and stays idle for good (other zones'
     /// ids do not move).
+    /// Joined speakers' unicast addresses for `zone`, from the next send
+    /// on. The list is built off this thread; the old one is freed here,
+    /// once per change (a NAT rebinding), never per packet.
+    pub fn set_speaker_targets(&mut self, zone: ZoneId, targets: Vec<SocketAddr>) {
+        if let Some(state) = self.zones.get_mut(zone.index()).filter(|z| z.active()) {
+            state.speaker_targets = targets;
+        }
+    }
+
     pub fn retire_zone(&mut self, zone: ZoneId) {
         self.pending.retain(|(z, _, _)| *z != zone);
         if let Some(state) = self.zones.get_mut(zone.index()).filter(|z| z.active()) {
@@ -669,9 +681,19 @@ fn send_zone<T: Transmit>(
     tx: &mut T,
     out: &mut Outputs,
 ) {
-    let mut delivered = zone.rtp_targets.is_empty();
+    let mut delivered = zone.rtp_targets.is_empty() && zone.speaker_targets.is_empty();
     for &target in &zone.rtp_targets {
         if transmit(tx, &zone.packet, target, zone_id, out) {
+            out.stats.packets += 1;
+            delivered = true;
+        } else {
+            zone.not_sent += 1;
+        }
+    }
+    // A joined speaker's send failing says nothing about the interface
+    // (the sessions drop a speaker that went away): counted, not watched.
+    for &target in &zone.speaker_targets {
+        if tx.send_to_speaker(&zone.packet, target).is_ok() {
             out.stats.packets += 1;
             delivered = true;
         } else {

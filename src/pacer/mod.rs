@@ -66,10 +66,15 @@ pub enum Command {
     /// A zone removed by a config reload: RTCP BYE, then it stays idle
     /// forever (ids of other zones do not move).
     RetireZone { zone: ZoneId },
+    /// Replaces `zone`'s joined-speaker unicast targets (issue 15).
+    SetSpeakerTargets { zone: ZoneId, targets: Vec<SocketAddr> },
     /// A zone's SRTP keys changed (rotation, revocation): the ring's
     /// current key protects from the next packet on. Boxed: keys are rare
     /// and large, commands many and small.
     ZoneKeys { zone: ZoneId, keys: Box<ZoneKeys> },
+    /// The speakers port's socket: unicast to joined speakers leaves from
+    /// it (non-blocking, like the sender socket).
+    SetSpeakersSocket(UdpSocket),
     /// Sends RTCP BYE on every zone and ends the thread.
     Shutdown,
     /// A new sender socket (the interface address came back, or was missing

@@ -24,6 +24,7 @@ pub mod request;
 pub mod rpc;
 pub mod say;
 pub mod schedule;
+pub mod speakers;
 pub mod status;
 pub mod text;
 pub mod zones;

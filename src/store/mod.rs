@@ -13,6 +13,7 @@ mod keys;
 mod measures;
 mod runtime;
 mod schema;
+mod speakers;
 #[cfg(test)]
 mod tests;
 
@@ -30,6 +31,7 @@ use schema::{MIGRATIONS, SCHEMA_VERSION};
 pub use error::{Problem, StoreError};
 pub use history::{HistoryQuery, NewItem};
 pub use runtime::{PlaylistRecord, ScheduleRecord};
+pub use speakers::{SpeakerEvent, SpeakerEventKind, SpeakerRecord};
 
 const DB_FILE: &str = "loa.db";
 

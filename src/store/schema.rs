@@ -109,6 +109,33 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         switch_at_ms  INTEGER NOT NULL
     );
     "#,
+    // 7: enrolled speakers (issue 15) and the audit of their enrolments,
+    // joins, refusals and revocations. A revoked row stays (who, when);
+    // a name can be enrolled again, but only one row per name is live.
+    r#"
+    CREATE TABLE speakers (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        name            TEXT NOT NULL,
+        zones           TEXT NOT NULL,  -- JSON array of zone names
+        pin             TEXT NOT NULL UNIQUE,  -- sha256:<hex> of the cert's SPKI
+        enrolled_by     INTEGER,
+        enrolled_at_ms  INTEGER NOT NULL,
+        revoked_by      INTEGER,
+        revoked_at_ms   INTEGER
+    );
+    CREATE UNIQUE INDEX speakers_live ON speakers (name) WHERE revoked_at_ms IS NULL;
+
+    CREATE TABLE speaker_events (
+        id       INTEGER PRIMARY KEY AUTOINCREMENT,
+        at_ms    INTEGER NOT NULL,
+        speaker  TEXT,  -- NULL: a refused certificate loa does not know
+        event    TEXT NOT NULL CHECK (event IN ('enrolled', 'joined', 'refused', 'revoked', 'left')),
+        by_uid   INTEGER,  -- the operator, for enrolments and revocations
+        address  TEXT,  -- the peer, for joins and refusals
+        detail   TEXT NOT NULL
+    );
+    CREATE INDEX speaker_events_by_at ON speaker_events (at_ms);
+    "#,
 ];
 
 /// The schema version this build writes and understands.

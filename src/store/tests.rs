@@ -285,7 +285,7 @@ fn new_database_is_at_the_current_schema_version() {
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(version, 6);
+    assert_eq!(version, 7);
 }
 
 #[test]
@@ -324,11 +324,11 @@ fn database_from_a_newer_loa_is_refused_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
     {
         let conn = Connection::open(dir.path().join("loa.db")).unwrap();
-        conn.pragma_update(None, "user_version", 7).unwrap();
+        conn.pragma_update(None, "user_version", 8).unwrap();
     }
     let err = Store::open(dir.path()).unwrap_err();
     let expected = format!(
-        "the history database {} is from a newer loa (schema 7, this build knows 6)",
+        "the history database {} is from a newer loa (schema 8, this build knows 7)",
         dir.path().join("loa.db").display()
     );
     assert_eq!(err.to_string(), expected);
@@ -337,7 +337,7 @@ fn database_from_a_newer_loa_is_refused_with_a_clear_message() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 7);
+    assert_eq!(version, 8);
 }
 
 #[test]

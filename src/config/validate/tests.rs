@@ -260,12 +260,32 @@ fn unknown_key_names_its_table_and_the_valid_keys() {
 }
 
 #[test]
+fn speakers_listen_is_off_by_default_and_reads_its_settings() {
+    let c = Config::parse(MINIMAL, "loa.toml").unwrap();
+    assert_eq!(c.speakers, crate::config::Speakers::default());
+    assert_eq!(c.speakers.keepalive, std::time::Duration::from_secs(15));
+    let text = format!("{MINIMAL}[speakers]\nlisten = \"192.0.2.1:5300\"\nkeepalive = \"500ms\"\nmissed_keepalives = 2\n");
+    let c = Config::parse(&text, "loa.toml").unwrap();
+    assert_eq!(c.speakers.listen, Some("192.0.2.1:5300".parse().unwrap()));
+    assert_eq!((c.speakers.keepalive, c.speakers.missed_keepalives), (std::time::Duration::from_millis(500), 2));
+}
+
+#[test]
+fn speakers_settings_out_of_range_are_refused_in_words() {
+    let e = errors_after_minimal("[speakers]\nlisten = \"5300\"\nkeepalive = \"2m\"\nmissed_keepalives = 0\n");
+    assert_eq!(e.len(), 3, "{e:?}");
+    assert!(e[0].contains("speakers listen \"5300\" is not ADDR:PORT"), "{}", e[0]);
+    assert!(e[1].contains("keepalive \"2m\" is out of range 100ms–60s"), "{}", e[1]);
+    assert!(e[2].contains("missed_keepalives 0 is out of range 1–20"), "{}", e[2]);
+}
+
+#[test]
 fn unknown_table_is_refused_at_the_top_level() {
     let e = errors_after_minimal("[[schedules]]\ncron = \"0 6 * * *\"\n");
     assert_eq!(
         e,
         ["loa.toml:6:3: unknown key \"schedules\" at the top level; expected one of network, audio, \
-          daemon, health, sap, chime, tts, security, zone, playlist, schedule"]
+          daemon, health, sap, chime, tts, speakers, security, zone, playlist, schedule"]
     );
 }
 

@@ -158,6 +158,9 @@ pub enum Effect {
     Store(StoreWrite),
     /// A store call whose answer comes back as `Input::Stored`.
     StoreCall { request: RequestId, call: StoreCall },
+    /// A `speakers.*` request, checked against the config; the speakers
+    /// thread answers the client itself.
+    Speakers { request: RequestId, call: SpeakersCall },
     Health(HealthCmd),
     /// The SAP announcer's new zones.
     Sap(Box<Config>),
@@ -291,6 +294,15 @@ pub enum StoreCall {
     SetScheduleEnabled { name: String, enabled: bool },
     SavePlaylist(PlaylistRecord),
     History { since: Option<Timestamp>, limit: Option<usize> },
+}
+
+/// What the speakers thread is asked (issue 15).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SpeakersCall {
+    /// Zones are configured ones; `listen` is `[speakers] listen`.
+    Add { by: u32, name: String, zones: Vec<String>, listen: SocketAddr },
+    List,
+    Revoke { by: u32, name: String },
 }
 
 #[derive(Debug, Clone, PartialEq)]

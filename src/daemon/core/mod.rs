@@ -22,6 +22,7 @@ mod programs;
 mod reload;
 mod requests;
 mod schedules;
+mod speakers;
 mod stall;
 mod state;
 mod status;

@@ -2,7 +2,7 @@
 //! and the answer now or once the store, a snapshot or a resolution job
 //! has spoken.
 
-use super::io::{Effect, ItemSource, Job, RequestId, Resolved, Snapshot, StoreCall, Stored};
+use super::io::{Effect, ItemSource, Job, RequestId, Resolved, Snapshot, SpeakersCall, StoreCall, Stored};
 use super::programs::NewProgram;
 use super::state::{JobFor, Origin, Pending};
 use super::Core;
@@ -31,6 +31,9 @@ impl Core {
             Request::PlaylistLoad(p) => self.playlist_load(id, caller, p),
             Request::Reload(_) => self.emit(Effect::LoadConfig { request: Some(id), caller: Some(caller) }),
             Request::History(p) => self.history(id, p),
+            Request::SpeakersAdd(p) => self.speakers_add(id, caller, p),
+            Request::SpeakersList(_) => self.emit(Effect::Speakers { request: id, call: SpeakersCall::List }),
+            Request::SpeakersRevoke(p) => self.speakers_revoke(id, caller, p),
             // The shell answers it from the key rings; never sent here.
             Request::ZoneKeys(_) => self.reply(id, Err(RpcError::internal("zone.keys reached the engine"))),
             // A stream method: only the first request of a connection, and

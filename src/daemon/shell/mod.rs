@@ -30,6 +30,7 @@ use super::core::{ConnId, Core, Effect, HealthCmd, Input, LiveNote, Now, Request
 use super::server::Caller;
 use super::tasks::health::{HealthHandle, HealthInput};
 use super::tasks::sap::SapHandle;
+use super::tasks::speakers::SpeakersHandle;
 use super::tasks::store::StoreHandle;
 use crate::config::{Config, Network};
 use crate::live::LiveInput;
@@ -55,6 +56,8 @@ pub enum ShellMsg {
     Pacer(PacerEvent),
     /// A zone's SRTP keys changed (rotation, revocation): on to the pacer.
     ZoneKeys { zone: String, keys: Box<crate::keys::ZoneKeys> },
+    /// The joined speakers' unicast addresses of a zone changed.
+    SpeakerTargets { zone: String, targets: Vec<std::net::SocketAddr> },
 }
 
 /// The two input lanes (see the module doc).
@@ -76,6 +79,7 @@ pub struct Parts {
     pub store: StoreHandle,
     pub health: HealthHandle,
     pub sap: SapHandle,
+    pub speakers: SpeakersHandle,
     pub loudness: loudness::Cache,
     /// [network] as the sender socket was built (changes wait for a restart).
     pub network: Network,
@@ -175,6 +179,11 @@ impl Shell {
                 if let Some(index) = self.parts.zone_names.iter().rposition(|name| *name == zone) {
                     tracing::info!(zone = %zone, mki = keys.current.mki.value(), "zone keys changed");
                     self.send_pacer(pacer::Command::ZoneKeys { zone: crate::proto::ids::ZoneId::from_index(index), keys });
+                }
+            }
+            ShellMsg::SpeakerTargets { zone, targets } => {
+                if let Some(index) = self.parts.zone_names.iter().rposition(|name| *name == zone) {
+                    self.send_pacer(pacer::Command::SetSpeakerTargets { zone: crate::proto::ids::ZoneId::from_index(index), targets });
                 }
             }
         }
@@ -296,6 +305,11 @@ impl Shell {
             }
             Effect::Store(write) => self.store_write(write),
             Effect::StoreCall { request, call } => self.store_call(request, call),
+            Effect::Speakers { request, call } => {
+                if let Some(reply) = self.replies.remove(&request) {
+                    self.parts.speakers.call(call, reply);
+                }
+            }
             Effect::Health(cmd) => self.parts.health.send(match cmd {
                 HealthCmd::ZoneSending { zone, sending } => HealthInput::ZoneSending { zone, sending },
                 HealthCmd::Reconfigure(config) => HealthInput::Reconfigure(config, self.parts.zone_ssrcs.clone()),

@@ -16,6 +16,7 @@ use super::playlist::{PlaylistList, PlaylistListParams, PlaylistLoadParams, Play
 use super::reload::{ReloadParams, Reloaded};
 use super::rpc::RpcError;
 use super::schedule::{ScheduleAddParams, ScheduleChanged, ScheduleList, ScheduleListParams, ScheduleName, ScheduleRemoved};
+use super::speakers::{SpeakerAdded, SpeakerList, SpeakerRevoked, SpeakersAddParams, SpeakersListParams, SpeakersRevokeParams};
 use super::status::{Status, StatusParams};
 
 /// A method's params type: its wire name and what it answers.
@@ -113,6 +114,9 @@ methods! {
     PlaylistLoad(PlaylistLoadParams) = "playlist.load" => PlaylistLoaded;
     Reload(ReloadParams) = "config.reload" => Reloaded;
     History(HistoryParams) = "history" => History;
+    SpeakersAdd(SpeakersAddParams) = "speakers.add" => SpeakerAdded;
+    SpeakersList(SpeakersListParams) = "speakers.list" => SpeakerList;
+    SpeakersRevoke(SpeakersRevokeParams) = "speakers.revoke" => SpeakerRevoked;
     /// A secret: an SRTP zone's keys (`loa sdp`).
     ZoneKeys(ZoneKeysParams) = "zone.keys" => ZoneKeysInfo;
     /// The connection carries PCM after this request (see [`STREAM_METHODS`]).

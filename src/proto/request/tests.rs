@@ -19,6 +19,8 @@ fn every_method_is_listed_once_and_round_trips() {
             "schedule.remove" | "schedule.enable" | "schedule.disable" => json!({"name": "s"}),
             "playlist.load" => json!({"name": "p", "file": "/m/p.m3u"}),
             "live.start" => json!({"zones": ["a"], "format": "s16le", "rate": 16000, "channels": 1}),
+            "speakers.add" => json!({"name": "xa-dong", "zones": ["a"]}),
+            "speakers.revoke" => json!({"name": "xa-dong"}),
             "zone.keys" => json!({"zone": "a"}),
             _ => Value::Null,
         };

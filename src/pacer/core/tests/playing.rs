@@ -374,3 +374,23 @@ fn sends_happen_before_any_event_of_the_same_tick() {
         );
     }
 }
+
+#[test]
+fn joined_speakers_get_the_zones_packet_after_its_group_and_follow_a_new_list() {
+    let speaker = |port| SocketAddr::from(([203, 0, 113, 9], port));
+    let mut rig = Rig::new(1);
+    let feed = rig.add(1);
+    feed.push(0, 0..10);
+    rig.tick_with(|core| {
+        core.assign(zone(0), Some(program(1)));
+        core.set_speaker_targets(zone(0), vec![speaker(5004), speaker(5004 + 1000)]);
+    });
+    let out: Vec<(SocketAddr, u32)> = rig.tick().rtp().into_iter().map(|(to, p)| (to, p.frame)).collect();
+    // Port 6004 is not an RTP port to the rig's reader; the datagrams say it.
+    assert_eq!(out, [(rtp_target(0), 0), (speaker(5004), 0)]);
+    let sent = rig.tick_with(|core| core.set_speaker_targets(zone(0), vec![speaker(5004)]));
+    let datagrams = sent.out.iter().filter(|o| matches!(o, Out::Datagram(to, _) if *to == speaker(6004))).count();
+    assert_eq!(datagrams, 1, "the old list still served this tick");
+    let after = rig.tick().out.iter().filter(|o| matches!(o, Out::Datagram(to, _) if *to == speaker(6004))).count();
+    assert_eq!(after, 0, "the replaced list is gone from the next send");
+}

@@ -1,0 +1,166 @@
+//! Where each joined speaker's audio goes (sans-IO, made-up time in the
+//! tests): its transport, the public address:port its NAT gives it, and
+//! when it was last heard.
+//!
+//! Symmetric RTP (RFC 4961) with rtcp-mux (RFC 5761): loa sends a
+//! speaker's SRTP to the address its keepalives (SRTCP receiver reports,
+//! RFC 6263) come from. The shell calls [`Bindings::heard`] only for a
+//! packet that authenticated under that speaker's uplink key, so a forged
+//! or replayed packet can never move a speaker's audio elsewhere. N missed
+//! keepalives drop the binding (offline); a joined speaker from which no
+//! authenticated UDP arrives within the fallback time gets its audio inside
+//! the TLS connection instead.
+//!
+//! Must not touch: sockets, keys, the clock (time comes in as `now`).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::proto::speakers::SpeakerTransport;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// The speaker's keepalive period.
+    pub keepalive: Duration,
+    /// Keepalives missed in a row before the binding is dropped.
+    pub missed: u32,
+    /// How long after joining UDP may take to get through before the
+    /// audio goes inside TLS.
+    pub fallback_after: Duration,
+}
+
+/// What changed, for the shell to act on (pacer targets, TLS framing,
+/// the log and the store).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Unicast to `address` from now on (first keepalive, or its NAT gave
+    /// it a new mapping: `previous` is the old one).
+    Adopted { speaker: String, address: SocketAddr, previous: Option<SocketAddr> },
+    /// No authenticated UDP since joining: its audio goes inside TLS.
+    FellBackToTls { speaker: String },
+    /// Keepalives missed: no more unicast; it shows offline.
+    Dropped { speaker: String, address: Option<SocketAddr> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Binding {
+    zones: Vec<String>,
+    joined_at: Instant,
+    transport: Option<SpeakerTransport>,
+    address: Option<SocketAddr>,
+    last_heard: Option<Instant>,
+}
+
+/// What `loa speakers list` and `loa endpoints` show of a joined speaker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub transport: Option<SpeakerTransport>,
+    pub address: Option<SocketAddr>,
+    pub last_heard: Option<Instant>,
+}
+
+#[derive(Debug)]
+pub struct Bindings {
+    timing: Timing,
+    speakers: BTreeMap<String, Binding>,
+}
+
+impl Bindings {
+    pub fn new(timing: Timing) -> Bindings {
+        Bindings { timing, speakers: BTreeMap::new() }
+    }
+
+    /// A speaker's TLS session was admitted. A speaker that can receive
+    /// multicast is served by its group and never needs a binding.
+    pub fn joined(&mut self, speaker: &str, zones: Vec<String>, multicast: bool, now: Instant) {
+        let transport = multicast.then_some(SpeakerTransport::Multicast);
+        let binding = Binding { zones, joined_at: now, transport, address: None, last_heard: None };
+        self.speakers.insert(speaker.to_string(), binding);
+    }
+
+    /// Its TLS session ended (bye, revocation, a broken connection).
+    pub fn left(&mut self, speaker: &str) -> Option<Change> {
+        let binding = self.speakers.remove(speaker)?;
+        let unicast = binding.transport == Some(SpeakerTransport::Unicast);
+        unicast.then(|| Change::Dropped { speaker: speaker.to_string(), address: binding.address })
+    }
+
+    /// An authenticated packet of `speaker` arrived from `from`. Only
+    /// such a packet moves its audio: this is the one place an address is
+    /// adopted.
+    pub fn heard(&mut self, speaker: &str, from: SocketAddr, now: Instant) -> Option<Change> {
+        let binding = self.speakers.get_mut(speaker)?;
+        binding.last_heard = Some(now);
+        if binding.transport == Some(SpeakerTransport::Multicast) {
+            return None;
+        }
+        let previous = binding.address.replace(from);
+        let was = binding.transport.replace(SpeakerTransport::Unicast);
+        (previous != Some(from) || was != Some(SpeakerTransport::Unicast))
+            .then(|| Change::Adopted { speaker: speaker.to_string(), address: from, previous })
+    }
+
+    /// The next time something may change without a packet.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.speakers
+            .values()
+            .filter_map(|b| match (b.transport, b.last_heard) {
+                (Some(SpeakerTransport::Unicast), Some(last)) => Some(last + self.drop_after()),
+                (None, _) => Some(b.joined_at + self.timing.fallback_after),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Drops bindings whose keepalives stopped and falls back to TLS for
+    /// speakers whose UDP never got through.
+    pub fn handle_timeout(&mut self, now: Instant) -> Vec<Change> {
+        let drop_after = self.drop_after();
+        let mut changes = Vec::new();
+        for (name, b) in &mut self.speakers {
+            match (b.transport, b.last_heard) {
+                (Some(SpeakerTransport::Unicast), Some(last)) if now >= last + drop_after => {
+                    b.transport = None;
+                    b.joined_at = now;
+                    changes.push(Change::Dropped { speaker: name.clone(), address: b.address.take() });
+                }
+                (None, _) if now >= b.joined_at + self.timing.fallback_after => {
+                    b.transport = Some(SpeakerTransport::Tls);
+                    changes.push(Change::FellBackToTls { speaker: name.clone() });
+                }
+                _ => {}
+            }
+        }
+        changes
+    }
+
+    /// Unicast targets of `zone`, in name order: what the pacer's target
+    /// list for the zone is replaced with after a change.
+    pub fn unicast_targets(&self, zone: &str) -> Vec<SocketAddr> {
+        self.speakers
+            .values()
+            .filter(|b| b.transport == Some(SpeakerTransport::Unicast) && b.zones.iter().any(|z| z == zone))
+            .filter_map(|b| b.address)
+            .collect()
+    }
+
+    /// The zones of `speaker` (whose targets a change touches).
+    pub fn zones(&self, speaker: &str) -> &[String] {
+        self.speakers.get(speaker).map_or(&[], |b| &b.zones)
+    }
+
+    pub fn seen(&self, speaker: &str) -> Option<Seen> {
+        self.speakers.get(speaker).map(|b| Seen { transport: b.transport, address: b.address, last_heard: b.last_heard })
+    }
+
+    /// N keepalive periods, plus half a period for a late packet (a 4G
+    /// link's jitter) so exactly N missed ones are what drops it.
+    fn drop_after(&self) -> Duration {
+        self.timing.keepalive * self.timing.missed + self.timing.keepalive / 2
+    }
+}
+
+#[cfg(test)]
+#[path = "bindings_tests.rs"]
+mod tests;

@@ -1,0 +1,114 @@
+use super::*;
+
+const KEEPALIVE: Duration = Duration::from_secs(15);
+
+fn bindings() -> Bindings {
+    Bindings::new(Timing { keepalive: KEEPALIVE, missed: 3, fallback_after: Duration::from_secs(3) })
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn zones() -> Vec<String> {
+    vec!["thon-1".into()]
+}
+
+#[test]
+fn first_authenticated_keepalive_makes_the_speaker_a_unicast_target() {
+    let t0 = Instant::now();
+    let mut b = bindings();
+    b.joined("xa-dong", zones(), false, t0);
+    assert_eq!(b.unicast_targets("thon-1"), []);
+    let change = b.heard("xa-dong", addr("203.0.113.9:40112"), t0 + Duration::from_millis(50));
+    assert_eq!(change, Some(Change::Adopted { speaker: "xa-dong".into(), address: addr("203.0.113.9:40112"), previous: None }));
+    assert_eq!(b.unicast_targets("thon-1"), [addr("203.0.113.9:40112")]);
+    assert_eq!(b.unicast_targets("thon-2"), []);
+    assert_eq!(b.heard("xa-dong", addr("203.0.113.9:40112"), t0 + KEEPALIVE), None, "same address: nothing changes");
+}
+
+#[test]
+fn a_new_nat_mapping_is_adopted_from_the_next_authenticated_keepalive() {
+    let t0 = Instant::now();
+    let mut b = bindings();
+    b.joined("xa-dong", zones(), false, t0);
+    b.heard("xa-dong", addr("203.0.113.9:40112"), t0);
+    let change = b.heard("xa-dong", addr("203.0.113.9:51000"), t0 + KEEPALIVE);
+    assert_eq!(
+        change,
+        Some(Change::Adopted { speaker: "xa-dong".into(), address: addr("203.0.113.9:51000"), previous: Some(addr("203.0.113.9:40112")) })
+    );
+    assert_eq!(b.unicast_targets("thon-1"), [addr("203.0.113.9:51000")]);
+}
+
+#[test]
+fn packets_of_a_speaker_not_joined_move_nothing() {
+    let mut b = bindings();
+    assert_eq!(b.heard("stranger", addr("198.51.100.1:1"), Instant::now()), None);
+    assert_eq!(b.unicast_targets("thon-1"), []);
+}
+
+#[test]
+fn exactly_n_missed_keepalives_drop_the_binding() {
+    let t0 = Instant::now();
+    let mut b = bindings();
+    b.joined("xa-dong", zones(), false, t0);
+    b.heard("xa-dong", addr("203.0.113.9:40112"), t0);
+    let due = b.poll_timeout().unwrap();
+    assert_eq!(due, t0 + KEEPALIVE * 3 + KEEPALIVE / 2);
+    assert_eq!(b.handle_timeout(t0 + KEEPALIVE * 3), [], "three periods late is not yet three missed");
+    assert_eq!(b.handle_timeout(due), [Change::Dropped { speaker: "xa-dong".into(), address: Some(addr("203.0.113.9:40112")) }]);
+    assert_eq!(b.unicast_targets("thon-1"), []);
+    assert_eq!(b.seen("xa-dong").unwrap().transport, None, "shows offline");
+    // Heard again (the link came back): unicast again, at the new address.
+    assert!(matches!(b.heard("xa-dong", addr("203.0.113.9:1"), due + KEEPALIVE), Some(Change::Adopted { previous: None, .. })));
+}
+
+#[test]
+fn a_keepalive_each_period_keeps_the_binding_forever() {
+    let t0 = Instant::now();
+    let mut b = bindings();
+    b.joined("xa-dong", zones(), false, t0);
+    for n in 0..100u32 {
+        let now = t0 + KEEPALIVE * n;
+        b.heard("xa-dong", addr("203.0.113.9:40112"), now);
+        assert_eq!(b.handle_timeout(now + KEEPALIVE), []);
+    }
+}
+
+#[test]
+fn no_udp_after_joining_falls_back_to_tls_and_udp_later_wins_back() {
+    let t0 = Instant::now();
+    let mut b = bindings();
+    b.joined("xa-dong", zones(), false, t0);
+    assert_eq!(b.poll_timeout(), Some(t0 + Duration::from_secs(3)));
+    assert_eq!(b.handle_timeout(t0 + Duration::from_secs(2)), []);
+    assert_eq!(b.handle_timeout(t0 + Duration::from_secs(3)), [Change::FellBackToTls { speaker: "xa-dong".into() }]);
+    assert_eq!(b.seen("xa-dong").unwrap().transport, Some(SpeakerTransport::Tls));
+    assert_eq!(b.poll_timeout(), None, "nothing times out over TLS");
+    let change = b.heard("xa-dong", addr("203.0.113.9:40112"), t0 + Duration::from_secs(10));
+    assert!(matches!(change, Some(Change::Adopted { .. })), "{change:?}");
+    assert_eq!(b.seen("xa-dong").unwrap().transport, Some(SpeakerTransport::Unicast));
+}
+
+#[test]
+fn a_multicast_speaker_is_never_a_unicast_target() {
+    let t0 = Instant::now();
+    let mut b = bindings();
+    b.joined("xa-dong", zones(), true, t0);
+    assert_eq!(b.heard("xa-dong", addr("192.0.2.7:5004"), t0), None);
+    assert_eq!(b.unicast_targets("thon-1"), []);
+    assert_eq!(b.poll_timeout(), None);
+    assert_eq!(b.seen("xa-dong").unwrap().last_heard, Some(t0), "its reports still count as heard");
+}
+
+#[test]
+fn leaving_drops_a_unicast_binding_at_once() {
+    let t0 = Instant::now();
+    let mut b = bindings();
+    b.joined("xa-dong", zones(), false, t0);
+    b.heard("xa-dong", addr("203.0.113.9:40112"), t0);
+    assert_eq!(b.left("xa-dong"), Some(Change::Dropped { speaker: "xa-dong".into(), address: Some(addr("203.0.113.9:40112")) }));
+    assert_eq!(b.unicast_targets("thon-1"), []);
+    assert_eq!(b.left("xa-dong"), None);
+}
