@@ -224,3 +224,24 @@ fn every_namespace_goes_with_the_rig_even_after_a_panic() {
     let name = panicked.expect_err("the closure panics").downcast::<String>().unwrap();
     assert!(!namespaces().contains(name.as_str()), "{name} outlived a panic");
 }
+
+#[test]
+fn loa_serve_runs_in_loa_host_and_the_cli_reaches_it_from_outside() {
+    use std::os::unix::fs::MetadataExt;
+    let rig = NatRig::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (zone, _, _) = common::daemon::zone_toml("thon-1");
+    let config = format!("{}{zone}", common::daemon::base_config(dir.path()));
+    // Declared after the rig, so it stops first: a process inside keeps a
+    // namespace alive after `ip netns del`.
+    let daemon = common::daemon::Daemon::start_via(dir.path(), &config, &rig.loa.prefix());
+
+    let pid = daemon.child.as_ref().unwrap().id();
+    let inode = |path: &str| std::fs::metadata(path).unwrap_or_else(|e| panic!("{path}: {e}")).ino();
+    assert_eq!(
+        inode(&format!("/proc/{pid}/ns/net")),
+        inode(&format!("/run/netns/{}", rig.loa.netns)),
+        "`loa serve` (pid {pid}) is not in loa's host"
+    );
+    assert_eq!(daemon.json(&["status"])["zones"].as_array().map(Vec::len), Some(1));
+}
