@@ -410,8 +410,14 @@ pub struct EndpointsArgs {
 #[derive(Debug, PartialEq, Args)]
 pub struct SpeakerArgs {
     /// The zone's SDP file (from `loa sdp`).
-    #[arg(long, required_unless_present_any = ["group", "listen"])]
+    #[arg(long, required_unless_present_any = ["group", "listen", "join"])]
     pub sdp: Option<PathBuf>,
+    /// Join loa as an enrolled speaker: HOST:PORT of its [speakers] listen.
+    #[arg(long, requires = "credential", conflicts_with_all = ["sdp", "group", "listen", "rtcp_to"])]
+    pub join: Option<String>,
+    /// The speaker's credential file (from `loa speakers add --out`).
+    #[arg(long, requires = "join")]
+    pub credential: Option<PathBuf>,
     /// Multicast group and RTP port, e.g. 239.255.0.1:5004.
     #[arg(long)]
     pub group: Option<SocketAddrV4>,

@@ -39,6 +39,8 @@ fn said(e: impl std::fmt::Display) -> ExitCode {
 fn options(args: SpeakerArgs) -> Result<SpeakerOptions, &'static str> {
     let SpeakerArgs {
         sdp,
+        join,
+        credential,
         group,
         interface,
         listen,
@@ -78,6 +80,7 @@ fn options(args: SpeakerArgs) -> Result<SpeakerOptions, &'static str> {
         drop_pct,
         seed,
         verbose,
+        join: join.zip(credential).map(|(daemon, credential)| crate::speaker::JoinOptions { daemon, credential }),
     })
 }
 

@@ -103,7 +103,6 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
     let saved_keys = store.zone_keys()?;
     let (store, store_thread) = tasks::store::spawn(store, config.daemon.state_dir.clone())?;
     let keys = KeysHandle::start(&config, saved_keys, store.clone(), std::time::SystemTime::now());
-    let (speakers, speakers_thread) = tasks::speakers::spawn(config.daemon.state_dir.clone())?;
     let started = Timestamp::now();
     store.write("mark rows left open by a previous run", move |s| {
         let interrupted = s.close_unfinished(started)?;
@@ -127,6 +126,14 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
         .iter()
         .map(|z| pacer::ZoneSpec::for_zone(&config.network, &config.audio, z, keys.keys(&z.name).as_ref()))
         .collect::<Result<_, _>>()?;
+    let zones_facts: Vec<tasks::sessions::ZoneFacts> = zones
+        .iter()
+        .map(|z| tasks::sessions::ZoneFacts {
+            ssrc: z.session.ssrc,
+            pt: z.session.payload_type,
+            channels: config.audio.channels.count() as u8,
+        })
+        .collect();
     let zone_ssrcs: std::collections::HashMap<String, u32> = zones.iter().map(|z| (z.name.clone(), z.session.ssrc)).collect();
     let (events_tx, _) = tokio::sync::broadcast::channel(256);
     let health = tasks::health::spawn(&config, zone_ssrcs.clone(), store.clone(), events_tx.clone());
@@ -148,6 +155,52 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
                 }
             }
         });
+    }
+
+    // Joined speakers: their sessions, the audit and revocation (the
+    // speakers thread), and the listener when `[speakers] listen` is set.
+    let sessions = {
+        let lane = lanes.normal.clone();
+        tasks::sessions::SessionsHandle::new(
+            config.speakers.keepalive,
+            config.speakers.missed_keepalives,
+            Box::new(move |zone, targets| {
+                let _ = lane.send(ShellMsg::SpeakerTargets { zone, targets });
+            }),
+        )
+    };
+    // Made (or checked) here, before the speakers thread opens it too.
+    let identity = match config.speakers.listen {
+        Some(_) => match crate::speakers::Identity::load_or_create(&config.daemon.state_dir) {
+            Ok(identity) => Some(Arc::new(identity)),
+            Err(e) => {
+                tracing::error!("no speaker can join: {e}");
+                None
+            }
+        },
+        None => None,
+    };
+    let links = tasks::speakers::Links { sessions: sessions.clone(), keys: keys.clone() };
+    let (speakers, speakers_thread) = tasks::speakers::spawn(config.daemon.state_dir.clone(), links)?;
+    if let (Some(listen), Some(identity)) = (config.speakers.listen, identity) {
+        let facts = config
+            .zones
+            .iter()
+            .zip(&zones_facts)
+            .map(|(zone, facts)| (zone.name.clone(), *facts))
+            .collect();
+        let parts = tasks::sessions::ListenerParts {
+            listen,
+            keepalive: config.speakers.keepalive,
+            zones: facts,
+            keys: keys.clone(),
+            speakers: speakers.clone(),
+            identity,
+        };
+        let socket = tasks::sessions::start(sessions, parts)
+            .await
+            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen for speakers on {listen}: {e}")))?;
+        let _ = pacer.commands.send(pacer::Command::SetSpeakersSocket(socket));
     }
 
     let keys_task = {

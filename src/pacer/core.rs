@@ -682,8 +682,18 @@ fn send_zone<T: Transmit>(
     out: &mut Outputs,
 ) {
     let mut delivered = zone.rtp_targets.is_empty() && zone.speaker_targets.is_empty();
-    for &target in zone.rtp_targets.iter().chain(&zone.speaker_targets) {
+    for &target in &zone.rtp_targets {
         if transmit(tx, &zone.packet, target, zone_id, out) {
+            out.stats.packets += 1;
+            delivered = true;
+        } else {
+            zone.not_sent += 1;
+        }
+    }
+    // A joined speaker's send failing says nothing about the interface
+    // (the sessions drop a speaker that went away): counted, not watched.
+    for &target in &zone.speaker_targets {
+        if tx.send_to_speaker(&zone.packet, target).is_ok() {
             out.stats.packets += 1;
             delivered = true;
         } else {

@@ -72,6 +72,9 @@ pub enum Command {
     /// current key protects from the next packet on. Boxed: keys are rare
     /// and large, commands many and small.
     ZoneKeys { zone: ZoneId, keys: Box<ZoneKeys> },
+    /// The speakers port's socket: unicast to joined speakers leaves from
+    /// it (non-blocking, like the sender socket).
+    SetSpeakersSocket(UdpSocket),
     /// Sends RTCP BYE on every zone and ends the thread.
     Shutdown,
     /// A new sender socket (the interface address came back, or was missing

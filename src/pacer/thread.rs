@@ -23,6 +23,8 @@ use crate::program::Frame;
 /// `Command::SetSocket`); sending without one is an interface fault.
 pub struct SocketTransmit {
     pub socket: Option<UdpSocket>,
+    /// The speakers port's socket (`[speakers] listen`), for joined speakers.
+    pub speakers: Option<UdpSocket>,
 }
 
 impl Transmit for SocketTransmit {
@@ -30,6 +32,13 @@ impl Transmit for SocketTransmit {
         match &self.socket {
             Some(socket) => socket.send_to(packet, target).map(|_| ()),
             None => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    fn send_to_speaker(&mut self, packet: &[u8], target: SocketAddr) -> io::Result<()> {
+        match &self.speakers {
+            Some(socket) => socket.send_to(packet, target).map(|_| ()),
+            None => self.send_to(packet, target),
         }
     }
 }
@@ -71,7 +80,7 @@ impl Ticker {
     ) -> Ticker {
         Ticker {
             core,
-            tx: SocketTransmit { socket },
+            tx: SocketTransmit { socket, speakers: None },
             commands,
             events,
             released,
@@ -136,6 +145,7 @@ impl Ticker {
                 Ok(Command::ZoneKeys { zone, keys }) => self.core.set_zone_keys(zone, &keys),
                 Ok(Command::Shutdown) => return Flow::Stop,
                 Ok(Command::SetSocket(socket)) => self.tx.socket = Some(socket),
+                Ok(Command::SetSpeakersSocket(socket)) => self.tx.speakers = Some(socket),
                 // The controller went away: a one-shot stream plays out, a
                 // daemon's pacer stops (nobody could ever stop it otherwise).
                 Err(TryRecvError::Disconnected) if self.exit_when_idle => return Flow::Continue,
@@ -254,7 +264,7 @@ mod tests {
     #[test]
     fn sending_without_a_socket_is_an_interface_error() {
         let target: SocketAddr = "239.255.77.1:5004".parse().unwrap();
-        let err = SocketTransmit { socket: None }.send_to(b"x", target).unwrap_err();
+        let err = SocketTransmit { socket: None, speakers: None }.send_to(b"x", target).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotConnected);
         assert!(!crate::net::netwatch::is_transient(&err), "counted as the interface's fault, not retried");
     }

@@ -13,7 +13,11 @@
 
 use std::time::{Duration, Instant};
 
-use crate::rtp::srtp::{CryptoAttribute, SrtpReceiver, UnprotectError, DEFAULT_REPLAY_WINDOW};
+use crate::rtp::srtp::{CryptoAttribute, KeyParam, MasterKey, Mki, SrtpReceiver, UnprotectError, DEFAULT_REPLAY_WINDOW};
+
+/// Keys held at once: the current, the next, and one replaced by a
+/// revocation's fresh next key.
+const KEEP_KEYS: usize = 3;
 
 /// Silence from the locked SSRC after which another may take over.
 pub const RELOCK_AFTER: Duration = Duration::from_secs(3);
@@ -62,6 +66,25 @@ impl Gate {
             rx.add_key(key.key.clone(), key.mki?).ok()?;
         }
         Some(rx)
+    }
+
+    /// A key handed over later (a joined speaker's `keys` message), known
+    /// by its MKI from then on. The oldest keys beyond `KEEP_KEYS` are
+    /// forgotten: a rotation's old key is no use after the switch.
+    pub fn add_key(&mut self, key: MasterKey, mki: Mki) {
+        if self.crypto.keys.iter().any(|k| k.mki == Some(mki)) {
+            return;
+        }
+        if let Some((_, rx, _)) = &mut self.locked {
+            let _ = rx.add_key(key.clone(), mki);
+        }
+        self.crypto.keys.push(KeyParam { key, lifetime: None, mki: Some(mki) });
+        while self.crypto.keys.len() > KEEP_KEYS {
+            let old = self.crypto.keys.remove(0);
+            if let (Some((_, rx, _)), Some(mki)) = (&mut self.locked, old.mki) {
+                let _ = rx.remove_key(mki);
+            }
+        }
     }
 
     /// Verifies and decrypts an RTP (`rtcp` false) or SRTCP datagram in
@@ -118,7 +141,7 @@ impl Gate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rtp::srtp::{KeyParam, MasterKey, Mki, SrtpSender, Suite};
+    use crate::rtp::srtp::{SrtpSender, Suite};
 
     fn rtp(ssrc: u32, seq: u16) -> Vec<u8> {
         let mut p = vec![0x80, 96];
@@ -206,5 +229,26 @@ mod tests {
         restarted.protect_rtp(&mut q).unwrap();
         assert_eq!(gate.open(&mut q.clone(), false, t + Duration::from_secs(1)), None);
         assert!(gate.open(&mut q, false, t + RELOCK_AFTER + Duration::from_secs(1)).is_some());
+    }
+
+    #[test]
+    fn a_key_handed_over_later_opens_the_packets_under_its_mki() {
+        let (mut tx, mut gate, fresh) = setup();
+        let t = Instant::now();
+        let mut p = rtp(7, 1);
+        tx.protect_rtp(&mut p).unwrap();
+        assert!(gate.open(&mut p, false, t).is_some());
+        let m3 = Mki::new(3, 4).unwrap();
+        tx.add_key(fresh.clone(), m3).unwrap();
+        tx.use_key(m3).unwrap();
+        let mut q = rtp(7, 2);
+        tx.protect_rtp(&mut q).unwrap();
+        assert_eq!(gate.open(&mut q.clone(), false, t), None, "not yet known");
+        gate.add_key(fresh, m3);
+        assert!(gate.open(&mut q, false, t).is_some());
+        // A fourth key pushes out the oldest (MKI 1).
+        let m4 = Mki::new(4, 4).unwrap();
+        gate.add_key(MasterKey::generate(Suite::AesCm128HmacSha1_80, &mut rand::rng()), m4);
+        assert_eq!(gate.crypto.keys.iter().filter_map(|k| k.mki).map(Mki::value).collect::<Vec<_>>(), [2, 3, 4]);
     }
 }

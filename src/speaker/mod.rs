@@ -14,6 +14,7 @@
 mod decode;
 mod gate;
 mod jitter;
+mod join;
 mod net;
 mod output;
 mod report;
@@ -43,6 +44,7 @@ use stats::ReceiverStats;
 
 pub use output::OutputTarget;
 pub use report::MIN_INTERVAL as RTCP_MIN_INTERVAL;
+pub use join::JoinOptions;
 pub use sdp::{SdpError, SdpStream};
 
 /// Default jitter buffer target.
@@ -75,6 +77,8 @@ pub struct SpeakerOptions {
     pub seed: Option<u64>,
     /// Print the stats line every 10 s.
     pub verbose: bool,
+    /// Join loa as an enrolled speaker instead (`--join`, `--credential`).
+    pub join: Option<JoinOptions>,
 }
 
 impl Default for SpeakerOptions {
@@ -93,6 +97,7 @@ impl Default for SpeakerOptions {
             drop_pct: 0.0,
             seed: None,
             verbose: false,
+            join: None,
         }
     }
 }
@@ -139,6 +144,13 @@ pub enum SpeakerError {
     },
     #[error("cannot start a socket reader thread: {0}")]
     Thread(#[source] std::io::Error),
+    /// loa refused the join; its reason, in its words.
+    #[error("loa refused this speaker: {0}")]
+    Refused(String),
+    /// The join could not be made, or the session ended (revoked, loa
+    /// stopped, the connection broke): why.
+    #[error("{0}")]
+    JoinFailed(String),
     #[error(transparent)]
     Decoder(#[from] decode::DecoderError),
     #[error(transparent)]
@@ -272,8 +284,25 @@ fn plan(options: &SpeakerOptions) -> Result<Plan, SpeakerError> {
 /// Plays until `stop` is set (SIGINT/SIGTERM in `main`), then sends BYE,
 /// finalises the output and returns what happened.
 pub fn run(options: SpeakerOptions, stop: Arc<AtomicBool>) -> Result<SpeakerStats, SpeakerError> {
-    let plan = plan(&options)?;
+    let mut joined = match &options.join {
+        Some(join) => Some(join::join(join, options.bind.unwrap_or(Ipv4Addr::UNSPECIFIED))?),
+        None => None,
+    };
+    let plan = match &joined {
+        Some(j) => Plan {
+            group: None,
+            interface: Ipv4Addr::UNSPECIFIED,
+            payload_type: Some(j.payload_type),
+            channels: usize::from(options.channels.unwrap_or(j.channels)),
+            rtcp_port: None,
+            crypto: Some(j.crypto.clone()),
+        },
+        None => plan(&options)?,
+    };
     let (mut readers, datagrams) = Readers::new();
+    if let Some(j) = &joined {
+        readers.spawn(j.socket.try_clone().map_err(SpeakerError::Thread)?, Channel::Rtp).map_err(SpeakerError::Thread)?;
+    }
     if let Some(group) = plan.group {
         let socket = net::listener(group, plan.interface).map_err(|source| SpeakerError::Join {
             group,
@@ -305,8 +334,12 @@ pub fn run(options: SpeakerOptions, stop: Arc<AtomicBool>) -> Result<SpeakerStat
             .map_err(SpeakerError::Thread)?;
     }
     let bind = options.bind.unwrap_or(plan.interface);
-    let report_socket = net::report_socket(bind, plan.interface)
-        .map_err(|source| SpeakerError::ReportSocket { bind, source })?;
+    let report_socket = match &joined {
+        // Keepalives leave from the socket the audio comes to: they open
+        // the NAT mapping it comes back through.
+        Some(j) => j.socket.try_clone().map_err(|source| SpeakerError::ReportSocket { bind, source })?,
+        None => net::report_socket(bind, plan.interface).map_err(|source| SpeakerError::ReportSocket { bind, source })?,
+    };
     let cname = format!(
         "loa-speaker@{}",
         report_socket
@@ -331,8 +364,8 @@ pub fn run(options: SpeakerOptions, stop: Arc<AtomicBool>) -> Result<SpeakerStat
         lost_before: 0,
         payload_type: plan.payload_type,
         drop_fraction: (options.drop_pct / 100.0).clamp(0.0, 1.0),
-        ssrc: rng.random(),
-        rtcp_to: options.rtcp_to.map(SocketAddr::V4).or_else(|| {
+        ssrc: joined.as_ref().map_or_else(|| rng.random(), |j| j.uplink_ssrc),
+        rtcp_to: joined.as_ref().map(|j| j.daemon_udp).or(options.rtcp_to.map(SocketAddr::V4)).or_else(|| {
             Some(SocketAddr::V4(SocketAddrV4::new(
                 *plan.group?.ip(),
                 plan.rtcp_port?,
@@ -341,7 +374,10 @@ pub fn run(options: SpeakerOptions, stop: Arc<AtomicBool>) -> Result<SpeakerStat
         rtcp_from_rtp_sender: options.listen.map(|l| l.port().wrapping_add(1)),
         report_socket,
         cname,
-        timer: ReportTimer::new(now, options.rtcp_interval, rng.random()),
+        timer: ReportTimer::new(now, joined.as_ref().map_or(options.rtcp_interval, |j| j.keepalive), rng.random()),
+        rtcp_mux: joined.is_some(),
+        uplink: joined.as_mut().and_then(|j| j.uplink.take()),
+        control: None,
         rng,
         packet: Vec::new(),
     };
@@ -356,9 +392,16 @@ pub fn run(options: SpeakerOptions, stop: Arc<AtomicBool>) -> Result<SpeakerStat
         speaker.cname,
     );
 
+    if let Some(j) = &mut joined {
+        eprintln!("loa speaker: joined loa as zone {}'s speaker; keepalives to {} every {} ms", j.zone, j.daemon_udp, j.keepalive.as_millis());
+        speaker.control = Some(std::mem::replace(&mut j.control, std::sync::mpsc::channel().1));
+        // The first keepalive at once: it binds the unicast.
+        speaker.send_report(now);
+    }
     let result = speaker.run_loop(&datagrams, &stop, options.verbose);
     speaker.send_bye();
     drop(readers);
+    drop(joined);
     let Speaker { output, .. } = speaker;
     let finished = output.finish();
     let stats = result?;
@@ -397,6 +440,12 @@ struct Speaker {
     timer: ReportTimer,
     rng: SmallRng,
     packet: Vec<u8>,
+    /// Joined: RTP and RTCP share the one socket (RFC 5761).
+    rtcp_mux: bool,
+    /// Joined: reports are SRTCP under the speaker's uplink key.
+    uplink: Option<crate::rtp::srtp::SrtpSender>,
+    /// Joined: key changes and the session's end.
+    control: Option<std::sync::mpsc::Receiver<join::Control>>,
 }
 
 impl Speaker {
@@ -410,6 +459,7 @@ impl Speaker {
         let mut next_flush = start + FLUSH_EVERY;
         let mut next_print = start + PRINT_EVERY;
         while !stop.load(Ordering::Relaxed) {
+            self.follow_control()?;
             let now = Instant::now();
             let mut deadline = (now + MAX_WAIT).min(self.timer.poll_timeout());
             if let Some(tick) = self.buffer.poll_timeout() {
@@ -446,6 +496,22 @@ impl Speaker {
         Ok(self.snapshot())
     }
 
+    /// Joined: new keys go to the gate; the session's end ends the play.
+    fn follow_control(&mut self) -> Result<(), SpeakerError> {
+        let Some(control) = &self.control else { return Ok(()) };
+        while let Ok(message) = control.try_recv() {
+            match message {
+                join::Control::Keys(keys) => {
+                    if let Some(gate) = self.gate.as_mut() {
+                        keys.into_iter().for_each(|(mki, key)| gate.add_key(key, mki));
+                    }
+                }
+                join::Control::Ended(reason) => return Err(SpeakerError::JoinFailed(reason)),
+            }
+        }
+        Ok(())
+    }
+
     fn snapshot(&self) -> SpeakerStats {
         let counters = self.buffer.counters();
         let mut stats = self.stats.clone();
@@ -467,6 +533,9 @@ impl Speaker {
     }
 
     fn handle(&mut self, mut datagram: Datagram) {
+        if self.rtcp_mux && crate::rtp::srtp::is_rtcp(&datagram.data) {
+            datagram.channel = Channel::Rtcp;
+        }
         if let Some(gate) = self.gate.as_mut() {
             // Only what verifies goes on; the rest is counted, nothing else.
             let rtcp = datagram.channel == Channel::Rtcp;
@@ -604,10 +673,16 @@ impl Speaker {
         self.send_rtcp();
     }
 
-    fn send_rtcp(&self) -> bool {
+    fn send_rtcp(&mut self) -> bool {
         let Some(to) = self.rtcp_to else {
             return false;
         };
+        if let Some(uplink) = self.uplink.as_mut() {
+            if let Err(e) = uplink.protect_rtcp(&mut self.packet) {
+                tracing::warn!(error = %e, "cannot protect a report");
+                return false;
+            }
+        }
         match self.report_socket.send_to(&self.packet, to) {
             Ok(_) => true,
             Err(e) => {
@@ -621,63 +696,6 @@ impl Speaker {
 #[cfg(test)]
 mod tests;
 
-/// The receive path without sockets, for the fuzzer (`fuzz/`): datagrams
-/// through the RTP parser, the Opus TOC check, the jitter buffer and the
-/// decoder (packet, FEC, PLC), with made-up arrival times. Not API.
+/// The receive path without sockets, for the fuzzer (`fuzz/`). Not API.
 #[doc(hidden)]
-pub mod fuzzing {
-    use std::time::{Duration, Instant};
-
-    use super::decode::{self, FrameDecoder};
-    use super::jitter::{JitterBuffer, Playout};
-
-    /// `input` is a sequence of datagrams, each prefixed by a 2-byte length
-    /// and a 1-byte arrival delay in milliseconds.
-    pub fn receive(input: &[u8]) {
-        let mut buffer = JitterBuffer::new(Duration::from_millis(60));
-        let Ok(mut decoder) = FrameDecoder::new(1, 960) else {
-            return;
-        };
-        let mut now = Instant::now();
-        let mut rest = input;
-        while rest.len() >= 3 {
-            let len = usize::from(u16::from_be_bytes([rest[0], rest[1]])).min(rest.len() - 3);
-            now += Duration::from_millis(u64::from(rest[2]));
-            let datagram = &rest[3..3 + len];
-            rest = &rest[3 + len..];
-            let Ok(rtp) = rtp_rs::RtpReader::new(datagram) else {
-                continue;
-            };
-            let payload = rtp.payload();
-            let Some(samples) = decode::packet_samples(payload) else {
-                continue;
-            };
-            if buffer.ssrc().is_none() {
-                buffer.set_frame_samples(samples as u32);
-                decoder.set_frame_samples(samples);
-            }
-            buffer.push(
-                now,
-                u16::from(rtp.sequence_number()),
-                rtp.timestamp(),
-                rtp.mark(),
-                rtp.ssrc(),
-                payload,
-            );
-            while let Some(playout) = buffer.pop(now) {
-                match playout {
-                    Playout::Packet(p) => {
-                        decoder.packet(&p);
-                    }
-                    Playout::Lost { next } => {
-                        decoder.lost(next.as_deref());
-                    }
-                    Playout::Idle => {
-                        decoder.silence();
-                        break;
-                    }
-                }
-            }
-        }
-    }
-}
+pub mod fuzzing;

@@ -40,6 +40,12 @@ pub struct Ring {
 }
 
 impl Ring {
+    /// A zone's ring from the key ring (`crate::keys`) and its SSRC.
+    pub fn from_zone_keys(ssrc: u32, keys: &crate::keys::ZoneKeys) -> Ring {
+        let key = |k: &crate::keys::ZoneKey| RingKey { mki: k.mki.value(), material: k.key.expose_bytes().to_vec() };
+        Ring { ssrc, suite: keys.suite.sdp_name(), current: key(&keys.current), next: Some(key(&keys.next)) }
+    }
+
     /// The ring as the join protocol's `keys` (base64 material).
     pub fn grants(&self) -> Vec<KeyGrant> {
         let grant = |k: &RingKey, current| KeyGrant { mki: k.mki, key: base64::engine::general_purpose::STANDARD.encode(&k.material), current };

@@ -17,6 +17,7 @@ pub mod identity;
 pub mod join;
 pub mod keys;
 pub mod registry;
+pub mod tls;
 
 
 use std::path::PathBuf;

@@ -79,6 +79,22 @@ impl Registry {
 
     /// Every enrolment. No speaker has a session yet in this build, so
     /// live ones are offline with no transport or address.
+    /// Who a certificate that completed the handshake belongs to, and
+    /// that speaker's zones.
+    pub fn enrolment(&self, pin: &super::Pin) -> Result<(super::join::Enrolment, Vec<String>), RegistryError> {
+        use super::join::Enrolment;
+        Ok(match self.store.speaker_by_pin(&pin.to_string()).map_err(failed)? {
+            None => (Enrolment::Unknown, Vec::new()),
+            Some(SpeakerRecord { name, revoked_at: Some(at), .. }) => (Enrolment::Revoked { name, at }, Vec::new()),
+            Some(SpeakerRecord { name, zones, .. }) => (Enrolment::Live { name }, zones),
+        })
+    }
+
+    /// A join, a refusal or a departure, with the peer's address.
+    pub fn event(&mut self, event: &crate::store::SpeakerEvent) -> Result<(), RegistryError> {
+        self.store.speaker_event(event).map_err(failed)
+    }
+
     pub fn list(&self) -> Result<SpeakerList, RegistryError> {
         let speakers = self.store.speakers().map_err(failed)?.into_iter().map(info).collect();
         Ok(SpeakerList { speakers })
@@ -89,7 +105,8 @@ impl Registry {
         match self.store.revoke_speaker(name, by, now).map_err(failed)? {
             Some(record) => {
                 tracing::info!(uid = by, "speakers.revoke {name}: pin {}", record.pin);
-                Ok(SpeakerRevoked { name: name.to_string(), session_closed: false, zones_rekeyed: Vec::new() })
+                // The caller closes the session and re-keys these zones.
+                Ok(SpeakerRevoked { name: name.to_string(), session_closed: false, zones_rekeyed: record.zones })
             }
             None => Err(RegistryError::Refused(format!("no enrolled speaker is called \"{name}\"; see loa speakers list"))),
         }

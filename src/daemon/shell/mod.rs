@@ -56,6 +56,8 @@ pub enum ShellMsg {
     Pacer(PacerEvent),
     /// A zone's SRTP keys changed (rotation, revocation): on to the pacer.
     ZoneKeys { zone: String, keys: Box<crate::keys::ZoneKeys> },
+    /// The joined speakers' unicast addresses of a zone changed.
+    SpeakerTargets { zone: String, targets: Vec<std::net::SocketAddr> },
 }
 
 /// The two input lanes (see the module doc).
@@ -177,6 +179,11 @@ impl Shell {
                 if let Some(index) = self.parts.zone_names.iter().rposition(|name| *name == zone) {
                     tracing::info!(zone = %zone, mki = keys.current.mki.value(), "zone keys changed");
                     self.send_pacer(pacer::Command::ZoneKeys { zone: crate::proto::ids::ZoneId::from_index(index), keys });
+                }
+            }
+            ShellMsg::SpeakerTargets { zone, targets } => {
+                if let Some(index) = self.parts.zone_names.iter().rposition(|name| *name == zone) {
+                    self.send_pacer(pacer::Command::SetSpeakerTargets { zone: crate::proto::ids::ZoneId::from_index(index), targets });
                 }
             }
         }

@@ -6,6 +6,7 @@
 pub mod health;
 pub mod keys;
 pub mod sap;
+pub mod sessions;
 pub mod speakers;
 pub mod store;
 pub mod store_backlog;

@@ -1,7 +1,13 @@
 //! The speakers thread: enrolment, listing and revocation (blocking work:
 //! key generation, SQLite) off the engine task. Calls arrive with the
 //! client's reply channel, already checked by the core against the
-//! configuration, and are answered from here.
+//! configuration, and are answered from here. The join sessions ask it
+//! who a certificate is and have it write their audit rows.
+//!
+//! Revocation order matters: the store first (a rejoin is refused from
+//! then on), then the live session ends and its unicast stops, and only
+//! then are its zones re-keyed, so the fresh key is handed to the
+//! remaining speakers and never to it.
 
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -10,13 +16,28 @@ use std::thread::JoinHandle;
 use jiff::Timestamp;
 
 use crate::daemon::core::SpeakersCall;
+use crate::daemon::tasks::keys::KeysHandle;
+use crate::daemon::tasks::sessions::SessionsHandle;
+use crate::speakers::join::Enrolment;
+use crate::speakers::Pin;
+use crate::store::{SpeakerEvent, SpeakerEventKind};
 use crate::daemon::shell::Reply;
 use crate::proto::{Response, RpcError};
 use crate::speakers::registry::{Registry, RegistryError};
 
+type Admission = Result<(Enrolment, Vec<String>), String>;
+
 enum Msg {
     Call { call: SpeakersCall, reply: Reply },
+    Admit { pin: Pin, reply: tokio::sync::oneshot::Sender<Admission> },
+    Event(SpeakerEvent),
     Stop,
+}
+
+/// What the speakers thread needs of the rest of the daemon.
+pub struct Links {
+    pub sessions: SessionsHandle,
+    pub keys: KeysHandle,
 }
 
 #[derive(Clone)]
@@ -38,6 +59,21 @@ impl SpeakersHandle {
     }
 }
 
+impl SpeakersHandle {
+    /// Who holds the certificate with `pin`, and its zones.
+    pub async fn admit(&self, pin: Pin) -> Admission {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.tx.send(Msg::Admit { pin, reply }).map_err(|_| "the daemon is shutting down".to_string())?;
+        answer.await.map_err(|_| "the daemon is shutting down".to_string())?
+    }
+
+    /// An audit row for a join, a refusal or a departure.
+    pub fn event(&self, speaker: Option<String>, kind: SpeakerEventKind, peer: std::net::SocketAddr, detail: &str) {
+        let event = SpeakerEvent { at: Timestamp::now(), speaker, kind, by_uid: None, address: Some(peer.to_string()), detail: detail.to_string() };
+        let _ = self.tx.send(Msg::Event(event));
+    }
+}
+
 impl SpeakersThread {
     pub fn join(self) {
         let _ = self.stop.send(Msg::Stop);
@@ -47,32 +83,56 @@ impl SpeakersThread {
 
 /// Opens the registry (its own connection to `loa.db`, the daemon's
 /// identity) on a new thread.
-pub fn spawn(state_dir: PathBuf) -> std::io::Result<(SpeakersHandle, SpeakersThread)> {
+pub fn spawn(state_dir: PathBuf, links: Links) -> std::io::Result<(SpeakersHandle, SpeakersThread)> {
     let (tx, rx) = mpsc::channel();
-    let join = std::thread::Builder::new().name("loa-speakers".into()).spawn(move || run(&state_dir, rx))?;
+    let join = std::thread::Builder::new().name("loa-speakers".into()).spawn(move || run(&state_dir, rx, &links))?;
     Ok((SpeakersHandle { tx: tx.clone() }, SpeakersThread { join, stop: tx }))
 }
 
-fn run(state_dir: &std::path::Path, rx: mpsc::Receiver<Msg>) {
+fn run(state_dir: &std::path::Path, rx: mpsc::Receiver<Msg>, links: &Links) {
     let mut registry = Registry::open(state_dir);
     if let Err(e) = &registry {
         tracing::error!("speakers cannot be enrolled or listed: {e}");
     }
     while let Ok(msg) = rx.recv() {
-        let Msg::Call { call, reply } = msg else { return };
-        let answer = match &mut registry {
-            Ok(registry) => answer(registry, call, Timestamp::now()),
-            Err(e) => Err(RpcError::internal(format!("the speaker registry is not open: {e}"))),
-        };
-        let _ = reply.send(answer);
+        match (msg, &mut registry) {
+            (Msg::Stop, _) => return,
+            (Msg::Call { call, reply }, Ok(registry)) => {
+                let _ = reply.send(answer(registry, call, links, Timestamp::now()));
+            }
+            (Msg::Call { reply, .. }, Err(e)) => {
+                let _ = reply.send(Err(RpcError::internal(format!("the speaker registry is not open: {e}"))));
+            }
+            (Msg::Admit { pin, reply }, Ok(registry)) => {
+                let _ = reply.send(registry.enrolment(&pin).map_err(|e| e.to_string()));
+            }
+            (Msg::Admit { reply, .. }, Err(e)) => {
+                let _ = reply.send(Err(format!("the speaker registry is not open: {e}")));
+            }
+            (Msg::Event(event), Ok(registry)) => {
+                if let Err(e) = registry.event(&event) {
+                    tracing::warn!("cannot record a speaker {} event: {e}", event.kind.as_str());
+                }
+            }
+            (Msg::Event(_), Err(_)) => {}
+        }
     }
 }
 
-fn answer(registry: &mut Registry, call: SpeakersCall, now: Timestamp) -> Result<Response, RpcError> {
+fn answer(registry: &mut Registry, call: SpeakersCall, links: &Links, now: Timestamp) -> Result<Response, RpcError> {
     let result = match call {
         SpeakersCall::Add { by, name, zones, listen } => registry.add(Some(by), &name, zones, listen, now).map(Response::SpeakersAdd),
-        SpeakersCall::List => registry.list().map(Response::SpeakersList),
-        SpeakersCall::Revoke { by, name } => registry.revoke(Some(by), &name, now).map(Response::SpeakersRevoke),
+        SpeakersCall::List => registry.list().map(|mut list| {
+            links.sessions.overlay(&mut list.speakers);
+            Response::SpeakersList(list)
+        }),
+        SpeakersCall::Revoke { by, name } => registry.revoke(Some(by), &name, now).map(|mut revoked| {
+            revoked.session_closed = links.sessions.revoke(&name);
+            let wall = std::time::SystemTime::now();
+            revoked.zones_rekeyed.retain(|zone| links.keys.rotate_now(zone, wall));
+            tracing::info!(speaker = %name, session_closed = revoked.session_closed, zones = ?revoked.zones_rekeyed, "speaker revoked; its zones get fresh keys");
+            Response::SpeakersRevoke(revoked)
+        }),
     };
     result.map_err(|e| match e {
         RegistryError::Refused(why) => RpcError::refused(why),

@@ -42,6 +42,13 @@ impl FrameSource for Receiver<Frame> {
 /// whatever happens, so an error cannot stall or spin the pacer.
 pub trait Transmit {
     fn send_to(&mut self, packet: &[u8], target: SocketAddr) -> io::Result<()>;
+
+    /// To a joined speaker: from the speakers port when there is one (the
+    /// speaker's NAT lets in only what comes from the port its keepalives
+    /// went to).
+    fn send_to_speaker(&mut self, packet: &[u8], target: SocketAddr) -> io::Result<()> {
+        self.send_to(packet, target)
+    }
 }
 
 impl<F: FnMut(&[u8], SocketAddr) -> io::Result<()>> Transmit for F {

@@ -1,0 +1,102 @@
+//! The UDP side of the speakers port: each datagram must be an SRTCP
+//! packet that authenticates under a joined speaker's uplink key (its
+//! keepalive, RFC 6263, with RTP and RTCP on one port, RFC 5761). Only
+//! such a packet moves that speaker's unicast to its source address
+//! (symmetric RTP, RFC 4961). Anything else is counted and logged, at most
+//! every `LOG_EVERY`, as a security event, and never counts as a speaker.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::SessionsHandle;
+use crate::rtp::srtp::is_rtcp;
+
+const LOG_EVERY: Duration = Duration::from_secs(10);
+const MAX_DATAGRAM: usize = 2048;
+
+/// Unauthenticated datagrams: counted, logged rate-limited.
+#[derive(Debug, Default)]
+pub(super) struct SecurityLog {
+    total: u64,
+    since_log: u64,
+    last_log: Option<Instant>,
+}
+
+impl SecurityLog {
+    /// Counts one; says whether to log now (the first, then at most once
+    /// per `LOG_EVERY`), with how many came since the last line.
+    fn count(&mut self, now: Instant) -> Option<(u64, u64)> {
+        self.total += 1;
+        self.since_log += 1;
+        if self.last_log.is_some_and(|last| now.saturating_duration_since(last) < LOG_EVERY) {
+            return None;
+        }
+        self.last_log = Some(now);
+        let since = std::mem::take(&mut self.since_log);
+        Some((since, self.total))
+    }
+}
+
+/// Why a datagram was not a speaker's.
+fn check(sessions: &SessionsHandle, packet: &mut [u8], from: SocketAddr, now: Instant) -> Result<(), &'static str> {
+    if packet.len() < 8 || !is_rtcp(packet) {
+        return Err("not an SRTCP packet");
+    }
+    let ssrc = u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]);
+    let mut inner = sessions.lock();
+    let Some(uplink) = inner.uplinks.get_mut(&ssrc) else {
+        return Err("no joined speaker has its SSRC");
+    };
+    if let Err(e) = uplink.rx.unprotect_rtcp(packet) {
+        return Err(e.reason());
+    }
+    let speaker = uplink.speaker.clone();
+    inner.heard_at.insert(speaker.clone(), jiff::Timestamp::now());
+    let change = inner.bindings.heard(&speaker, from, now);
+    let updates = sessions.apply(&inner, change.into_iter().collect());
+    drop(inner);
+    sessions.send_targets(updates);
+    Ok(())
+}
+
+pub(super) async fn receive(sessions: SessionsHandle, socket: tokio::net::UdpSocket) {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        let (len, from) = match socket.recv_from(&mut buf).await {
+            Ok(got) => got,
+            Err(e) => {
+                // ICMP errors from a speaker that went away surface here
+                // on Linux; they say nothing about the socket.
+                tracing::debug!("speakers UDP receive: {e}");
+                continue;
+            }
+        };
+        let now = Instant::now();
+        if let Err(why) = check(&sessions, &mut buf[..len], from, now) {
+            let log = sessions.lock().security.count(now);
+            if let Some((since, total)) = log {
+                tracing::warn!(
+                    %from, reason = why, since_last_line = since, total,
+                    "SECURITY: unauthenticated datagram at the speakers port, ignored"
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn security_lines_are_rate_limited_and_say_how_many_came_between() {
+        let mut log = SecurityLog::default();
+        let t = Instant::now();
+        assert_eq!(log.count(t), Some((1, 1)));
+        for i in 1..=99 {
+            assert_eq!(log.count(t + Duration::from_millis(i * 50)), None);
+        }
+        assert_eq!(log.count(t + LOG_EVERY), Some((100, 101)));
+        assert_eq!(log.count(t + LOG_EVERY + Duration::from_secs(1)), None);
+    }
+}

@@ -1,0 +1,221 @@
+//! `loa speaker --join`: the speaker starts the session itself, as a 4G
+//! box behind a carrier NAT must. TLS 1.3 to loa (pinning the daemon's
+//! identity from the credential, showing the speaker's certificate),
+//! `hello`, then `welcome`: the zone, its SSRC, payload type and keys, and
+//! the speaker's own uplink key. One UDP socket then carries everything:
+//! the speaker's SRTCP receiver reports leave from it (they are its
+//! keepalives and open the NAT mapping the audio comes back through) and
+//! the unicast SRTP arrives on it, verified by the same gate as `--sdp`.
+//!
+//! A thread keeps reading the TLS connection: `keys` go to the gate (a
+//! revocation's fresh key arrives before the switch), `bye` or `refused`
+//! end the speaker with the reason.
+//!
+//! Plays the first zone the welcome grants; packets of its other zones
+//! arrive on the same socket and are refused by the gate (unknown SSRC).
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use base64::Engine;
+
+use super::SpeakerError;
+use crate::rtp::srtp::{CryptoAttribute, KeyParam, MasterKey, Mki, SrtpSender, Suite};
+use crate::speakers::join::{self, Deframer, KeyGrant, Message, Payload, Welcome};
+use crate::speakers::Credential;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the welcome may take; also how often the reader thread looks
+/// at its stop flag (as a multiple of `POLL`).
+const WELCOME_TIMEOUT: Duration = Duration::from_secs(10);
+const POLL: Duration = Duration::from_millis(100);
+
+/// What `--join` was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinOptions {
+    /// `HOST:PORT` of loa's `[speakers] listen`.
+    pub daemon: String,
+    pub credential: PathBuf,
+}
+
+/// What the TLS connection says after the welcome.
+#[derive(Debug)]
+pub enum Control {
+    /// New keys for the zone played (by MKI).
+    Keys(Vec<(Mki, MasterKey)>),
+    /// The session ended: loa's reason, or the connection's fate.
+    Ended(String),
+}
+
+/// A joined session, ready to play.
+pub struct Joined {
+    pub zone: String,
+    pub payload_type: u8,
+    pub channels: u8,
+    pub crypto: CryptoAttribute,
+    pub socket: UdpSocket,
+    /// Where keepalives go: loa's address, the welcome's UDP port.
+    pub daemon_udp: SocketAddr,
+    pub uplink_ssrc: u32,
+    /// Taken by the player, which protects the keepalives with it.
+    pub uplink: Option<SrtpSender>,
+    pub keepalive: Duration,
+    pub control: Receiver<Control>,
+    reader: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
+}
+
+impl Drop for Joined {
+    fn drop(&mut self) {
+        if let Some((stop, thread)) = self.reader.take() {
+            stop.store(true, Ordering::Relaxed);
+            let _ = thread.join();
+        }
+    }
+}
+
+type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+fn failed(daemon: &str, what: impl std::fmt::Display) -> SpeakerError {
+    SpeakerError::JoinFailed(format!("cannot join loa at {daemon}: {what}"))
+}
+
+fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+}
+
+/// Reads one control message; Ok(None) on a read timeout.
+fn read_message(tls: &mut Tls, deframer: &mut Deframer) -> Result<Option<Message>, String> {
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(frame) = deframer.next_frame() {
+            let payload = frame.map_err(|e| format!("loa sent {e}"))?;
+            return match join::parse(&payload) {
+                Ok(Payload::Control(message)) => Ok(Some(message)),
+                // TLS-framed media (the fallback) is not played yet.
+                Ok(Payload::Media(_)) => continue,
+                Err(e) => Err(format!("loa sent {e}")),
+            };
+        }
+        match tls.read(&mut buf) {
+            Ok(0) => return Err("loa closed the connection".into()),
+            Ok(n) => deframer.push(&buf[..n]),
+            Err(e) if is_timeout(&e) => return Ok(None),
+            Err(e) => return Err(format!("the connection to loa failed: {e}")),
+        }
+    }
+}
+
+fn key_of(suite: Suite, grant: &KeyGrant) -> Result<(Mki, MasterKey), String> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(&grant.key).map_err(|e| format!("a key that is not base64: {e}"))?;
+    let key = MasterKey::from_bytes(suite, &bytes).map_err(|e| e.to_string())?;
+    let mki = Mki::new(grant.mki, crate::keys::MKI_LEN).map_err(|e| e.to_string())?;
+    Ok((mki, key))
+}
+
+/// Connects, says hello and waits for the welcome (or the refusal).
+pub fn join(options: &JoinOptions, bind: Ipv4Addr) -> Result<Joined, SpeakerError> {
+    let daemon = options.daemon.as_str();
+    let text = std::fs::read_to_string(&options.credential)
+        .map_err(|e| SpeakerError::JoinFailed(format!("cannot read the credential {}: {e}", options.credential.display())))?;
+    let credential = Credential::parse(&text)
+        .map_err(|e| SpeakerError::JoinFailed(format!("{}: {e}", options.credential.display())))?;
+    let addr = daemon
+        .to_socket_addrs()
+        .map_err(|e| failed(daemon, format!("not an address: {e}")))?
+        .next()
+        .ok_or_else(|| failed(daemon, "the name has no address"))?;
+    let config = crate::speakers::tls::client_config(&credential).map_err(|e| failed(daemon, e))?;
+    let name = rustls_pki_types::ServerName::IpAddress(addr.ip().into());
+    let connection = rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| failed(daemon, e))?;
+    let tcp = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).map_err(|e| failed(daemon, e))?;
+    tcp.set_read_timeout(Some(WELCOME_TIMEOUT)).map_err(|e| failed(daemon, e))?;
+    let mut tls = rustls::StreamOwned::new(connection, tcp);
+    let hello = Message::Hello { version: join::VERSION, multicast: false, udp: true };
+    tls.write_all(&join::frame_message(&hello)).and_then(|()| tls.flush()).map_err(|e| failed(daemon, e))?;
+    let mut deframer = Deframer::default();
+    let welcome = match read_message(&mut tls, &mut deframer).map_err(|e| failed(daemon, e))? {
+        Some(Message::Welcome(welcome)) => welcome,
+        Some(Message::Refused { reason } | Message::Bye { reason }) => return Err(SpeakerError::Refused(reason)),
+        Some(other) => return Err(failed(daemon, format!("loa answered hello with {other:?}"))),
+        None => return Err(failed(daemon, format!("no welcome within {} s", WELCOME_TIMEOUT.as_secs()))),
+    };
+    let mut joined = setup(&welcome, addr, bind).map_err(|e| failed(daemon, e))?;
+    tls.sock.set_read_timeout(Some(POLL)).map_err(|e| failed(daemon, e))?;
+    let (tx, control) = mpsc::channel();
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (stop, zone, suite) = (stop.clone(), joined.zone.clone(), joined.crypto.suite);
+        std::thread::Builder::new()
+            .name("speaker-join".into())
+            .spawn(move || follow(tls, deframer, &zone, suite, &tx, &stop))
+            .map_err(SpeakerError::Thread)?
+    };
+    joined.control = control;
+    joined.reader = Some((stop, reader));
+    Ok(joined)
+}
+
+/// The welcome as the speaker plays it.
+fn setup(welcome: &Welcome, daemon: SocketAddr, bind: Ipv4Addr) -> Result<Joined, String> {
+    let zone = welcome.zones.first().ok_or("loa granted no zone (are this speaker's zones SRTP zones in its config?)")?;
+    let suite = Suite::from_sdp_name(&zone.suite).ok_or_else(|| format!("zone {} uses suite {}, unknown here", zone.name, zone.suite))?;
+    let mut keys: Vec<&KeyGrant> = zone.keys.iter().collect();
+    // The current key first: it makes the context, the others are added.
+    keys.sort_by_key(|k| !k.current);
+    let keys = keys
+        .into_iter()
+        .map(|g| key_of(suite, g).map(|(mki, key)| KeyParam { key, lifetime: None, mki: Some(mki) }))
+        .collect::<Result<Vec<_>, _>>()?;
+    if keys.is_empty() {
+        return Err(format!("zone {} came without keys", zone.name));
+    }
+    let uplink_bytes = base64::engine::general_purpose::STANDARD.decode(&zone.uplink.key).map_err(|e| format!("an uplink key that is not base64: {e}"))?;
+    let uplink_key = MasterKey::from_bytes(suite, &uplink_bytes).map_err(|e| e.to_string())?;
+    let uplink = SrtpSender::new(zone.uplink.ssrc, uplink_key, None).map_err(|e| e.to_string())?;
+    let socket = UdpSocket::bind((bind, 0)).map_err(|e| format!("cannot open a UDP socket: {e}"))?;
+    socket.set_read_timeout(Some(POLL)).map_err(|e| e.to_string())?;
+    let (tx, control) = mpsc::channel();
+    drop(tx);
+    Ok(Joined {
+        zone: zone.name.clone(),
+        payload_type: zone.pt,
+        channels: zone.channels,
+        crypto: CryptoAttribute { tag: 1, suite, keys },
+        socket,
+        daemon_udp: SocketAddr::new(daemon.ip(), welcome.udp_port),
+        uplink_ssrc: zone.uplink.ssrc,
+        uplink: Some(uplink),
+        keepalive: Duration::from_millis(welcome.keepalive_ms.max(100)),
+        control,
+        reader: None,
+    })
+}
+
+/// The reader thread: passes on `keys` for the zone played and the end.
+fn follow(mut tls: Tls, mut deframer: Deframer, zone: &str, suite: Suite, tx: &Sender<Control>, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        let control = match read_message(&mut tls, &mut deframer) {
+            Ok(None) => continue,
+            Ok(Some(Message::Keys { zone: z, keys })) if z == zone => match keys.iter().map(|g| key_of(suite, g)).collect() {
+                Ok(keys) => Control::Keys(keys),
+                Err(e) => Control::Ended(format!("loa sent a key that is not valid: {e}")),
+            },
+            Ok(Some(Message::Bye { reason } | Message::Refused { reason })) => Control::Ended(format!("loa ended the session: {reason}")),
+            Ok(Some(_)) => continue,
+            Err(e) => Control::Ended(e),
+        };
+        let end = matches!(control, Control::Ended(_));
+        if tx.send(control).is_err() || end {
+            return;
+        }
+    }
+    let _ = tls.write_all(&join::frame_message(&Message::Bye { reason: "speaker stopped".into() }));
+    tls.conn.send_close_notify();
+    let _ = tls.flush();
+}

@@ -1,0 +1,176 @@
+//! Speakers that join loa themselves, through the real path (issue 15):
+//! `loa speakers add` makes a credential, `loa speaker --join` connects
+//! over TLS, keeps its binding with SRTCP keepalives and plays the unicast
+//! SRTP it gets back; refusals and revocation reach it in plain words.
+//! Loopback only, inside the private namespace
+//! (`scripts/netns.sh cargo test --test speakers_join`).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::daemon::{base_config, Daemon, Packet, RtpListener};
+use common::*;
+use serde_json::Value;
+
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// A daemon with one SRTP zone `z`, taking joins on a port of its own;
+/// keepalives every second, dropped after two missed.
+fn join_daemon(dir: &Path) -> (Daemon, String, String, u16) {
+    let (group, port) = unique_group();
+    // A port of its own (the zone's port + 1 is the health listener's).
+    let listen = format!("127.0.0.1:{}", unique_group().1);
+    let config = format!(
+        "{}[speakers]\nlisten = \"{listen}\"\nkeepalive = \"1s\"\nmissed_keepalives = 2\n\
+         [[zone]]\nname = \"z\"\ngroup = \"{group}:{port}\"\n",
+        base_config(dir)
+    );
+    (Daemon::start(dir, &config), listen, group, port)
+}
+
+fn enrol(daemon: &Daemon, name: &str) -> PathBuf {
+    let file = daemon.dir.join(format!("{name}.toml"));
+    let out = daemon.loa(&["speakers", "add", name, "--zones", "z", "--out", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    file
+}
+
+fn speaker(listen: &str, credential: &Path, wav: Option<&Path>) -> Command {
+    let mut cmd = Command::new(LOA);
+    cmd.args(["speaker", "--join", listen, "--credential", credential.to_str().unwrap()]);
+    if let Some(wav) = wav {
+        cmd.args(["--out", wav.to_str().unwrap()]);
+    }
+    cmd
+}
+
+fn row<'a>(list: &'a Value, name: &str) -> &'a Value {
+    list["speakers"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap_or_else(|| panic!("{name} not listed: {list}"))
+}
+
+fn wait_state(daemon: &Daemon, name: &str, state: &str, timeout: Duration) -> Value {
+    let list = daemon.wait_json(&["speakers", "list"], &format!("{name} {state}"), timeout, |list| {
+        list["speakers"].as_array().is_some_and(|rows| rows.iter().any(|s| s["name"] == name && s["state"] == state))
+    });
+    row(&list, name).clone()
+}
+
+#[test]
+fn a_joined_speaker_plays_the_tone_sequence_and_shows_online_then_offline() {
+    require_netns();
+    let dir = tempfile::tempdir().unwrap();
+    let (daemon, listen, _, _) = join_daemon(dir.path());
+    let tones: Vec<(f32, f32)> = TONES[..4].iter().map(|&f| (f, 1.0)).collect();
+    write_tones_wav(&dir.path().join("media/tones.wav"), 48_000, 1, &tones);
+    let credential = enrol(&daemon, "xa-dong");
+    let wav = dir.path().join("xa-dong.wav");
+    let spk = Background::spawn("loa speaker", &mut speaker(&listen, &credential, Some(&wav)));
+
+    let online = wait_state(&daemon, "xa-dong", "online", Duration::from_secs(5));
+    assert_eq!(online["transport"], "unicast", "{online}");
+    let address: std::net::SocketAddr = online["address"].as_str().unwrap().parse().unwrap();
+    assert_eq!(address.ip().to_string(), "127.0.0.1");
+    assert_ne!(address.port(), 0);
+    assert!(online["last_keepalive"].is_string(), "{online}");
+    let table = String::from_utf8_lossy(&daemon.loa(&["speakers", "list"]).stdout).into_owned();
+    assert!(table.contains("unicast") && table.contains(&address.to_string()) && table.contains("online"), "{table}");
+
+    assert!(daemon.loa(&["play", "--zones", "z", "tones.wav"]).status.success());
+    daemon.wait_idle(Duration::from_secs(15));
+    std::thread::sleep(Duration::from_millis(500));
+    let out = spk.stop(STOP_GRACE);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let (rate, samples) = read_wav_mono(&wav);
+    assert_tones(&tone_segments(rate, &samples, &TONES), &tones, 0.06, &format!("joined speaker ({stderr})"));
+
+    // Its keepalives stopped with it: offline after two missed.
+    let offline = wait_state(&daemon, "xa-dong", "offline", Duration::from_secs(6));
+    assert!(offline["address"].is_null(), "{offline}");
+    let log = daemon.log_text();
+    assert!(log.contains("speaker joined"), "{log}");
+}
+
+#[test]
+fn unknown_and_revoked_credentials_are_refused_in_plain_words() {
+    require_netns();
+    let dir = tempfile::tempdir().unwrap();
+    let (daemon, listen, _, _) = join_daemon(dir.path());
+    let credential = enrol(&daemon, "xa-dong");
+
+    // A certificate loa signed but never enrolled (made from its own
+    // identity, as a stolen identity key could): not enrolled.
+    let identity = loa::speakers::Identity::load_or_create(&dir.path().join("state")).unwrap();
+    let ghost = identity.enrol("ghost").unwrap();
+    let mut forged = loa::speakers::Credential::parse(&std::fs::read_to_string(&credential).unwrap()).unwrap();
+    forged.speaker = "ghost".into();
+    forged.certificate = ghost.cert_pem;
+    forged.private_key = ghost.key_pem;
+    let forged_path = dir.path().join("ghost.toml");
+    std::fs::write(&forged_path, forged.to_toml()).unwrap();
+    let out = speaker(&listen, &forged_path, None).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("loa refused this speaker: this credential is not enrolled with this loa"), "{stderr}");
+
+    assert!(daemon.loa(&["speakers", "revoke", "xa-dong"]).status.success());
+    let out = speaker(&listen, &credential, None).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("loa refused this speaker: speaker \"xa-dong\" was revoked at"), "{stderr}");
+    let log = daemon.log_text();
+    assert!(log.contains("speaker join refused"), "{log}");
+}
+
+#[test]
+fn a_revoked_speaker_is_cut_off_at_once_and_the_others_play_on_under_a_key_it_never_had() {
+    require_netns();
+    let dir = tempfile::tempdir().unwrap();
+    let (daemon, listen, group, port) = join_daemon(dir.path());
+    let tones: Vec<(f32, f32)> = TONES.iter().map(|&f| (f, 1.0)).collect();
+    write_tones_wav(&dir.path().join("media/tones.wav"), 48_000, 1, &tones);
+    let (a_cred, b_cred) = (enrol(&daemon, "a"), enrol(&daemon, "b"));
+    let (a_wav, b_wav) = (dir.path().join("a.wav"), dir.path().join("b.wav"));
+    let a = Background::spawn("loa speaker a", &mut speaker(&listen, &a_cred, Some(&a_wav)));
+    let b = Background::spawn("loa speaker b", &mut speaker(&listen, &b_cred, Some(&b_wav)));
+    wait_state(&daemon, "a", "online", Duration::from_secs(5));
+    wait_state(&daemon, "b", "online", Duration::from_secs(5));
+
+    let listener = RtpListener::start(&group, port);
+    assert!(daemon.loa(&["play", "--zones", "z", "tones.wav"]).status.success());
+    // Revoked while the third tone (800 Hz) plays: 2.5 s of 20 ms packets
+    // (the audio is encrypted, so counted, not listened to).
+    listener.wait_packets(125, Duration::from_secs(10));
+    let out = daemon.loa(&["speakers", "revoke", "a"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("new keys for z"), "{said}");
+    daemon.wait_idle(Duration::from_secs(15));
+    std::thread::sleep(Duration::from_millis(500));
+
+    let a_out = a.stop(STOP_GRACE);
+    let a_err = String::from_utf8_lossy(&a_out.stderr);
+    assert_eq!(a_out.status.code(), Some(1), "the revoked speaker ends with the reason: {a_err}");
+    assert!(a_err.contains("loa ended the session: this speaker was revoked by the operator"), "{a_err}");
+    let b_out = b.stop(STOP_GRACE);
+    let b_err = String::from_utf8_lossy(&b_out.stderr);
+    assert!(b_out.status.success(), "{b_err}");
+
+    // The zone switched to a key handed out after the revocation: the
+    // ring held MKIs 1 and 2 when both joined; the last packets carry 3.
+    let packets = listener.stop();
+    let mki = |p: &Packet| u32::from_be_bytes(p.payload[p.payload.len() - 14..p.payload.len() - 10].try_into().unwrap());
+    assert_eq!(packets.first().map(mki), Some(1));
+    assert_eq!(packets.last().map(mki), Some(3), "the zone re-keyed after the revocation");
+
+    // b heard all of it, across the switch; a none of the tones after.
+    let (rate, samples) = read_wav_mono(&b_wav);
+    assert_tones(&tone_segments(rate, &samples, &TONES), &tones, 0.06, &format!("remaining speaker ({b_err})"));
+    let (rate, samples) = read_wav_mono(&a_wav);
+    let heard: Vec<f32> = tone_segments(rate, &samples, &TONES).iter().map(|s| s.freq).collect();
+    assert!(heard.starts_with(&[400.0, 600.0]), "before its revocation it played: {heard:?}");
+    assert!(heard.iter().all(|f| TONES[..3].contains(f)), "the revoked speaker heard {heard:?}");
+}
