@@ -227,13 +227,14 @@ fn every_namespace_goes_with_the_rig_even_after_a_panic() {
     let listed = namespaces();
     assert!(names.iter().all(|name| !listed.contains(name.as_str())), "{listed} still holds some of {names:?}");
 
-    let panicked = std::panic::catch_unwind(|| {
+    let mut name = String::new();
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let rig = NatRig::new();
-        let name = rig.nat.netns.clone();
-        std::panic::panic_any(name);
-    });
-    let name = panicked.expect_err("the closure panics").downcast::<String>().unwrap();
-    assert!(!namespaces().contains(name.as_str()), "{name} outlived a panic");
+        name = rig.nat.netns.clone();
+        panic!("a deliberate panic while a rig is up (its namespaces must still go)");
+    }));
+    assert!(panicked.is_err());
+    assert!(!name.is_empty() && !namespaces().contains(name.as_str()), "{name} outlived a panic");
 }
 
 #[test]
