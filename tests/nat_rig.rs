@@ -179,10 +179,15 @@ fn blocked_udp_stops_udp_but_not_tcp() {
     let loa = rig.loa.udp(LOA_PORT);
     let speaker = rig.speaker.udp(SPEAKER_PORT);
     let listener = rig.loa.tcp_listen(LOA_PORT);
+    let public = speaker_to_loa(&speaker, &loa, b"keepalive");
 
     rig.block_udp();
     speaker.send_to(b"keepalive", loa_at()).unwrap();
     assert_eq!(recv(&loa, ARRIVAL), None, "UDP passed the blocked NAT");
+    assert!(!reply_arrives(&loa, &speaker, public, b"audio"), "UDP got back in through the mapping made before the block");
+    let fresh = rig.speaker.udp(SPEAKER_PORT + 1);
+    fresh.send_to(b"keepalive", loa_at()).unwrap();
+    assert_eq!(recv(&loa, ARRIVAL), None, "UDP on a new mapping passed the blocked NAT");
 
     let mut stream = rig.speaker.tcp_connect(SocketAddr::V4(loa_at()), ARRIVAL).expect("TCP must pass the blocked NAT");
     stream.write_all(b"hello").unwrap();
@@ -193,8 +198,9 @@ fn blocked_udp_stops_udp_but_not_tcp() {
     accepted.read_exact(&mut got).unwrap();
     assert_eq!(&got, b"hello");
 
+    // The mapping outlived the block: the same public port, both ways.
     rig.unblock_udp();
-    let public = speaker_to_loa(&speaker, &loa, b"keepalive");
+    assert_eq!(speaker_to_loa(&speaker, &loa, b"keepalive"), public, "unblocking moved the public port");
     assert!(reply_arrives(&loa, &speaker, public, b"audio"), "UDP did not come back after unblocking");
 }
 

@@ -273,10 +273,9 @@ impl NatRig {
     /// Drops every UDP datagram the NAT would forward, either way, while TCP
     /// still passes: a network that lets only the TLS connection through.
     pub fn block_udp(&self) {
+        // Mappings stay (the carrier's filter drops what they would pass),
+        // so unblocking mid-stream is not also a rebinding.
         nft(&self.nat, BLOCK_UDP).unwrap_or_else(|said| panic!("cannot block UDP in the NAT box: {said}"));
-        // Mappings made before the block would let nothing through either,
-        // but flushing them makes the block independent of their timeouts.
-        self.flush_conntrack();
     }
 
     /// Lets UDP through again.
