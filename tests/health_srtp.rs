@@ -75,3 +75,40 @@ fn an_attackers_plain_report_on_an_srtp_zone_is_no_endpoint_and_one_rate_limited
     assert!(lines[1].contains("from 127.0.0.67"), "{}", lines[1]);
     assert!(lines.iter().all(|l| l.contains("never taken for a speaker")), "{lines:#?}");
 }
+
+#[test]
+fn a_speaker_holding_the_zones_sdp_reports_over_srtcp_and_is_online() {
+    require_netns();
+    let dir = tempfile::tempdir().unwrap();
+    let (group, port) = unique_group();
+    std::fs::create_dir_all(dir.path().join("media")).unwrap();
+    write_tones_wav(&dir.path().join("media/loop.wav"), 48_000, 1, &[(600.0, 2.0)]);
+    let config = format!(
+        "{}[health]\nreport_interval = \"1s\"\n[[zone]]\nname = \"thon-1\"\ngroup = \"{group}:{port}\"\n\
+         endpoints = [{{ name = \"cho\", address = \"127.0.0.2\" }}]\n",
+        base_config(dir.path())
+    );
+    let daemon = Daemon::start(dir.path(), &config);
+    let sdp = dir.path().join("thon-1.sdp");
+    let config = daemon.config.to_str().unwrap();
+    let out = daemon.loa(&["sdp", "--config", config, "--zone", "thon-1", "--out", sdp.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(daemon.loa(&["play", "--zones", "thon-1", "--loop", "loop.wav"]).status.success());
+    let mut speaker = std::process::Command::new(common::LOA)
+        .args(["speaker", "--sdp", sdp.to_str().unwrap(), "--bind", "127.0.0.2", "--out", "/dev/null", "--rtcp-interval", "1"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    daemon.wait_json(&["endpoints"], "the SDP speaker online", Duration::from_secs(20), |e| {
+        e["endpoints"]
+            .as_array()
+            .is_some_and(|rows| rows.iter().any(|r| r["address"] == "127.0.0.2" && r["state"] == "online"))
+    });
+    let _ = speaker.kill();
+    let _ = speaker.wait();
+    let status = daemon.json(&["status"]);
+    assert_eq!(status["zones"][0]["unauthenticated"], 0, "its SRTCP reports are not intrusions: {status}");
+    assert!(!daemon.log_text().contains("SECURITY"), "{}", daemon.log_text());
+}

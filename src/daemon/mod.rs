@@ -136,7 +136,7 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
         .collect();
     let zone_ssrcs: std::collections::HashMap<String, u32> = zones.iter().map(|z| (z.name.clone(), z.session.ssrc)).collect();
     let (events_tx, _) = tokio::sync::broadcast::channel(256);
-    let health = tasks::health::spawn(&config, zone_ssrcs.clone(), store.clone(), events_tx.clone());
+    let health = tasks::health::spawn(&config, zone_ssrcs.clone(), store.clone(), events_tx.clone(), keys.clone());
     let (sap, sap_task) = tasks::sap::spawn(&config);
     let mut pacer = pacer::spawn(socket, PacerOptions { frame: config.audio.frame, zones, exit_when_idle: false })?;
     let heartbeat = pacer.heartbeat.clone();

@@ -51,12 +51,14 @@ pub struct Gate {
     crypto: CryptoAttribute,
     /// The verified stream: its SSRC, context and last verified arrival.
     locked: Option<(u32, SrtpReceiver, Instant)>,
+    /// The MKI of the last RTP packet that verified.
+    current_mki: Option<Mki>,
     pub rejected: Rejected,
 }
 
 impl Gate {
     pub fn new(crypto: CryptoAttribute) -> Gate {
-        Gate { crypto, locked: None, rejected: Rejected::default() }
+        Gate { crypto, locked: None, rejected: Rejected::default(), current_mki: None }
     }
 
     fn receiver(&self, ssrc: u32) -> Option<SrtpReceiver> {
@@ -91,6 +93,44 @@ impl Gate {
     /// place; the length of the plain packet, or None (counted) when it
     /// must be dropped.
     pub fn open(&mut self, packet: &mut [u8], rtcp: bool, arrival: Instant) -> Option<usize> {
+        let mki = if rtcp { None } else { self.mki_of(packet) };
+        let opened = self.verify(packet, rtcp, arrival);
+        if opened.is_some() && mki.is_some() {
+            self.current_mki = mki;
+        }
+        opened
+    }
+
+    /// The MKI of the last RTP packet that verified: the key the zone uses
+    /// now (None before the first, or for keys without an MKI).
+    pub fn current_mki(&self) -> Option<Mki> {
+        self.current_mki
+    }
+
+    /// The MKI a protected RTP packet carries (just before its tag), read
+    /// before it is verified; it counts only once the packet verifies.
+    fn mki_of(&self, packet: &[u8]) -> Option<Mki> {
+        let len = self.crypto.keys.first()?.mki?.byte_len();
+        let end = packet.len().checked_sub(self.crypto.suite.tag_len())?;
+        let bytes = packet.get(end.checked_sub(usize::from(len))?..end)?;
+        let value = bytes.iter().fold(0u32, |v, b| (v << 8) | u32::from(*b));
+        Mki::new(value, len).ok()
+    }
+
+    /// A sender of this speaker's reports as SRTCP under the zone's keys
+    /// (`ssrc` is the speaker's own), so loa can tell them from anyone's:
+    /// every key of the SDP, the first in use until `current_mki` says
+    /// the zone moved on.
+    pub fn report_sender(&self, ssrc: u32) -> Option<crate::rtp::srtp::SrtpSender> {
+        let (first, rest) = self.crypto.keys.split_first()?;
+        let mut tx = crate::rtp::srtp::SrtpSender::new(ssrc, first.key.clone(), first.mki).ok()?;
+        for key in rest {
+            tx.add_key(key.key.clone(), key.mki?).ok()?;
+        }
+        Some(tx)
+    }
+
+    fn verify(&mut self, packet: &mut [u8], rtcp: bool, arrival: Instant) -> Option<usize> {
         let at = if rtcp { 4 } else { 8 };
         let Some(ssrc) = packet.get(at..at + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]])) else {
             self.rejected.malformed += 1;

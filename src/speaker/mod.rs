@@ -353,6 +353,7 @@ pub fn run(options: SpeakerOptions, stop: Arc<AtomicBool>) -> Result<SpeakerStat
     let seed = options.seed.unwrap_or_else(rand::random);
     let mut rng = SmallRng::seed_from_u64(seed);
     let now = Instant::now();
+    let report_ssrc = joined.as_ref().map_or_else(|| rng.random(), |j| j.uplink_ssrc);
     let mut speaker = Speaker {
         gate: plan.crypto.clone().map(Gate::new),
         buffer: JitterBuffer::new(options.jitter),
@@ -364,7 +365,7 @@ pub fn run(options: SpeakerOptions, stop: Arc<AtomicBool>) -> Result<SpeakerStat
         lost_before: 0,
         payload_type: plan.payload_type,
         drop_fraction: (options.drop_pct / 100.0).clamp(0.0, 1.0),
-        ssrc: joined.as_ref().map_or_else(|| rng.random(), |j| j.uplink_ssrc),
+        ssrc: report_ssrc,
         rtcp_to: joined.as_ref().map(|j| j.daemon_udp).or(options.rtcp_to.map(SocketAddr::V4)).or_else(|| {
             Some(SocketAddr::V4(SocketAddrV4::new(
                 *plan.group?.ip(),
@@ -376,7 +377,14 @@ pub fn run(options: SpeakerOptions, stop: Arc<AtomicBool>) -> Result<SpeakerStat
         cname,
         timer: ReportTimer::new(now, joined.as_ref().map_or(options.rtcp_interval, |j| j.keepalive), rng.random()),
         rtcp_mux: joined.is_some(),
-        uplink: joined.as_mut().and_then(|j| j.uplink.take()),
+        // Joined: the uplink key of the session. From an SDP with keys:
+        // reports are SRTCP under the zone's keys, following the key the
+        // zone's packets use.
+        uplink_follows_zone: joined.is_none(),
+        uplink: match joined.as_mut() {
+            Some(j) => j.uplink.take(),
+            None => plan.crypto.clone().map(Gate::new).and_then(|g| g.report_sender(report_ssrc)),
+        },
         control: None,
         rng,
         packet: Vec::new(),
@@ -442,8 +450,11 @@ struct Speaker {
     packet: Vec<u8>,
     /// Joined: RTP and RTCP share the one socket (RFC 5761).
     rtcp_mux: bool,
-    /// Joined: reports are SRTCP under the speaker's uplink key.
+    /// Reports are SRTCP under this sender: the session's uplink key
+    /// (joined) or the zone's keys (an SDP with `a=crypto`).
     uplink: Option<crate::rtp::srtp::SrtpSender>,
+    /// The uplink uses the zone's keys: it switches when the zone does.
+    uplink_follows_zone: bool,
     /// Joined: key changes and the session's end.
     control: Option<std::sync::mpsc::Receiver<join::Control>>,
 }
@@ -647,49 +658,6 @@ impl Speaker {
         self.stats.frames += 1;
         self.stats.played += Duration::from_nanos(samples as u64 * 1_000_000_000 / 48_000);
         Ok(())
-    }
-
-    fn send_report(&mut self, now: Instant) {
-        let blocks: Vec<_> = self
-            .source
-            .as_mut()
-            .map(|s| s.report_block(now))
-            .into_iter()
-            .collect();
-        rtcp::write_receiver_report(&mut self.packet, self.ssrc, &blocks, &self.cname);
-        if self.send_rtcp() {
-            self.stats.reports += 1;
-        }
-    }
-
-    fn send_bye(&mut self) {
-        rtcp::write_bye(
-            &mut self.packet,
-            self.ssrc,
-            None,
-            &self.cname,
-            Some("speaker stopped"),
-        );
-        self.send_rtcp();
-    }
-
-    fn send_rtcp(&mut self) -> bool {
-        let Some(to) = self.rtcp_to else {
-            return false;
-        };
-        if let Some(uplink) = self.uplink.as_mut() {
-            if let Err(e) = uplink.protect_rtcp(&mut self.packet) {
-                tracing::warn!(error = %e, "cannot protect a report");
-                return false;
-            }
-        }
-        match self.report_socket.send_to(&self.packet, to) {
-            Ok(_) => true,
-            Err(e) => {
-                tracing::warn!(error = %e, %to, "cannot send rtcp report");
-                false
-            }
-        }
     }
 }
 

@@ -56,6 +56,57 @@ impl ReportTimer {
     }
 }
 
+/// Reports and BYE: RFC 3550 RR with SDES, sealed as SRTCP when the speaker
+/// holds keys, to the daemon's RTCP address.
+impl super::Speaker {
+    pub(super) fn send_report(&mut self, now: Instant) {
+        let blocks: Vec<_> = self
+            .source
+            .as_mut()
+            .map(|s| s.report_block(now))
+            .into_iter()
+            .collect();
+        crate::rtp::rtcp::write_receiver_report(&mut self.packet, self.ssrc, &blocks, &self.cname);
+        if self.send_rtcp() {
+            self.stats.reports += 1;
+        }
+    }
+
+    pub(super) fn send_bye(&mut self) {
+        crate::rtp::rtcp::write_bye(
+            &mut self.packet,
+            self.ssrc,
+            None,
+            &self.cname,
+            Some("speaker stopped"),
+        );
+        self.send_rtcp();
+    }
+
+    fn send_rtcp(&mut self) -> bool {
+        let Some(to) = self.rtcp_to else {
+            return false;
+        };
+        if let Some(uplink) = self.uplink.as_mut() {
+            let zone_key = self.gate.as_ref().and_then(super::Gate::current_mki).filter(|_| self.uplink_follows_zone);
+            if let Some(mki) = zone_key.filter(|m| uplink.active_mki() != Some(*m)) {
+                let _ = uplink.use_key(mki);
+            }
+            if let Err(e) = uplink.protect_rtcp(&mut self.packet) {
+                tracing::warn!(error = %e, "cannot protect a report");
+                return false;
+            }
+        }
+        match self.report_socket.send_to(&self.packet, to) {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, %to, "cannot send rtcp report");
+                false
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

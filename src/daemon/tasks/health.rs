@@ -27,7 +27,9 @@ use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use super::report_keys::ReportKeys;
 use super::store::StoreHandle;
+use crate::daemon::KeysHandle;
 use crate::config::{Config, EndpointProbe};
 use crate::daemon::server::Event;
 use crate::config::ZoneSecurity;
@@ -115,6 +117,7 @@ pub fn spawn(
     ssrcs: HashMap<String, u32>,
     store: StoreHandle,
     events: broadcast::Sender<Event>,
+    keys: KeysHandle,
 ) -> HealthHandle {
     let (tx, rx) = mpsc::unbounded_channel();
     let handle = HealthHandle { tx };
@@ -123,7 +126,7 @@ pub fn spawn(
         monitor.set_zone_ssrc(zone, *ssrc);
     }
     monitor.set_own_address(config.network.interface.into());
-    let listeners = Listeners::start(config, &ssrcs, handle.clone());
+    let listeners = Listeners::start(config, &ssrcs, handle.clone(), keys);
     let current = (Box::new(config.clone()), ssrcs);
     tokio::spawn(run(monitor, rx, handle.clone(), store, events, listeners, current));
     handle
@@ -169,13 +172,11 @@ async fn run(
                             monitor.set_zone_ssrc(zone, *ssrc);
                         }
                         monitor.set_own_address(config.network.interface.into());
-                        listeners.stop();
-                        listeners = Listeners::start(&config, &ssrcs, handle.clone());
+                        listeners.restart(&config, &ssrcs, handle.clone());
                         current = (config, ssrcs);
                     }
                     HealthInput::Rejoin => {
-                        listeners.stop();
-                        listeners = Listeners::start(&current.0, &current.1, handle.clone());
+                        listeners.restart(&current.0, &current.1, handle.clone());
                         tracing::debug!("RTCP listeners restarted on the returned interface");
                     }
                     HealthInput::Snapshot(reply) => {
@@ -312,10 +313,12 @@ fn snapshot_json(monitor: &HealthMonitor, now: Instant) -> Vec<Value> {
 /// also hears unicast reports, joined to every group that uses the port.
 struct Listeners {
     tasks: Vec<JoinHandle<()>>,
+    /// The SRTP zones' keys, to verify their SRTCP reports.
+    keys: KeysHandle,
 }
 
 impl Listeners {
-    fn start(config: &Config, ssrcs: &HashMap<String, u32>, handle: HealthHandle) -> Listeners {
+    fn start(config: &Config, ssrcs: &HashMap<String, u32>, handle: HealthHandle, keys: KeysHandle) -> Listeners {
         let mut by_port: HashMap<u16, Vec<(String, Ipv4Addr)>> = HashMap::new();
         for zone in &config.zones {
             by_port
@@ -353,13 +356,20 @@ impl Listeners {
                     // spreads them), a multicast one the socket that
                     // joined its group.
                     for socket in sockets {
-                        tasks.push(tokio::spawn(listen(socket, port.clone(), handle.clone())));
+                        let report_keys = ReportKeys::new(keys.clone());
+                        tasks.push(tokio::spawn(listen(socket, port.clone(), report_keys, handle.clone())));
                     }
                 }
                 Err(e) => tracing::error!(port, "cannot listen for RTCP reports: {e}; endpoint health will say unknown"),
             }
         }
-        Listeners { tasks }
+        Listeners { tasks, keys }
+    }
+
+    /// Listens anew: for a reloaded config, or on a returned interface.
+    fn restart(&mut self, config: &Config, ssrcs: &HashMap<String, u32>, handle: HealthHandle) {
+        self.stop();
+        *self = Listeners::start(config, ssrcs, handle, self.keys.clone());
     }
 
     fn stop(&mut self) {
@@ -458,7 +468,7 @@ impl PortZones {
     }
 }
 
-async fn listen(socket: tokio::net::UdpSocket, port: PortZones, handle: HealthHandle) {
+async fn listen(socket: tokio::net::UdpSocket, port: PortZones, mut report_keys: ReportKeys, handle: HealthHandle) {
     let PortZones { zones, inventory, ours, .. } = &port;
     let mut buf = vec![0u8; 2048];
     let mut limit = RateLimit { last: HashMap::new() };
@@ -476,6 +486,16 @@ async fn listen(socket: tokio::net::UdpSocket, port: PortZones, handle: HealthHa
         // bytes (header, SSRC) are clear, the rest encrypted. Not a
         // speaker, and not an intruder.
         let own_loopback = from.ip() == port.own && clear_ssrc.is_some_and(|ssrc| ours.contains_key(&ssrc));
+        // SRTCP under an SRTP zone's keys: a key holder's report, about
+        // that zone.
+        let mut n = n;
+        let mut verified = None;
+        if !own_loopback && !port.srtp.is_empty() {
+            if let Some((zone, len)) = report_keys.open(&port.srtp, &mut buf[..n]) {
+                verified = Some(zone);
+                n = len;
+            }
+        }
         let parsed = rtcp::parse_compound(&buf[..n]);
         let packets = match parsed {
             Err(_) if own_loopback => continue,
@@ -511,15 +531,13 @@ async fn listen(socket: tokio::net::UdpSocket, port: PortZones, handle: HealthHa
             // Which zone: the stream the report is about (our SSRC is per
             // zone), else the zone whose inventory lists the source, else
             // the first zone on this port.
-            let zone = blocks
-                .iter()
-                .find_map(|b| ours.get(&b.ssrc).cloned())
+            let zone = verified.clone().or_else(|| blocks.iter().find_map(|b| ours.get(&b.ssrc).cloned()))
                 .or_else(|| inventory.get(&from.ip()).cloned())
                 .unwrap_or_else(|| zones.first().cloned().unwrap_or_default());
             // Plain RTCP about an SRTP zone proves nothing: anyone can
             // send it. Our own (a plain zone's on a shared port, or one
             // that happens to parse) goes to the monitor, which knows it.
-            if port.srtp.contains(&zone) && !own_loopback {
+            if verified.is_none() && port.srtp.contains(&zone) && !own_loopback {
                 handle.send(HealthInput::Unauthenticated { zone, from, kind: Unauthenticated::PlainRtcp });
                 continue;
             }

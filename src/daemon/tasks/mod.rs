@@ -5,6 +5,7 @@
 
 pub mod health;
 pub mod keys;
+pub mod report_keys;
 pub mod sap;
 pub mod sessions;
 pub mod speakers;
