@@ -25,19 +25,28 @@ pub struct Registry {
     /// Why there is none (a key file readable by others, a bad PEM): every
     /// enrolment is refused with that reason until it is fixed.
     identity: Result<Identity, String>,
-    store: Store,
+    state_dir: std::path::PathBuf,
 }
 
 impl Registry {
     /// Opens the store and reads (or makes) the daemon's identity.
     pub fn open(state_dir: &Path) -> Result<Registry, String> {
-        let store = Store::open(state_dir).map_err(|e| e.to_string())?;
         let identity = Identity::load_or_create(state_dir).map_err(|e| e.to_string());
         match &identity {
             Ok(identity) => tracing::info!("speakers pin this daemon as {}", identity.pin()),
             Err(e) => tracing::error!("no speaker can enrol or join: {e}"),
         }
-        Ok(Registry { identity, store })
+        Ok(Registry { identity, state_dir: state_dir.to_path_buf() })
+    }
+
+    /// Runs `f` on a connection of its own to the store, closed after:
+    /// one opened while the disk was read-only must not outlive a remount
+    /// (held open, it kept the engine's own store from catching up; seen in
+    /// tests/faults_store.rs). Opening is cheap beside the TLS handshake
+    /// that precedes every join.
+    fn with_store<T>(&mut self, f: impl FnOnce(&mut Store) -> Result<T, crate::store::StoreError>) -> Result<T, RegistryError> {
+        let mut store = Store::open(&self.state_dir).map_err(failed)?;
+        f(&mut store).map_err(failed)
     }
 
     pub fn identity(&self) -> Result<&Identity, RegistryError> {
@@ -48,7 +57,7 @@ impl Registry {
     /// and its audit, and the credential file it needs to join `listen`.
     pub fn add(&mut self, by: Option<u32>, name: &str, zones: Vec<String>, listen: SocketAddr, now: Timestamp) -> Result<SpeakerAdded, RegistryError> {
         super::check_name(name).map_err(RegistryError::Refused)?;
-        if self.store.live_speaker(name).map_err(failed)?.is_some() {
+        if self.with_store(|s| s.live_speaker(name))?.is_some() {
             return Err(RegistryError::Refused(format!(
                 "speaker \"{name}\" is already enrolled; revoke it first (loa speakers revoke {name}) to make it a new credential"
             )));
@@ -72,7 +81,7 @@ impl Registry {
             revoked_by: None,
             revoked_at: None,
         };
-        self.store.enrol_speaker(&record).map_err(failed)?;
+        self.with_store(|s| s.enrol_speaker(&record))?;
         tracing::info!(uid = by, "speakers.add {name}: zones {}, pin {}", zones.join(","), record.pin);
         Ok(SpeakerAdded { name: name.to_string(), zones, pin: record.pin, credential: credential.to_toml() })
     }
@@ -81,9 +90,9 @@ impl Registry {
     /// live ones are offline with no transport or address.
     /// Who a certificate that completed the handshake belongs to, and
     /// that speaker's zones.
-    pub fn enrolment(&self, pin: &super::Pin) -> Result<(super::join::Enrolment, Vec<String>), RegistryError> {
+    pub fn enrolment(&mut self, pin: &super::Pin) -> Result<(super::join::Enrolment, Vec<String>), RegistryError> {
         use super::join::Enrolment;
-        Ok(match self.store.speaker_by_pin(&pin.to_string()).map_err(failed)? {
+        Ok(match self.with_store(|s| s.speaker_by_pin(&pin.to_string()))? {
             None => (Enrolment::Unknown, Vec::new()),
             Some(SpeakerRecord { name, revoked_at: Some(at), .. }) => (Enrolment::Revoked { name, at }, Vec::new()),
             Some(SpeakerRecord { name, zones, .. }) => (Enrolment::Live { name }, zones),
@@ -92,17 +101,17 @@ impl Registry {
 
     /// A join, a refusal or a departure, with the peer's address.
     pub fn event(&mut self, event: &crate::store::SpeakerEvent) -> Result<(), RegistryError> {
-        self.store.speaker_event(event).map_err(failed)
+        self.with_store(|s| s.speaker_event(event))
     }
 
-    pub fn list(&self) -> Result<SpeakerList, RegistryError> {
-        let speakers = self.store.speakers().map_err(failed)?.into_iter().map(info).collect();
+    pub fn list(&mut self) -> Result<SpeakerList, RegistryError> {
+        let speakers = self.with_store(|s| s.speakers())?.into_iter().map(info).collect();
         Ok(SpeakerList { speakers })
     }
 
     /// Revokes `name`: its credential no longer joins from now on.
     pub fn revoke(&mut self, by: Option<u32>, name: &str, now: Timestamp) -> Result<SpeakerRevoked, RegistryError> {
-        match self.store.revoke_speaker(name, by, now).map_err(failed)? {
+        match self.with_store(|s| s.revoke_speaker(name, by, now))? {
             Some(record) => {
                 tracing::info!(uid = by, "speakers.revoke {name}: pin {}", record.pin);
                 // The caller closes the session and re-keys these zones.
