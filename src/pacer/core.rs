@@ -33,14 +33,14 @@ use crate::config::FrameDuration;
 use crate::keys::ZoneKeys;
 use crate::program::Frame;
 use crate::proto::ids::{ProgramId, ZoneId};
-use crate::rtp::session::Session;
 
-use super::seal::ZoneSeal;
 use super::stats::PacerStats;
 use super::watch::{Change, SendWatch};
 use super::{PacerEvent, ZoneSpec};
 
 mod ports;
+mod zone_state;
+use zone_state::{Standing, ZoneState, PACKET_ROOM};
 use ports::{send_rtcp_to, transmit};
 pub use ports::{FrameSource, Taken, Transmit};
 
@@ -72,105 +72,12 @@ const ASSIGN_TOLERANCE: Duration = Duration::from_micros(500);
 /// minutes: the bounded queue holds `EVENT_QUEUE` already).
 pub const EVENT_RING: usize = 1024;
 
-/// Room in each zone's packet buffer: an RTP header and the largest payload.
-const PACKET_ROOM: usize = 1500;
-
 /// Room reserved for programs and timed assignments, so the usual numbers
 /// never grow a table on the pacer thread.
 const PROGRAMS_ROOM: usize = 128;
 
 /// Room for zones added by reloads.
 const ZONES_ROOM: usize = 64;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Standing {
-    Active,
-    /// Removed by a reload: says BYE at the next send, then nothing.
-    Retiring,
-    Retired,
-}
-
-struct ZoneState {
-    session: Session,
-    rtp_targets: Vec<SocketAddr>,
-    rtcp_targets: Vec<SocketAddr>,
-    /// Joined speakers' NAT addresses (issue 15), replaced whole by a command.
-    speaker_targets: Vec<SocketAddr>,
-    /// Who plays here from the next stamped tick on.
-    program: Option<ProgramId>,
-    /// Who this zone was stamped for at the last `end_tick`: when it differs
-    /// from `program`, the zone left that program (`ZoneLeft`).
-    played: Option<ProgramId>,
-    /// The program's first packet on this zone is still to be reported.
-    announce_first: bool,
-    standing: Standing,
-    /// RTP packets stamped but not sent (the interface failed): their
-    /// sequence numbers are given back, receivers see a pause.
-    not_sent: u64,
-    /// This tick's RTP packet, stamped at the end of the previous tick.
-    packet: Vec<u8>,
-    /// Whose frame `packet` holds, and its payload length; None: nothing
-    /// to send this tick.
-    stamped: Option<(ProgramId, usize)>,
-    /// SRTP zone: packets and reports are sealed once, before fan-out.
-    seal: Option<ZoneSeal>,
-}
-
-impl ZoneState {
-    fn new(spec: ZoneSpec, start: Instant) -> ZoneState {
-        ZoneState {
-            session: Session::new(spec.session, start),
-            rtp_targets: spec.rtp_targets,
-            rtcp_targets: spec.rtcp_targets,
-            speaker_targets: Vec::new(),
-            program: None,
-            played: None,
-            announce_first: false,
-            standing: Standing::Active,
-            not_sent: 0,
-            packet: Vec::with_capacity(PACKET_ROOM),
-            stamped: None,
-            seal: spec.seal,
-        }
-    }
-
-    /// Stamps `payload` into `packet` and seals it on an SRTP zone; false
-    /// when sealing failed (counted; the packet is not sent, and its
-    /// sequence number stays spent, see `withdraw`).
-    fn stamp(&mut self, due: Instant, media: u64, frame_samples: u32, payload: &[u8], stats: &mut PacerStats) -> bool {
-        self.session.handle_frame(due, media, frame_samples, payload, &mut self.packet);
-        match self.seal.as_mut().map(|seal| seal.seal_rtp(&mut self.packet)) {
-            Some(Err(_)) => {
-                stats.seal_errors += 1;
-                self.session.abandon_last(media, payload.len());
-                false
-            }
-            _ => true,
-        }
-    }
-
-    /// A stamped packet that will not be sent: plain RTP gives its sequence
-    /// number back; a sealed packet's index can never be used again (RFC
-    /// 3711 §9.1), so on an SRTP zone receivers see one lost packet.
-    fn withdraw(&mut self, media: u64, payload_len: usize) {
-        match self.seal {
-            None => self.session.withdraw_last(media, payload_len),
-            Some(_) => self.session.abandon_last(media, payload_len),
-        }
-    }
-
-    /// Seals the RTCP compound in `rtcp` on an SRTP zone; false if that
-    /// failed (then it is not sent).
-    fn seal_rtcp(&mut self, rtcp: &mut Vec<u8>, stats: &mut PacerStats) -> bool {
-        let sealed = self.seal.as_mut().is_none_or(|seal| seal.seal_rtcp(rtcp).is_ok());
-        stats.seal_errors += u64::from(!sealed);
-        sealed
-    }
-
-    fn active(&self) -> bool {
-        self.standing == Standing::Active
-    }
-}
 
 struct ProgramState<S> {
     /// None once the program ended (the source waits in `released`).
