@@ -99,7 +99,7 @@ for drop in 0 5 20; do
   n=$((n + 1))
   # Zones are SRTP (the default): each speaker holds its zone's SDP, key
   # included, and verifies every packet.
-  "$LOA" sdp --socket "$sock" --zone "z$n" --out "$work/z$n.sdp" 2>/dev/null
+  "$LOA" sdp --config "$work/loa.toml" --zone "z$n" --out "$work/z$n.sdp" 2>/dev/null
   "$LOA" speaker --sdp "$work/z$n.sdp" --bind "127.0.0.$((n + 1))" \
     --drop "$drop" --seed "$n" --rtcp-interval 1 --out - > /dev/null 2> "$work/speaker-$drop.log" &
   pids="$pids $!"
