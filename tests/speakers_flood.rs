@@ -440,4 +440,9 @@ fn a_thousand_bad_joins_leave_status_fast_the_pacing_unchanged_and_the_speaker_w
     );
     assert!(unknown_rows >= 1 && revoked_rows >= 1, "{stored:?}");
     assert!(stored.len() <= refused, "more refusal rows than refusals: {}", stored.len());
+    // Every attempt came from one address with two reasons: a flood of
+    // refusals is a handful of rows and log lines, each saying how many it
+    // stands for, not one per attempt.
+    assert!(stored.len() <= 6, "{} refusal rows for {refused} refusals from one address: not rate-limited", stored.len());
+    assert!(log.matches("speaker join refused").count() <= 6, "one log line per refusal: not rate-limited");
 }

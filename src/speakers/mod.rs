@@ -16,6 +16,7 @@ pub mod credential;
 pub mod identity;
 pub mod join;
 pub mod keys;
+pub mod refusals;
 pub mod registry;
 pub mod tls;
 

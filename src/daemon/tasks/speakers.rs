@@ -94,6 +94,7 @@ fn run(state_dir: &std::path::Path, rx: mpsc::Receiver<Msg>, links: &Links) {
     if let Err(e) = &registry {
         tracing::error!("speakers cannot be enrolled or listed: {e}");
     }
+    let mut refusals = crate::speakers::refusals::RefusalLog::default();
     while let Ok(msg) = rx.recv() {
         match (msg, &mut registry) {
             (Msg::Stop, _) => return,
@@ -109,7 +110,16 @@ fn run(state_dir: &std::path::Path, rx: mpsc::Receiver<Msg>, links: &Links) {
             (Msg::Admit { reply, .. }, Err(e)) => {
                 let _ = reply.send(Err(format!("the speaker registry is not open: {e}")));
             }
-            (Msg::Event(event), Ok(registry)) => {
+            (Msg::Event(mut event), Ok(registry)) => {
+                if event.kind == SpeakerEventKind::Refused {
+                    let peer = event.address.as_deref().and_then(|a| a.parse::<std::net::SocketAddr>().ok()).map(|a| a.ip());
+                    let Some(peer) = peer else { continue };
+                    let Some(left_out) = refusals.refused(std::time::Instant::now(), peer, &event.detail) else { continue };
+                    if left_out > 0 {
+                        event.detail = format!("{} ({left_out} more refused for this since the last row)", event.detail);
+                    }
+                    tracing::warn!(peer = %peer, speaker = event.speaker.as_deref().unwrap_or("?"), "speaker join refused: {}", event.detail);
+                }
                 if let Err(e) = registry.event(&event) {
                     tracing::warn!("cannot record a speaker {} event: {e}", event.kind.as_str());
                 }

@@ -159,7 +159,8 @@ async fn session(stream: tokio::net::TcpStream, peer: SocketAddr, acceptor: TlsA
                 join::Enrolment::Live { name } | join::Enrolment::Revoked { name, .. } => Some(name.clone()),
                 join::Enrolment::Unknown => None,
             };
-            tracing::warn!(%peer, speaker = who.as_deref().unwrap_or("?"), %pin, "speaker join refused: {reason}");
+            // Said (rate-limited) where it is stored: daemon/tasks/speakers.
+            tracing::debug!(%peer, speaker = who.as_deref().unwrap_or("?"), %pin, "speaker join refused: {reason}");
             parts.speakers.event(who, SpeakerEventKind::Refused, peer, &reason);
             let _ = send(&mut wr, &Message::Refused { reason }).await;
             let _ = wr.shutdown().await;
