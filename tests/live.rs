@@ -588,7 +588,11 @@ fn live_from_an_alsa_device_goes_on_air_keeps_its_delay_bounded_and_ends_on_ctrl
         delay.as_secs_f64() * 1e3,
         packets.len()
     );
-    let bound = Duration::from_millis(loa::live::BACKLOG_HIGH_MS);
+    // The input may wait up to BACKLOG_HIGH_MS; after it come the
+    // encoder's one-frame queue, the pacer's tick and the capture's 10 ms
+    // reads: 100 ms more covers them on a loaded machine (seen: 265 ms
+    // under the whole suite), while a queued burst would be over 2 s.
+    let bound = Duration::from_millis(loa::live::BACKLOG_HIGH_MS + 100);
     assert!(
         delay < bound,
         "the onset went on air {delay:?} after the device gave it, not under {bound:?}\n{}",
