@@ -16,13 +16,13 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::daemon::{base_config, seq_gaps, Daemon, Packet, RtpListener};
+use common::daemon::{enrol, join_daemon, seq_gaps, Daemon, Packet, RtpListener};
 use common::*;
 use loa::speakers::join::{self, Deframer, Message, Payload};
 use loa::speakers::Credential;
@@ -52,23 +52,6 @@ enum Bad {
 
 const KINDS: [Bad; 5] = [Bad::Unknown, Bad::Revoked, Bad::NoClientCert, Bad::Garbage, Bad::HalfOpen];
 
-fn flood_daemon(dir: &Path) -> (Daemon, String, String, u16) {
-    let (group, port) = unique_group();
-    let listen = format!("127.0.0.1:{}", unique_group().1);
-    let config = format!(
-        "{}[speakers]\nlisten = \"{listen}\"\nkeepalive = \"1s\"\nmissed_keepalives = 2\n\
-         [[zone]]\nname = \"z\"\ngroup = \"{group}:{port}\"\n",
-        base_config(dir)
-    );
-    (Daemon::start(dir, &config), listen, group, port)
-}
-
-fn enrol(daemon: &Daemon, name: &str) -> PathBuf {
-    let file = daemon.dir.join(format!("{name}.toml"));
-    let out = daemon.loa(&["speakers", "add", name, "--zones", "z", "--out", file.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    file
-}
 
 fn speaker(listen: &str, credential: &Path, wav: &Path) -> Command {
     let mut cmd = Command::new(LOA);
@@ -266,7 +249,7 @@ fn refusals_stored(dir: &Path) -> Vec<(Option<String>, String)> {
 fn a_thousand_bad_joins_leave_status_fast_the_pacing_unchanged_and_the_speaker_whole() {
     require_netns();
     let dir = tempfile::tempdir().unwrap();
-    let (daemon, listen, group, port) = flood_daemon(dir.path());
+    let (daemon, listen, group, port) = join_daemon(dir.path());
     write_tones_wav(&dir.path().join("media/tone.wav"), 48_000, 1, &[(TONE_HZ, PROGRAM_S)]);
     let good = enrol(&daemon, "xa-dong");
     let revoked = enrol(&daemon, "cu-lao");

@@ -7,36 +7,16 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::daemon::{base_config, Daemon, Packet, RtpListener};
+use common::daemon::{enrol, join_daemon, Daemon, Packet, RtpListener};
 use common::*;
 use serde_json::Value;
 
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
-/// A daemon with one SRTP zone `z`, taking joins on a port of its own;
-/// keepalives every second, dropped after two missed.
-fn join_daemon(dir: &Path) -> (Daemon, String, String, u16) {
-    let (group, port) = unique_group();
-    // A port of its own (the zone's port + 1 is the health listener's).
-    let listen = format!("127.0.0.1:{}", unique_group().1);
-    let config = format!(
-        "{}[speakers]\nlisten = \"{listen}\"\nkeepalive = \"1s\"\nmissed_keepalives = 2\n\
-         [[zone]]\nname = \"z\"\ngroup = \"{group}:{port}\"\n",
-        base_config(dir)
-    );
-    (Daemon::start(dir, &config), listen, group, port)
-}
-
-fn enrol(daemon: &Daemon, name: &str) -> PathBuf {
-    let file = daemon.dir.join(format!("{name}.toml"));
-    let out = daemon.loa(&["speakers", "add", name, "--zones", "z", "--out", file.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    file
-}
 
 fn speaker(listen: &str, credential: &Path, wav: Option<&Path>) -> Command {
     let mut cmd = Command::new(LOA);

@@ -381,3 +381,25 @@ pub fn seq_gaps(packets: &[Packet]) -> usize {
         .filter(|w| w[1].seq != w[0].seq.wrapping_add(1))
         .count()
 }
+
+/// A daemon with one SRTP zone `z`, taking joins on a port of its own;
+/// keepalives every second, dropped after two missed.
+pub fn join_daemon(dir: &Path) -> (Daemon, String, String, u16) {
+    let (group, port) = super::unique_group();
+    // A port of its own (the zone's port + 1 is the health listener's).
+    let listen = format!("127.0.0.1:{}", super::unique_group().1);
+    let config = format!(
+        "{}[speakers]\nlisten = \"{listen}\"\nkeepalive = \"1s\"\nmissed_keepalives = 2\n\
+         [[zone]]\nname = \"z\"\ngroup = \"{group}:{port}\"\n",
+        base_config(dir)
+    );
+    (Daemon::start(dir, &config), listen, group, port)
+}
+
+/// Enrols `name` on zone `z`; the path of its credential file.
+pub fn enrol(daemon: &Daemon, name: &str) -> PathBuf {
+    let file = daemon.dir.join(format!("{name}.toml"));
+    let out = daemon.loa(&["speakers", "add", name, "--zones", "z", "--out", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    file
+}
