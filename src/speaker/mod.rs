@@ -354,8 +354,16 @@ pub fn run(options: SpeakerOptions, stop: Arc<AtomicBool>) -> Result<SpeakerStat
     let mut rng = SmallRng::seed_from_u64(seed);
     let now = Instant::now();
     let report_ssrc = joined.as_ref().map_or_else(|| rng.random(), |j| j.uplink_ssrc);
+    let gate = plan.crypto.clone().map(Gate::new);
+    // Joined: the uplink key of the session. From an SDP with keys:
+    // reports are SRTCP under the zone's keys, following the key the
+    // zone's packets use.
+    let uplink = match joined.as_mut() {
+        Some(j) => j.uplink.take(),
+        None => gate.as_ref().and_then(|g| g.report_sender(report_ssrc)),
+    };
     let mut speaker = Speaker {
-        gate: plan.crypto.clone().map(Gate::new),
+        gate,
         buffer: JitterBuffer::new(options.jitter),
         decoder,
         channels: plan.channels,
@@ -377,14 +385,8 @@ pub fn run(options: SpeakerOptions, stop: Arc<AtomicBool>) -> Result<SpeakerStat
         cname,
         timer: ReportTimer::new(now, joined.as_ref().map_or(options.rtcp_interval, |j| j.keepalive), rng.random()),
         rtcp_mux: joined.is_some(),
-        // Joined: the uplink key of the session. From an SDP with keys:
-        // reports are SRTCP under the zone's keys, following the key the
-        // zone's packets use.
         uplink_follows_zone: joined.is_none(),
-        uplink: match joined.as_mut() {
-            Some(j) => j.uplink.take(),
-            None => plan.crypto.clone().map(Gate::new).and_then(|g| g.report_sender(report_ssrc)),
-        },
+        uplink,
         control: None,
         rng,
         packet: Vec::new(),
