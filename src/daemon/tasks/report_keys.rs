@@ -7,17 +7,25 @@
 //! the replay window holds; at most [`MAX_CONTEXTS`], the oldest forgotten
 //! first. A datagram from an SSRC not seen gets a fresh context that is kept
 //! only if the datagram verifies, so forged reports cannot fill the table.
+//! A datagram that fails under a context already verified leaves that
+//! context as it was: were a forgery under a speaker's SSRC to drop it, the
+//! next datagram would meet a fresh replay window and an old report,
+//! captured and sent again, would count once more.
 
 use std::collections::HashMap;
 
 use crate::daemon::KeysHandle;
+use crate::keys::ZoneKeys;
 use crate::rtp::srtp::{SrtpReceiver, DEFAULT_REPLAY_WINDOW};
 
 /// Reporters remembered per listener (a commune's speakers, with room).
 const MAX_CONTEXTS: usize = 1024;
 
+/// A zone's keys now (the keys task's view; made-up keys in the tests).
+type KeysOf = Box<dyn Fn(&str) -> Option<ZoneKeys> + Send>;
+
 pub struct ReportKeys {
-    keys: KeysHandle,
+    keys: KeysOf,
     /// (zone, reporter SSRC) → (the MKIs the context was made with, context,
     /// last use).
     contexts: HashMap<(String, u32), ([u32; 2], SrtpReceiver, u64)>,
@@ -27,6 +35,10 @@ pub struct ReportKeys {
 
 impl ReportKeys {
     pub fn new(keys: KeysHandle) -> ReportKeys {
+        ReportKeys::with_keys(Box::new(move |zone| keys.keys(zone)))
+    }
+
+    fn with_keys(keys: KeysOf) -> ReportKeys {
         ReportKeys { keys, contexts: HashMap::new(), uses: 0, scratch: Vec::with_capacity(2048) }
     }
 
@@ -36,13 +48,15 @@ impl ReportKeys {
     pub fn open(&mut self, zones: &[String], datagram: &mut [u8]) -> Option<(String, usize)> {
         let ssrc = u32::from_be_bytes(datagram.get(4..8)?.try_into().ok()?);
         for zone in zones {
-            let Some(keys) = self.keys.keys(zone) else { continue };
+            let Some(keys) = (self.keys)(zone) else { continue };
             let mkis = [keys.current.mki.value(), keys.next.mki.value()];
             let entry = (zone.clone(), ssrc);
             // A context made under other keys (the ring moved) is remade.
-            let mut rx = match self.contexts.remove(&entry) {
-                Some((made, rx, _)) if made == mkis => rx,
-                _ => {
+            let kept = self.contexts.remove(&entry).filter(|(made, _, _)| *made == mkis);
+            let verified_before = kept.as_ref().map(|(_, _, used)| *used);
+            let mut rx = match kept {
+                Some((_, rx, _)) => rx,
+                None => {
                     let mki = |k: &crate::keys::ZoneKey| keys.packets_carry_mki.then_some(k.mki);
                     let Ok(mut rx) = SrtpReceiver::new(ssrc, keys.current.key.clone(), mki(&keys.current), DEFAULT_REPLAY_WINDOW) else {
                         continue;
@@ -63,6 +77,9 @@ impl ReportKeys {
                 self.forget_oldest();
                 return Some((zone.clone(), len));
             }
+            if let Some(used) = verified_before {
+                self.contexts.insert(entry, (mkis, rx, used));
+            }
         }
         None
     }
@@ -75,3 +92,7 @@ impl ReportKeys {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "report_keys_tests.rs"]
+mod tests;
