@@ -77,14 +77,18 @@ fn gstreamer_decodes_the_tone_sequence_from_an_srtp_zone_with_the_key_from_loa_s
     let (daemon, group, port) = srtp_daemon(dir.path(), "");
     let tones: Vec<(f32, f32)> = TONES[..4].iter().map(|&f| (f, 1.0)).collect();
     write_tones_wav(&dir.path().join("media/tones.wav"), 48_000, 1, &tones);
-    let (_, crypto) = zone_sdp(&daemon);
+    let (text, crypto) = zone_sdp(&daemon);
     assert_eq!(crypto.keys.len(), 2, "the current and the next key");
 
-    // The SSRC is not in the SDP: read it off the group, as a receiver would.
+    // The SSRC GStreamer's caps need is the SDP's a=ssrc (RFC 5576), the one
+    // on the wire.
+    let ssrc_line = text.lines().find_map(|l| l.strip_prefix("a=ssrc:")).expect("an a=ssrc line");
+    assert!(ssrc_line.ends_with(" cname:loa@127.0.0.1"), "{ssrc_line:?}");
+    let ssrc: u32 = ssrc_line.split(' ').next().unwrap().parse().unwrap();
     let listener = RtpListener::start(&group, port);
     assert!(daemon.loa(&["play", "--zones", "z", "tones.wav"]).status.success());
     let first = listener.wait_packets(1, Duration::from_secs(10));
-    let ssrc = first[0].ssrc;
+    assert_eq!(first[0].ssrc, ssrc, "the SDP names the zone's SSRC");
     daemon.wait_idle(Duration::from_secs(15));
     // Then GStreamer, keyed from the SDP, hears the whole sequence once.
     let wav = dir.path().join("gst.wav");

@@ -99,7 +99,9 @@ pub fn sdp(args: SdpArgs, global: &Global) -> ExitCode {
                 }
             };
             let text = match crypto_lines(&keys) {
-                Ok(lines) => crate::rtp::sdp::for_zone_with(&config, zone, SdpProtection::Srtp(lines)),
+                Ok(crypto) => {
+                    crate::rtp::sdp::for_zone_with(&config, zone, SdpProtection::Srtp { crypto, ssrc: keys.ssrc })
+                }
                 Err(e) => return user_error(format!("the daemon's keys for zone {} are unusable: {e}", zone.name)),
             };
             eprintln!(

@@ -21,6 +21,11 @@
 //!   declarative SDP to state such values with care).
 //! - `a=rtcp:<port+1>` (RFC 3605) names the RTCP port explicitly, the
 //!   RFC 3550 §11 default; it is left out when the RTP port is 65535.
+//! - The keyed SDP of an SRTP zone names the zone's SSRC with its CNAME
+//!   (`a=ssrc:N cname:loa@IF`, RFC 5576 §4.1): GStreamer's `srtpdec` needs
+//!   the SSRC in its caps, and it changes at every daemon start, so the
+//!   SDP the daemon hands out carries it. A plain zone's SDP comes from the
+//!   config alone, without the daemon, and so names no SSRC.
 
 use std::fmt::Write;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -52,9 +57,9 @@ pub enum SdpProtection {
     /// listeners see the zone exists and is encrypted, and no key travels
     /// in the clear (receivers get it from `loa sdp` or by joining).
     SrtpKeyElsewhere,
-    /// `RTP/SAVP` with these `a=crypto:…` lines (RFC 4568): `loa sdp`'s
-    /// output, a secret.
-    Srtp(Vec<String>),
+    /// `RTP/SAVP` with these `a=crypto:…` lines (RFC 4568) and the
+    /// zone's SSRC: `loa sdp`'s output, a secret.
+    Srtp { crypto: Vec<String>, ssrc: u32 },
 }
 
 /// The zone's SDP with CRLF line endings (RFC 4566 §5).
@@ -79,7 +84,7 @@ pub fn zone_sdp(p: &SdpParams) -> String {
     line("a=recvonly".into());
     let profile = match p.protection {
         SdpProtection::Plain => "RTP/AVP",
-        SdpProtection::SrtpKeyElsewhere | SdpProtection::Srtp(_) => "RTP/SAVP",
+        SdpProtection::SrtpKeyElsewhere | SdpProtection::Srtp { .. } => "RTP/SAVP",
     };
     line(format!(
         "m=audio {} {profile} {}",
@@ -102,7 +107,9 @@ pub fn zone_sdp(p: &SdpParams) -> String {
     if let Some(rtcp_port) = p.group.port().checked_add(1) {
         line(format!("a=rtcp:{rtcp_port}"));
     }
-    if let SdpProtection::Srtp(crypto) = &p.protection {
+    if let SdpProtection::Srtp { crypto, ssrc } = &p.protection {
+        // The CNAME the daemon's own RTCP carries (rtp::session).
+        line(format!("a=ssrc:{ssrc} cname:loa@{}", p.origin));
         for attribute in crypto {
             line(attribute.clone());
         }
@@ -190,14 +197,18 @@ mod tests {
         let announced = zone_sdp(&p);
         assert!(announced.contains("\r\nm=audio 5004 RTP/SAVP 96\r\n"), "{announced}");
         assert!(!announced.contains("crypto"), "{announced}");
-        p.protection = SdpProtection::Srtp(vec![
-            "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAAA|1:4".into(),
-            "a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:BBBB|2:4".into(),
-        ]);
+        p.protection = SdpProtection::Srtp {
+            crypto: vec![
+                "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAAA|1:4".into(),
+                "a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:BBBB|2:4".into(),
+            ],
+            ssrc: 0xdead_beef,
+        };
         let secret = zone_sdp(&p);
         assert!(
             secret.ends_with(
-                "a=rtcp:5005\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAAA|1:4\r\n\
+                "a=rtcp:5005\r\na=ssrc:3735928559 cname:loa@127.0.0.1\r\n\
+                 a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAAA|1:4\r\n\
                  a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:BBBB|2:4\r\n"
             ),
             "{secret}"
