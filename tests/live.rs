@@ -754,54 +754,12 @@ fn decode_mono(packets: &[common::daemon::Packet]) -> Vec<f32> {
     out
 }
 
-/// A music-like bed, s16le mono at `rate`, at `rms_dbfs` RMS: a
-/// four-chord progression (three notes of six harmonics) over a bass line,
-/// swelling on every beat (120 bpm), with a kick drum on the beat and a
-/// hi-hat between — no pause anywhere for a leveller to take for the room.
+/// The leveller tests' music-like bed (loa::media::signals: chords over a
+/// bass line swelling on every beat, kick drum and hi-hat, no pause for a
+/// leveller to take for the room), s16le mono at `rate`, at `rms_dbfs` RMS.
 fn music_s16(rate: u32, seconds: f32, rms_dbfs: f32) -> Vec<u8> {
-    use std::f32::consts::PI;
-    let chords = [
-        [261.63, 329.63, 392.0],
-        [349.23, 440.0, 523.25],
-        [392.0, 493.88, 587.33],
-        [261.63, 329.63, 392.0],
-    ];
-    let bass = [65.41, 87.31, 98.0, 65.41];
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let (mut hat, mut previous) = (0.0f32, 0.0f32);
-    let x: Vec<f32> = (0..(rate as f32 * seconds) as usize)
-        .map(|n| {
-            let t = n as f32 / rate as f32;
-            let bar = (t / 2.0) as usize % 4;
-            let beat = t % 0.5;
-            let swell = (beat / 0.01).min(1.0) * (-beat / 0.4).exp();
-            let notes: f32 = chords[bar]
-                .iter()
-                .flat_map(|f| {
-                    (1..=6).map(move |h| 0.3 / h as f32 * (2.0 * PI * f * h as f32 * t).sin())
-                })
-                .sum();
-            let low: f32 = (1..=4)
-                .map(|h| 0.4 / h as f32 * (2.0 * PI * bass[bar] * h as f32 * t).sin())
-                .sum();
-            let kick_hz = 50.0 + 80.0 * (-beat / 0.03).exp();
-            let kick = 1.2 * (2.0 * PI * kick_hz * beat).sin() * (-beat / 0.12).exp();
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let w = (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0;
-            hat = 0.6 * (hat + w - previous);
-            previous = w;
-            let off_beat = (t + 0.25) % 0.5;
-            notes * (0.3 + 0.7 * swell)
-                + low * (0.5 + 0.5 * swell)
-                + kick
-                + 0.5 * hat * (-off_beat / 0.03).exp()
-        })
-        .collect();
-    let rms = (x.iter().map(|v| v * v).sum::<f32>() / x.len() as f32).sqrt();
-    let k = 10f32.powf(rms_dbfs / 20.0) / rms;
-    x.iter()
-        .flat_map(|v| (((v * k).clamp(-1.0, 1.0) * 32_767.0) as i16).to_le_bytes())
+    loa::media::signals::music(f64::from(rate), f64::from(rms_dbfs), f64::from(seconds), 7)
+        .iter()
+        .flat_map(|v| ((v.clamp(-1.0, 1.0) * 32_767.0) as i16).to_le_bytes())
         .collect()
 }

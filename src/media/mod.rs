@@ -15,6 +15,8 @@ mod mix;
 pub mod opus;
 mod pcm;
 mod resample;
+#[doc(hidden)]
+pub mod signals;
 pub mod tts;
 
 pub use decode::{MediaError, Source};
