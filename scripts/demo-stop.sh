@@ -3,11 +3,12 @@
 # history rows closed).
 set -euo pipefail
 PIDFILE=/tmp/loa-demo/loa.pid
-SPEAKER=/tmp/loa-demo/speaker.pid
-if [ -f "$SPEAKER" ]; then
-  kill -TERM "$(cat "$SPEAKER")" 2>/dev/null || true
-  rm -f "$SPEAKER"
-fi
+for SPEAKER in /tmp/loa-demo/speaker.pid /tmp/loa-demo/joined.pid; do
+  if [ -f "$SPEAKER" ]; then
+    kill -TERM "$(cat "$SPEAKER")" 2>/dev/null || true
+    rm -f "$SPEAKER"
+  fi
+done
 if [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
   pid=$(cat "$PIDFILE")
   kill -TERM "$pid"

@@ -3,7 +3,8 @@
 # namespace (nothing leaves loopback), plays the demo playlist on hamlet 1
 # while two reference loudspeakers in the same namespace play it from the
 # zone's SDP (SRTP: they hold its key and verify every packet), one of them
-# recording 15 s to a WAV, then shows `loa status`. The daemon keeps
+# recording 15 s to a WAV, and a third joins loa over TLS with its enrolled
+# credential and gets the zone as unicast SRTP; then shows `loa status`. The daemon keeps
 # running — its schedule chimes every minute — until `make demo-stop`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,6 +44,20 @@ nsenter --net="/proc/$(cat "$PIDFILE")/ns/net" \
   --out /dev/null > "$STATE/speaker.log" 2>&1 < /dev/null &
 echo $! > "$STATE/speaker.pid"
 
+# The cultural house's box joins loa itself, as a 4G speaker behind the
+# carrier's NAT would: enrolled once (its credential, mode 0600, is a
+# secret), it opens a TLS connection to [speakers] listen and gets hamlet 1
+# as unicast SRTP at the address its keepalives come from.
+CREDENTIAL=$STATE/loa-nha-van-hoa.toml
+if [ ! -s "$CREDENTIAL" ]; then
+  echo "\$ loa speakers add loa-nha-van-hoa --zones thon-1 --out $CREDENTIAL"
+  $LOA speakers add --config "$CONFIG" loa-nha-van-hoa --zones thon-1 --out "$CREDENTIAL"
+fi
+nsenter --net="/proc/$(cat "$PIDFILE")/ns/net" \
+  "$LOA" speaker --join 127.0.0.1:5300 --credential "$CREDENTIAL" \
+  --out /dev/null > "$STATE/joined.log" 2>&1 < /dev/null &
+echo $! > "$STATE/joined.pid"
+
 # The school speaker (127.0.0.3) records what hamlet 1 hears for 15 s.
 rm -f out/demo-received.wav
 nsenter --net="/proc/$(cat "$PIDFILE")/ns/net" \
@@ -70,6 +85,9 @@ wait "$receiver" || true
 echo
 echo "\$ loa endpoints"
 $LOA endpoints --config "$CONFIG"
+echo
+echo "\$ loa speakers list"
+$LOA speakers list --config "$CONFIG"
 echo
 echo "\$ loa history"
 $LOA history --config "$CONFIG" --limit 10
