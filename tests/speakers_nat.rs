@@ -6,9 +6,9 @@
 //! recovered from the next authenticated keepalive; the WAV the speaker
 //! writes is what is judged.
 //!
-//! Not here yet: the TLS fallback with UDP blocked (`NatRig::block_udp`),
-//! because the daemon has no fallback yet (src/daemon/tasks/sessions says
-//! so) and the speaker does not play TLS-framed media.
+//! With UDP blocked at the NAT (`NatRig::block_udp`) the audio comes inside
+//! the speaker's TLS connection instead (RFC 4571 framing), and a UDP path
+//! that opens again wins unicast back.
 
 mod common;
 
@@ -206,4 +206,89 @@ fn a_conntrack_flush_mid_stream_is_recovered_within_one_keepalive() {
         hole.max(missing) <= KEEPALIVE.as_secs_f64() + 0.3,
         "the flush cost {missing:.2} s of audio (longest hole {hole:.2} s); one keepalive is {KEEPALIVE:?}: {segments:#?}"
     );
+}
+
+/// The last line the speaker printed with its counters (at exit).
+fn stats_line(log: &str) -> &str {
+    log.lines().rev().find(|l| l.contains("SRTP rejected")).unwrap_or("")
+}
+
+#[test]
+fn with_udp_blocked_the_speaker_plays_the_tones_inside_its_tls_connection() {
+    let rig = NatRig::new();
+    rig.block_udp();
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start_via(dir.path(), &config(dir.path()), &rig.loa.prefix());
+    let speaker = Speaker::join(&rig, &daemon, dir.path(), "xa-dong");
+    let joined = Instant::now();
+    // Two seconds without authenticated UDP, then TLS; online from its
+    // first keepalive inside the connection.
+    let address = wait_online(&daemon, "xa-dong", "tls", Duration::from_secs(10), None);
+    eprintln!("online over tls {:?} after joining, at {address}", joined.elapsed());
+    assert!(address.starts_with(&format!("{NAT_PUBLIC}:")), "the TLS connection comes from the NAT's public side, not {address}");
+
+    let tones: Vec<(f32, f32)> = TONES.iter().map(|&f| (f, 1.0)).collect();
+    play(&daemon, dir.path(), "tones.wav", &tones);
+    daemon.wait_idle(Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(500)); // the jitter buffer plays out on its own clock
+    let now = row(&daemon.json(&["speakers", "list"]), "xa-dong").clone();
+    assert_eq!((now["transport"].as_str(), now["state"].as_str()), (Some("tls"), Some("online")), "{now}");
+    let (rate, samples) = speaker.stop();
+    let segments = tone_segments(rate, &samples, &TONES);
+    common::assert_tones(&segments, &tones, 0.1, "the speaker with UDP blocked");
+    let log = std::fs::read_to_string(dir.path().join("xa-dong.log")).unwrap();
+    eprintln!("{}", stats_line(&log));
+    assert!(stats_line(&log).contains("SRTP rejected 0 "), "every packet inside TLS verified: {log}");
+    assert!(
+        daemon.log_text().contains("its audio goes inside its TLS connection"),
+        "the daemon says why: {}",
+        daemon.log_text()
+    );
+}
+
+#[test]
+fn udp_blocked_mid_stream_moves_the_audio_inside_tls_and_unblocked_wins_unicast_back() {
+    let rig = NatRig::new();
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start_via(dir.path(), &config(dir.path()), &rig.loa.prefix());
+    let speaker = Speaker::join(&rig, &daemon, dir.path(), "xa-dong");
+    wait_online(&daemon, "xa-dong", "unicast", Duration::from_secs(10), None);
+
+    // Twelve seconds of tones; UDP blocked from the first second.
+    let tones: Vec<(f32, f32)> = TONES.iter().chain(&TONES).map(|&f| (f, 1.0)).collect();
+    play(&daemon, dir.path(), "tones.wav", &tones);
+    daemon.wait_status("the programme to play", Duration::from_secs(10), |s| {
+        s["programs"].as_array().is_some_and(|p| !p.is_empty())
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    rig.block_udp();
+    let blocked = Instant::now();
+    // Three missed keepalives drop unicast (3.5 s), two more seconds
+    // without UDP and the audio goes inside TLS.
+    wait_online(&daemon, "xa-dong", "tls", Duration::from_secs(10), None);
+    let inside = blocked.elapsed();
+    rig.unblock_udp();
+    let unblocked = Instant::now();
+    wait_online(&daemon, "xa-dong", "unicast", Duration::from_secs(10), None);
+    let back = unblocked.elapsed();
+    eprintln!("blocked: tls after {inside:?}; unblocked: unicast after {back:?}");
+    // Keepalive periods are randomised up to 1.5 times (RFC 3550 §6.3.1).
+    assert!(back <= KEEPALIVE * 3 / 2 + Duration::from_millis(500), "the next keepalive by UDP wins unicast back, not {back:?}");
+
+    daemon.wait_idle(Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(500));
+    let (rate, samples) = speaker.stop();
+    let segments = tone_segments(rate, &samples, &TONES);
+    // The hole is the dropped binding and the fallback wait; the last
+    // tones, after UDP came back, are whole and in order.
+    let mut heard: Vec<f32> = segments.iter().map(|s| s.freq).collect();
+    heard.dedup();
+    let tail: Vec<f32> = TONES[3..].to_vec();
+    assert!(heard.ends_with(&tail), "the last tones by unicast again: {segments:#?}");
+    let hole = longest_hole(&segments);
+    eprintln!("longest hole {hole:.2} s; heard {heard:?}");
+    let limit = 3.5 * KEEPALIVE.as_secs_f64() + 2.0 + 1.0;
+    assert!(hole <= limit, "the switch to TLS left a hole of {hole:.2} s (limit {limit:.1} s): {segments:#?}");
+    let log = std::fs::read_to_string(dir.path().join("xa-dong.log")).unwrap();
+    assert!(!log.contains("ended the session"), "the session lasted through both switches: {log}");
 }
