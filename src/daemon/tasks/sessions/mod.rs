@@ -226,7 +226,7 @@ impl SessionsHandle {
                     speaker
                 }
                 Change::FellBackToTls { speaker } => {
-                    tracing::warn!(speaker = %speaker, "no authenticated UDP from the speaker: its audio goes inside its TLS connection");
+                    tracing::warn!(speaker = %speaker, "no authenticated UDP from the speaker (or its hello said it has none): its audio goes inside its TLS connection");
                     speaker
                 }
             };
