@@ -12,13 +12,22 @@
 
 mod common;
 
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::daemon::{base_config, Daemon};
 use common::nat::{NatOptions, NatRig, LOA_ADDR, NAT_PUBLIC};
 use common::{poll_until, read_wav_mono, tone_segments, unique_group, wait_until, write_tones_wav, Segment, LOA, TONES};
+use base64::Engine;
+use loa::proto::speakers::SpeakerTransport;
+use loa::rtp::srtp::{MasterKey, SrtpSender, Suite};
+use loa::speakers::join::{self, Deframer, Message, Payload};
+use loa::speakers::Credential;
 use serde_json::Value;
 
 const LISTEN_PORT: u16 = 5300;
@@ -291,4 +300,144 @@ fn udp_blocked_mid_stream_moves_the_audio_inside_tls_and_unblocked_wins_unicast_
     assert!(hole <= limit, "the switch to TLS left a hole of {hole:.2} s (limit {limit:.1} s): {segments:#?}");
     let log = std::fs::read_to_string(dir.path().join("xa-dong.log")).unwrap();
     assert!(!log.contains("ended the session"), "the session lasted through both switches: {log}");
+}
+
+/// What a hand-made speaker without UDP saw inside its TLS connection.
+#[derive(Debug, Default)]
+struct InsideTls {
+    welcome_transport: Option<SpeakerTransport>,
+    /// Frames of SRTP carrying the zone's SSRC.
+    media: usize,
+    /// Of those, the ones after it had sent its garbage.
+    media_after_garbage: usize,
+    ended: Option<String>,
+}
+
+/// A plain RTCP receiver report with no blocks (RFC 3550 §6.4.2).
+fn empty_rr(ssrc: u32) -> Vec<u8> {
+    let mut p = vec![0x80, 201, 0, 1];
+    p.extend(ssrc.to_be_bytes());
+    p
+}
+
+/// A speaker that has no UDP at all, by hand: TLS from the speaker's
+/// host, hello `udp: false`, garbage inside the connection, then a real
+/// keepalive every 500 ms, reading until `stop`.
+fn tls_only_speaker(credential: &str, stop: &AtomicBool) -> InsideTls {
+    let credential = Credential::parse(credential).unwrap();
+    let config = loa::speakers::tls::client_config(&credential).unwrap();
+    let addr: SocketAddr = listen().parse().unwrap();
+    let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let conn = rustls::ClientConnection::new(Arc::new(config), rustls::pki_types::ServerName::IpAddress(addr.ip().into())).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let hello = Message::Hello { version: join::VERSION, multicast: false, udp: false };
+    tls.write_all(&join::frame_message(&hello)).unwrap();
+    tls.flush().unwrap();
+
+    let mut seen = InsideTls::default();
+    let mut deframer = Deframer::default();
+    let mut buf = [0u8; 4096];
+    let mut zone: Option<(u32, u32, SrtpSender)> = None;
+    let mut garbage_sent = false;
+    let mut next_keepalive = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !stop.load(Ordering::Relaxed) {
+        while let Some(frame) = deframer.next_frame() {
+            let frame = frame.expect("loa sends whole frames");
+            match join::parse(&frame).expect("loa sends valid frames") {
+                Payload::Control(Message::Welcome(welcome)) => {
+                    let grant = &welcome.zones[0];
+                    seen.welcome_transport = Some(grant.transport);
+                    let suite = Suite::from_sdp_name(&grant.suite).unwrap();
+                    let key = base64::engine::general_purpose::STANDARD.decode(&grant.uplink.key).unwrap();
+                    let uplink = SrtpSender::new(grant.uplink.ssrc, MasterKey::from_bytes(suite, &key).unwrap(), None).unwrap();
+                    zone = Some((grant.ssrc, grant.uplink.ssrc, uplink));
+                }
+                Payload::Control(Message::Bye { reason } | Message::Refused { reason }) => {
+                    seen.ended = Some(reason);
+                    return seen;
+                }
+                Payload::Control(_) => {}
+                Payload::Media(packet) => {
+                    let ssrc = u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]);
+                    if zone.as_ref().is_some_and(|(z, _, _)| *z == ssrc) {
+                        seen.media += 1;
+                        seen.media_after_garbage += usize::from(garbage_sent);
+                    }
+                }
+            }
+        }
+        if let Some((_, uplink_ssrc, uplink)) = zone.as_mut() {
+            if !garbage_sent {
+                // An RTCP-looking packet under no key, RTP-looking noise, a
+                // lone byte: each counted by loa, none ends the session.
+                let mut forged = empty_rr(0x5eed);
+                forged.extend([0u8; 14]);
+                let mut noise = vec![0x80, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1];
+                noise.extend([0xa5; 40]);
+                for junk in [forged, noise, vec![0x80]] {
+                    tls.write_all(&join::frame(&junk).unwrap()).unwrap();
+                }
+                garbage_sent = true;
+            }
+            if Instant::now() >= next_keepalive {
+                let mut report = empty_rr(*uplink_ssrc);
+                uplink.protect_rtcp(&mut report).unwrap();
+                tls.write_all(&join::frame(&report).unwrap()).unwrap();
+                tls.flush().unwrap();
+                next_keepalive += Duration::from_millis(500);
+            }
+        } else {
+            assert!(Instant::now() < deadline, "no welcome within 10 s");
+        }
+        match tls.read(&mut buf) {
+            Ok(0) => {
+                seen.ended = Some("loa closed the connection".into());
+                return seen;
+            }
+            Ok(n) => deframer.push(&buf[..n]),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e) => {
+                seen.ended = Some(e.to_string());
+                return seen;
+            }
+        }
+    }
+    seen
+}
+
+#[test]
+fn a_speaker_without_udp_gets_its_zone_inside_tls_at_once_and_its_garbage_changes_nothing() {
+    let rig = NatRig::new();
+    rig.block_udp();
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start_via(dir.path(), &config(dir.path()), &rig.loa.prefix());
+    let credential = dir.path().join("xa-dong.toml");
+    let out = daemon.loa(&["speakers", "add", "xa-dong", "--zones", "thon-1", "--out", credential.to_str().unwrap()]);
+    assert!(out.status.success(), "loa speakers add: {}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&credential).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let speaker = {
+        let (host, stop) = (rig.speaker.clone(), stop.clone());
+        std::thread::spawn(move || host.enter(move || tls_only_speaker(&text, &stop)))
+    };
+    let joined = Instant::now();
+    wait_online(&daemon, "xa-dong", "tls", Duration::from_secs(10), None);
+    eprintln!("online over tls {:?} after starting to join", joined.elapsed());
+
+    let tones: Vec<(f32, f32)> = TONES[..2].iter().map(|&f| (f, 1.0)).collect();
+    play(&daemon, dir.path(), "tones.wav", &tones);
+    daemon.wait_idle(Duration::from_secs(30));
+    let now = row(&daemon.json(&["speakers", "list"]), "xa-dong").clone();
+    stop.store(true, Ordering::Relaxed);
+    let seen = speaker.join().unwrap();
+    eprintln!("{seen:?}");
+    assert_eq!(seen.welcome_transport, Some(SpeakerTransport::Tls), "the welcome says tls at once, no fallback wait");
+    assert_eq!(seen.ended, None, "the session outlived the garbage");
+    // 2 s of programme at 50 packets a second, every one inside TLS.
+    assert!(seen.media_after_garbage >= 95, "{seen:?}");
+    assert_eq!((now["transport"].as_str(), now["state"].as_str()), (Some("tls"), Some("online")), "{now}");
+    let log = daemon.log_text();
+    assert!(log.contains("SECURITY: a packet inside a speaker's TLS connection did not verify"), "{log}");
 }
