@@ -6,19 +6,28 @@
 //! recovered from the next authenticated keepalive; the WAV the speaker
 //! writes is what is judged.
 //!
-//! Not here yet: the TLS fallback with UDP blocked (`NatRig::block_udp`),
-//! because the daemon has no fallback yet (src/daemon/tasks/sessions says
-//! so) and the speaker does not play TLS-framed media.
+//! With UDP blocked at the NAT (`NatRig::block_udp`) the audio comes inside
+//! the speaker's TLS connection instead (RFC 4571 framing), and a UDP path
+//! that opens again wins unicast back.
 
 mod common;
 
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::daemon::{base_config, Daemon};
 use common::nat::{NatOptions, NatRig, LOA_ADDR, NAT_PUBLIC};
 use common::{poll_until, read_wav_mono, tone_segments, unique_group, wait_until, write_tones_wav, Segment, LOA, TONES};
+use base64::Engine;
+use loa::proto::speakers::SpeakerTransport;
+use loa::rtp::srtp::{MasterKey, SrtpSender, Suite};
+use loa::speakers::join::{self, Deframer, Message, Payload};
+use loa::speakers::Credential;
 use serde_json::Value;
 
 const LISTEN_PORT: u16 = 5300;
@@ -206,4 +215,232 @@ fn a_conntrack_flush_mid_stream_is_recovered_within_one_keepalive() {
         hole.max(missing) <= KEEPALIVE.as_secs_f64() + 0.3,
         "the flush cost {missing:.2} s of audio (longest hole {hole:.2} s); one keepalive is {KEEPALIVE:?}: {segments:#?}"
     );
+}
+
+/// The last line the speaker printed with its counters (at exit).
+fn stats_line(log: &str) -> &str {
+    log.lines().rev().find(|l| l.contains("SRTP rejected")).unwrap_or("")
+}
+
+#[test]
+fn with_udp_blocked_the_speaker_plays_the_tones_inside_its_tls_connection() {
+    let rig = NatRig::new();
+    rig.block_udp();
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start_via(dir.path(), &config(dir.path()), &rig.loa.prefix());
+    let speaker = Speaker::join(&rig, &daemon, dir.path(), "xa-dong");
+    let joined = Instant::now();
+    // Two seconds without authenticated UDP, then TLS; online from its
+    // first keepalive inside the connection.
+    let address = wait_online(&daemon, "xa-dong", "tls", Duration::from_secs(10), None);
+    eprintln!("online over tls {:?} after joining, at {address}", joined.elapsed());
+    assert!(address.starts_with(&format!("{NAT_PUBLIC}:")), "the TLS connection comes from the NAT's public side, not {address}");
+
+    let tones: Vec<(f32, f32)> = TONES.iter().map(|&f| (f, 1.0)).collect();
+    play(&daemon, dir.path(), "tones.wav", &tones);
+    daemon.wait_idle(Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(500)); // the jitter buffer plays out on its own clock
+    let now = row(&daemon.json(&["speakers", "list"]), "xa-dong").clone();
+    assert_eq!((now["transport"].as_str(), now["state"].as_str()), (Some("tls"), Some("online")), "{now}");
+    let (rate, samples) = speaker.stop();
+    let segments = tone_segments(rate, &samples, &TONES);
+    common::assert_tones(&segments, &tones, 0.1, "the speaker with UDP blocked");
+    let log = std::fs::read_to_string(dir.path().join("xa-dong.log")).unwrap();
+    eprintln!("{}", stats_line(&log));
+    assert!(stats_line(&log).contains("SRTP rejected 0 "), "every packet inside TLS verified: {log}");
+    assert!(
+        daemon.log_text().contains("its audio goes inside its TLS connection"),
+        "the daemon says why: {}",
+        daemon.log_text()
+    );
+}
+
+#[test]
+fn udp_blocked_mid_stream_moves_the_audio_inside_tls_and_unblocked_wins_unicast_back() {
+    let rig = NatRig::new();
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start_via(dir.path(), &config(dir.path()), &rig.loa.prefix());
+    let speaker = Speaker::join(&rig, &daemon, dir.path(), "xa-dong");
+    wait_online(&daemon, "xa-dong", "unicast", Duration::from_secs(10), None);
+
+    // Twelve seconds of tones; UDP blocked from the first second.
+    let tones: Vec<(f32, f32)> = TONES.iter().chain(&TONES).map(|&f| (f, 1.0)).collect();
+    play(&daemon, dir.path(), "tones.wav", &tones);
+    daemon.wait_status("the programme to play", Duration::from_secs(10), |s| {
+        s["programs"].as_array().is_some_and(|p| !p.is_empty())
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    rig.block_udp();
+    let blocked = Instant::now();
+    // Three missed keepalives drop unicast (3.5 s), two more seconds
+    // without UDP and the audio goes inside TLS.
+    wait_online(&daemon, "xa-dong", "tls", Duration::from_secs(10), None);
+    let inside = blocked.elapsed();
+    // Two seconds of the programme inside TLS (the second 600 Hz tone,
+    // 7–8 s in, falls there), then UDP opens again.
+    std::thread::sleep(Duration::from_secs(2));
+    rig.unblock_udp();
+    let unblocked = Instant::now();
+    wait_online(&daemon, "xa-dong", "unicast", Duration::from_secs(10), None);
+    let back = unblocked.elapsed();
+    eprintln!("blocked: tls after {inside:?}; unblocked: unicast after {back:?}");
+    // Keepalive periods are randomised up to 1.5 times (RFC 3550 §6.3.1).
+    assert!(back <= KEEPALIVE * 3 / 2 + Duration::from_millis(500), "the next keepalive by UDP wins unicast back, not {back:?}");
+
+    daemon.wait_idle(Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(500));
+    let (rate, samples) = speaker.stop();
+    let segments = tone_segments(rate, &samples, &TONES);
+    // The hole is the dropped binding and the fallback wait; from the
+    // second run's 600 Hz tone on (inside TLS, then unicast again) every
+    // tone is there, in order.
+    let mut heard: Vec<f32> = segments.iter().map(|s| s.freq).collect();
+    heard.dedup();
+    assert!(heard.ends_with(&TONES[1..]), "the tones inside TLS and by unicast again: {segments:#?}");
+    let hole = longest_hole(&segments);
+    eprintln!("longest hole {hole:.2} s; heard {heard:?}");
+    let limit = 3.5 * KEEPALIVE.as_secs_f64() + 2.0 + 1.0;
+    assert!(hole <= limit, "the switch to TLS left a hole of {hole:.2} s (limit {limit:.1} s): {segments:#?}");
+    let log = std::fs::read_to_string(dir.path().join("xa-dong.log")).unwrap();
+    assert!(!log.contains("ended the session"), "the session lasted through both switches: {log}");
+}
+
+/// What a hand-made speaker without UDP saw inside its TLS connection.
+#[derive(Debug, Default)]
+struct InsideTls {
+    welcome_transport: Option<SpeakerTransport>,
+    /// Frames of SRTP carrying the zone's SSRC.
+    media: usize,
+    /// Of those, the ones after it had sent its garbage.
+    media_after_garbage: usize,
+    ended: Option<String>,
+}
+
+/// A plain RTCP receiver report with no blocks (RFC 3550 §6.4.2).
+fn empty_rr(ssrc: u32) -> Vec<u8> {
+    let mut p = vec![0x80, 201, 0, 1];
+    p.extend(ssrc.to_be_bytes());
+    p
+}
+
+/// A speaker that has no UDP at all, by hand: TLS from the speaker's
+/// host, hello `udp: false`, garbage inside the connection, then a real
+/// keepalive every 500 ms, reading until `stop`.
+fn tls_only_speaker(credential: &str, stop: &AtomicBool) -> InsideTls {
+    let credential = Credential::parse(credential).unwrap();
+    let config = loa::speakers::tls::client_config(&credential).unwrap();
+    let addr: SocketAddr = listen().parse().unwrap();
+    let tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let conn = rustls::ClientConnection::new(Arc::new(config), rustls::pki_types::ServerName::IpAddress(addr.ip().into())).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let hello = Message::Hello { version: join::VERSION, multicast: false, udp: false };
+    tls.write_all(&join::frame_message(&hello)).unwrap();
+    tls.flush().unwrap();
+
+    let mut seen = InsideTls::default();
+    let mut deframer = Deframer::default();
+    let mut buf = [0u8; 4096];
+    let mut zone: Option<(u32, u32, SrtpSender)> = None;
+    let mut garbage_sent = false;
+    let mut next_keepalive = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !stop.load(Ordering::Relaxed) {
+        while let Some(frame) = deframer.next_frame() {
+            let frame = frame.expect("loa sends whole frames");
+            match join::parse(&frame).expect("loa sends valid frames") {
+                Payload::Control(Message::Welcome(welcome)) => {
+                    let grant = &welcome.zones[0];
+                    seen.welcome_transport = Some(grant.transport);
+                    let suite = Suite::from_sdp_name(&grant.suite).unwrap();
+                    let key = base64::engine::general_purpose::STANDARD.decode(&grant.uplink.key).unwrap();
+                    let uplink = SrtpSender::new(grant.uplink.ssrc, MasterKey::from_bytes(suite, &key).unwrap(), None).unwrap();
+                    zone = Some((grant.ssrc, grant.uplink.ssrc, uplink));
+                }
+                Payload::Control(Message::Bye { reason } | Message::Refused { reason }) => {
+                    seen.ended = Some(reason);
+                    return seen;
+                }
+                Payload::Control(_) => {}
+                Payload::Media(packet) => {
+                    let ssrc = u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]);
+                    if zone.as_ref().is_some_and(|(z, _, _)| *z == ssrc) {
+                        seen.media += 1;
+                        seen.media_after_garbage += usize::from(garbage_sent);
+                    }
+                }
+            }
+        }
+        if let Some((_, uplink_ssrc, uplink)) = zone.as_mut() {
+            if !garbage_sent {
+                // An RTCP-looking packet under no key, RTP-looking noise, a
+                // lone byte: each counted by loa, none ends the session.
+                let mut forged = empty_rr(0x5eed);
+                forged.extend([0u8; 14]);
+                let mut noise = vec![0x80, 96, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1];
+                noise.extend([0xa5; 40]);
+                for junk in [forged, noise, vec![0x80]] {
+                    tls.write_all(&join::frame(&junk).unwrap()).unwrap();
+                }
+                garbage_sent = true;
+            }
+            if Instant::now() >= next_keepalive {
+                let mut report = empty_rr(*uplink_ssrc);
+                uplink.protect_rtcp(&mut report).unwrap();
+                tls.write_all(&join::frame(&report).unwrap()).unwrap();
+                tls.flush().unwrap();
+                next_keepalive += Duration::from_millis(500);
+            }
+        } else {
+            assert!(Instant::now() < deadline, "no welcome within 10 s");
+        }
+        match tls.read(&mut buf) {
+            Ok(0) => {
+                seen.ended = Some("loa closed the connection".into());
+                return seen;
+            }
+            Ok(n) => deframer.push(&buf[..n]),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e) => {
+                seen.ended = Some(e.to_string());
+                return seen;
+            }
+        }
+    }
+    seen
+}
+
+#[test]
+fn a_speaker_without_udp_gets_its_zone_inside_tls_at_once_and_its_garbage_changes_nothing() {
+    let rig = NatRig::new();
+    rig.block_udp();
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start_via(dir.path(), &config(dir.path()), &rig.loa.prefix());
+    let credential = dir.path().join("xa-dong.toml");
+    let out = daemon.loa(&["speakers", "add", "xa-dong", "--zones", "thon-1", "--out", credential.to_str().unwrap()]);
+    assert!(out.status.success(), "loa speakers add: {}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&credential).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let speaker = {
+        let (host, stop) = (rig.speaker.clone(), stop.clone());
+        std::thread::spawn(move || host.enter(move || tls_only_speaker(&text, &stop)))
+    };
+    let joined = Instant::now();
+    wait_online(&daemon, "xa-dong", "tls", Duration::from_secs(10), None);
+    eprintln!("online over tls {:?} after starting to join", joined.elapsed());
+
+    let tones: Vec<(f32, f32)> = TONES[..2].iter().map(|&f| (f, 1.0)).collect();
+    play(&daemon, dir.path(), "tones.wav", &tones);
+    daemon.wait_idle(Duration::from_secs(30));
+    let now = row(&daemon.json(&["speakers", "list"]), "xa-dong").clone();
+    stop.store(true, Ordering::Relaxed);
+    let seen = speaker.join().unwrap();
+    eprintln!("{seen:?}");
+    assert_eq!(seen.welcome_transport, Some(SpeakerTransport::Tls), "the welcome says tls at once, no fallback wait");
+    assert_eq!(seen.ended, None, "the session outlived the garbage");
+    // 2 s of programme at 50 packets a second, every one inside TLS.
+    assert!(seen.media_after_garbage >= 95, "{seen:?}");
+    assert_eq!((now["transport"].as_str(), now["state"].as_str()), (Some("tls"), Some("online")), "{now}");
+    let log = daemon.log_text();
+    assert!(log.contains("SECURITY: a packet inside a speaker's TLS connection did not verify"), "{log}");
 }

@@ -11,6 +11,16 @@
 //! revocation's fresh key arrives before the switch), `bye` or `refused`
 //! end the speaker with the reason.
 //!
+//! The TLS fallback (UDP does not get through): loa frames the zone's SRTP
+//! packets into the connection (RFC 4571) and says so with `transport`.
+//! The reader thread puts those packets in the same queue as the UDP
+//! socket's datagrams, so they meet the same gate (auth tag, replay
+//! window, SSRC lock) and jitter buffer, and a packet that arrives both
+//! ways is a replay the second time. While the audio comes inside TLS the
+//! keepalives go both ways: inside TLS (they keep the speaker online) and
+//! by UDP (one that gets through wins unicast back); each copy is sealed
+//! on its own, so neither is a replay of the other.
+//!
 //! Plays the first zone the welcome grants; packets of its other zones
 //! arrive on the same socket and are refused by the gate (unknown SSRC).
 
@@ -18,14 +28,16 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 
+use super::net::{Channel, Datagram};
 use super::SpeakerError;
+use crate::proto::speakers::SpeakerTransport;
 use crate::rtp::srtp::{CryptoAttribute, KeyParam, MasterKey, Mki, SrtpSender, Suite};
 use crate::speakers::join::{self, Deframer, KeyGrant, Message, Payload, Welcome};
 use crate::speakers::Credential;
@@ -35,6 +47,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// at its stop flag (as a multiple of `POLL`).
 const WELCOME_TIMEOUT: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(100);
+/// Keepalives waiting for the reader thread to write them inside TLS; a
+/// full queue (loa not reading) drops the new one: the next period sends
+/// another.
+const UPLINK_QUEUE: usize = 8;
 
 /// What `--join` was given.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +65,8 @@ pub struct JoinOptions {
 pub enum Control {
     /// New keys for the zone played (by MKI).
     Keys(Vec<(Mki, MasterKey)>),
+    /// The zone's audio now comes inside TLS (true) or by UDP (false).
+    Fallback(bool),
     /// The session ended: loa's reason, or the connection's fate.
     Ended(String),
 }
@@ -67,7 +85,24 @@ pub struct Joined {
     pub uplink: Option<SrtpSender>,
     pub keepalive: Duration,
     pub control: Receiver<Control>,
+    /// Taken by the player: keepalives inside TLS while in the fallback.
+    pub tls_uplink: Option<TlsUplink>,
     reader: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
+}
+
+/// The way into the TLS connection for the speaker's keepalives.
+pub struct TlsUplink {
+    out: SyncSender<Vec<u8>>,
+    /// The audio comes inside TLS: keepalives go this way too.
+    pub active: bool,
+}
+
+impl TlsUplink {
+    /// Queues a sealed SRTCP packet for the reader thread to write; never
+    /// blocks.
+    pub fn send(&self, packet: Vec<u8>) -> bool {
+        self.out.try_send(packet).is_ok()
+    }
 }
 
 impl Drop for Joined {
@@ -89,24 +124,52 @@ fn is_timeout(e: &std::io::Error) -> bool {
     matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
 }
 
-/// Reads one control message; Ok(None) on a read timeout.
-fn read_message(tls: &mut Tls, deframer: &mut Deframer) -> Result<Option<Message>, String> {
+/// What one frame from loa carries.
+#[derive(Debug)]
+enum Frame {
+    Control(Message),
+    /// An SRTP packet of the fallback, still protected.
+    Media(Vec<u8>),
+}
+
+/// The next whole frame already read, if any.
+fn next_frame(deframer: &mut Deframer) -> Option<Result<Frame, String>> {
+    let payload = match deframer.next_frame()? {
+        Ok(payload) => payload,
+        Err(e) => return Some(Err(format!("loa sent {e}"))),
+    };
+    let message = match join::parse(&payload) {
+        Ok(Payload::Control(message)) => Some(message),
+        Ok(Payload::Media(_)) => None,
+        Err(e) => return Some(Err(format!("loa sent {e}"))),
+    };
+    Some(Ok(message.map_or(Frame::Media(payload), Frame::Control)))
+}
+
+/// Reads one frame; Ok(None) on a read timeout.
+fn read_frame(tls: &mut Tls, deframer: &mut Deframer) -> Result<Option<Frame>, String> {
     let mut buf = [0u8; 4096];
     loop {
-        if let Some(frame) = deframer.next_frame() {
-            let payload = frame.map_err(|e| format!("loa sent {e}"))?;
-            return match join::parse(&payload) {
-                Ok(Payload::Control(message)) => Ok(Some(message)),
-                // TLS-framed media (the fallback) is not played yet.
-                Ok(Payload::Media(_)) => continue,
-                Err(e) => Err(format!("loa sent {e}")),
-            };
+        if let Some(frame) = next_frame(deframer) {
+            return frame.map(Some);
         }
         match tls.read(&mut buf) {
             Ok(0) => return Err("loa closed the connection".into()),
             Ok(n) => deframer.push(&buf[..n]),
             Err(e) if is_timeout(&e) => return Ok(None),
             Err(e) => return Err(format!("the connection to loa failed: {e}")),
+        }
+    }
+}
+
+/// Reads one control message (media before the welcome is skipped);
+/// Ok(None) on a read timeout.
+fn read_message(tls: &mut Tls, deframer: &mut Deframer) -> Result<Option<Message>, String> {
+    loop {
+        match read_frame(tls, deframer)? {
+            Some(Frame::Control(message)) => return Ok(Some(message)),
+            Some(Frame::Media(_)) => continue,
+            None => return Ok(None),
         }
     }
 }
@@ -118,8 +181,9 @@ fn key_of(suite: Suite, grant: &KeyGrant) -> Result<(Mki, MasterKey), String> {
     Ok((mki, key))
 }
 
-/// Connects, says hello and waits for the welcome (or the refusal).
-pub fn join(options: &JoinOptions, bind: Ipv4Addr) -> Result<Joined, SpeakerError> {
+/// Connects, says hello and waits for the welcome (or the refusal). Audio
+/// that comes inside TLS is put in `datagrams`, as the UDP reader's is.
+pub fn join(options: &JoinOptions, bind: Ipv4Addr, datagrams: SyncSender<Datagram>) -> Result<Joined, SpeakerError> {
     let daemon = options.daemon.as_str();
     let text = std::fs::read_to_string(&options.credential)
         .map_err(|e| SpeakerError::JoinFailed(format!("cannot read the credential {}: {e}", options.credential.display())))?;
@@ -147,15 +211,21 @@ pub fn join(options: &JoinOptions, bind: Ipv4Addr) -> Result<Joined, SpeakerErro
     };
     let mut joined = setup(&welcome, addr, bind).map_err(|e| failed(daemon, e))?;
     tls.sock.set_read_timeout(Some(POLL)).map_err(|e| failed(daemon, e))?;
+    // A daemon that stops reading cannot hold the reader thread for long.
+    tls.sock.set_write_timeout(Some(CONNECT_TIMEOUT)).map_err(|e| failed(daemon, e))?;
     let (tx, control) = mpsc::channel();
+    let (out, uplink_rx) = mpsc::sync_channel(UPLINK_QUEUE);
     let stop = Arc::new(AtomicBool::new(false));
     let reader = {
-        let (stop, zone, suite) = (stop.clone(), joined.zone.clone(), joined.crypto.suite);
+        let link = Link { zone: joined.zone.clone(), suite: joined.crypto.suite, daemon: addr, control: tx, datagrams, uplink: uplink_rx };
+        let stop = stop.clone();
         std::thread::Builder::new()
             .name("speaker-join".into())
-            .spawn(move || follow(tls, deframer, &zone, suite, &tx, &stop))
+            .spawn(move || follow(tls, deframer, &link, &stop))
             .map_err(SpeakerError::Thread)?
     };
+    let fallback = welcome.zones.first().is_some_and(|z| z.transport == SpeakerTransport::Tls);
+    joined.tls_uplink = Some(TlsUplink { out, active: fallback });
     joined.control = control;
     joined.reader = Some((stop, reader));
     Ok(joined)
@@ -193,29 +263,86 @@ fn setup(welcome: &Welcome, daemon: SocketAddr, bind: Ipv4Addr) -> Result<Joined
         uplink: Some(uplink),
         keepalive: Duration::from_millis(welcome.keepalive_ms.max(100)),
         control,
+        tls_uplink: None,
         reader: None,
     })
 }
 
-/// The reader thread: passes on `keys` for the zone played and the end.
-fn follow(mut tls: Tls, mut deframer: Deframer, zone: &str, suite: Suite, tx: &Sender<Control>, stop: &AtomicBool) {
+/// What the reader thread needs besides the connection.
+struct Link {
+    /// The zone played.
+    zone: String,
+    suite: Suite,
+    /// loa's address, as the fallback's datagrams' source.
+    daemon: SocketAddr,
+    control: Sender<Control>,
+    /// The player's queue, shared with the UDP reader.
+    datagrams: SyncSender<Datagram>,
+    /// Sealed keepalives to write inside TLS.
+    uplink: Receiver<Vec<u8>>,
+}
+
+/// What one frame from loa means for the player: a message for the loop,
+/// audio for the gate (stamped with its arrival), or nothing.
+fn route(frame: Frame, zone: &str, suite: Suite, daemon: SocketAddr, arrival: Instant) -> Option<Result<Control, Datagram>> {
+    let control = match frame {
+        Frame::Media(data) => return Some(Err(Datagram { channel: Channel::Rtp, arrival, from: daemon, data })),
+        Frame::Control(Message::Keys { zone: z, keys }) if z == zone => match keys.iter().map(|g| key_of(suite, g)).collect() {
+            Ok(keys) => Control::Keys(keys),
+            Err(e) => Control::Ended(format!("loa sent a key that is not valid: {e}")),
+        },
+        Frame::Control(Message::Transport { zone: z, transport }) if z == zone => Control::Fallback(transport == SpeakerTransport::Tls),
+        Frame::Control(Message::Bye { reason } | Message::Refused { reason }) => Control::Ended(format!("loa ended the session: {reason}")),
+        Frame::Control(_) => return None,
+    };
+    Some(Ok(control))
+}
+
+/// Writes the keepalives queued for TLS; Err when the connection failed.
+fn write_uplink(tls: &mut Tls, uplink: &Receiver<Vec<u8>>) -> Result<(), String> {
+    loop {
+        let packet = match uplink.try_recv() {
+            Ok(packet) => packet,
+            Err(TryRecvError::Empty | TryRecvError::Disconnected) => return Ok(()),
+        };
+        let framed = join::frame(&packet).map_err(|e| e.to_string())?;
+        tls.write_all(&framed).and_then(|()| tls.flush()).map_err(|e| format!("the connection to loa failed: {e}"))?;
+    }
+}
+
+/// The reader thread: passes on `keys` and `transport` for the zone
+/// played, the audio inside TLS, and the end; writes the keepalives
+/// queued for TLS between reads (at most `POLL` late).
+fn follow(mut tls: Tls, mut deframer: Deframer, link: &Link, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
-        let control = match read_message(&mut tls, &mut deframer) {
+        let read = read_frame(&mut tls, &mut deframer);
+        let arrival = Instant::now();
+        let routed = match read.and_then(|frame| write_uplink(&mut tls, &link.uplink).map(|()| frame)) {
             Ok(None) => continue,
-            Ok(Some(Message::Keys { zone: z, keys })) if z == zone => match keys.iter().map(|g| key_of(suite, g)).collect() {
-                Ok(keys) => Control::Keys(keys),
-                Err(e) => Control::Ended(format!("loa sent a key that is not valid: {e}")),
+            Ok(Some(frame)) => route(frame, &link.zone, link.suite, link.daemon, arrival),
+            Err(e) => Some(Ok(Control::Ended(e))),
+        };
+        let control = match routed {
+            None => continue,
+            // Dropped when the player is behind, as the UDP reader does.
+            Some(Err(datagram)) => match link.datagrams.try_send(datagram) {
+                Ok(()) | Err(TrySendError::Full(_)) => continue,
+                Err(TrySendError::Disconnected(_)) => return,
             },
-            Ok(Some(Message::Bye { reason } | Message::Refused { reason })) => Control::Ended(format!("loa ended the session: {reason}")),
-            Ok(Some(_)) => continue,
-            Err(e) => Control::Ended(e),
+            Some(Ok(control)) => control,
         };
         let end = matches!(control, Control::Ended(_));
-        if tx.send(control).is_err() || end {
+        if link.control.send(control).is_err() || end {
             return;
         }
     }
+    // The player's last packets (its BYE) before the goodbye.
+    let _ = write_uplink(&mut tls, &link.uplink);
     let _ = tls.write_all(&join::frame_message(&Message::Bye { reason: "speaker stopped".into() }));
     tls.conn.send_close_notify();
     let _ = tls.flush();
 }
+
+#[cfg(test)]
+#[path = "join_tests.rs"]
+mod tests;

@@ -284,8 +284,9 @@ fn plan(options: &SpeakerOptions) -> Result<Plan, SpeakerError> {
 /// Plays until `stop` is set (SIGINT/SIGTERM in `main`), then sends BYE,
 /// finalises the output and returns what happened.
 pub fn run(options: SpeakerOptions, stop: Arc<AtomicBool>) -> Result<SpeakerStats, SpeakerError> {
+    let (mut readers, datagrams) = Readers::new();
     let mut joined = match &options.join {
-        Some(join) => Some(join::join(join, options.bind.unwrap_or(Ipv4Addr::UNSPECIFIED))?),
+        Some(join) => Some(join::join(join, options.bind.unwrap_or(Ipv4Addr::UNSPECIFIED), readers.sender())?),
         None => None,
     };
     let plan = match &joined {
@@ -299,7 +300,6 @@ pub fn run(options: SpeakerOptions, stop: Arc<AtomicBool>) -> Result<SpeakerStat
         },
         None => plan(&options)?,
     };
-    let (mut readers, datagrams) = Readers::new();
     if let Some(j) = &joined {
         readers.spawn(j.socket.try_clone().map_err(SpeakerError::Thread)?, Channel::Rtp).map_err(SpeakerError::Thread)?;
     }
@@ -387,6 +387,7 @@ pub fn run(options: SpeakerOptions, stop: Arc<AtomicBool>) -> Result<SpeakerStat
         rtcp_mux: joined.is_some(),
         uplink_follows_zone: joined.is_none(),
         uplink,
+        tls_uplink: joined.as_mut().and_then(|j| j.tls_uplink.take()),
         control: None,
         rng,
         packet: Vec::new(),
@@ -459,6 +460,8 @@ struct Speaker {
     uplink_follows_zone: bool,
     /// Joined: key changes and the session's end.
     control: Option<std::sync::mpsc::Receiver<join::Control>>,
+    /// Joined: keepalives inside TLS while the audio comes that way.
+    tls_uplink: Option<join::TlsUplink>,
 }
 
 impl Speaker {
@@ -512,6 +515,7 @@ impl Speaker {
     /// Joined: new keys go to the gate; the session's end ends the play.
     fn follow_control(&mut self) -> Result<(), SpeakerError> {
         let Some(control) = &self.control else { return Ok(()) };
+        let mut report_now = false;
         while let Ok(message) = control.try_recv() {
             match message {
                 join::Control::Keys(keys) => {
@@ -519,8 +523,18 @@ impl Speaker {
                         keys.into_iter().for_each(|(mki, key)| gate.add_key(key, mki));
                     }
                 }
+                join::Control::Fallback(tls) => {
+                    if let Some(uplink) = self.tls_uplink.as_mut() {
+                        uplink.active = tls;
+                    }
+                    report_now |= tls;
+                }
                 join::Control::Ended(reason) => return Err(SpeakerError::JoinFailed(reason)),
             }
+        }
+        // At once: the keepalive inside TLS is what shows it online.
+        if report_now {
+            self.send_report(Instant::now());
         }
         Ok(())
     }

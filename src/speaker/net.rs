@@ -84,6 +84,11 @@ impl Readers {
         (readers, receiver)
     }
 
+    /// Another way into the loop's queue (the TLS fallback's reader).
+    pub fn sender(&self) -> SyncSender<Datagram> {
+        self.sender.clone().expect("readers not yet dropped")
+    }
+
     pub fn spawn(&mut self, socket: UdpSocket, channel: Channel) -> io::Result<()> {
         let done = self.done.clone();
         let sender = self.sender.clone().expect("readers not yet dropped");

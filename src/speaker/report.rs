@@ -87,6 +87,9 @@ impl super::Speaker {
         let Some(to) = self.rtcp_to else {
             return false;
         };
+        // TLS fallback: a copy inside the connection too, sealed on its own
+        // (the same sealed packet twice would be a replay the second time).
+        let mut tls_copy = self.tls_uplink.as_ref().filter(|t| t.active).map(|_| self.packet.clone());
         if let Some(uplink) = self.uplink.as_mut() {
             let zone_key = self.gate.as_ref().and_then(super::Gate::current_mki).filter(|_| self.uplink_follows_zone);
             if let Some(mki) = zone_key.filter(|m| uplink.active_mki() != Some(*m)) {
@@ -96,12 +99,21 @@ impl super::Speaker {
                 tracing::warn!(error = %e, "cannot protect a report");
                 return false;
             }
+            if let Some(copy) = tls_copy.as_mut() {
+                if uplink.protect_rtcp(copy).is_err() {
+                    tls_copy = None;
+                }
+            }
         }
+        let sent_tls = match (tls_copy, &self.tls_uplink) {
+            (Some(copy), Some(tls)) => tls.send(copy),
+            _ => false,
+        };
         match self.report_socket.send_to(&self.packet, to) {
             Ok(_) => true,
             Err(e) => {
                 tracing::warn!(error = %e, %to, "cannot send rtcp report");
-                false
+                sent_tls
             }
         }
     }

@@ -8,8 +8,11 @@
 //! packet that authenticated under that speaker's uplink key, so a forged
 //! or replayed packet can never move a speaker's audio elsewhere. N missed
 //! keepalives drop the binding (offline); a joined speaker from which no
-//! authenticated UDP arrives within the fallback time gets its audio inside
-//! the TLS connection instead.
+//! authenticated UDP arrives within the fallback time (or that said in its
+//! hello that it has no UDP) gets its audio inside the TLS connection
+//! instead; an authenticated UDP packet later wins it back to unicast. Over
+//! TLS its keepalives arrive inside the connection and only say it is
+//! alive: they never give it an address.
 //!
 //! Must not touch: sockets, keys, the clock (time comes in as `now`).
 
@@ -79,6 +82,17 @@ impl Bindings {
         self.speakers.insert(speaker.to_string(), binding);
     }
 
+    /// The speaker said in its hello that it cannot use UDP at all: its
+    /// audio goes inside TLS at once, with no fallback wait.
+    pub fn without_udp(&mut self, speaker: &str) -> Option<Change> {
+        let binding = self.speakers.get_mut(speaker)?;
+        if binding.transport.is_some() {
+            return None;
+        }
+        binding.transport = Some(SpeakerTransport::Tls);
+        Some(Change::FellBackToTls { speaker: speaker.to_string() })
+    }
+
     /// Its TLS session ended (bye, revocation, a broken connection).
     pub fn left(&mut self, speaker: &str) -> Option<Change> {
         let binding = self.speakers.remove(speaker)?;
@@ -99,6 +113,28 @@ impl Bindings {
         let was = binding.transport.replace(SpeakerTransport::Unicast);
         (previous != Some(from) || was != Some(SpeakerTransport::Unicast))
             .then(|| Change::Adopted { speaker: speaker.to_string(), address: from, previous })
+    }
+
+    /// An authenticated keepalive of `speaker` arrived inside its TLS
+    /// connection: it is alive, but TCP says nothing of where UDP would
+    /// reach it, so no address is adopted and the transport stays.
+    pub fn heard_over_tls(&mut self, speaker: &str, now: Instant) {
+        if let Some(binding) = self.speakers.get_mut(speaker) {
+            binding.last_heard = Some(now);
+        }
+    }
+
+    /// Whether `speakers list` shows `speaker` online at `now`: multicast
+    /// and unicast while their binding holds (a unicast one is dropped
+    /// after the missed keepalives); over TLS while its keepalives inside
+    /// the connection keep coming, by the same count of missed ones.
+    pub fn online(&self, speaker: &str, now: Instant) -> bool {
+        let Some(b) = self.speakers.get(speaker) else { return false };
+        match b.transport {
+            Some(SpeakerTransport::Multicast | SpeakerTransport::Unicast) => true,
+            Some(SpeakerTransport::Tls) => b.last_heard.is_some_and(|last| now < last + self.drop_after()),
+            None => false,
+        }
     }
 
     /// The next time something may change without a packet.
@@ -143,6 +179,14 @@ impl Bindings {
             .filter(|b| b.transport == Some(SpeakerTransport::Unicast) && b.zones.iter().any(|z| z == zone))
             .filter_map(|b| b.address)
             .collect()
+    }
+
+    /// The speakers of `zone` whose audio goes inside TLS, in name order.
+    pub fn tls_speakers<'a>(&'a self, zone: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.speakers
+            .iter()
+            .filter(move |(_, b)| b.transport == Some(SpeakerTransport::Tls) && b.zones.iter().any(|z| z == zone))
+            .map(|(name, _)| name.as_str())
     }
 
     /// The zones of `speaker` (whose targets a change touches).

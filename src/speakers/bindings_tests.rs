@@ -112,3 +112,68 @@ fn leaving_drops_a_unicast_binding_at_once() {
     assert_eq!(b.unicast_targets("thon-1"), []);
     assert_eq!(b.left("xa-dong"), None);
 }
+
+#[test]
+fn a_speaker_that_says_it_has_no_udp_goes_inside_tls_at_once() {
+    let t0 = Instant::now();
+    let mut b = bindings();
+    b.joined("xa-dong", zones(), false, t0);
+    assert_eq!(b.without_udp("xa-dong"), Some(Change::FellBackToTls { speaker: "xa-dong".into() }));
+    assert_eq!(b.seen("xa-dong").unwrap().transport, Some(SpeakerTransport::Tls));
+    assert_eq!(b.poll_timeout(), None, "no fallback wait left");
+    assert_eq!(b.without_udp("xa-dong"), None, "already inside TLS");
+    assert_eq!(b.without_udp("stranger"), None);
+    // A multicast speaker keeps its group.
+    b.joined("xa-tay", zones(), true, t0);
+    assert_eq!(b.without_udp("xa-tay"), None);
+}
+
+#[test]
+fn keepalives_inside_tls_keep_it_online_but_never_give_it_an_address() {
+    let t0 = Instant::now();
+    let mut b = bindings();
+    b.joined("xa-dong", zones(), false, t0);
+    assert!(!b.online("xa-dong", t0), "joined, nothing heard: not yet");
+    b.handle_timeout(t0 + Duration::from_secs(3));
+    assert!(!b.online("xa-dong", t0 + Duration::from_secs(3)), "fallen back, nothing heard yet");
+    let heard = t0 + Duration::from_secs(4);
+    b.heard_over_tls("xa-dong", heard);
+    let seen = b.seen("xa-dong").unwrap();
+    assert_eq!((seen.transport, seen.address, seen.last_heard), (Some(SpeakerTransport::Tls), None, Some(heard)));
+    assert_eq!(b.unicast_targets("thon-1"), []);
+    // Online for the same count of missed keepalives as a unicast one.
+    assert!(b.online("xa-dong", heard + KEEPALIVE * 3));
+    assert!(!b.online("xa-dong", heard + KEEPALIVE * 3 + KEEPALIVE / 2));
+    assert_eq!(b.handle_timeout(heard + KEEPALIVE * 10), [], "over TLS nothing is dropped: the connection is the binding");
+    b.heard_over_tls("stranger", heard);
+    assert!(!b.online("stranger", heard));
+}
+
+#[test]
+fn only_the_speakers_inside_tls_are_listed_for_their_zones() {
+    let t0 = Instant::now();
+    let mut b = bindings();
+    b.joined("c-tls", vec!["thon-1".into(), "thon-2".into()], false, t0);
+    b.joined("b-unicast", zones(), false, t0);
+    b.joined("a-tls", zones(), false, t0);
+    b.heard("b-unicast", addr("203.0.113.9:40112"), t0);
+    b.without_udp("c-tls");
+    b.without_udp("a-tls");
+    assert_eq!(b.tls_speakers("thon-1").collect::<Vec<_>>(), ["a-tls", "c-tls"]);
+    assert_eq!(b.tls_speakers("thon-2").collect::<Vec<_>>(), ["c-tls"]);
+    assert_eq!(b.tls_speakers("thon-3").count(), 0);
+    assert_eq!(b.unicast_targets("thon-1"), [addr("203.0.113.9:40112")]);
+}
+
+#[test]
+fn udp_that_stops_mid_stream_drops_the_binding_then_falls_back_to_tls() {
+    let t0 = Instant::now();
+    let mut b = bindings();
+    b.joined("xa-dong", zones(), false, t0);
+    b.heard("xa-dong", addr("203.0.113.9:40112"), t0);
+    let dropped = t0 + KEEPALIVE * 3 + KEEPALIVE / 2;
+    assert!(matches!(b.handle_timeout(dropped)[..], [Change::Dropped { .. }]));
+    assert_eq!(b.poll_timeout(), Some(dropped + Duration::from_secs(3)));
+    assert_eq!(b.handle_timeout(dropped + Duration::from_secs(3)), [Change::FellBackToTls { speaker: "xa-dong".into() }]);
+    assert_eq!(b.tls_speakers("thon-1").collect::<Vec<_>>(), ["xa-dong"]);
+}

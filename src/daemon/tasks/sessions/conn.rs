@@ -1,7 +1,9 @@
 //! One speaker's TLS connection: handshake, `hello`, admission (asked of
 //! the speakers thread, which keeps the enrolments and writes the audit),
 //! then `welcome`, `keys` whenever one of its zones' rings changes, and
-//! `bye` when it is revoked or replaced.
+//! `bye` when it is revoked or replaced. In the TLS fallback it also
+//! carries `transport` messages, the zones' SRTP packets out and the
+//! speaker's SRTCP keepalives in, all RFC 4571 framed.
 //!
 //! A slow or hostile peer costs a bounded amount: the handshake and the
 //! hello each have `STEP_TIMEOUT`, every write `STEP_TIMEOUT`, a frame is
@@ -11,16 +13,17 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::time::timeout;
 use tokio_rustls::TlsAcceptor;
 
-use super::{ListenerParts, SessionsHandle};
+use super::{fallback, udp, ListenerParts, SessionsHandle};
 use crate::keys::ZoneKeys;
 use crate::proto::speakers::SpeakerTransport;
 use crate::rtp::srtp::{MasterKey, SrtpReceiver, Suite, DEFAULT_REPLAY_WINDOW};
@@ -30,6 +33,8 @@ use crate::store::SpeakerEventKind;
 
 const STEP_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_CONNECTIONS: usize = 512;
+/// Fallback packets written at once before one flush.
+const MEDIA_BATCH: usize = 16;
 
 /// What a joined speaker is told of a zone besides its keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +105,33 @@ async fn send<W: AsyncWrite + Unpin>(wr: &mut W, message: &Message) -> Result<()
     }
 }
 
+/// Writes one fallback packet and whatever else is queued (up to
+/// `MEDIA_BATCH`), framed, then flushes once. A peer that takes none of it
+/// for `STEP_TIMEOUT` ends the session (its queue drops packets meanwhile).
+async fn send_media<W: AsyncWrite + Unpin>(wr: &mut W, first: &[u8], queue: &mut tokio::sync::mpsc::Receiver<Arc<[u8]>>, out: &mut Vec<u8>) -> Result<(), String> {
+    out.clear();
+    let mut push = |packet: &[u8]| {
+        if let Ok(len) = u16::try_from(packet.len()) {
+            out.extend_from_slice(&len.to_be_bytes());
+            out.extend_from_slice(packet);
+        }
+    };
+    push(first);
+    for _ in 1..MEDIA_BATCH {
+        let Ok(packet) = queue.try_recv() else { break };
+        push(&packet);
+    }
+    match timeout(STEP_TIMEOUT, async {
+        wr.write_all(out).await?;
+        wr.flush().await
+    })
+    .await
+    {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("the speaker took no audio inside TLS for {} s", STEP_TIMEOUT.as_secs())),
+    }
+}
+
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
@@ -135,7 +167,7 @@ async fn session(stream: tokio::net::TcpStream, peer: SocketAddr, acceptor: TlsA
         Err(_) => Err(format!("no hello within {} s", STEP_TIMEOUT.as_secs())),
     };
     let hello_ok = match hello {
-        Ok(Message::Hello { version, .. }) if version == join::VERSION => Ok(()),
+        Ok(Message::Hello { version, udp, .. }) if version == join::VERSION => Ok(udp),
         Ok(Message::Hello { version, .. }) => {
             Err(format!("this loa speaks join protocol version {}, the speaker {version}", join::VERSION))
         }
@@ -151,9 +183,9 @@ async fn session(stream: tokio::net::TcpStream, peer: SocketAddr, acceptor: TlsA
             return;
         }
     };
-    let admitted = join::admit(&enrolment).map(str::to_string).and_then(|name| hello_ok.map(|()| name));
-    let name = match admitted {
-        Ok(name) => name,
+    let admitted = join::admit(&enrolment).map(str::to_string).and_then(|name| hello_ok.map(|udp| (name, udp)));
+    let (name, udp) = match admitted {
+        Ok(admitted) => admitted,
         Err(reason) => {
             let who = match &enrolment {
                 join::Enrolment::Live { name } | join::Enrolment::Revoked { name, .. } => Some(name.clone()),
@@ -200,7 +232,7 @@ async fn session(stream: tokio::net::TcpStream, peer: SocketAddr, acceptor: TlsA
             channels: facts.channels,
             suite: keys.suite.sdp_name().to_string(),
             group: None,
-            transport: SpeakerTransport::Unicast,
+            transport: if udp { SpeakerTransport::Unicast } else { SpeakerTransport::Tls },
             keys: Ring::from_zone_keys(facts.ssrc, &keys).grants(),
             uplink: uplink.clone(),
         });
@@ -211,8 +243,11 @@ async fn session(stream: tokio::net::TcpStream, peer: SocketAddr, acceptor: TlsA
         udp_port: parts.listen.port(),
         zones: grants,
     };
-    let (kick, mut kicked) = mpsc::unbounded_channel();
-    let id = sessions.joined(&name, sent.keys().cloned().collect(), uplink_ssrc, rx, kick);
+    let (link, ends) = fallback::link(peer);
+    let fallback::LinkEnds { mut kicked, transport: mut transport_rx, media: mut media_rx, dropped } = ends;
+    let id = sessions.joined(&name, sent.keys().cloned().collect(), uplink_ssrc, rx, link, udp);
+    let zone_of: HashMap<u32, String> = parts.zones.iter().map(|(zone, facts)| (facts.ssrc, zone.clone())).collect();
+    let mut media_out = Vec::new();
     // A revocation may have run since the first lookup (it found no
     // session to close, and its fresh keys may be in this welcome). The
     // speakers thread answers in order: enrolled now means a revocation
@@ -267,20 +302,59 @@ async fn session(stream: tokio::net::TcpStream, peer: SocketAddr, acceptor: TlsA
                     break e;
                 }
             }
-            payload = read_payload(&mut rd, &mut deframer) => match payload.map(|p| p.map(|p| join::parse(&p).map(|p| match p {
-                Payload::Control(message) => Some(message),
-                Payload::Media(_) => None,
-            }))) {
+            Some(transport) = transport_rx.recv() => {
+                let mut failed = None;
+                for zone in sent.keys() {
+                    if let Err(e) = send(&mut wr, &Message::Transport { zone: zone.clone(), transport }).await {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+                if let Some(e) = failed {
+                    break e;
+                }
+            }
+            Some(packet) = media_rx.recv() => {
+                if let Err(e) = send_media(&mut wr, &packet, &mut media_rx, &mut media_out).await {
+                    break e;
+                }
+            }
+            payload = read_payload(&mut rd, &mut deframer) => match payload {
                 Ok(None) => break "the connection closed".into(),
-                Ok(Some(Ok(Some(Message::Bye { reason })))) => break format!("the speaker said bye: {reason}"),
-                Ok(Some(Ok(_))) => {}
-                Ok(Some(Err(e))) => break format!("the speaker sent {e}"),
+                Ok(Some(mut payload)) => match join::parse(&payload) {
+                    Ok(Payload::Control(Message::Bye { reason })) => break format!("the speaker said bye: {reason}"),
+                    Ok(Payload::Control(_)) => {}
+                    Ok(Payload::Media(_)) => keepalive(&sessions, parts, &zone_of, &name, uplink_ssrc, &mut payload, peer),
+                    Err(e) => break format!("the speaker sent {e}"),
+                },
                 Err(e) => break e,
             },
         }
     };
     if sessions.left(&name, id) {
-        tracing::info!(%peer, speaker = %name, "speaker left: {why}");
+        let dropped = dropped.load(Ordering::Relaxed);
+        tracing::info!(%peer, speaker = %name, dropped_for_slow_tls = dropped, "speaker left: {why}");
     }
     parts.speakers.event(Some(name), SpeakerEventKind::Left, peer, &why);
+}
+
+/// A keepalive inside the connection (the TLS fallback): verified, then
+/// a receiver report for health like a UDP one; anything else is counted
+/// as a security event and ignored, the session goes on.
+fn keepalive(sessions: &SessionsHandle, parts: &ListenerParts, zone_of: &HashMap<u32, String>, name: &str, uplink_ssrc: u32, packet: &mut [u8], peer: SocketAddr) {
+    let now = Instant::now();
+    match fallback::check_keepalive(sessions, uplink_ssrc, packet, now) {
+        Ok(plain) => {
+            let home = sessions.lock().bindings.zones(name).first().cloned();
+            udp::feed_health(&parts.health, zone_of, home, &packet[..plain], peer);
+        }
+        Err(fallback::Refused { reason, log }) => {
+            if let Some((since, total)) = log {
+                tracing::warn!(
+                    %peer, speaker = %name, reason, since_last_line = since, total,
+                    "SECURITY: a packet inside a speaker's TLS connection did not verify, ignored"
+                );
+            }
+        }
+    }
 }

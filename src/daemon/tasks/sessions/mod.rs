@@ -1,7 +1,8 @@
 //! Joined speakers at run time (issue 15): the TLS listener on
 //! `[speakers] listen` (`conn`), the UDP socket on the same port number
 //! where their SRTCP keepalives arrive and their unicast SRTP leaves
-//! (`udp`), and the state both share — the sans-IO bindings, each
+//! (`udp`), the TLS fallback for speakers UDP does not reach
+//! (`fallback`), and the state all share — the sans-IO bindings, each
 //! session's uplink key, and the handle revocation and `speakers list` use.
 //!
 //! The state sits behind one lock held only for map operations and one
@@ -12,10 +13,12 @@
 //! targets (sent through the engine), key schedules (the keys task).
 
 mod conn;
+mod fallback;
 mod udp;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -33,16 +36,20 @@ pub use conn::ZoneFacts;
 /// Where a zone's unicast targets go: the engine, then the pacer.
 pub type TargetsSink = Box<dyn Fn(String, Vec<SocketAddr>) + Send + Sync>;
 
-/// No TLS fallback yet: a speaker whose UDP never gets through stays
-/// offline instead of being marked `tls` with nothing sent that way.
-const NO_FALLBACK: Duration = Duration::from_secs(365 * 24 * 3600);
+/// How long after joining a speaker's UDP may take to authenticate before
+/// its audio goes inside TLS. Its first keepalive leaves at once after the
+/// welcome, so 2 s is several round trips even on a 4G link; if that one
+/// datagram is lost the speaker spends a few seconds on TLS until its next
+/// keepalive wins unicast back, and loses no audio either way.
+pub const FALLBACK_AFTER: Duration = Duration::from_secs(2);
 
-/// One admitted session, as revocation needs it.
+/// One admitted session, as revocation and the fallback need it.
 struct Live {
     id: u64,
-    /// Ends the session with a `bye` carrying this reason.
-    kick: mpsc::UnboundedSender<String>,
+    link: fallback::Link,
     uplink_ssrc: u32,
+    /// Whether the connection was last told its audio comes inside TLS.
+    told_tls: bool,
 }
 
 /// A session's uplink: the key its keepalives are checked under.
@@ -59,6 +66,9 @@ struct Inner {
     heard_at: HashMap<String, Timestamp>,
     next_id: u64,
     security: udp::SecurityLog,
+    /// Where the pacer sends the packets of zones with a speaker inside
+    /// TLS (the fallback's loopback socket), once it is bound.
+    fallback: Option<SocketAddr>,
 }
 
 /// The shared session state; cheap to clone.
@@ -70,7 +80,7 @@ pub struct SessionsHandle {
 
 impl SessionsHandle {
     pub fn new(keepalive: Duration, missed: u32, targets: TargetsSink) -> SessionsHandle {
-        let timing = Timing { keepalive, missed, fallback_after: NO_FALLBACK };
+        let timing = Timing { keepalive, missed, fallback_after: FALLBACK_AFTER };
         let inner = Inner {
             bindings: Bindings::new(timing),
             live: HashMap::new(),
@@ -78,6 +88,7 @@ impl SessionsHandle {
             heard_at: HashMap::new(),
             next_id: 0,
             security: udp::SecurityLog::default(),
+            fallback: None,
         };
         SessionsHandle { inner: Arc::new(Mutex::new(inner)), targets: Arc::new(targets) }
     }
@@ -87,24 +98,30 @@ impl SessionsHandle {
     }
 
     /// An admitted speaker: any older session of the same speaker ends
-    /// (a 4G box that reconnected before its old TCP timed out). Returns
-    /// the session's id, for [`SessionsHandle::left`].
-    fn joined(&self, speaker: &str, zones: Vec<String>, uplink_ssrc: u32, rx: SrtpReceiver, kick: mpsc::UnboundedSender<String>) -> u64 {
+    /// (a 4G box that reconnected before its old TCP timed out). `udp`
+    /// false (its hello said it has none) puts its audio inside TLS at
+    /// once. Returns the session's id, for [`SessionsHandle::left`].
+    fn joined(&self, speaker: &str, zones: Vec<String>, uplink_ssrc: u32, rx: SrtpReceiver, link: fallback::Link, udp: bool) -> u64 {
         let mut inner = self.lock();
         inner.next_id += 1;
         let id = inner.next_id;
         if let Some(old) = inner.live.remove(speaker) {
-            let _ = old.kick.send("the speaker joined again from another connection".into());
+            let _ = old.link.kick.send("the speaker joined again from another connection".into());
             inner.uplinks.remove(&old.uplink_ssrc);
         }
-        let dropped = inner.bindings.left(speaker);
+        // The old session's unicast or fallback target goes with it.
+        let old_zones = inner.bindings.zones(speaker).to_vec();
+        inner.bindings.left(speaker);
         inner.bindings.joined(speaker, zones, false, Instant::now());
         inner.uplinks.insert(uplink_ssrc, Uplink { speaker: speaker.to_string(), rx });
-        inner.live.insert(speaker.to_string(), Live { id, kick, uplink_ssrc });
-        let zones = inner.bindings.zones(speaker).to_vec();
-        let updates = dropped.map(|_| self.targets_of(&inner, &zones));
+        inner.live.insert(speaker.to_string(), Live { id, link, uplink_ssrc, told_tls: false });
+        let mut updates = self.targets_of(&inner, &old_zones);
+        if !udp {
+            let change = inner.bindings.without_udp(speaker);
+            updates.extend(self.apply(&mut inner, change.into_iter().collect()));
+        }
         drop(inner);
-        updates.into_iter().for_each(|u| self.send_targets(u));
+        self.send_targets(updates);
         id
     }
 
@@ -140,7 +157,7 @@ impl SessionsHandle {
         let Some(live) = inner.live.remove(speaker) else {
             return false;
         };
-        let _ = live.kick.send("this speaker was revoked by the operator".into());
+        let _ = live.link.kick.send("this speaker was revoked by the operator".into());
         inner.uplinks.remove(&live.uplink_ssrc);
         let zones = inner.bindings.zones(speaker).to_vec();
         inner.bindings.left(speaker);
@@ -151,24 +168,37 @@ impl SessionsHandle {
     }
 
     /// `speakers list`'s rows with what the sessions know: transport,
-    /// public address, last keepalive, online/offline.
+    /// public address (over TLS: the connection's, as its NAT shows it),
+    /// last keepalive, online/offline.
     pub fn overlay(&self, rows: &mut [SpeakerInfo]) {
         let inner = self.lock();
+        let now = Instant::now();
         for row in rows.iter_mut().filter(|r| r.state != SpeakerState::Revoked) {
             let Some(seen) = inner.bindings.seen(&row.name) else { continue };
-            row.transport = seen.transport;
-            row.address = seen.address.map(|a| a.to_string());
-            row.last_keepalive = inner.heard_at.get(&row.name).copied();
-            row.state = match seen.transport {
-                Some(SpeakerTransport::Unicast | SpeakerTransport::Multicast) => SpeakerState::Online,
-                Some(SpeakerTransport::Tls) | None => SpeakerState::Offline,
+            let tcp_peer = match seen.transport {
+                Some(SpeakerTransport::Tls) => inner.live.get(&row.name).map(|l| l.link.peer),
+                _ => None,
             };
+            row.transport = seen.transport;
+            row.address = seen.address.or(tcp_peer).map(|a| a.to_string());
+            row.last_keepalive = inner.heard_at.get(&row.name).copied();
+            row.state = if inner.bindings.online(&row.name, now) { SpeakerState::Online } else { SpeakerState::Offline };
         }
     }
 
-    /// The zones' unicast target lists, read under the lock.
+    /// The zones' unicast target lists, read under the lock: the
+    /// speakers' addresses, and the fallback's socket when a speaker of
+    /// the zone is inside TLS (the pacer seals once per zone; the
+    /// fallback frames those very bytes into each connection).
     fn targets_of(&self, inner: &Inner, zones: &[String]) -> Vec<(String, Vec<SocketAddr>)> {
-        zones.iter().map(|z| (z.clone(), inner.bindings.unicast_targets(z))).collect()
+        let target = |zone: &str| {
+            let mut targets = inner.bindings.unicast_targets(zone);
+            if let Some(fallback) = inner.fallback.filter(|_| inner.bindings.tls_speakers(zone).next().is_some()) {
+                targets.push(fallback);
+            }
+            targets
+        };
+        zones.iter().map(|z| (z.clone(), target(z))).collect()
     }
 
     fn send_targets(&self, updates: Vec<(String, Vec<SocketAddr>)>) {
@@ -177,8 +207,9 @@ impl SessionsHandle {
         }
     }
 
-    /// Acts on what the bindings decided: the pacer's targets, the log.
-    fn apply(&self, inner: &Inner, changes: Vec<Change>) -> Vec<(String, Vec<SocketAddr>)> {
+    /// Acts on what the bindings decided: the pacer's targets, the
+    /// connection's `transport` messages, the log.
+    fn apply(&self, inner: &mut Inner, changes: Vec<Change>) -> Vec<(String, Vec<SocketAddr>)> {
         let mut zones: Vec<String> = Vec::new();
         for change in changes {
             let speaker = match &change {
@@ -194,8 +225,12 @@ impl SessionsHandle {
                     tracing::warn!(speaker = %speaker, address = ?address, "speaker offline: its keepalives stopped; unicast to it stopped");
                     speaker
                 }
-                Change::FellBackToTls { speaker } => speaker,
+                Change::FellBackToTls { speaker } => {
+                    tracing::warn!(speaker = %speaker, "no authenticated UDP from the speaker (or its hello said it has none): its audio goes inside its TLS connection");
+                    speaker
+                }
             };
+            Self::tell_transport(inner, speaker);
             for zone in inner.bindings.zones(speaker) {
                 if !zones.contains(zone) {
                     zones.push(zone.clone());
@@ -203,6 +238,31 @@ impl SessionsHandle {
             }
         }
         self.targets_of(inner, &zones)
+    }
+
+    /// Tells the speaker's connection when its audio moves into TLS or
+    /// back out (it then sends its keepalives inside TLS too, or stops).
+    fn tell_transport(inner: &mut Inner, speaker: &str) {
+        let tls = inner.bindings.seen(speaker).is_some_and(|s| s.transport == Some(SpeakerTransport::Tls));
+        let Some(live) = inner.live.get_mut(speaker) else { return };
+        if live.told_tls != tls {
+            live.told_tls = tls;
+            let transport = if tls { SpeakerTransport::Tls } else { SpeakerTransport::Unicast };
+            let _ = live.link.transport.send(transport);
+        }
+    }
+
+    /// One sealed packet of `zone` for the fallback: queued for every
+    /// connection of the zone whose audio is inside TLS. A queue that is
+    /// full (a slow TCP peer) drops it and counts: nothing waits for TCP.
+    fn forward(&self, zone: &str, packet: &Arc<[u8]>) {
+        let inner = self.lock();
+        for speaker in inner.bindings.tls_speakers(zone) {
+            let Some(live) = inner.live.get(speaker) else { continue };
+            if let Err(mpsc::error::TrySendError::Full(_)) = live.link.media.try_send(packet.clone()) {
+                live.link.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Drops bindings whose keepalives stopped, until the runtime ends.
@@ -219,7 +279,7 @@ impl SessionsHandle {
     fn tick(&self, now: Instant) {
         let mut inner = self.lock();
         let changes = inner.bindings.handle_timeout(now);
-        let updates = self.apply(&inner, changes);
+        let updates = self.apply(&mut inner, changes);
         drop(inner);
         self.send_targets(updates);
     }
@@ -244,10 +304,14 @@ pub async fn start(sessions: SessionsHandle, parts: ListenerParts) -> std::io::R
     let udp = std::net::UdpSocket::bind(parts.listen)?;
     udp.set_nonblocking(true)?;
     let for_pacer = udp.try_clone()?;
+    let pacer_from = udp.local_addr()?;
     let udp = tokio::net::UdpSocket::from_std(udp)?;
     let tcp = tokio::net::TcpListener::bind(parts.listen).await?;
     tracing::info!(listen = %parts.listen, "speakers may join (TLS over TCP, SRTP/SRTCP over UDP)");
-    let zone_of = parts.zones.iter().map(|(name, facts)| (facts.ssrc, name.clone())).collect();
+    let zone_of: HashMap<u32, String> = parts.zones.iter().map(|(name, facts)| (facts.ssrc, name.clone())).collect();
+    let loopback = fallback::bind(pacer_from).await?;
+    sessions.lock().fallback = Some(loopback.local_addr()?);
+    tokio::spawn(fallback::receive(sessions.clone(), loopback, zone_of.clone()));
     tokio::spawn(udp::receive(sessions.clone(), udp, parts.health.clone(), zone_of));
     tokio::spawn(sessions.clone().expire());
     tokio::spawn(conn::accept(sessions, tcp, parts));

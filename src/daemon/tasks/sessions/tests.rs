@@ -1,6 +1,7 @@
 //! The sessions' state without sockets: keepalives made and checked with
 //! real SRTCP, time made up.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use super::*;
@@ -19,14 +20,20 @@ fn sessions() -> (SessionsHandle, Sent) {
     (handle, sent)
 }
 
-/// A joined speaker `a` of zone `z`: its uplink sender, the kick receiver
-/// and the session id.
-fn join(sessions: &SessionsHandle) -> (SrtpSender, mpsc::UnboundedReceiver<String>, u64) {
+/// A joined speaker `a` of zone `z`: its uplink sender, the connection's
+/// ends of its link and the session id.
+fn join(sessions: &SessionsHandle) -> (SrtpSender, fallback::LinkEnds, u64) {
+    join_as(sessions, "a", SSRC, true)
+}
+
+const PEER: &str = "203.0.113.1:41000";
+
+fn join_as(sessions: &SessionsHandle, name: &str, ssrc: u32, udp: bool) -> (SrtpSender, fallback::LinkEnds, u64) {
     let key = MasterKey::generate(Suite::AesCm128HmacSha1_80, &mut rand::rng());
-    let rx = SrtpReceiver::new(SSRC, key.clone(), None, DEFAULT_REPLAY_WINDOW).unwrap();
-    let (kick, kicked) = mpsc::unbounded_channel();
-    let id = sessions.joined("a", vec!["z".into()], SSRC, rx, kick);
-    (SrtpSender::new(SSRC, key, None).unwrap(), kicked, id)
+    let rx = SrtpReceiver::new(ssrc, key.clone(), None, DEFAULT_REPLAY_WINDOW).unwrap();
+    let (link, ends) = fallback::link(PEER.parse().unwrap());
+    let id = sessions.joined(name, vec!["z".into()], ssrc, rx, link, udp);
+    (SrtpSender::new(ssrc, key, None).unwrap(), ends, id)
 }
 
 fn plain_rr() -> Vec<u8> {
@@ -118,14 +125,14 @@ fn missed_keepalives_drop_the_binding_and_the_speaker_shows_offline() {
 #[test]
 fn revocation_ends_the_session_with_words_stops_its_unicast_and_its_keepalives_no_longer_count() {
     let (sessions, sent) = sessions();
-    let (mut tx, mut kicked, id) = join(&sessions);
+    let (mut tx, mut ends, id) = join(&sessions);
     let t = Instant::now();
     let from: SocketAddr = "203.0.113.9:5000".parse().unwrap();
     udp::check(&sessions, &mut keepalive(&mut tx), from, t).unwrap();
     assert!(sessions.is_live("a", id));
 
     assert!(sessions.revoke("a"));
-    assert_eq!(kicked.try_recv().unwrap(), "this speaker was revoked by the operator");
+    assert_eq!(ends.kicked.try_recv().unwrap(), "this speaker was revoked by the operator");
     assert_eq!(last(&sent), Some(("z".into(), vec![])));
     assert!(!sessions.is_live("a", id), "no key is handed to it from now on");
     assert_eq!(udp::check(&sessions, &mut keepalive(&mut tx), from, t), Err("no joined speaker has its SSRC"));
@@ -137,9 +144,159 @@ fn revocation_ends_the_session_with_words_stops_its_unicast_and_its_keepalives_n
 #[test]
 fn a_speaker_joining_again_replaces_its_old_session() {
     let (sessions, _) = sessions();
-    let (_, mut old_kicked, old) = join(&sessions);
+    let (_, mut old_ends, old) = join(&sessions);
     let (_, _, new) = join(&sessions);
-    assert_eq!(old_kicked.try_recv().unwrap(), "the speaker joined again from another connection");
+    assert_eq!(old_ends.kicked.try_recv().unwrap(), "the speaker joined again from another connection");
     assert!(!sessions.left("a", old));
     assert!(sessions.is_live("a", new));
+}
+
+/// Where the fallback's loopback socket would be.
+const FALLBACK: &str = "127.0.0.1:39999";
+
+fn with_fallback() -> (SessionsHandle, Sent) {
+    let (sessions, sent) = sessions();
+    sessions.lock().fallback = Some(FALLBACK.parse().unwrap());
+    (sessions, sent)
+}
+
+/// A sealed RTP packet of SSRC 5 (its contents do not matter here).
+fn packet(seq: u8) -> Arc<[u8]> {
+    Arc::from(&[0x80, 96, 0, seq, 0, 0, 0, 0, 0, 0, 0, 5, 0xfc][..])
+}
+
+fn row(sessions: &SessionsHandle, name: &str) -> SpeakerInfo {
+    let mut rows = [info(name)];
+    sessions.overlay(&mut rows);
+    rows[0].clone()
+}
+
+#[test]
+fn a_speaker_whose_udp_never_authenticates_gets_its_zone_inside_tls() {
+    let (sessions, sent) = with_fallback();
+    let (mut tx, mut ends, _) = join(&sessions);
+    let t = Instant::now();
+    sessions.tick(t + FALLBACK_AFTER - Duration::from_millis(100));
+    assert!(sent.lock().unwrap().is_empty(), "still waiting for its UDP");
+    assert!(ends.transport.try_recv().is_err());
+
+    sessions.tick(t + FALLBACK_AFTER + Duration::from_millis(10));
+    assert_eq!(last(&sent), Some(("z".into(), vec![FALLBACK.parse().unwrap()])), "the pacer sends the zone to the fallback socket too");
+    assert_eq!(ends.transport.try_recv().unwrap(), SpeakerTransport::Tls);
+    assert!(ends.transport.try_recv().is_err(), "told once");
+
+    // The zone's packets are queued for its connection; other zones' not.
+    sessions.forward("z", &packet(1));
+    sessions.forward("other", &packet(2));
+    assert_eq!(&ends.media.try_recv().unwrap()[..], &packet(1)[..]);
+    assert!(ends.media.try_recv().is_err());
+
+    // Listed as tls at its connection's address; online once its first
+    // keepalive inside TLS verifies.
+    let r = row(&sessions, "a");
+    assert_eq!((r.transport, r.address.as_deref(), r.state), (Some(SpeakerTransport::Tls), Some(PEER), SpeakerState::Offline));
+    let now = t + FALLBACK_AFTER + Duration::from_millis(20);
+    assert!(fallback::check_keepalive(&sessions, SSRC, &mut keepalive(&mut tx), now).is_ok());
+    let r = row(&sessions, "a");
+    assert_eq!((r.state, r.address.as_deref()), (SpeakerState::Online, Some(PEER)));
+    assert!(r.last_keepalive.is_some());
+    assert_eq!(sent.lock().unwrap().len(), 1, "a keepalive inside TLS moves no target");
+}
+
+#[test]
+fn garbage_and_replays_inside_tls_are_refused_counted_and_the_session_goes_on() {
+    let (sessions, _) = with_fallback();
+    let (mut tx, _ends, _) = join(&sessions);
+    let t = Instant::now() + FALLBACK_AFTER + Duration::from_millis(10);
+    sessions.tick(t);
+    let reason = |packet: &mut [u8], at| fallback::check_keepalive(&sessions, SSRC, packet, at).map_err(|r| r.reason);
+    let good = keepalive(&mut tx);
+    assert!(reason(&mut good.clone(), t).is_ok());
+    // The first bad one is logged at once, the rest within the period are
+    // only counted, and said on the next line.
+    let first = fallback::check_keepalive(&sessions, SSRC, &mut good.clone(), t);
+    assert_eq!(first, Err(fallback::Refused { reason: "replay", log: Some((1, 1)) }));
+    assert_eq!(reason(&mut [0x80, 96, 1, 2, 0, 0, 0, 0, 0, 0, 0, 77], t), Err("not an SRTCP packet"));
+    assert_eq!(reason(&mut [0x80, 0xc9], t), Err("not an SRTCP packet"));
+    assert!(reason(&mut plain_rr(), t).is_err(), "plain, no tag");
+    let mut flipped = keepalive(&mut tx);
+    let end = flipped.len() - 1;
+    flipped[end] ^= 1;
+    assert_eq!(reason(&mut flipped, t), Err("bad_auth"));
+    // Another session's keepalive inside this connection is not its own.
+    let (mut other, _other_ends, _) = join_as(&sessions, "b", SSRC + 1, true);
+    let mut theirs = Vec::new();
+    write_receiver_report(&mut theirs, SSRC + 1, &[], "loa-speaker@y");
+    other.protect_rtcp(&mut theirs).unwrap();
+    assert_eq!(reason(&mut theirs, t), Err("not this session's uplink SSRC"));
+    let later = fallback::check_keepalive(&sessions, SSRC, &mut [0xff], t + Duration::from_secs(10));
+    assert_eq!(later.map_err(|r| r.log), Err(Some((6, 7))));
+    // The stream of good ones goes on.
+    assert!(reason(&mut keepalive(&mut tx), t).is_ok());
+    assert_eq!(row(&sessions, "a").state, SpeakerState::Online);
+}
+
+#[test]
+fn a_slow_connection_loses_packets_counted_and_nothing_waits_for_it() {
+    let (sessions, _) = with_fallback();
+    let (_, mut slow, _) = join_as(&sessions, "a", SSRC, false);
+    let (_, mut quick, _) = join_as(&sessions, "b", SSRC + 1, false);
+    let extra = 5;
+    for seq in 0..fallback::MEDIA_QUEUE + extra {
+        sessions.forward("z", &packet(seq as u8));
+        // `b` reads as fast as packets come.
+        assert_eq!(quick.media.try_recv().unwrap()[3], seq as u8);
+    }
+    assert_eq!(slow.dropped.load(Ordering::Relaxed), extra as u64);
+    assert_eq!(quick.dropped.load(Ordering::Relaxed), 0);
+    // The slow one gets the oldest packets, in order, then nothing more.
+    for seq in 0..fallback::MEDIA_QUEUE {
+        assert_eq!(slow.media.try_recv().unwrap()[3], seq as u8);
+    }
+    assert!(slow.media.try_recv().is_err());
+}
+
+#[test]
+fn a_hello_without_udp_puts_the_audio_inside_tls_at_once() {
+    let (sessions, sent) = with_fallback();
+    let (_, mut ends, _) = join_as(&sessions, "a", SSRC, false);
+    assert_eq!(last(&sent), Some(("z".into(), vec![FALLBACK.parse().unwrap()])));
+    assert_eq!(ends.transport.try_recv().unwrap(), SpeakerTransport::Tls);
+    assert_eq!(row(&sessions, "a").transport, Some(SpeakerTransport::Tls));
+}
+
+#[test]
+fn udp_that_authenticates_later_wins_unicast_back_and_the_fallback_stops() {
+    let (sessions, sent) = with_fallback();
+    let (mut tx, mut ends, id) = join(&sessions);
+    let t = Instant::now() + FALLBACK_AFTER + Duration::from_millis(10);
+    sessions.tick(t);
+    assert_eq!(ends.transport.try_recv().unwrap(), SpeakerTransport::Tls);
+    let from: SocketAddr = "203.0.113.1:40000".parse().unwrap();
+    udp::check(&sessions, &mut keepalive(&mut tx), from, t + Duration::from_secs(5)).unwrap();
+    assert_eq!(last(&sent), Some(("z".into(), vec![from])), "unicast, no fallback copy");
+    assert_eq!(ends.transport.try_recv().unwrap(), SpeakerTransport::Unicast);
+    sessions.forward("z", &packet(1));
+    assert!(ends.media.try_recv().is_err(), "nothing inside TLS any more");
+    let r = row(&sessions, "a");
+    assert_eq!((r.transport, r.address.as_deref()), (Some(SpeakerTransport::Unicast), Some("203.0.113.1:40000")));
+
+    // Leaving takes its targets with it.
+    assert!(sessions.left("a", id));
+    assert_eq!(last(&sent), Some(("z".into(), vec![])));
+}
+
+#[test]
+fn a_fallback_speaker_leaving_takes_the_fallback_target_away() {
+    let (sessions, sent) = with_fallback();
+    let (_, _ends, id) = join_as(&sessions, "a", SSRC, false);
+    assert_eq!(last(&sent), Some(("z".into(), vec![FALLBACK.parse().unwrap()])));
+    // Joining again (a new connection) first takes the old target away.
+    let (_, _new_ends, new) = join_as(&sessions, "a", SSRC, true);
+    assert!(!sessions.left("a", id));
+    assert_eq!(last(&sent), Some(("z".into(), vec![])));
+    let (_, _ends, _) = join_as(&sessions, "a", SSRC, false);
+    assert!(!sessions.left("a", new));
+    sessions.revoke("a");
+    assert_eq!(last(&sent), Some(("z".into(), vec![])));
 }

@@ -33,7 +33,7 @@ pub(super) struct SecurityLog {
 impl SecurityLog {
     /// Counts one; says whether to log now (the first, then at most once
     /// per `LOG_EVERY`), with how many came since the last line.
-    fn count(&mut self, now: Instant) -> Option<(u64, u64)> {
+    pub(super) fn count(&mut self, now: Instant) -> Option<(u64, u64)> {
         self.total += 1;
         self.since_log += 1;
         if self.last_log.is_some_and(|last| now.saturating_duration_since(last) < LOG_EVERY) {
@@ -63,14 +63,14 @@ pub(super) fn check(sessions: &SessionsHandle, packet: &mut [u8], from: SocketAd
     let speaker = uplink.speaker.clone();
     inner.heard_at.insert(speaker.clone(), jiff::Timestamp::now());
     let change = inner.bindings.heard(&speaker, from, now);
-    let updates = sessions.apply(&inner, change.into_iter().collect());
+    let updates = sessions.apply(&mut inner, change.into_iter().collect());
     drop(inner);
     sessions.send_targets(updates);
     Ok((speaker, len))
 }
 
 /// The verified report to the health monitor, one per reporting SSRC.
-fn feed_health(health: &HealthHandle, zone_of: &HashMap<u32, String>, home: Option<String>, plain: &[u8], from: SocketAddr) {
+pub(super) fn feed_health(health: &HealthHandle, zone_of: &HashMap<u32, String>, home: Option<String>, plain: &[u8], from: SocketAddr) {
     let Ok(packets) = rtcp::parse_compound(plain) else { return };
     let arrival_ntp_mid32 = ((rtcp::ntp_time(SystemTime::now()) >> 16) & 0xFFFF_FFFF) as u32;
     let mut cname = None;
