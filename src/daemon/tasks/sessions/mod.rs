@@ -59,6 +59,8 @@ struct Inner {
     heard_at: HashMap<String, Timestamp>,
     next_id: u64,
     security: udp::SecurityLog,
+    /// Told when a session ends, so the speaker shows offline at once.
+    health: Option<crate::daemon::tasks::health::HealthHandle>,
 }
 
 /// The shared session state; cheap to clone.
@@ -78,6 +80,7 @@ impl SessionsHandle {
             heard_at: HashMap::new(),
             next_id: 0,
             security: udp::SecurityLog::default(),
+            health: None,
         };
         SessionsHandle { inner: Arc::new(Mutex::new(inner)), targets: Arc::new(targets) }
     }
@@ -117,6 +120,7 @@ impl SessionsHandle {
         }
         let live = inner.live.remove(speaker).expect("looked up above");
         inner.uplinks.remove(&live.uplink_ssrc);
+        tell_health(&inner, speaker, "its session ended");
         let zones = inner.bindings.zones(speaker).to_vec();
         inner.bindings.left(speaker);
         let updates = self.targets_of(&inner, &zones);
@@ -142,6 +146,7 @@ impl SessionsHandle {
         };
         let _ = live.kick.send("this speaker was revoked by the operator".into());
         inner.uplinks.remove(&live.uplink_ssrc);
+        tell_health(&inner, speaker, "revoked by the operator");
         let zones = inner.bindings.zones(speaker).to_vec();
         inner.bindings.left(speaker);
         let updates = self.targets_of(&inner, &zones);
@@ -225,6 +230,14 @@ impl SessionsHandle {
     }
 }
 
+/// A session of `speaker` ended: health shows it offline now.
+fn tell_health(inner: &Inner, speaker: &str, why: &str) {
+    if let Some(health) = &inner.health {
+        let (speaker, why) = (speaker.to_string(), why.to_string());
+        health.send(crate::daemon::tasks::health::HealthInput::Left { speaker, why });
+    }
+}
+
 /// What the listener needs besides the shared state.
 pub struct ListenerParts {
     pub listen: SocketAddr,
@@ -247,8 +260,8 @@ pub async fn start(sessions: SessionsHandle, parts: ListenerParts) -> std::io::R
     let udp = tokio::net::UdpSocket::from_std(udp)?;
     let tcp = tokio::net::TcpListener::bind(parts.listen).await?;
     tracing::info!(listen = %parts.listen, "speakers may join (TLS over TCP, SRTP/SRTCP over UDP)");
-    let zone_of = parts.zones.iter().map(|(name, facts)| (facts.ssrc, name.clone())).collect();
-    tokio::spawn(udp::receive(sessions.clone(), udp, parts.health.clone(), zone_of));
+    sessions.lock().health = Some(parts.health.clone());
+    tokio::spawn(udp::receive(sessions.clone(), udp, parts.health.clone()));
     tokio::spawn(sessions.clone().expire());
     tokio::spawn(conn::accept(sessions, tcp, parts));
     Ok(for_pacer)
