@@ -207,3 +207,70 @@ fn a_conntrack_flush_mid_stream_is_recovered_within_one_keepalive() {
         "the flush cost {missing:.2} s of audio (longest hole {hole:.2} s); one keepalive is {KEEPALIVE:?}: {segments:#?}"
     );
 }
+
+/// The joined speakers' rows of `loa endpoints --json`, by name.
+fn endpoint_rows(list: &Value) -> Vec<Value> {
+    list["endpoints"].as_array().map(|rows| rows.iter().filter(|r| r["joined"] == true).cloned().collect()).unwrap_or_default()
+}
+
+fn endpoint_state(list: &Value, name: &str) -> String {
+    endpoint_rows(list).iter().find(|r| r["name"] == name).map(|r| r["state"].as_str().unwrap_or("").to_string()).unwrap_or_default()
+}
+
+#[test]
+fn two_speakers_behind_one_nat_are_two_named_rows_in_loa_endpoints_and_go_offline_when_revoked_or_stopped() {
+    let rig = NatRig::new();
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start_via(dir.path(), &config(dir.path()), &rig.loa.prefix());
+    // Two boxes behind one carrier NAT: one public IP, two mappings.
+    let dong = Speaker::join(&rig, &daemon, dir.path(), "xa-dong");
+    let tay = Speaker::join(&rig, &daemon, dir.path(), "xa-tay");
+    let dong_at = wait_online(&daemon, "xa-dong", "unicast", Duration::from_secs(10), None);
+    let tay_at = wait_online(&daemon, "xa-tay", "unicast", Duration::from_secs(10), None);
+
+    let list = daemon.wait_json(&["endpoints"], "both joined speakers online", Duration::from_secs(10), |list| {
+        endpoint_state(list, "xa-dong") == "online" && endpoint_state(list, "xa-tay") == "online"
+    });
+    let rows = endpoint_rows(&list);
+    let seen: Vec<(&str, &str, &str, &str)> = rows
+        .iter()
+        .map(|r| (r["name"].as_str().unwrap(), r["zone"].as_str().unwrap(), r["transport"].as_str().unwrap(), r["address"].as_str().unwrap()))
+        .collect();
+    assert_eq!(seen, [("xa-dong", "thon-1", "unicast", dong_at.as_str()), ("xa-tay", "thon-1", "unicast", tay_at.as_str())], "{list:#}");
+    assert!(dong_at.starts_with(&format!("{NAT_PUBLIC}:")) && tay_at.starts_with(&format!("{NAT_PUBLIC}:")), "{list:#}");
+    assert_ne!(dong_at, tay_at, "one NAT, two mappings");
+    assert!(rows.iter().all(|r| r["registered"] == true), "{list:#}");
+    let all = list["endpoints"].as_array().unwrap();
+    assert!(all.iter().all(|r| r["state"] != "unregistered"), "a joined speaker must never be unregistered: {list:#}");
+
+    // The table says the same, with no warning.
+    let out = daemon.loa(&["endpoints"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    for (name, at) in [("xa-dong", &dong_at), ("xa-tay", &tay_at)] {
+        let line = text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no row for {name}:\n{text}"));
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(&words[..5], [name, "thon-1", "unicast", at.as_str(), "online"], "{text}");
+    }
+    assert!(!text.contains("UNREGISTERED"), "{text}");
+    let log = common::strip_ansi(&daemon.log_text());
+    assert!(!log.lines().any(|l| l.contains("SECURITY") && l.contains(&NAT_PUBLIC.to_string())), "{log}");
+
+    // Revoked: offline at once; its neighbour behind the NAT stays online.
+    let revoked = Instant::now();
+    let out = daemon.loa(&["speakers", "revoke", "xa-dong"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    daemon.wait_json(&["endpoints"], "xa-dong offline after its revocation", Duration::from_secs(5), |list| {
+        endpoint_state(list, "xa-dong") == "offline"
+    });
+    eprintln!("revoked speaker offline in loa endpoints after {:?}", revoked.elapsed());
+    assert_eq!(endpoint_state(&daemon.json(&["endpoints"]), "xa-tay"), "online");
+
+    // Stopped: offline too (its session ends; else its keepalives' silence).
+    let _ = tay.stop();
+    let list = daemon.wait_json(&["endpoints"], "xa-tay offline once stopped", Duration::from_secs(10), |list| {
+        endpoint_state(list, "xa-tay") == "offline"
+    });
+    assert_eq!(endpoint_rows(&list).len(), 2, "rows stay, offline: {list:#}");
+    drop(dong);
+}
