@@ -17,6 +17,11 @@
 //! and garbage are counted per zone (`loa status`), said as rate-limited
 //! SECURITY lines (`health::UnauthenticatedLog`) and never an endpoint.
 //!
+//! Joined speakers' keepalives do not come here: the session server
+//! verifies them under each speaker's own key and sends them in as
+//! `Report`s naming the speaker (`sessions/udp.rs`), and says when a
+//! session ends (`HealthInput::Left`).
+//!
 //! Must not touch: the engine's state, RTP sending.
 
 use std::collections::{BTreeMap, HashMap};
