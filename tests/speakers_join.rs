@@ -74,13 +74,15 @@ fn a_joined_speaker_plays_the_tone_sequence_and_shows_online_then_offline() {
 
     assert!(daemon.loa(&["play", "--zones", "z", "tones.wav"]).status.success());
     // Its keepalives are receiver reports: health hears it as it hears a
-    // multicast speaker (by address; unregistered, as it is in no
-    // endpoints list).
+    // multicast speaker, under its enrolled name, with its transport and
+    // the address:port loa sends to; never unregistered.
     let endpoints = daemon.wait_json(&["endpoints"], "the joined speaker in loa endpoints", Duration::from_secs(4), |e| {
-        e["endpoints"].as_array().is_some_and(|rows| rows.iter().any(|r| r["zone"] == "z" && r["address"] == "127.0.0.1"))
+        e["endpoints"].as_array().is_some_and(|rows| rows.iter().any(|r| r["zone"] == "z" && r["name"] == "xa-dong"))
     });
-    let row = endpoints["endpoints"].as_array().unwrap().iter().find(|r| r["address"] == "127.0.0.1").unwrap();
-    assert_eq!(row["state"], "unregistered", "{row:#}");
+    let rows = endpoints["endpoints"].as_array().unwrap();
+    let row = rows.iter().find(|r| r["name"] == "xa-dong").unwrap();
+    assert_eq!((&row["state"], &row["transport"], &row["address"], &row["joined"]), (&"online".into(), &"unicast".into(), &online["address"], &true.into()), "{row:#}");
+    assert!(rows.iter().all(|r| r["state"] != "unregistered"), "{endpoints:#}");
     daemon.wait_idle(Duration::from_secs(15));
     std::thread::sleep(Duration::from_millis(500));
     let out = spk.stop(STOP_GRACE);
@@ -92,6 +94,9 @@ fn a_joined_speaker_plays_the_tone_sequence_and_shows_online_then_offline() {
     // Its keepalives stopped with it: offline after two missed.
     let offline = wait_state(&daemon, "xa-dong", "offline", Duration::from_secs(6));
     assert!(offline["address"].is_null(), "{offline}");
+    daemon.wait_json(&["endpoints"], "the stopped speaker offline in loa endpoints", Duration::from_secs(6), |e| {
+        e["endpoints"].as_array().is_some_and(|rows| rows.iter().any(|r| r["name"] == "xa-dong" && r["state"] == "offline"))
+    });
     let log = daemon.log_text();
     assert!(log.contains("speaker joined"), "{log}");
 }

@@ -444,3 +444,348 @@ fn a_speaker_without_udp_gets_its_zone_inside_tls_at_once_and_its_garbage_change
     let log = daemon.log_text();
     assert!(log.contains("SECURITY: a packet inside a speaker's TLS connection did not verify"), "{log}");
 }
+
+/// The joined speakers' rows of `loa endpoints --json`, by name.
+fn endpoint_rows(list: &Value) -> Vec<Value> {
+    list["endpoints"].as_array().map(|rows| rows.iter().filter(|r| r["joined"] == true).cloned().collect()).unwrap_or_default()
+}
+
+fn endpoint_state(list: &Value, name: &str) -> String {
+    endpoint_rows(list).iter().find(|r| r["name"] == name).map(|r| r["state"].as_str().unwrap_or("").to_string()).unwrap_or_default()
+}
+
+#[test]
+fn two_speakers_behind_one_nat_are_two_named_rows_in_loa_endpoints_and_go_offline_when_revoked_or_stopped() {
+    let rig = NatRig::new();
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start_via(dir.path(), &config(dir.path()), &rig.loa.prefix());
+    // Two boxes behind one carrier NAT: one public IP, two mappings.
+    let dong = Speaker::join(&rig, &daemon, dir.path(), "xa-dong");
+    let tay = Speaker::join(&rig, &daemon, dir.path(), "xa-tay");
+    let dong_at = wait_online(&daemon, "xa-dong", "unicast", Duration::from_secs(10), None);
+    let tay_at = wait_online(&daemon, "xa-tay", "unicast", Duration::from_secs(10), None);
+
+    let list = daemon.wait_json(&["endpoints"], "both joined speakers online", Duration::from_secs(10), |list| {
+        endpoint_state(list, "xa-dong") == "online" && endpoint_state(list, "xa-tay") == "online"
+    });
+    let rows = endpoint_rows(&list);
+    let seen: Vec<(&str, &str, &str, &str)> = rows
+        .iter()
+        .map(|r| (r["name"].as_str().unwrap(), r["zone"].as_str().unwrap(), r["transport"].as_str().unwrap(), r["address"].as_str().unwrap()))
+        .collect();
+    assert_eq!(seen, [("xa-dong", "thon-1", "unicast", dong_at.as_str()), ("xa-tay", "thon-1", "unicast", tay_at.as_str())], "{list:#}");
+    assert!(dong_at.starts_with(&format!("{NAT_PUBLIC}:")) && tay_at.starts_with(&format!("{NAT_PUBLIC}:")), "{list:#}");
+    assert_ne!(dong_at, tay_at, "one NAT, two mappings");
+    assert!(rows.iter().all(|r| r["registered"] == true), "{list:#}");
+    let all = list["endpoints"].as_array().unwrap();
+    assert!(all.iter().all(|r| r["state"] != "unregistered"), "a joined speaker must never be unregistered: {list:#}");
+
+    // The table says the same, with no warning.
+    let out = daemon.loa(&["endpoints"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    for (name, at) in [("xa-dong", &dong_at), ("xa-tay", &tay_at)] {
+        let line = text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no row for {name}:\n{text}"));
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(&words[..5], [name, "thon-1", "unicast", at.as_str(), "online"], "{text}");
+    }
+    assert!(!text.contains("UNREGISTERED"), "{text}");
+    let log = common::strip_ansi(&daemon.log_text());
+    assert!(!log.lines().any(|l| l.contains("SECURITY") && l.contains(&NAT_PUBLIC.to_string())), "{log}");
+
+    // Revoked: offline at once; its neighbour behind the NAT stays online.
+    let revoked = Instant::now();
+    let out = daemon.loa(&["speakers", "revoke", "xa-dong"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    daemon.wait_json(&["endpoints"], "xa-dong offline after its revocation", Duration::from_secs(5), |list| {
+        endpoint_state(list, "xa-dong") == "offline"
+    });
+    eprintln!("revoked speaker offline in loa endpoints after {:?}", revoked.elapsed());
+    assert_eq!(endpoint_state(&daemon.json(&["endpoints"]), "xa-tay"), "online");
+
+    // Stopped: offline too (its session ends; else its keepalives' silence).
+    let _ = tay.stop();
+    let list = daemon.wait_json(&["endpoints"], "xa-tay offline once stopped", Duration::from_secs(10), |list| {
+        endpoint_state(list, "xa-tay") == "offline"
+    });
+    assert_eq!(endpoint_rows(&list).len(), 2, "rows stay, offline: {list:#}");
+    drop(dong);
+}
+
+/// `status` on the daemon's control socket: the answer's time (without a
+/// CLI process's start-up, which on a busy 2-core machine alone can take
+/// 100 ms).
+fn status_call(daemon: &Daemon) -> Duration {
+    use std::io::{BufRead, BufReader, Write};
+    let start = Instant::now();
+    let mut control = std::os::unix::net::UnixStream::connect(&daemon.socket).unwrap();
+    writeln!(control, r#"{{"jsonrpc":"2.0","id":1,"method":"status"}}"#).unwrap();
+    let mut reply = String::new();
+    BufReader::new(control).read_line(&mut reply).unwrap();
+    assert!(reply.contains(r#""result""#), "status failed: {reply}");
+    start.elapsed()
+}
+
+#[test]
+fn stalled_connections_from_one_address_cannot_keep_a_speaker_out_and_status_still_answers() {
+    use std::io::Read;
+    use std::net::{SocketAddr, TcpStream};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// More than the listener's 512 connections: without a per-address
+    /// limit these alone fill it.
+    const STALLED: usize = 600;
+    let rig = NatRig::with(NatOptions { attacker: true, ..NatOptions::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start_via(dir.path(), &config(dir.path()), &rig.loa.prefix());
+
+    // The attacker opens connections that never say a word, and opens
+    // new ones as the daemon closes them, for the whole test.
+    let attacking = Arc::new(AtomicBool::new(true));
+    let held = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let opened = Arc::new(AtomicUsize::new(0));
+    let attacker = rig.attacker.clone().unwrap();
+    let to: SocketAddr = listen().parse().unwrap();
+    let flood = {
+        let (attacking, held, opened) = (attacking.clone(), held.clone(), opened.clone());
+        std::thread::spawn(move || {
+            attacker.enter(move || {
+                let mut open: Vec<TcpStream> = Vec::new();
+                while attacking.load(Ordering::Relaxed) {
+                    while open.len() < STALLED {
+                        match TcpStream::connect_timeout(&to, Duration::from_secs(1)) {
+                            Ok(stream) => {
+                                stream.set_nonblocking(true).unwrap();
+                                open.push(stream);
+                                opened.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(300));
+                    // What the daemon closed reads as end of file.
+                    open.retain_mut(|s| matches!(s.read(&mut [0u8; 16]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock));
+                    held.lock().unwrap().push(open.len());
+                }
+            })
+        })
+    };
+    wait_until("the attacker's connections to be sorted", Duration::from_secs(20), || {
+        let n = opened.load(Ordering::Relaxed);
+        if n >= STALLED * 2 { Ok(()) } else { Err(n) }
+    });
+
+    // A genuine speaker joins while the flood goes on, and plays.
+    let speaker = Speaker::join(&rig, &daemon, dir.path(), "xa-dong");
+    wait_online(&daemon, "xa-dong", "unicast", Duration::from_secs(10), None);
+    let took: Vec<Duration> = (0..10).map(|_| status_call(&daemon)).collect();
+    let out = daemon.loa(&["status"]);
+    assert!(out.status.success(), "loa status during the flood: {}", String::from_utf8_lossy(&out.stderr));
+    let tones: Vec<(f32, f32)> = TONES[..3].iter().map(|&f| (f, 0.5)).collect();
+    play(&daemon, dir.path(), "tones.wav", &tones);
+    daemon.wait_idle(Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(500));
+
+    attacking.store(false, Ordering::Relaxed);
+    flood.join().unwrap();
+    let (rate, samples) = speaker.stop();
+    let mut sorted = took.clone();
+    sorted.sort();
+    let mut held = held.lock().unwrap().clone();
+    held.sort();
+    eprintln!(
+        "flood: {} stalled connections opened; held open by the daemon per round: median {}, max {}; status on the socket: median {:?}, max {:?}",
+        opened.load(Ordering::Relaxed),
+        held[held.len() / 2],
+        held[held.len() - 1],
+        sorted[sorted.len() / 2],
+        sorted[sorted.len() - 1]
+    );
+    // The daemon keeps its per-address limit of them (8), not 512.
+    assert!(held[held.len() / 2] <= 8, "stalled connections from one address held open, per round: {held:?}");
+    assert!(sorted[sorted.len() / 2] <= Duration::from_millis(100), "status during the flood took {sorted:?}");
+    common::assert_tones(&tone_segments(rate, &samples, &TONES), &tones, 0.1, "the speaker that joined during the flood");
+    // Hundreds of refusals, a few lines: rate-limited per address.
+    let log = common::strip_ansi(&daemon.log_text());
+    let lines = log.lines().filter(|l| l.contains(&common::nat::ATTACKER_ADDR.to_string())).count();
+    assert!(lines <= 4, "{lines} log lines about the attacker:\n{log}");
+}
+
+/// A daemon config like `config`, and the zone's group and port.
+fn config_with_group(dir: &Path) -> (String, String, u16) {
+    let (group, port) = unique_group();
+    let text = format!(
+        "{}[speakers]\nlisten = \"{}\"\nkeepalive = \"{}ms\"\nmissed_keepalives = 3\n\
+         [[zone]]\nname = \"thon-1\"\ngroup = \"{group}:{port}\"\n",
+        base_config(dir),
+        listen(),
+        KEEPALIVE.as_millis()
+    );
+    (text, group, port)
+}
+
+/// Opus frames of a steady, loud `freq` tone: the attacker's programme.
+fn attacker_frames(freq: f32, count: usize) -> Vec<Vec<u8>> {
+    use loa::config::{Audio, Channels, FrameDuration};
+    use loa::media::opus::{OpusEncoder, MAX_PAYLOAD_BYTES};
+    let audio = Audio {
+        channels: Channels::Mono,
+        frame: FrameDuration::Ms20,
+        bitrate_bps: 32_000,
+        complexity: 5,
+        fec: false,
+        expected_loss_pct: 0,
+        payload_type: 96,
+        loudness: Default::default(),
+    };
+    let mut encoder = OpusEncoder::new(&audio).unwrap();
+    let mut out = [0u8; MAX_PAYLOAD_BYTES];
+    (0..count)
+        .map(|n| {
+            let pcm: Vec<f32> = (0..960)
+                .map(|i| 0.8 * (2.0 * std::f32::consts::PI * freq * (n * 960 + i) as f32 / 48_000.0).sin())
+                .collect();
+            let len = encoder.encode(&pcm, &mut out).unwrap();
+            out[..len].to_vec()
+        })
+        .collect()
+}
+
+fn rtp_packet(ssrc: u32, seq: u16, timestamp: u32, marker: bool, payload: &[u8]) -> Vec<u8> {
+    let mut b = vec![0x80, 96 | if marker { 0x80 } else { 0 }];
+    b.extend(seq.to_be_bytes());
+    b.extend(timestamp.to_be_bytes());
+    b.extend(ssrc.to_be_bytes());
+    b.extend(payload);
+    b
+}
+
+/// A UDP socket in `host` that sends as if from `from` (an address the
+/// host does not have): IP_TRANSPARENT, which root in the test's
+/// namespace may set. An attacker on loa's LAN forging loa's address and
+/// port gets through the NAT's mapping to the speaker.
+fn spoofing_socket(host: &common::nat::Host, from: std::net::SocketAddrV4) -> std::net::UdpSocket {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    host.enter(move || {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+        let on: libc::c_int = 1;
+        // SAFETY: a valid descriptor, an int option of the right size.
+        let rc = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_IP,
+                libc::IP_TRANSPARENT,
+                &on as *const libc::c_int as *const libc::c_void,
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(rc, 0, "IP_TRANSPARENT: {}", std::io::Error::last_os_error());
+        socket.bind(&from.into()).unwrap();
+        // SAFETY: the descriptor is handed over whole.
+        unsafe { std::net::UdpSocket::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(socket)) }
+    })
+}
+
+#[test]
+fn injection_at_a_joined_speakers_own_port_never_reaches_its_audio() {
+    use common::daemon::RtpListener;
+    use common::nat::SPEAKER_ADDR;
+    use loa::rtp::srtp::{CryptoAttribute, MasterKey, SrtpSender};
+    use std::net::{SocketAddrV4, UdpSocket};
+
+    let rig = NatRig::with(NatOptions { attacker: true, ..NatOptions::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let (text, group, port) = config_with_group(dir.path());
+    let daemon = Daemon::start_via(dir.path(), &text, &rig.loa.prefix());
+    let speaker = Speaker::join(&rig, &daemon, dir.path(), "xa-dong");
+    let public: SocketAddrV4 = wait_online(&daemon, "xa-dong", "unicast", Duration::from_secs(10), None).parse().unwrap();
+    let loa_udp: SocketAddrV4 = listen().parse().unwrap();
+    let private = rig.udp_mappings().into_iter().find(|m| m.remote == loa_udp && m.public == public).expect("the speaker's mapping").private;
+    assert_eq!(*private.ip(), SPEAKER_ADDR);
+
+    // The zone's key and SSRC, as a receiver holding the SDP knows them.
+    let config = daemon.config.to_str().unwrap().to_string();
+    let out = daemon.loa(&["sdp", "--config", &config, "--zone", "thon-1"]);
+    let sdp = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = sdp.lines().find(|l| l.starts_with("a=crypto:")).unwrap_or_else(|| panic!("no a=crypto in {sdp}"));
+    let crypto = CryptoAttribute::parse(line.trim().trim_start_matches("a=")).unwrap();
+
+    // A first programme of the attack tone: real packets of the zone,
+    // captured on the group in loa's host, to be replayed later.
+    let attack_tone = TONES[5];
+    let listener = {
+        let group = group.clone();
+        rig.loa.enter(move || RtpListener::start(&group, port))
+    };
+    play(&daemon, dir.path(), "attack.wav", &[(attack_tone, 1.0)]);
+    daemon.wait_idle(Duration::from_secs(20));
+    let captured = listener.packets();
+    assert!(captured.len() >= 40, "{} packets of the attack tone captured", captured.len());
+    let ssrc = captured[0].ssrc;
+
+    // The programme under attack: four tones, a second each.
+    let tones: Vec<(f32, f32)> = TONES[..4].iter().map(|&f| (f, 1.0)).collect();
+    let seen = captured.len();
+    play(&daemon, dir.path(), "tones.wav", &tones);
+    listener.wait_packets(seen + 10, Duration::from_secs(10));
+
+    // Two attackers at the speaker's port: a neighbour on the carrier's
+    // side straight at the speaker's own address and port, and a host on
+    // loa's LAN forging loa's address at the NAT's mapping.
+    let neighbour = rig.speaker.enter(|| UdpSocket::bind("0.0.0.0:0")).unwrap();
+    let forger_lan = spoofing_socket(rig.attacker.as_ref().unwrap(), loa_udp);
+    let aims: [(&UdpSocket, SocketAddrV4); 2] = [(&neighbour, private), (&forger_lan, public)];
+    let frames = attacker_frames(attack_tone, 150);
+    let wrong = MasterKey::generate(crypto.suite, &mut rand::rng());
+    let mut forger = SrtpSender::new(ssrc, wrong, crypto.keys[0].mki).unwrap();
+    let (mut plain, mut forged, mut replayed, mut truncated) = (0u64, 0u64, 0u64, 0u64);
+    for (n, frame) in frames.iter().enumerate() {
+        let latest = listener.packets().last().cloned().unwrap();
+        let ahead = latest.seq.wrapping_add(1 + n as u16 % 3);
+        let ts = latest.timestamp.wrapping_add(960);
+        // Plain RTP in the zone's name, the next sequence numbers.
+        let plain_packet = rtp_packet(ssrc, ahead, ts, false, frame);
+        // The same sealed under a key that is not the zone's, same MKI.
+        let mut sealed = rtp_packet(ssrc, ahead.wrapping_add(40), ts, false, frame);
+        let sealed_ok = forger.protect_rtp(&mut sealed).is_ok();
+        // The attack programme's real packets again, and one cut short.
+        let old = &captured[n % captured.len()];
+        let replay = rtp_packet(old.ssrc, old.seq, old.timestamp, old.marker, &old.payload);
+        for (socket, to) in aims {
+            socket.send_to(&plain_packet, to).unwrap();
+            plain += 1;
+            if sealed_ok {
+                socket.send_to(&sealed, to).unwrap();
+                forged += 1;
+            }
+            socket.send_to(&replay, to).unwrap();
+            replayed += 1;
+            socket.send_to(&replay[..replay.len() - 6], to).unwrap();
+            truncated += 1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    daemon.wait_idle(Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(500));
+    drop(listener);
+    let (rate, samples) = speaker.stop();
+    let stderr = std::fs::read_to_string(dir.path().join("xa-dong.log")).unwrap_or_default();
+
+    // The audio: the attack tone once, as loa played it, then the
+    // programme whole and in order; none of the injected tone in it.
+    let segments = tone_segments(rate, &samples, &TONES);
+    let mut expected = vec![(attack_tone, 1.0)];
+    expected.extend(&tones);
+    common::assert_tones(&segments, &expected, 0.1, &format!("the speaker under attack\n{stderr}"));
+    // The stats line counted what was refused.
+    let line = stderr.lines().rev().find(|l| l.contains("SRTP rejected")).unwrap_or_else(|| panic!("{stderr}"));
+    eprintln!("{line}\nsent at its port: {plain} plain, {forged} forged, {replayed} replayed, {truncated} truncated");
+    let count = |name: &str| -> u64 {
+        let at = line.find(&format!("{name} ")).unwrap_or_else(|| panic!("{name} in {line}"));
+        line[at + name.len() + 1..].split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
+    };
+    assert!(count("bad auth") >= forged / 2, "{line} ({forged} forged)");
+    assert!(count("replay") >= replayed / 2, "{line} ({replayed} replayed)");
+    assert!(count("malformed") + count("bad auth") >= (plain + truncated) / 2, "{line}");
+}

@@ -81,6 +81,7 @@ fn row(e: &Endpoint) -> Vec<String> {
     vec![
         e.name.clone(),
         e.zone.clone(),
+        e.transport.map_or_else(|| "-".into(), |t| t.to_string()),
         e.address.clone(),
         match e.state {
             EndpointState::Unregistered => "UNREGISTERED".into(),
@@ -100,7 +101,7 @@ pub fn endpoints_text(v: &EndpointList) -> String {
     }
     let rows: Vec<Vec<String>> = v.endpoints.iter().map(row).collect();
     let mut out = table(
-        &["ENDPOINT", "ZONE", "ADDRESS", "STATE", "SINCE", "LOSS %", "JITTER ms", "RTT ms", "LAST REPORT"],
+        &["ENDPOINT", "ZONE", "TRANSPORT", "ADDRESS", "STATE", "SINCE", "LOSS %", "JITTER ms", "RTT ms", "LAST REPORT"],
         &rows,
     );
     if v.endpoints.iter().any(|e| e.state == EndpointState::Unregistered) {
@@ -112,6 +113,7 @@ pub fn endpoints_text(v: &EndpointList) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::health::SpeakerTransport;
 
     fn endpoint(name: &str, address: &str, state: EndpointState) -> Endpoint {
         Endpoint {
@@ -126,6 +128,8 @@ mod tests {
             last_report_secs: Some(2.7),
             registered: state != EndpointState::Unregistered,
             cname: None,
+            transport: (state != EndpointState::Unregistered).then_some(SpeakerTransport::Multicast),
+            joined: false,
         }
     }
 
@@ -145,11 +149,31 @@ mod tests {
         };
         let text = endpoints_text(&list);
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines[0], "ENDPOINT   ZONE    ADDRESS    STATE         SINCE   LOSS %  JITTER ms  RTT ms  LAST REPORT");
-        assert_eq!(lines[1], "loa-cho    thon-1  127.0.0.2  online        3m 20s  0.0     1.3        -       2s ago");
-        assert_eq!(lines[2], "loa-dinh   thon-1  127.0.0.4  unknown               -       -          -       never");
-        assert_eq!(lines[3], "127.0.0.9  thon-1  127.0.0.9  UNREGISTERED  3m 20s  0.0     1.3        -       2s ago");
+        assert_eq!(lines[0], "ENDPOINT   ZONE    TRANSPORT  ADDRESS    STATE         SINCE   LOSS %  JITTER ms  RTT ms  LAST REPORT");
+        assert_eq!(lines[1], "loa-cho    thon-1  multicast  127.0.0.2  online        3m 20s  0.0     1.3        -       2s ago");
+        assert_eq!(lines[2], "loa-dinh   thon-1  multicast  127.0.0.4  unknown               -       -          -       never");
+        assert_eq!(lines[3], "127.0.0.9  thon-1  -          127.0.0.9  UNREGISTERED  3m 20s  0.0     1.3        -       2s ago");
         assert!(text.ends_with("\nUNREGISTERED: reports from addresses not in the inventory — check who is listening\n"), "{text}");
+    }
+
+    #[test]
+    fn joined_speakers_behind_one_nat_show_by_name_with_their_public_port_and_no_warning() {
+        let joined = |name: &str, address: &str, state| Endpoint {
+            transport: Some(SpeakerTransport::Unicast),
+            joined: true,
+            ..endpoint(name, address, state)
+        };
+        let list = EndpointList {
+            endpoints: vec![
+                joined("xa-dong", "203.0.113.1:40001", EndpointState::Online),
+                joined("xa-tay", "203.0.113.1:40002", EndpointState::Offline),
+            ],
+        };
+        let text = endpoints_text(&list);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[1], "xa-dong   thon-1  unicast    203.0.113.1:40001  online   3m 20s  0.0     1.3        -       2s ago");
+        assert_eq!(lines[2], "xa-tay    thon-1  unicast    203.0.113.1:40002  offline  3m 20s  0.0     1.3        -       2s ago");
+        assert_eq!(lines.len(), 3, "{text}");
     }
 
     #[test]

@@ -15,8 +15,8 @@ mod probe;
 mod unauthenticated;
 
 pub use monitor::{
-    EndpointSpec, EndpointStatus, HealthConfig, HealthEvent, HealthMonitor, Probe, ProbeRequest,
-    Report, State,
+    EndpointSpec, EndpointStatus, HealthConfig, HealthEvent, HealthMonitor, JoinedReporter, Link, Probe,
+    ProbeRequest, Report, State,
 };
 pub use own_rtcp::ReportOrigin;
 pub use probe::run_probe;

@@ -35,6 +35,9 @@
 //! - TCP/HTTP-probed endpoints take their liveness from the probe (success:
 //!   `unknown`/`offline` → `online`; failure → `offline`), and their quality
 //!   from RTCP if they send it. Silence does not make them offline.
+//! - Speakers that joined loa themselves (issue 15) are known by their
+//!   enrolled name, not their address: many sit behind one carrier NAT's
+//!   public IP. Their rules are in [`joined`].
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -44,6 +47,13 @@ use std::time::{Duration, Instant};
 use super::own_rtcp::{OwnRtcp, ReportOrigin};
 use crate::rtp::rtcp::ReportBlock;
 
+mod joined;
+mod quality;
+
+use quality::judge;
+
+pub use joined::{JoinedReporter, Link};
+
 /// Unregistered entries kept at most; beyond that strangers are only counted.
 pub(crate) const MAX_UNREGISTERED: usize = 256;
 /// Probes are never issued more often than this, whatever the inventory says,
@@ -52,9 +62,6 @@ const MIN_PROBE_INTERVAL: Duration = Duration::from_millis(100);
 /// Extra time given to the executor past its own timeout before the monitor
 /// declares the probe lost (the executor should always answer first).
 const PROBE_GRACE: Duration = Duration::from_secs(1);
-/// Round trips above this are measurement garbage (clock steps, forged LSR),
-/// not a slow network: 60 s in 1/65536 s units.
-const MAX_RTT_UNITS: u32 = 60 * 65536;
 /// A silence window longer than this is treated as "never" so `Instant`
 /// arithmetic cannot overflow.
 const MAX_WINDOW: Duration = Duration::from_secs(365 * 24 * 3600);
@@ -74,6 +81,11 @@ pub struct HealthConfig {
     pub offline_intervals: u32,
     /// RTP clock rate, to turn jitter in timestamp units into time.
     pub clock_rate: u32,
+    /// Silence after which a joined speaker is offline: its keepalives
+    /// (which are its receiver reports) come whether or not its zones
+    /// send, so this counts always. The daemon sets the window its
+    /// bindings drop a speaker after.
+    pub joined_silence: Duration,
 }
 
 impl Default for HealthConfig {
@@ -84,6 +96,8 @@ impl Default for HealthConfig {
             degraded_jitter_ms: 30.0,
             offline_intervals: 3,
             clock_rate: 48_000,
+            // 3 missed keepalives of 15 s, and half a period of grace.
+            joined_silence: Duration::from_millis(52_500),
         }
     }
 }
@@ -142,6 +156,9 @@ pub struct Report {
     pub blocks: Vec<ReportBlock>,
     /// NTP middle 32 bits of the wall time the packet arrived.
     pub arrival_ntp_mid32: u32,
+    /// Set when the report authenticated under a joined speaker's own
+    /// key: it speaks for that speaker, whatever address it came from.
+    pub joined: Option<JoinedReporter>,
 }
 
 /// One state transition.
@@ -156,6 +173,8 @@ pub struct HealthEvent {
     pub at: Instant,
     /// Why, in plain words ("loss 12.1 %, jitter 3.2 ms", "no report for 15 s").
     pub detail: String,
+    /// A joined speaker's transport and public address:port.
+    pub link: Option<Link>,
 }
 
 /// What the daemon shows for one endpoint.
@@ -177,6 +196,8 @@ pub struct EndpointStatus {
     pub last_report: Option<Instant>,
     pub registered: bool,
     pub cname: Option<String>,
+    /// A joined speaker's transport and public address:port.
+    pub link: Option<Link>,
 }
 
 /// A probe the shell should run (see [`crate::health::run_probe`]) and
@@ -206,6 +227,8 @@ struct Entry {
     next_probe: Instant,
     /// Deadline of the probe in flight, if any.
     probe_deadline: Option<Instant>,
+    /// A joined speaker's way in (its identity is its name).
+    link: Option<Link>,
 }
 
 impl Entry {
@@ -227,6 +250,7 @@ impl Entry {
             cname: None,
             next_probe: now,
             probe_deadline: None,
+            link: None,
         }
     }
 
@@ -248,6 +272,7 @@ impl Entry {
             last_report: self.last_report,
             registered: self.registered,
             cname: self.cname.clone(),
+            link: self.link,
         }
     }
 }
@@ -267,6 +292,10 @@ pub struct HealthMonitor {
     registered: Vec<Entry>,
     /// Order of first report.
     unregistered: Vec<Entry>,
+    /// Joined speakers, order of first report. Only a report that
+    /// authenticated under a speaker's own key makes one, so enrolment
+    /// bounds it.
+    joined: Vec<Entry>,
     zones: HashMap<String, ZoneState>,
     events: VecDeque<HealthEvent>,
     /// Reports from strangers dropped because the unregistered list was full.
@@ -284,6 +313,7 @@ impl HealthMonitor {
                 .map(|spec| Entry::new(spec, true, now))
                 .collect(),
             unregistered: Vec::new(),
+            joined: Vec::new(),
             zones: HashMap::new(),
             events: VecDeque::new(),
             dropped_strangers: 0,
@@ -353,6 +383,9 @@ impl HealthMonitor {
     }
 
     pub fn handle_report(&mut self, now: Instant, report: Report) -> ReportOrigin {
+        if let Some(reporter) = report.joined.clone() {
+            return self.joined_report(now, report, reporter);
+        }
         let address = report.from.ip();
         if self
             .zones
@@ -367,55 +400,7 @@ impl HealthMonitor {
             Some((false, i)) => &mut self.unregistered[i],
             None => return ReportOrigin::DroppedStranger,
         };
-        entry.last_report = Some(now);
-        if report.cname.is_some() {
-            entry.cname = report.cname;
-        }
-
-        // Several blocks about us in one packet would be odd; judge by the worst.
-        let mut quality: Option<(f64, f64)> = None;
-        for block in report.blocks.iter().filter(|b| Some(b.ssrc) == ssrc) {
-            let loss = f64::from(block.fraction_lost) * 100.0 / 256.0;
-            let clock_rate = f64::from(self.config.clock_rate.max(1));
-            let jitter = f64::from(block.interarrival_jitter) * 1000.0 / clock_rate;
-            quality = Some(match quality {
-                Some((l, j)) => (l.max(loss), j.max(jitter)),
-                None => (loss, jitter),
-            });
-            if let Some(rtt) = rtt_ms(report.arrival_ntp_mid32, block) {
-                entry.rtt_ms = Some(rtt);
-            }
-        }
-
-        if entry.state == State::Unregistered {
-            if let Some((loss, jitter)) = quality {
-                entry.loss_pct = Some(loss);
-                entry.jitter_ms = Some(jitter);
-            }
-            return ReportOrigin::Endpoint;
-        }
-        let (to, detail) = match quality {
-            Some((loss, jitter)) => {
-                entry.loss_pct = Some(loss);
-                entry.jitter_ms = Some(jitter);
-                let bad = loss >= self.config.degraded_loss_pct
-                    || jitter >= self.config.degraded_jitter_ms;
-                let clear = loss < RECOVER_FRACTION * self.config.degraded_loss_pct
-                    && jitter < RECOVER_FRACTION * self.config.degraded_jitter_ms;
-                let to = match (bad, clear, entry.state) {
-                    (true, _, _) => State::Degraded,
-                    // In the band: no change.
-                    (false, false, State::Degraded) => return ReportOrigin::Endpoint,
-                    _ => State::Online,
-                };
-                (to, format!("loss {loss:.1} %, jitter {jitter:.1} ms"))
-            }
-            None => match entry.state {
-                State::Unknown | State::Offline => (State::Online, "report received".to_owned()),
-                _ => return ReportOrigin::Endpoint,
-            },
-        };
-        transition(&mut self.events, entry, to, now, detail);
+        judge(&self.config, &mut self.events, entry, ssrc, report, now);
         ReportOrigin::Endpoint
     }
 
@@ -458,7 +443,7 @@ impl HealthMonitor {
 
     /// Applies silence and lost probes up to `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        for entry in &mut self.registered {
+        for entry in self.registered.iter_mut().chain(&mut self.joined) {
             if let Some(deadline) = entry.probe_deadline {
                 if now >= deadline {
                     entry.probe_deadline = None;
@@ -488,7 +473,7 @@ impl HealthMonitor {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut earliest: Option<Instant> = None;
         let mut consider = |t: Instant| earliest = Some(earliest.map_or(t, |e| e.min(t)));
-        for entry in &self.registered {
+        for entry in self.registered.iter().chain(&self.joined) {
             if let Some(deadline) = entry.probe_deadline {
                 consider(deadline);
             } else if entry.probed() {
@@ -525,19 +510,21 @@ impl HealthMonitor {
         })
     }
 
-    /// Every endpoint: inventory order, unregistered last.
+    /// Every endpoint: inventory order, then joined speakers, unregistered last.
     pub fn snapshot(&self) -> Vec<EndpointStatus> {
         self.registered
             .iter()
+            .chain(&self.joined)
             .chain(&self.unregistered)
             .map(Entry::status)
             .collect()
     }
 
-    /// (online, degraded, offline, unknown) among the registered endpoints of `zone`.
+    /// (online, degraded, offline, unknown) among the registered and
+    /// joined endpoints of `zone`.
     pub fn zone_counts(&self, zone: &str) -> (usize, usize, usize, usize) {
         let mut counts = (0, 0, 0, 0);
-        for entry in self.registered.iter().filter(|e| e.spec.zone == zone) {
+        for entry in self.registered.iter().chain(&self.joined).filter(|e| e.spec.zone == zone) {
             match entry.state {
                 State::Online => counts.0 += 1,
                 State::Degraded => counts.1 += 1,
@@ -592,6 +579,7 @@ impl HealthMonitor {
             detail: format!(
                 "security warning: reports from {address}, not in the inventory of zone {zone}"
             ),
+            link: None,
         });
         self.unregistered.push(Entry::new(spec, false, now));
         Some((false, self.unregistered.len() - 1))
@@ -617,6 +605,7 @@ fn transition(
         to,
         at: now,
         detail,
+        link: entry.link,
     });
     entry.state = to;
     entry.since = now;
@@ -635,23 +624,14 @@ fn silence_deadline(
     {
         return None;
     }
+    if entry.link.is_some() {
+        return joined::silence_deadline(config, entry);
+    }
     let sending_since = zones.get(&entry.spec.zone)?.sending_since?;
     let quiet_from = entry
         .last_report
         .map_or(sending_since, |t| t.max(sending_since));
     Some((quiet_from.checked_add(config.silence_window())?, quiet_from))
-}
-
-/// Round trip from one report block (RFC 3550 §6.4.1): arrival − LSR − DLSR,
-/// all in 1/65536 s. `None` without an SR to refer to, or when the result
-/// is negative or absurd (forged LSR, clock steps).
-fn rtt_ms(arrival_ntp_mid32: u32, block: &ReportBlock) -> Option<f64> {
-    if block.last_sender_report == 0 {
-        return None;
-    }
-    let since_sr = arrival_ntp_mid32.wrapping_sub(block.last_sender_report);
-    let rtt = since_sr.checked_sub(block.delay_since_last_sender_report)?;
-    (rtt <= MAX_RTT_UNITS).then(|| f64::from(rtt) * 1000.0 / 65536.0)
 }
 
 fn probe_label(probe: &Probe) -> String {

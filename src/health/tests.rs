@@ -9,6 +9,7 @@ use super::*;
 use crate::rtp::rtcp::ReportBlock;
 
 mod inventory;
+mod joined;
 mod own_rtcp;
 mod probes;
 mod probing;
@@ -66,6 +67,7 @@ fn report(zone: &str, last: u8, blocks: Vec<ReportBlock>) -> Report {
         cname: Some(format!("speaker@{}", ip(last))),
         blocks,
         arrival_ntp_mid32: 0,
+        joined: None,
     }
 }
 

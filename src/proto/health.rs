@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use super::speakers::SpeakerTransport;
+
 crate::words! {
     /// An endpoint's state (DESIGN "Endpoint health").
     pub enum EndpointState("endpoint state") {
@@ -37,8 +39,21 @@ pub struct EndpointList {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Endpoint {
     pub zone: String,
+    /// The inventory name, a joined speaker's enrolled name, or an
+    /// unregistered reporter's address.
     pub name: String,
+    /// An IP for a speaker listed in the config (it may report from any
+    /// port); a joined speaker's public address:port (its NAT's mapping).
     pub address: String,
+    /// How loa reaches it: the zone's group or unicast targets for a
+    /// listed speaker, its session's transport for a joined one; none for
+    /// an unregistered reporter. Missing from older daemons.
+    #[serde(default)]
+    pub transport: Option<SpeakerTransport>,
+    /// A speaker that joined loa itself (issue 15) rather than one listed
+    /// in the config.
+    #[serde(default)]
+    pub joined: bool,
     pub state: EndpointState,
     /// Seconds in this state (one decimal).
     pub since_secs: Option<f64>,

@@ -13,6 +13,7 @@
 
 pub mod bindings;
 pub mod credential;
+pub mod handshakes;
 pub mod identity;
 pub mod join;
 pub mod keys;

@@ -17,6 +17,11 @@
 //! and garbage are counted per zone (`loa status`), said as rate-limited
 //! SECURITY lines (`health::UnauthenticatedLog`) and never an endpoint.
 //!
+//! Joined speakers' keepalives do not come here: the session server
+//! verifies them under each speaker's own key and sends them in as
+//! `Report`s naming the speaker (`sessions/udp.rs`), and says when a
+//! session ends (`HealthInput::Left`).
+//!
 //! Must not touch: the engine's state, RTP sending.
 
 use std::collections::{BTreeMap, HashMap};
@@ -37,6 +42,7 @@ use crate::health::{
     EndpointSpec, HealthConfig, HealthEvent, HealthMonitor, Probe, Report, ReportOrigin, State, Unauthenticated,
     UnauthenticatedLog,
 };
+use crate::proto::speakers::SpeakerTransport;
 use crate::rtp::rtcp::{self, RtcpPacket};
 
 pub enum HealthInput {
@@ -45,6 +51,9 @@ pub enum HealthInput {
     Unauthenticated { zone: String, from: SocketAddr, kind: Unauthenticated },
     ZoneSending { zone: String, sending: bool },
     ProbeResult { zone: String, endpoint: String, result: Result<Duration, String> },
+    /// A joined speaker's session ended (revoked, left, replaced): it is
+    /// offline now, `why` in plain words.
+    Left { speaker: String, why: String },
     /// A reloaded config and the zones' RTP SSRCs.
     Reconfigure(Box<Config>, HashMap<String, u32>),
     /// Every endpoint's status as JSON rows, and the unauthenticated
@@ -86,6 +95,10 @@ pub fn health_config(config: &Config) -> HealthConfig {
         degraded_jitter_ms: config.health.degraded_jitter_ms,
         offline_intervals: config.health.offline_intervals,
         clock_rate: 48_000,
+        // The window after which the session server drops a joined
+        // speaker's binding (speakers::bindings): N missed keepalives and
+        // half a period for a late one. Both say offline at the same time.
+        joined_silence: config.speakers.keepalive * config.speakers.missed_keepalives + config.speakers.keepalive / 2,
     }
 }
 
@@ -166,6 +179,7 @@ async fn run(
                     HealthInput::ProbeResult { zone, endpoint, result } => {
                         monitor.handle_probe_result(now, &zone, &endpoint, result)
                     }
+                    HealthInput::Left { speaker, why } => monitor.handle_left(now, &speaker, &why),
                     HealthInput::Reconfigure(config, ssrcs) => {
                         monitor.set_inventory(inventory(&config), now);
                         for (zone, ssrc) in &ssrcs {
@@ -180,7 +194,7 @@ async fn run(
                         tracing::debug!("RTCP listeners restarted on the returned interface");
                     }
                     HealthInput::Snapshot(reply) => {
-                        let _ = reply.send((snapshot_json(&monitor, now), unauthenticated.per_zone().clone()));
+                        let _ = reply.send((snapshot_json(&monitor, &current.0, now), unauthenticated.per_zone().clone()));
                     }
                     HealthInput::Stop => break,
                 }
@@ -243,10 +257,12 @@ fn log_not_a_speaker(
 }
 
 fn publish(event: &HealthEvent, now: Instant, store: &StoreHandle, events: &broadcast::Sender<Event>) {
+    // A joined speaker is told apart from its NAT's neighbours by the port.
+    let shown = event.link.map_or_else(|| event.address.to_string(), |link| link.public.to_string());
     let text = format!(
         "speaker {} ({}) in zone {}: {} → {}: {}",
         event.endpoint,
-        event.address,
+        shown,
         event.zone,
         event.from.as_str(),
         event.to.as_str(),
@@ -261,7 +277,7 @@ fn publish(event: &HealthEvent, now: Instant, store: &StoreHandle, events: &broa
     let (zone, endpoint, address, state, detail) = (
         event.zone.clone(),
         event.endpoint.clone(),
-        event.address.to_string(),
+        shown.clone(),
         event.to.as_str().to_string(),
         event.detail.clone(),
     );
@@ -274,7 +290,7 @@ fn publish(event: &HealthEvent, now: Instant, store: &StoreHandle, events: &broa
         params: json!({
             "zone": event.zone,
             "endpoint": event.endpoint,
-            "address": event.address.to_string(),
+            "address": shown,
             "from": event.from.as_str(),
             "to": event.to.as_str(),
             "detail": event.detail,
@@ -287,15 +303,32 @@ fn secs(d: Option<Duration>) -> Value {
     d.map(|d| json!((d.as_secs_f64() * 10.0).round() / 10.0)).unwrap_or(Value::Null)
 }
 
-fn snapshot_json(monitor: &HealthMonitor, now: Instant) -> Vec<Value> {
+/// How the zone reaches a speaker listed in the config: unicast when its
+/// address is one of the zone's unicast targets, else the zone's group.
+/// An unregistered reporter's is not known.
+fn listed_transport(config: &Config, zone: &str, address: std::net::IpAddr, registered: bool) -> Option<SpeakerTransport> {
+    if !registered {
+        return None;
+    }
+    let unicast = config.zones.iter().any(|z| z.name == zone && z.unicast.iter().any(|t| t.ip() == address));
+    Some(if unicast { SpeakerTransport::Unicast } else { SpeakerTransport::Multicast })
+}
+
+fn snapshot_json(monitor: &HealthMonitor, config: &Config, now: Instant) -> Vec<Value> {
     monitor
         .snapshot()
         .into_iter()
         .map(|s| {
+            let transport = match s.link {
+                Some(link) => Some(link.transport),
+                None => listed_transport(config, &s.zone, s.address, s.registered),
+            };
             json!({
                 "zone": s.zone,
                 "name": s.name,
-                "address": s.address.to_string(),
+                "address": s.link.map_or_else(|| s.address.to_string(), |link| link.public.to_string()),
+                "transport": transport,
+                "joined": s.link.is_some(),
                 "state": s.state.as_str(),
                 "since_secs": secs(Some(now.saturating_duration_since(s.since))),
                 "loss_pct": s.loss_pct,
@@ -548,6 +581,7 @@ async fn listen(socket: tokio::net::UdpSocket, port: PortZones, mut report_keys:
                 cname: cname.clone(),
                 blocks,
                 arrival_ntp_mid32,
+                joined: None,
             }));
         }
     }

@@ -38,6 +38,8 @@ fn endpoint(zone: &str, name: &str, state: EndpointState) -> Endpoint {
         last_report_secs: None,
         registered: true,
         cname: None,
+        transport: None,
+        joined: false,
     }
 }
 

@@ -9,12 +9,15 @@
 //! hello each have `STEP_TIMEOUT`, every write `STEP_TIMEOUT`, a frame is
 //! at most 64 KiB (a control message 16 KiB), and at most
 //! `MAX_CONNECTIONS` connections are served at once; the rest are closed
-//! at accept.
+//! at accept. Of those, at most `handshakes::MAX_PER_ADDRESS` from one
+//! source IP may be unauthenticated at once (`speakers::handshakes`), so
+//! stalled connections from one host cannot fill the cap; failed
+//! handshakes and these refusals are logged rate-limited.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -27,6 +30,7 @@ use super::{fallback, udp, ListenerParts, SessionsHandle};
 use crate::keys::ZoneKeys;
 use crate::proto::speakers::SpeakerTransport;
 use crate::rtp::srtp::{MasterKey, SrtpReceiver, Suite, DEFAULT_REPLAY_WINDOW};
+use crate::speakers::handshakes::{self, Handshakes, Verdict};
 use crate::speakers::join::{self, Deframer, Message, Payload, Uplink, Welcome, ZoneGrant};
 use crate::speakers::keys::Ring;
 use crate::store::SpeakerEventKind;
@@ -55,6 +59,7 @@ pub(super) async fn accept(sessions: SessionsHandle, tcp: tokio::net::TcpListene
     let acceptor = TlsAcceptor::from(Arc::new(config));
     let parts = Arc::new(parts);
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let handshakes = Arc::new(Mutex::new(Handshakes::new(handshakes::MAX_PER_ADDRESS)));
     loop {
         let (stream, peer) = match tcp.accept().await {
             Ok(accepted) => accepted,
@@ -65,15 +70,61 @@ pub(super) async fn accept(sessions: SessionsHandle, tcp: tokio::net::TcpListene
                 continue;
             }
         };
+        let Some(slot) = Unauthenticated::take(&handshakes, peer) else {
+            continue;
+        };
         let Ok(permit) = limit.clone().try_acquire_owned() else {
             tracing::warn!(%peer, "{MAX_CONNECTIONS} speaker connections are open already; this one is closed");
             continue;
         };
         let (acceptor, sessions, parts) = (acceptor.clone(), sessions.clone(), parts.clone());
         tokio::spawn(async move {
-            session(stream, peer, acceptor, sessions, &parts).await;
+            session(stream, peer, slot, acceptor, sessions, &parts).await;
             drop(permit);
         });
+    }
+}
+
+/// A connection's place among its address's unauthenticated ones, given
+/// back when it is admitted or dropped.
+struct Unauthenticated {
+    table: Arc<Mutex<Handshakes>>,
+    peer: SocketAddr,
+}
+
+impl Unauthenticated {
+    /// Its place, or None when its address has too many already (said,
+    /// rate-limited; the caller closes the connection).
+    fn take(table: &Arc<Mutex<Handshakes>>, peer: SocketAddr) -> Option<Unauthenticated> {
+        let verdict = table.lock().unwrap_or_else(|e| e.into_inner()).begin(Instant::now(), peer.ip());
+        match verdict {
+            Verdict::Handshake => Some(Unauthenticated { table: table.clone(), peer }),
+            Verdict::Refuse { log } => {
+                if let Some(unsaid) = log {
+                    tracing::warn!(
+                        %peer, refused_since_last_line = unsaid,
+                        "{} speaker connections from this address are still handshaking; this one is closed",
+                        handshakes::MAX_PER_ADDRESS
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    /// Its handshake failed (`reason`, a fixed phrase; `detail`, what
+    /// TLS said): logged, rate-limited per address and reason.
+    fn failed(&self, reason: &'static str, detail: &str) {
+        let log = self.table.lock().unwrap_or_else(|e| e.into_inner()).failed(Instant::now(), self.peer.ip(), reason);
+        if let Some(unsaid) = log {
+            tracing::info!(peer = %self.peer, failed_since_last_line = unsaid, "{reason}: {detail}");
+        }
+    }
+}
+
+impl Drop for Unauthenticated {
+    fn drop(&mut self) {
+        self.table.lock().unwrap_or_else(|e| e.into_inner()).end(self.peer.ip());
     }
 }
 
@@ -141,15 +192,22 @@ fn mkis(keys: &ZoneKeys) -> (u32, u32) {
     (keys.current.mki.value(), keys.next.mki.value())
 }
 
-async fn session(stream: tokio::net::TcpStream, peer: SocketAddr, acceptor: TlsAcceptor, sessions: SessionsHandle, parts: &ListenerParts) {
+async fn session(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    slot: Unauthenticated,
+    acceptor: TlsAcceptor,
+    sessions: SessionsHandle,
+    parts: &ListenerParts,
+) {
     let tls = match timeout(STEP_TIMEOUT, acceptor.accept(stream)).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
-            tracing::info!(%peer, "speaker TLS handshake failed: {e}");
+            slot.failed("speaker TLS handshake failed", &e.to_string());
             return;
         }
         Err(_) => {
-            tracing::info!(%peer, "speaker TLS handshake did not finish within {} s", STEP_TIMEOUT.as_secs());
+            slot.failed("speaker TLS handshake did not finish in time", &format!("nothing within {} s", STEP_TIMEOUT.as_secs()));
             return;
         }
     };
@@ -185,7 +243,12 @@ async fn session(stream: tokio::net::TcpStream, peer: SocketAddr, acceptor: TlsA
     };
     let admitted = join::admit(&enrolment).map(str::to_string).and_then(|name| hello_ok.map(|udp| (name, udp)));
     let (name, udp) = match admitted {
-        Ok(admitted) => admitted,
+        Ok(admitted) => {
+            // Authenticated: no longer counts against its address (many
+            // genuine speakers share a carrier NAT's).
+            drop(slot);
+            admitted
+        }
         Err(reason) => {
             let who = match &enrolment {
                 join::Enrolment::Live { name } | join::Enrolment::Revoked { name, .. } => Some(name.clone()),
@@ -246,7 +309,6 @@ async fn session(stream: tokio::net::TcpStream, peer: SocketAddr, acceptor: TlsA
     let (link, ends) = fallback::link(peer);
     let fallback::LinkEnds { mut kicked, transport: mut transport_rx, media: mut media_rx, dropped } = ends;
     let id = sessions.joined(&name, sent.keys().cloned().collect(), uplink_ssrc, rx, link, udp);
-    let zone_of: HashMap<u32, String> = parts.zones.iter().map(|(zone, facts)| (facts.ssrc, zone.clone())).collect();
     let mut media_out = Vec::new();
     // A revocation may have run since the first lookup (it found no
     // session to close, and its fresh keys may be in this welcome). The
@@ -324,7 +386,7 @@ async fn session(stream: tokio::net::TcpStream, peer: SocketAddr, acceptor: TlsA
                 Ok(Some(mut payload)) => match join::parse(&payload) {
                     Ok(Payload::Control(Message::Bye { reason })) => break format!("the speaker said bye: {reason}"),
                     Ok(Payload::Control(_)) => {}
-                    Ok(Payload::Media(_)) => keepalive(&sessions, parts, &zone_of, &name, uplink_ssrc, &mut payload, peer),
+                    Ok(Payload::Media(_)) => keepalive(&sessions, parts, &name, uplink_ssrc, &mut payload, peer),
                     Err(e) => break format!("the speaker sent {e}"),
                 },
                 Err(e) => break e,
@@ -341,12 +403,13 @@ async fn session(stream: tokio::net::TcpStream, peer: SocketAddr, acceptor: TlsA
 /// A keepalive inside the connection (the TLS fallback): verified, then
 /// a receiver report for health like a UDP one; anything else is counted
 /// as a security event and ignored, the session goes on.
-fn keepalive(sessions: &SessionsHandle, parts: &ListenerParts, zone_of: &HashMap<u32, String>, name: &str, uplink_ssrc: u32, packet: &mut [u8], peer: SocketAddr) {
+fn keepalive(sessions: &SessionsHandle, parts: &ListenerParts, name: &str, uplink_ssrc: u32, packet: &mut [u8], peer: SocketAddr) {
     let now = Instant::now();
     match fallback::check_keepalive(sessions, uplink_ssrc, packet, now) {
         Ok(plain) => {
-            let home = sessions.lock().bindings.zones(name).first().cloned();
-            udp::feed_health(&parts.health, zone_of, home, &packet[..plain], peer);
+            let zones = sessions.lock().bindings.zones(name).to_vec();
+            let reporter = crate::health::JoinedReporter { name: name.to_string(), transport: SpeakerTransport::Tls };
+            udp::feed_health(&parts.health, reporter, &zones, &packet[..plain], peer);
         }
         Err(fallback::Refused { reason, log }) => {
             if let Some((since, total)) = log {

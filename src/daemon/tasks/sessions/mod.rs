@@ -69,6 +69,8 @@ struct Inner {
     /// Where the pacer sends the packets of zones with a speaker inside
     /// TLS (the fallback's loopback socket), once it is bound.
     fallback: Option<SocketAddr>,
+    /// Told when a session ends, so the speaker shows offline at once.
+    health: Option<crate::daemon::tasks::health::HealthHandle>,
 }
 
 /// The shared session state; cheap to clone.
@@ -89,6 +91,7 @@ impl SessionsHandle {
             next_id: 0,
             security: udp::SecurityLog::default(),
             fallback: None,
+            health: None,
         };
         SessionsHandle { inner: Arc::new(Mutex::new(inner)), targets: Arc::new(targets) }
     }
@@ -134,6 +137,7 @@ impl SessionsHandle {
         }
         let live = inner.live.remove(speaker).expect("looked up above");
         inner.uplinks.remove(&live.uplink_ssrc);
+        tell_health(&inner, speaker, "its session ended");
         let zones = inner.bindings.zones(speaker).to_vec();
         inner.bindings.left(speaker);
         let updates = self.targets_of(&inner, &zones);
@@ -159,6 +163,7 @@ impl SessionsHandle {
         };
         let _ = live.link.kick.send("this speaker was revoked by the operator".into());
         inner.uplinks.remove(&live.uplink_ssrc);
+        tell_health(&inner, speaker, "revoked by the operator");
         let zones = inner.bindings.zones(speaker).to_vec();
         inner.bindings.left(speaker);
         let updates = self.targets_of(&inner, &zones);
@@ -285,6 +290,14 @@ impl SessionsHandle {
     }
 }
 
+/// A session of `speaker` ended: health shows it offline now.
+fn tell_health(inner: &Inner, speaker: &str, why: &str) {
+    if let Some(health) = &inner.health {
+        let (speaker, why) = (speaker.to_string(), why.to_string());
+        health.send(crate::daemon::tasks::health::HealthInput::Left { speaker, why });
+    }
+}
+
 /// What the listener needs besides the shared state.
 pub struct ListenerParts {
     pub listen: SocketAddr,
@@ -311,8 +324,9 @@ pub async fn start(sessions: SessionsHandle, parts: ListenerParts) -> std::io::R
     let zone_of: HashMap<u32, String> = parts.zones.iter().map(|(name, facts)| (facts.ssrc, name.clone())).collect();
     let loopback = fallback::bind(pacer_from).await?;
     sessions.lock().fallback = Some(loopback.local_addr()?);
-    tokio::spawn(fallback::receive(sessions.clone(), loopback, zone_of.clone()));
-    tokio::spawn(udp::receive(sessions.clone(), udp, parts.health.clone(), zone_of));
+    sessions.lock().health = Some(parts.health.clone());
+    tokio::spawn(fallback::receive(sessions.clone(), loopback, zone_of));
+    tokio::spawn(udp::receive(sessions.clone(), udp, parts.health.clone()));
     tokio::spawn(sessions.clone().expire());
     tokio::spawn(conn::accept(sessions, tcp, parts));
     Ok(for_pacer)

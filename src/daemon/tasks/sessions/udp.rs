@@ -5,17 +5,19 @@
 //! (symmetric RTP, RFC 4961). Anything else is counted and logged, at most
 //! every `LOG_EVERY`, as a security event, and never counts as a speaker.
 //!
-//! A keepalive is a receiver report: once it verifies, its report blocks
-//! go to the health monitor like a multicast speaker's, under the zone
-//! the blocks are about.
+//! A keepalive is a receiver report: once it verifies, it goes to the
+//! health monitor once for each zone of the speaker, under the speaker's
+//! enrolled name with its transport and public address:port (the monitor
+//! judges each zone by the blocks about that zone's stream). Speakers
+//! behind one NAT are then told apart by name, not by their shared IP.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::SessionsHandle;
 use crate::daemon::tasks::health::{HealthHandle, HealthInput};
-use crate::health::Report;
+use crate::health::{JoinedReporter, Report};
+use crate::proto::speakers::SpeakerTransport;
 use crate::rtp::rtcp::{self, RtcpPacket};
 use crate::rtp::srtp::is_rtcp;
 
@@ -69,8 +71,11 @@ pub(super) fn check(sessions: &SessionsHandle, packet: &mut [u8], from: SocketAd
     Ok((speaker, len))
 }
 
-/// The verified report to the health monitor, one per reporting SSRC.
-pub(super) fn feed_health(health: &HealthHandle, zone_of: &HashMap<u32, String>, home: Option<String>, plain: &[u8], from: SocketAddr) {
+/// The verified report of `speaker` to the health monitor: one per zone
+/// of the speaker and reporting SSRC. The TLS fallback's reports (framed
+/// in the connection) are to come through here too, with transport `tls`
+/// and the connection's peer address.
+pub(super) fn feed_health(health: &HealthHandle, speaker: JoinedReporter, zones: &[String], plain: &[u8], from: SocketAddr) {
     let Ok(packets) = rtcp::parse_compound(plain) else { return };
     let arrival_ntp_mid32 = ((rtcp::ntp_time(SystemTime::now()) >> 16) & 0xFFFF_FFFF) as u32;
     let mut cname = None;
@@ -83,12 +88,21 @@ pub(super) fn feed_health(health: &HealthHandle, zone_of: &HashMap<u32, String>,
         }
     }
     for (reporter_ssrc, blocks) in reports {
-        let Some(zone) = blocks.iter().find_map(|b| zone_of.get(&b.ssrc).cloned()).or_else(|| home.clone()) else { continue };
-        health.send(HealthInput::Report(Report { zone, from, reporter_ssrc, cname: cname.clone(), blocks, arrival_ntp_mid32 }));
+        for zone in zones {
+            health.send(HealthInput::Report(Report {
+                zone: zone.clone(),
+                from,
+                reporter_ssrc,
+                cname: cname.clone(),
+                blocks: blocks.clone(),
+                arrival_ntp_mid32,
+                joined: Some(speaker.clone()),
+            }));
+        }
     }
 }
 
-pub(super) async fn receive(sessions: SessionsHandle, socket: tokio::net::UdpSocket, health: HealthHandle, zone_of: HashMap<u32, String>) {
+pub(super) async fn receive(sessions: SessionsHandle, socket: tokio::net::UdpSocket, health: HealthHandle) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
         let (len, from) = match socket.recv_from(&mut buf).await {
@@ -103,8 +117,14 @@ pub(super) async fn receive(sessions: SessionsHandle, socket: tokio::net::UdpSoc
         let now = Instant::now();
         match check(&sessions, &mut buf[..len], from, now) {
             Ok((speaker, plain)) => {
-                let home = sessions.lock().bindings.zones(&speaker).first().cloned();
-                feed_health(&health, &zone_of, home, &buf[..plain], from);
+                let (zones, transport) = {
+                    let inner = sessions.lock();
+                    let seen = inner.bindings.seen(&speaker).and_then(|s| s.transport);
+                    (inner.bindings.zones(&speaker).to_vec(), seen)
+                };
+                // Heard over UDP: unicast unless it takes its zones' groups.
+                let transport = transport.unwrap_or(SpeakerTransport::Unicast);
+                feed_health(&health, JoinedReporter { name: speaker, transport }, &zones, &buf[..plain], from);
             }
             Err(why) => {
             let log = sessions.lock().security.count(now);
