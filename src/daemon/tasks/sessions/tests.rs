@@ -25,7 +25,7 @@ fn join(sessions: &SessionsHandle) -> (SrtpSender, mpsc::UnboundedReceiver<Strin
     let key = MasterKey::generate(Suite::AesCm128HmacSha1_80, &mut rand::rng());
     let rx = SrtpReceiver::new(SSRC, key.clone(), None, DEFAULT_REPLAY_WINDOW).unwrap();
     let (kick, kicked) = mpsc::unbounded_channel();
-    let id = sessions.joined("a", vec!["z".into()], SSRC, rx, kick);
+    let id = sessions.joined("a", vec!["z".into()], false, SSRC, rx, kick);
     (SrtpSender::new(SSRC, key, None).unwrap(), kicked, id)
 }
 
