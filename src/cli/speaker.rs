@@ -41,6 +41,7 @@ fn options(args: SpeakerArgs) -> Result<SpeakerOptions, &'static str> {
         sdp,
         join,
         credential,
+        multicast_interface,
         group,
         interface,
         listen,
@@ -80,7 +81,11 @@ fn options(args: SpeakerArgs) -> Result<SpeakerOptions, &'static str> {
         drop_pct,
         seed,
         verbose,
-        join: join.zip(credential).map(|(daemon, credential)| crate::speaker::JoinOptions { daemon, credential }),
+        join: join.zip(credential).map(|(daemon, credential)| crate::speaker::JoinOptions {
+            daemon,
+            credential,
+            multicast: multicast_interface,
+        }),
     })
 }
 

@@ -7,13 +7,20 @@
 //! keepalives and open the NAT mapping the audio comes back through) and
 //! the unicast SRTP arrives on it, verified by the same gate as `--sdp`.
 //!
-//! A thread keeps reading the TLS connection: `keys` go to the gate (a
-//! revocation's fresh key arrives before the switch), `bye` or `refused`
+//! A thread keeps reading the TLS connection: `keys` go to the zone's gate
+//! (a revocation's fresh key arrives before the switch), `zone` and
+//! `zone_gone` (a reload) replace or remove a grant, `bye` or `refused`
 //! end the speaker with the reason.
 //!
-//! Plays the first zone the welcome grants; packets of its other zones
-//! arrive on the same socket and are refused by the gate (unknown SSRC).
+//! Every zone granted is received; which one plays is `zones`' rule. With
+//! `--multicast-interface` the hello says the speaker takes multicast: loa
+//! then grants each zone with its group, the speaker joins the groups on
+//! that interface and loa sends it no unicast copy; its keepalives still
+//! go to loa's UDP port (they keep it online). A group it cannot join
+//! ends the speaker with the reason (run it without the flag to get
+//! unicast instead).
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::path::PathBuf;
@@ -25,9 +32,10 @@ use std::time::Duration;
 
 use base64::Engine;
 
+use super::zones::Granted;
 use super::SpeakerError;
 use crate::rtp::srtp::{CryptoAttribute, KeyParam, MasterKey, Mki, SrtpSender, Suite};
-use crate::speakers::join::{self, Deframer, KeyGrant, Message, Payload, Welcome};
+use crate::speakers::join::{self, Deframer, KeyGrant, Message, Payload, Welcome, ZoneGrant};
 use crate::speakers::Credential;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -42,23 +50,27 @@ pub struct JoinOptions {
     /// `HOST:PORT` of loa's `[speakers] listen`.
     pub daemon: String,
     pub credential: PathBuf,
+    /// The speaker takes multicast, joining groups on this interface.
+    pub multicast: Option<Ipv4Addr>,
 }
 
 /// What the TLS connection says after the welcome.
 #[derive(Debug)]
 pub enum Control {
-    /// New keys for the zone played (by MKI).
-    Keys(Vec<(Mki, MasterKey)>),
+    /// New keys for a zone (by MKI).
+    Keys { zone: String, keys: Vec<(Mki, MasterKey)> },
+    /// A zone granted anew or changed by a reload.
+    Zone(Granted),
+    /// A zone no longer granted, and why.
+    Gone { zone: String, reason: String },
     /// The session ended: loa's reason, or the connection's fate.
     Ended(String),
 }
 
 /// A joined session, ready to play.
 pub struct Joined {
-    pub zone: String,
-    pub payload_type: u8,
+    pub zones: Vec<Granted>,
     pub channels: u8,
-    pub crypto: CryptoAttribute,
     pub socket: UdpSocket,
     /// Where keepalives go: loa's address, the welcome's UDP port.
     pub daemon_udp: SocketAddr,
@@ -136,7 +148,7 @@ pub fn join(options: &JoinOptions, bind: Ipv4Addr) -> Result<Joined, SpeakerErro
     let tcp = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).map_err(|e| failed(daemon, e))?;
     tcp.set_read_timeout(Some(WELCOME_TIMEOUT)).map_err(|e| failed(daemon, e))?;
     let mut tls = rustls::StreamOwned::new(connection, tcp);
-    let hello = Message::Hello { version: join::VERSION, multicast: false, udp: true };
+    let hello = Message::Hello { version: join::VERSION, multicast: options.multicast.is_some(), udp: true };
     tls.write_all(&join::frame_message(&hello)).and_then(|()| tls.flush()).map_err(|e| failed(daemon, e))?;
     let mut deframer = Deframer::default();
     let welcome = match read_message(&mut tls, &mut deframer).map_err(|e| failed(daemon, e))? {
@@ -150,10 +162,11 @@ pub fn join(options: &JoinOptions, bind: Ipv4Addr) -> Result<Joined, SpeakerErro
     let (tx, control) = mpsc::channel();
     let stop = Arc::new(AtomicBool::new(false));
     let reader = {
-        let (stop, zone, suite) = (stop.clone(), joined.zone.clone(), joined.crypto.suite);
+        let stop = stop.clone();
+        let suites = joined.zones.iter().map(|z| (z.name.clone(), z.crypto.suite)).collect();
         std::thread::Builder::new()
             .name("speaker-join".into())
-            .spawn(move || follow(tls, deframer, &zone, suite, &tx, &stop))
+            .spawn(move || follow(tls, deframer, suites, &tx, &stop))
             .map_err(SpeakerError::Thread)?
     };
     joined.control = control;
@@ -161,9 +174,8 @@ pub fn join(options: &JoinOptions, bind: Ipv4Addr) -> Result<Joined, SpeakerErro
     Ok(joined)
 }
 
-/// The welcome as the speaker plays it.
-fn setup(welcome: &Welcome, daemon: SocketAddr, bind: Ipv4Addr) -> Result<Joined, String> {
-    let zone = welcome.zones.first().ok_or("loa granted no zone (are this speaker's zones SRTP zones in its config?)")?;
+/// A zone's grant as the speaker plays it: its keys ready for a gate.
+fn granted(zone: &ZoneGrant) -> Result<Granted, String> {
     let suite = Suite::from_sdp_name(&zone.suite).ok_or_else(|| format!("zone {} uses suite {}, unknown here", zone.name, zone.suite))?;
     let mut keys: Vec<&KeyGrant> = zone.keys.iter().collect();
     // The current key first: it makes the context, the others are added.
@@ -175,21 +187,34 @@ fn setup(welcome: &Welcome, daemon: SocketAddr, bind: Ipv4Addr) -> Result<Joined
     if keys.is_empty() {
         return Err(format!("zone {} came without keys", zone.name));
     }
-    let uplink_bytes = base64::engine::general_purpose::STANDARD.decode(&zone.uplink.key).map_err(|e| format!("an uplink key that is not base64: {e}"))?;
+    Ok(Granted {
+        name: zone.name.clone(),
+        ssrc: zone.ssrc,
+        payload_type: zone.pt,
+        crypto: CryptoAttribute { tag: 1, suite, keys },
+        group: zone.group,
+    })
+}
+
+/// The welcome as the speaker plays it.
+fn setup(welcome: &Welcome, daemon: SocketAddr, bind: Ipv4Addr) -> Result<Joined, String> {
+    let first = welcome.zones.first().ok_or("loa granted no zone (are this speaker's zones SRTP zones in its config?)")?;
+    let zones = welcome.zones.iter().map(granted).collect::<Result<Vec<_>, _>>()?;
+    // One uplink per session: every grant carries the same.
+    let suite = zones[0].crypto.suite;
+    let uplink_bytes = base64::engine::general_purpose::STANDARD.decode(&first.uplink.key).map_err(|e| format!("an uplink key that is not base64: {e}"))?;
     let uplink_key = MasterKey::from_bytes(suite, &uplink_bytes).map_err(|e| e.to_string())?;
-    let uplink = SrtpSender::new(zone.uplink.ssrc, uplink_key, None).map_err(|e| e.to_string())?;
+    let uplink = SrtpSender::new(first.uplink.ssrc, uplink_key, None).map_err(|e| e.to_string())?;
     let socket = UdpSocket::bind((bind, 0)).map_err(|e| format!("cannot open a UDP socket: {e}"))?;
     socket.set_read_timeout(Some(POLL)).map_err(|e| e.to_string())?;
     let (tx, control) = mpsc::channel();
     drop(tx);
     Ok(Joined {
-        zone: zone.name.clone(),
-        payload_type: zone.pt,
-        channels: zone.channels,
-        crypto: CryptoAttribute { tag: 1, suite, keys },
+        channels: first.channels,
+        zones,
         socket,
         daemon_udp: SocketAddr::new(daemon.ip(), welcome.udp_port),
-        uplink_ssrc: zone.uplink.ssrc,
+        uplink_ssrc: first.uplink.ssrc,
         uplink: Some(uplink),
         keepalive: Duration::from_millis(welcome.keepalive_ms.max(100)),
         control,
@@ -197,17 +222,15 @@ fn setup(welcome: &Welcome, daemon: SocketAddr, bind: Ipv4Addr) -> Result<Joined
     })
 }
 
-/// The reader thread: passes on `keys` for the zone played and the end.
-fn follow(mut tls: Tls, mut deframer: Deframer, zone: &str, suite: Suite, tx: &Sender<Control>, stop: &AtomicBool) {
+/// The reader thread: passes on keys, zone changes and the end.
+fn follow(mut tls: Tls, mut deframer: Deframer, mut suites: HashMap<String, Suite>, tx: &Sender<Control>, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         let control = match read_message(&mut tls, &mut deframer) {
             Ok(None) => continue,
-            Ok(Some(Message::Keys { zone: z, keys })) if z == zone => match keys.iter().map(|g| key_of(suite, g)).collect() {
-                Ok(keys) => Control::Keys(keys),
-                Err(e) => Control::Ended(format!("loa sent a key that is not valid: {e}")),
+            Ok(Some(message)) => match control_of(message, &mut suites) {
+                Some(control) => control,
+                None => continue,
             },
-            Ok(Some(Message::Bye { reason } | Message::Refused { reason })) => Control::Ended(format!("loa ended the session: {reason}")),
-            Ok(Some(_)) => continue,
             Err(e) => Control::Ended(e),
         };
         let end = matches!(control, Control::Ended(_));
@@ -218,4 +241,29 @@ fn follow(mut tls: Tls, mut deframer: Deframer, zone: &str, suite: Suite, tx: &S
     let _ = tls.write_all(&join::frame_message(&Message::Bye { reason: "speaker stopped".into() }));
     tls.conn.send_close_notify();
     let _ = tls.flush();
+}
+
+/// What a control message after the welcome means to the player; None
+/// for messages it has no use for (and keys of a zone it was not granted).
+/// `suites`: each granted zone's suite, which its keys are read in.
+fn control_of(message: Message, suites: &mut HashMap<String, Suite>) -> Option<Control> {
+    Some(match message {
+        Message::Keys { zone, keys } => {
+            let suite = *suites.get(&zone)?;
+            match keys.iter().map(|g| key_of(suite, g)).collect() {
+                Ok(keys) => Control::Keys { zone, keys },
+                Err(e) => Control::Ended(format!("loa sent a key that is not valid: {e}")),
+            }
+        }
+        Message::Zone(grant) => match granted(&grant) {
+            Ok(granted) => {
+                suites.insert(granted.name.clone(), granted.crypto.suite);
+                Control::Zone(granted)
+            }
+            Err(e) => Control::Ended(format!("loa sent a zone that is not valid: {e}")),
+        },
+        Message::ZoneGone { zone, reason } => Control::Gone { zone, reason },
+        Message::Bye { reason } | Message::Refused { reason } => Control::Ended(format!("loa ended the session: {reason}")),
+        _ => return None,
+    })
 }
