@@ -147,6 +147,15 @@ fn a_speaker_in_two_zones_hears_a_program_on_either_and_never_a_mix() {
 
 #[test]
 fn after_a_reload_moves_its_zone_a_joined_speaker_plays_the_next_program_without_rejoining() {
+    reload_moves_the_zone(&[], "unicast");
+}
+
+#[test]
+fn after_a_reload_moves_its_zone_a_multicast_speaker_follows_it_to_the_new_group() {
+    reload_moves_the_zone(&["--multicast-interface", "127.0.0.1"], "multicast");
+}
+
+fn reload_moves_the_zone(flags: &[&str], transport: &str) {
     require_netns();
     let dir = tempfile::tempdir().unwrap();
     let listen = format!("127.0.0.1:{}", unique_group().1);
@@ -156,8 +165,8 @@ fn after_a_reload_moves_its_zone_a_joined_speaker_plays_the_next_program_without
     write_tones_wav(&dir.path().join("media/tones.wav"), 48_000, 1, &tones);
     let credential = enrol(&daemon, "ba");
     let wav = dir.path().join("ba.wav");
-    let spk = Background::spawn("loa speaker", &mut speaker(&listen, &credential, &wav, &[]));
-    online(&daemon, "ba");
+    let spk = Background::spawn("loa speaker", &mut speaker(&listen, &credential, &wav, flags));
+    assert_eq!(online(&daemon, "ba")["transport"], transport);
 
     // z moves to another group: loa sends it anew (new SSRC, new keys).
     std::fs::write(&daemon.config, two_zone_config(dir.path(), &group(), &y, &listen)).unwrap();
@@ -170,13 +179,18 @@ fn after_a_reload_moves_its_zone_a_joined_speaker_plays_the_next_program_without
     play(&daemon, "z", "tones.wav");
     daemon.wait_idle(Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(online(&daemon, "ba")["transport"], "unicast");
+    assert_eq!(online(&daemon, "ba")["transport"], transport);
 
     let (_, stderr) = stopped(spk);
     let (rate, samples) = read_wav_mono(&wav);
     assert_tones(&tone_segments(rate, &samples, &TONES), &tones, 0.06, &format!("speaker after the reload ({stderr})"));
     assert!(stderr.contains("zone z changed"), "{stderr}");
     assert!(stderr.contains("rejected 0 "), "{stderr}");
+    let (multicast, unicast, _) = arrived(&stderr);
+    match transport {
+        "multicast" => assert!(multicast >= 145 && unicast == 0, "{stderr}"),
+        _ => assert!(unicast >= 145 && multicast == 0, "{stderr}"),
+    }
     let log = daemon.log_text();
     assert_eq!(log.matches("speaker joined").count(), 1, "one join, no rejoin: {log}");
 }
