@@ -418,6 +418,11 @@ pub struct SpeakerArgs {
     /// The speaker's credential file (from `loa speakers add --out`).
     #[arg(long, requires = "join")]
     pub credential: Option<PathBuf>,
+    /// With --join: this speaker takes multicast. loa then grants each zone
+    /// with its group, which the speaker joins on this interface address, and
+    /// sends it no unicast copy; keepalives still go to loa's port.
+    #[arg(long, requires = "join", value_name = "IP")]
+    pub multicast_interface: Option<Ipv4Addr>,
     /// Multicast group and RTP port, e.g. 239.255.0.1:5004.
     #[arg(long)]
     pub group: Option<SocketAddrV4>,

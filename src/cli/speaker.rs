@@ -41,6 +41,7 @@ fn options(args: SpeakerArgs) -> Result<SpeakerOptions, &'static str> {
         sdp,
         join,
         credential,
+        multicast_interface,
         group,
         interface,
         listen,
@@ -80,7 +81,11 @@ fn options(args: SpeakerArgs) -> Result<SpeakerOptions, &'static str> {
         drop_pct,
         seed,
         verbose,
-        join: join.zip(credential).map(|(daemon, credential)| crate::speaker::JoinOptions { daemon, credential }),
+        join: join.zip(credential).map(|(daemon, credential)| crate::speaker::JoinOptions {
+            daemon,
+            credential,
+            multicast: multicast_interface,
+        }),
     })
 }
 
@@ -112,5 +117,15 @@ mod tests {
     fn a_zero_report_interval_or_a_drop_over_100_percent_is_refused_in_words() {
         assert_eq!(options(parsed(&["--rtcp-interval", "0"])).unwrap_err(), "--rtcp-interval must be a positive number of seconds");
         assert_eq!(options(parsed(&["--drop", "150"])).unwrap_err(), "--drop must be a percentage from 0 to 100");
+    }
+
+    #[test]
+    fn multicast_interface_goes_with_join_only() {
+        let argv = ["loa", "speaker", "--join", "192.0.2.1:5300", "--credential", "c.toml", "--multicast-interface", "192.0.2.40"];
+        let Command::Speaker(args) = Cli::try_parse_from(argv).unwrap().command else { panic!() };
+        let join = options(args).unwrap().join.unwrap();
+        assert_eq!(join.multicast, Some("192.0.2.40".parse().unwrap()));
+        let alone = Cli::try_parse_from(["loa", "speaker", "--group", "239.255.0.1:5004", "--multicast-interface", "192.0.2.40"]);
+        assert!(alone.unwrap_err().to_string().contains("--join"));
     }
 }

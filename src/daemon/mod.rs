@@ -128,10 +128,12 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
         .collect::<Result<_, _>>()?;
     let zones_facts: Vec<tasks::sessions::ZoneFacts> = zones
         .iter()
-        .map(|z| tasks::sessions::ZoneFacts {
+        .zip(&config.zones)
+        .map(|(z, zone)| tasks::sessions::ZoneFacts {
             ssrc: z.session.ssrc,
             pt: z.session.payload_type,
             channels: config.audio.channels.count() as u8,
+            group: zone.group,
         })
         .collect();
     let zone_ssrcs: std::collections::HashMap<String, u32> = zones.iter().map(|z| (z.name.clone(), z.session.ssrc)).collect();
@@ -198,7 +200,7 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
             identity,
             health: health.clone(),
         };
-        let socket = tasks::sessions::start(sessions, parts)
+        let socket = tasks::sessions::start(sessions.clone(), parts)
             .await
             .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen for speakers on {listen}: {e}")))?;
         let _ = pacer.commands.send(pacer::Command::SetSpeakersSocket(socket));
@@ -233,6 +235,7 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
         zone_ssrcs,
         zone_names: config.zones.iter().map(|z| z.name.clone()).collect(),
         keys,
+        sessions,
     };
     let mut shell = Shell::new(core, parts, lanes.clone());
     tracing::info!(

@@ -7,23 +7,30 @@
 //! keepalives and open the NAT mapping the audio comes back through) and
 //! the unicast SRTP arrives on it, verified by the same gate as `--sdp`.
 //!
-//! A thread keeps reading the TLS connection: `keys` go to the gate (a
-//! revocation's fresh key arrives before the switch), `bye` or `refused`
+//! A thread keeps reading the TLS connection: `keys` go to the zone's gate
+//! (a revocation's fresh key arrives before the switch), `zone` and
+//! `zone_gone` (a reload) replace or remove a grant, `bye` or `refused`
 //! end the speaker with the reason.
 //!
-//! The TLS fallback (UDP does not get through): loa frames the zone's SRTP
+//! Every zone granted is received; which one plays is `zones`' rule. With
+//! `--multicast-interface` the hello says the speaker takes multicast: loa
+//! then grants each zone with its group, the speaker joins the groups on
+//! that interface and loa sends it no unicast copy; its keepalives still
+//! go to loa's UDP port (they keep it online). A group it cannot join
+//! ends the speaker with the reason (run it without the flag to get
+//! unicast instead).
+//!
+//! The TLS fallback (UDP does not get through): loa frames the zones' SRTP
 //! packets into the connection (RFC 4571) and says so with `transport`.
 //! The reader thread puts those packets in the same queue as the UDP
-//! socket's datagrams, so they meet the same gate (auth tag, replay
+//! sockets' datagrams, so they meet the same gates (auth tag, replay
 //! window, SSRC lock) and jitter buffer, and a packet that arrives both
 //! ways is a replay the second time. While the audio comes inside TLS the
 //! keepalives go both ways: inside TLS (they keep the speaker online) and
 //! by UDP (one that gets through wins unicast back); each copy is sealed
 //! on its own, so neither is a replay of the other.
-//!
-//! Plays the first zone the welcome grants; packets of its other zones
-//! arrive on the same socket and are refused by the gate (unknown SSRC).
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::path::PathBuf;
@@ -36,10 +43,11 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 
 use super::net::{Channel, Datagram};
+use super::zones::Granted;
 use super::SpeakerError;
 use crate::proto::speakers::SpeakerTransport;
 use crate::rtp::srtp::{CryptoAttribute, KeyParam, MasterKey, Mki, SrtpSender, Suite};
-use crate::speakers::join::{self, Deframer, KeyGrant, Message, Payload, Welcome};
+use crate::speakers::join::{self, Deframer, KeyGrant, Message, Payload, Welcome, ZoneGrant};
 use crate::speakers::Credential;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -58,14 +66,20 @@ pub struct JoinOptions {
     /// `HOST:PORT` of loa's `[speakers] listen`.
     pub daemon: String,
     pub credential: PathBuf,
+    /// The speaker takes multicast, joining groups on this interface.
+    pub multicast: Option<Ipv4Addr>,
 }
 
 /// What the TLS connection says after the welcome.
 #[derive(Debug)]
 pub enum Control {
-    /// New keys for the zone played (by MKI).
-    Keys(Vec<(Mki, MasterKey)>),
-    /// The zone's audio now comes inside TLS (true) or by UDP (false).
+    /// New keys for a zone (by MKI).
+    Keys { zone: String, keys: Vec<(Mki, MasterKey)> },
+    /// A zone granted anew or changed by a reload.
+    Zone(Granted),
+    /// A zone no longer granted, and why.
+    Gone { zone: String, reason: String },
+    /// The audio now comes inside TLS (true) or by UDP (false).
     Fallback(bool),
     /// The session ended: loa's reason, or the connection's fate.
     Ended(String),
@@ -73,10 +87,8 @@ pub enum Control {
 
 /// A joined session, ready to play.
 pub struct Joined {
-    pub zone: String,
-    pub payload_type: u8,
+    pub zones: Vec<Granted>,
     pub channels: u8,
-    pub crypto: CryptoAttribute,
     pub socket: UdpSocket,
     /// Where keepalives go: loa's address, the welcome's UDP port.
     pub daemon_udp: SocketAddr,
@@ -182,7 +194,7 @@ fn key_of(suite: Suite, grant: &KeyGrant) -> Result<(Mki, MasterKey), String> {
 }
 
 /// Connects, says hello and waits for the welcome (or the refusal). Audio
-/// that comes inside TLS is put in `datagrams`, as the UDP reader's is.
+/// that comes inside TLS is put in `datagrams`, as the UDP readers' is.
 pub fn join(options: &JoinOptions, bind: Ipv4Addr, datagrams: SyncSender<Datagram>) -> Result<Joined, SpeakerError> {
     let daemon = options.daemon.as_str();
     let text = std::fs::read_to_string(&options.credential)
@@ -200,7 +212,7 @@ pub fn join(options: &JoinOptions, bind: Ipv4Addr, datagrams: SyncSender<Datagra
     let tcp = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).map_err(|e| failed(daemon, e))?;
     tcp.set_read_timeout(Some(WELCOME_TIMEOUT)).map_err(|e| failed(daemon, e))?;
     let mut tls = rustls::StreamOwned::new(connection, tcp);
-    let hello = Message::Hello { version: join::VERSION, multicast: false, udp: true };
+    let hello = Message::Hello { version: join::VERSION, multicast: options.multicast.is_some(), udp: true };
     tls.write_all(&join::frame_message(&hello)).and_then(|()| tls.flush()).map_err(|e| failed(daemon, e))?;
     let mut deframer = Deframer::default();
     let welcome = match read_message(&mut tls, &mut deframer).map_err(|e| failed(daemon, e))? {
@@ -217,23 +229,23 @@ pub fn join(options: &JoinOptions, bind: Ipv4Addr, datagrams: SyncSender<Datagra
     let (out, uplink_rx) = mpsc::sync_channel(UPLINK_QUEUE);
     let stop = Arc::new(AtomicBool::new(false));
     let reader = {
-        let link = Link { zone: joined.zone.clone(), suite: joined.crypto.suite, daemon: addr, control: tx, datagrams, uplink: uplink_rx };
+        let suites = joined.zones.iter().map(|z| (z.name.clone(), z.crypto.suite)).collect();
+        let mut link = Link { suites, daemon: addr, control: tx, datagrams, uplink: uplink_rx };
         let stop = stop.clone();
         std::thread::Builder::new()
             .name("speaker-join".into())
-            .spawn(move || follow(tls, deframer, &link, &stop))
+            .spawn(move || follow(tls, deframer, &mut link, &stop))
             .map_err(SpeakerError::Thread)?
     };
-    let fallback = welcome.zones.first().is_some_and(|z| z.transport == SpeakerTransport::Tls);
+    let fallback = welcome.zones.iter().any(|z| z.transport == SpeakerTransport::Tls);
     joined.tls_uplink = Some(TlsUplink { out, active: fallback });
     joined.control = control;
     joined.reader = Some((stop, reader));
     Ok(joined)
 }
 
-/// The welcome as the speaker plays it.
-fn setup(welcome: &Welcome, daemon: SocketAddr, bind: Ipv4Addr) -> Result<Joined, String> {
-    let zone = welcome.zones.first().ok_or("loa granted no zone (are this speaker's zones SRTP zones in its config?)")?;
+/// A zone's grant as the speaker plays it: its keys ready for a gate.
+fn granted(zone: &ZoneGrant) -> Result<Granted, String> {
     let suite = Suite::from_sdp_name(&zone.suite).ok_or_else(|| format!("zone {} uses suite {}, unknown here", zone.name, zone.suite))?;
     let mut keys: Vec<&KeyGrant> = zone.keys.iter().collect();
     // The current key first: it makes the context, the others are added.
@@ -245,21 +257,34 @@ fn setup(welcome: &Welcome, daemon: SocketAddr, bind: Ipv4Addr) -> Result<Joined
     if keys.is_empty() {
         return Err(format!("zone {} came without keys", zone.name));
     }
-    let uplink_bytes = base64::engine::general_purpose::STANDARD.decode(&zone.uplink.key).map_err(|e| format!("an uplink key that is not base64: {e}"))?;
+    Ok(Granted {
+        name: zone.name.clone(),
+        ssrc: zone.ssrc,
+        payload_type: zone.pt,
+        crypto: CryptoAttribute { tag: 1, suite, keys },
+        group: zone.group,
+    })
+}
+
+/// The welcome as the speaker plays it.
+fn setup(welcome: &Welcome, daemon: SocketAddr, bind: Ipv4Addr) -> Result<Joined, String> {
+    let first = welcome.zones.first().ok_or("loa granted no zone (are this speaker's zones SRTP zones in its config?)")?;
+    let zones = welcome.zones.iter().map(granted).collect::<Result<Vec<_>, _>>()?;
+    // One uplink per session: every grant carries the same.
+    let suite = zones[0].crypto.suite;
+    let uplink_bytes = base64::engine::general_purpose::STANDARD.decode(&first.uplink.key).map_err(|e| format!("an uplink key that is not base64: {e}"))?;
     let uplink_key = MasterKey::from_bytes(suite, &uplink_bytes).map_err(|e| e.to_string())?;
-    let uplink = SrtpSender::new(zone.uplink.ssrc, uplink_key, None).map_err(|e| e.to_string())?;
+    let uplink = SrtpSender::new(first.uplink.ssrc, uplink_key, None).map_err(|e| e.to_string())?;
     let socket = UdpSocket::bind((bind, 0)).map_err(|e| format!("cannot open a UDP socket: {e}"))?;
     socket.set_read_timeout(Some(POLL)).map_err(|e| e.to_string())?;
     let (tx, control) = mpsc::channel();
     drop(tx);
     Ok(Joined {
-        zone: zone.name.clone(),
-        payload_type: zone.pt,
-        channels: zone.channels,
-        crypto: CryptoAttribute { tag: 1, suite, keys },
+        channels: first.channels,
+        zones,
         socket,
         daemon_udp: SocketAddr::new(daemon.ip(), welcome.udp_port),
-        uplink_ssrc: zone.uplink.ssrc,
+        uplink_ssrc: first.uplink.ssrc,
         uplink: Some(uplink),
         keepalive: Duration::from_millis(welcome.keepalive_ms.max(100)),
         control,
@@ -270,32 +295,28 @@ fn setup(welcome: &Welcome, daemon: SocketAddr, bind: Ipv4Addr) -> Result<Joined
 
 /// What the reader thread needs besides the connection.
 struct Link {
-    /// The zone played.
-    zone: String,
-    suite: Suite,
+    /// Each granted zone's suite, which its keys are read in.
+    suites: HashMap<String, Suite>,
     /// loa's address, as the fallback's datagrams' source.
     daemon: SocketAddr,
     control: Sender<Control>,
-    /// The player's queue, shared with the UDP reader.
+    /// The player's queue, shared with the UDP readers.
     datagrams: SyncSender<Datagram>,
     /// Sealed keepalives to write inside TLS.
     uplink: Receiver<Vec<u8>>,
 }
 
 /// What one frame from loa means for the player: a message for the loop,
-/// audio for the gate (stamped with its arrival), or nothing.
-fn route(frame: Frame, zone: &str, suite: Suite, daemon: SocketAddr, arrival: Instant) -> Option<Result<Control, Datagram>> {
-    let control = match frame {
-        Frame::Media(data) => return Some(Err(Datagram { channel: Channel::Rtp, arrival, from: daemon, data })),
-        Frame::Control(Message::Keys { zone: z, keys }) if z == zone => match keys.iter().map(|g| key_of(suite, g)).collect() {
-            Ok(keys) => Control::Keys(keys),
-            Err(e) => Control::Ended(format!("loa sent a key that is not valid: {e}")),
-        },
-        Frame::Control(Message::Transport { zone: z, transport }) if z == zone => Control::Fallback(transport == SpeakerTransport::Tls),
-        Frame::Control(Message::Bye { reason } | Message::Refused { reason }) => Control::Ended(format!("loa ended the session: {reason}")),
-        Frame::Control(_) => return None,
-    };
-    Some(Ok(control))
+/// audio for the gates (stamped with its arrival), or nothing.
+fn route(frame: Frame, suites: &mut HashMap<String, Suite>, daemon: SocketAddr, arrival: Instant) -> Option<Result<Control, Datagram>> {
+    match frame {
+        Frame::Media(data) => Some(Err(Datagram { channel: Channel::Rtp, arrival, from: daemon, data, multicast: false })),
+        // Said for each zone; the speaker's audio comes one way for all.
+        Frame::Control(Message::Transport { zone, transport }) if suites.contains_key(&zone) => {
+            Some(Ok(Control::Fallback(transport == SpeakerTransport::Tls)))
+        }
+        Frame::Control(message) => control_of(message, suites).map(Ok),
+    }
 }
 
 /// Writes the keepalives queued for TLS; Err when the connection failed.
@@ -310,21 +331,21 @@ fn write_uplink(tls: &mut Tls, uplink: &Receiver<Vec<u8>>) -> Result<(), String>
     }
 }
 
-/// The reader thread: passes on `keys` and `transport` for the zone
-/// played, the audio inside TLS, and the end; writes the keepalives
+/// The reader thread: passes on keys, zone changes, `transport` and the
+/// end, the audio inside TLS to the player's queue; writes the keepalives
 /// queued for TLS between reads (at most `POLL` late).
-fn follow(mut tls: Tls, mut deframer: Deframer, link: &Link, stop: &AtomicBool) {
+fn follow(mut tls: Tls, mut deframer: Deframer, link: &mut Link, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         let read = read_frame(&mut tls, &mut deframer);
         let arrival = Instant::now();
         let routed = match read.and_then(|frame| write_uplink(&mut tls, &link.uplink).map(|()| frame)) {
             Ok(None) => continue,
-            Ok(Some(frame)) => route(frame, &link.zone, link.suite, link.daemon, arrival),
+            Ok(Some(frame)) => route(frame, &mut link.suites, link.daemon, arrival),
             Err(e) => Some(Ok(Control::Ended(e))),
         };
         let control = match routed {
             None => continue,
-            // Dropped when the player is behind, as the UDP reader does.
+            // Dropped when the player is behind, as the UDP readers do.
             Some(Err(datagram)) => match link.datagrams.try_send(datagram) {
                 Ok(()) | Err(TrySendError::Full(_)) => continue,
                 Err(TrySendError::Disconnected(_)) => return,
@@ -341,6 +362,31 @@ fn follow(mut tls: Tls, mut deframer: Deframer, link: &Link, stop: &AtomicBool) 
     let _ = tls.write_all(&join::frame_message(&Message::Bye { reason: "speaker stopped".into() }));
     tls.conn.send_close_notify();
     let _ = tls.flush();
+}
+
+/// What a control message after the welcome means to the player; None
+/// for messages it has no use for (and keys of a zone it was not granted).
+/// `suites`: each granted zone's suite, which its keys are read in.
+fn control_of(message: Message, suites: &mut HashMap<String, Suite>) -> Option<Control> {
+    Some(match message {
+        Message::Keys { zone, keys } => {
+            let suite = *suites.get(&zone)?;
+            match keys.iter().map(|g| key_of(suite, g)).collect() {
+                Ok(keys) => Control::Keys { zone, keys },
+                Err(e) => Control::Ended(format!("loa sent a key that is not valid: {e}")),
+            }
+        }
+        Message::Zone(grant) => match granted(&grant) {
+            Ok(granted) => {
+                suites.insert(granted.name.clone(), granted.crypto.suite);
+                Control::Zone(granted)
+            }
+            Err(e) => Control::Ended(format!("loa sent a zone that is not valid: {e}")),
+        },
+        Message::ZoneGone { zone, reason } => Control::Gone { zone, reason },
+        Message::Bye { reason } | Message::Refused { reason } => Control::Ended(format!("loa ended the session: {reason}")),
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

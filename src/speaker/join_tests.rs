@@ -7,6 +7,11 @@ use crate::speaker::gate::{Gate, Rejected};
 
 const ZONE_SSRC: u32 = 7;
 
+/// The zones granted, as the reader thread holds them.
+fn suites() -> HashMap<String, Suite> {
+    HashMap::from([("thon-1".to_string(), Suite::AesCm128HmacSha1_80)])
+}
+
 fn daemon() -> SocketAddr {
     "203.0.113.10:5300".parse().unwrap()
 }
@@ -45,7 +50,7 @@ fn play(stream: &[u8], gate: &mut Gate) -> Result<Vec<u16>, String> {
     for piece in stream.chunks(7) {
         deframer.push(piece);
         while let Some(frame) = next_frame(&mut deframer) {
-            match route(frame?, "thon-1", Suite::AesCm128HmacSha1_80, daemon(), t) {
+            match route(frame?, &mut suites(), daemon(), t) {
                 Some(Err(mut datagram)) => {
                     assert_eq!((datagram.channel, datagram.from), (Channel::Rtp, daemon()));
                     if let Some(len) = gate.open(&mut datagram.data, false, datagram.arrival) {
@@ -104,15 +109,15 @@ fn a_frame_that_is_neither_audio_nor_a_message_ends_the_session_with_a_reason() 
 }
 
 #[test]
-fn transport_messages_for_the_zone_played_switch_the_fallback() {
+fn transport_messages_for_a_granted_zone_switch_the_fallback() {
     let t = Instant::now();
     let message = |zone: &str, transport| Frame::Control(Message::Transport { zone: zone.into(), transport });
-    let routed = |frame| match route(frame, "thon-1", Suite::AesCm128HmacSha1_80, daemon(), t) {
+    let routed = |frame| match route(frame, &mut suites(), daemon(), t) {
         Some(Ok(Control::Fallback(tls))) => Some(tls),
         None => None,
         other => panic!("{other:?}"),
     };
     assert_eq!(routed(message("thon-1", SpeakerTransport::Tls)), Some(true));
     assert_eq!(routed(message("thon-1", SpeakerTransport::Unicast)), Some(false));
-    assert_eq!(routed(message("thon-2", SpeakerTransport::Tls)), None, "another zone's");
+    assert_eq!(routed(message("thon-2", SpeakerTransport::Tls)), None, "a zone not granted");
 }

@@ -15,11 +15,13 @@ mod decode;
 mod gate;
 mod jitter;
 mod join;
+mod joined;
 mod net;
 mod output;
 mod report;
 mod sdp;
 mod stats;
+mod zones;
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
@@ -37,7 +39,7 @@ use decode::{FrameDecoder, Produced};
 use gate::Gate;
 pub use gate::Rejected;
 use jitter::{Arrival, JitterBuffer, Playout};
-use net::{Channel, Datagram, Readers};
+use net::{Channel, Datagram, Groups, Readers};
 use output::Output;
 use report::ReportTimer;
 use stats::ReceiverStats;
@@ -45,6 +47,7 @@ use stats::ReceiverStats;
 pub use output::OutputTarget;
 pub use report::MIN_INTERVAL as RTCP_MIN_INTERVAL;
 pub use join::JoinOptions;
+pub use joined::Arrived;
 pub use sdp::{SdpError, SdpStream};
 
 /// Default jitter buffer target.
@@ -190,6 +193,8 @@ pub struct SpeakerStats {
     pub ssrc: Option<u32>,
     /// SRTP stream: datagrams that failed verification, by reason.
     pub rejected: Option<Rejected>,
+    /// Joined: verified packets by the way they came.
+    pub arrived: Option<Arrived>,
 }
 
 impl fmt::Display for SpeakerStats {
@@ -220,6 +225,9 @@ impl fmt::Display for SpeakerStats {
                 r.unknown_ssrc,
                 r.malformed
             )?;
+        }
+        if let Some(a) = &self.arrived {
+            write!(f, "; {a}")?;
         }
         Ok(())
     }
@@ -290,19 +298,29 @@ pub fn run(options: SpeakerOptions, stop: Arc<AtomicBool>) -> Result<SpeakerStat
         None => None,
     };
     let plan = match &joined {
+        // Each zone's keys and payload type are in `zones`.
         Some(j) => Plan {
             group: None,
             interface: Ipv4Addr::UNSPECIFIED,
-            payload_type: Some(j.payload_type),
+            payload_type: None,
             channels: usize::from(options.channels.unwrap_or(j.channels)),
             rtcp_port: None,
-            crypto: Some(j.crypto.clone()),
+            crypto: None,
         },
         None => plan(&options)?,
     };
     if let Some(j) = &joined {
         readers.spawn(j.socket.try_clone().map_err(SpeakerError::Thread)?, Channel::Rtp).map_err(SpeakerError::Thread)?;
     }
+    let mut groups = match (&joined, options.join.as_ref().and_then(|o| o.multicast)) {
+        (Some(j), Some(interface)) => {
+            let mut groups = Groups::new(interface);
+            let wanted: Vec<SocketAddrV4> = j.zones.iter().filter_map(|z| z.group).collect();
+            groups.follow(&wanted, &mut readers).map_err(|(group, source)| SpeakerError::Join { group, interface, source })?;
+            Some(groups)
+        }
+        _ => None,
+    };
     if let Some(group) = plan.group {
         let socket = net::listener(group, plan.interface).map_err(|source| SpeakerError::Join {
             group,
@@ -363,6 +381,10 @@ pub fn run(options: SpeakerOptions, stop: Arc<AtomicBool>) -> Result<SpeakerStat
         None => gate.as_ref().and_then(|g| g.report_sender(report_ssrc)),
     };
     let mut speaker = Speaker {
+        zones: joined.as_ref().map(|j| zones::JoinedZones::new(j.zones.clone())),
+        groups: groups.take(),
+        readers,
+        arrived: Arrived::default(),
         gate,
         buffer: JitterBuffer::new(options.jitter),
         decoder,
@@ -404,16 +426,23 @@ pub fn run(options: SpeakerOptions, stop: Arc<AtomicBool>) -> Result<SpeakerStat
     );
 
     if let Some(j) = &mut joined {
-        eprintln!("loa speaker: joined loa as zone {}'s speaker; keepalives to {} every {} ms", j.zone, j.daemon_udp, j.keepalive.as_millis());
+        let names: Vec<&str> = j.zones.iter().map(|z| z.name.as_str()).collect();
+        let how = if speaker.groups.is_some() { "multicast" } else { "unicast" };
+        eprintln!(
+            "loa speaker: joined loa for zone(s) {} by {how}; keepalives to {} every {} ms",
+            names.join(", "),
+            j.daemon_udp,
+            j.keepalive.as_millis()
+        );
         speaker.control = Some(std::mem::replace(&mut j.control, std::sync::mpsc::channel().1));
         // The first keepalive at once: it binds the unicast.
         speaker.send_report(now);
     }
     let result = speaker.run_loop(&datagrams, &stop, options.verbose);
     speaker.send_bye();
+    let Speaker { output, readers, .. } = speaker;
     drop(readers);
     drop(joined);
-    let Speaker { output, .. } = speaker;
     let finished = output.finish();
     let stats = result?;
     finished?;
@@ -427,6 +456,12 @@ const FLUSH_EVERY: Duration = Duration::from_secs(1);
 const PRINT_EVERY: Duration = Duration::from_secs(10);
 
 struct Speaker {
+    /// Joined: every granted zone behind its own gate, and which plays.
+    zones: Option<zones::JoinedZones>,
+    /// Joined with `--multicast-interface`: the groups it is in.
+    groups: Option<Groups>,
+    readers: Readers,
+    arrived: Arrived,
     buffer: JitterBuffer,
     decoder: FrameDecoder,
     /// Interleaved channels of the decoded audio.
@@ -512,33 +547,6 @@ impl Speaker {
         Ok(self.snapshot())
     }
 
-    /// Joined: new keys go to the gate; the session's end ends the play.
-    fn follow_control(&mut self) -> Result<(), SpeakerError> {
-        let Some(control) = &self.control else { return Ok(()) };
-        let mut report_now = false;
-        while let Ok(message) = control.try_recv() {
-            match message {
-                join::Control::Keys(keys) => {
-                    if let Some(gate) = self.gate.as_mut() {
-                        keys.into_iter().for_each(|(mki, key)| gate.add_key(key, mki));
-                    }
-                }
-                join::Control::Fallback(tls) => {
-                    if let Some(uplink) = self.tls_uplink.as_mut() {
-                        uplink.active = tls;
-                    }
-                    report_now |= tls;
-                }
-                join::Control::Ended(reason) => return Err(SpeakerError::JoinFailed(reason)),
-            }
-        }
-        // At once: the keepalive inside TLS is what shows it online.
-        if report_now {
-            self.send_report(Instant::now());
-        }
-        Ok(())
-    }
-
     fn snapshot(&self) -> SpeakerStats {
         let counters = self.buffer.counters();
         let mut stats = self.stats.clone();
@@ -555,7 +563,8 @@ impl Speaker {
             .as_ref()
             .map_or(Duration::ZERO, |s| s.jitter_duration());
         stats.ssrc = self.buffer.ssrc();
-        stats.rejected = self.gate.as_ref().map(|g| g.rejected);
+        stats.rejected = self.zones.as_ref().map(zones::JoinedZones::rejected).or(self.gate.as_ref().map(|g| g.rejected));
+        stats.arrived = self.zones.as_ref().map(|z| Arrived { not_played: z.not_played, ..self.arrived });
         stats
     }
 
@@ -563,7 +572,11 @@ impl Speaker {
         if self.rtcp_mux && crate::rtp::srtp::is_rtcp(&datagram.data) {
             datagram.channel = Channel::Rtcp;
         }
-        if let Some(gate) = self.gate.as_mut() {
+        if self.zones.is_some() {
+            if !self.open_joined(&mut datagram) {
+                return;
+            }
+        } else if let Some(gate) = self.gate.as_mut() {
             // Only what verifies goes on; the rest is counted, nothing else.
             let rtcp = datagram.channel == Channel::Rtcp;
             match gate.open(&mut datagram.data, rtcp, datagram.arrival) {

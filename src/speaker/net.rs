@@ -38,6 +38,8 @@ pub struct Datagram {
     pub arrival: Instant,
     pub from: SocketAddr,
     pub data: Vec<u8>,
+    /// It came to a socket joined to a multicast group (else unicast).
+    pub multicast: bool,
 }
 
 /// A UDP socket listening on `addr`, joined to it on `interface` when it is
@@ -66,6 +68,50 @@ pub fn report_socket(bind: Ipv4Addr, interface: Ipv4Addr) -> io::Result<UdpSocke
     Ok(socket.into())
 }
 
+/// The groups a joined speaker takes its zones from, each with its RTP
+/// socket and its RTCP one (port + 1: the zone's Sender Reports). A group
+/// no zone needs any more is left; its reader thread then hears nothing
+/// and ends with the others.
+pub struct Groups {
+    interface: Ipv4Addr,
+    joined: std::collections::HashMap<SocketAddrV4, Vec<UdpSocket>>,
+}
+
+impl Groups {
+    pub fn new(interface: Ipv4Addr) -> Groups {
+        Groups { interface, joined: Default::default() }
+    }
+
+    pub fn interface(&self) -> Ipv4Addr {
+        self.interface
+    }
+
+    /// Joins the groups of `wanted` not joined yet and leaves the others;
+    /// the group that could not be joined, and why.
+    pub fn follow(&mut self, wanted: &[SocketAddrV4], readers: &mut Readers) -> Result<(), (SocketAddrV4, io::Error)> {
+        let gone: Vec<SocketAddrV4> = self.joined.keys().filter(|g| !wanted.contains(g)).copied().collect();
+        for group in gone {
+            for socket in self.joined.remove(&group).unwrap_or_default() {
+                let _ = socket2::SockRef::from(&socket).leave_multicast_v4(group.ip(), &self.interface);
+            }
+        }
+        for &group in wanted {
+            if self.joined.contains_key(&group) {
+                continue;
+            }
+            let rtcp = SocketAddrV4::new(*group.ip(), group.port().wrapping_add(1));
+            let mut sockets = Vec::new();
+            for (addr, channel) in [(group, Channel::Rtp), (rtcp, Channel::Rtcp)] {
+                let socket = listener(addr, self.interface).map_err(|e| (addr, e))?;
+                sockets.push(socket.try_clone().map_err(|e| (addr, e))?);
+                readers.spawn(socket, channel).map_err(|e| (addr, e))?;
+            }
+            self.joined.insert(group, sockets);
+        }
+        Ok(())
+    }
+}
+
 /// Threads reading sockets into one queue, stopped and joined on drop.
 pub struct Readers {
     done: Arc<AtomicBool>,
@@ -92,13 +138,15 @@ impl Readers {
     pub fn spawn(&mut self, socket: UdpSocket, channel: Channel) -> io::Result<()> {
         let done = self.done.clone();
         let sender = self.sender.clone().expect("readers not yet dropped");
+        // Listening sockets of a group are bound to its address.
+        let multicast = socket.local_addr().is_ok_and(|a| a.ip().is_multicast());
         let name = match channel {
             Channel::Rtp => "speaker-rtp",
             Channel::Rtcp => "speaker-rtcp",
         };
         let thread = std::thread::Builder::new()
             .name(name.into())
-            .spawn(move || read_loop(&socket, channel, &sender, &done))?;
+            .spawn(move || read_loop(&socket, channel, multicast, &sender, &done))?;
         self.threads.push(thread);
         Ok(())
     }
@@ -117,6 +165,7 @@ impl Drop for Readers {
 fn read_loop(
     socket: &UdpSocket,
     channel: Channel,
+    multicast: bool,
     sender: &SyncSender<Datagram>,
     done: &AtomicBool,
 ) {
@@ -131,6 +180,7 @@ fn read_loop(
                     arrival: Instant::now(),
                     from,
                     data: buf[..len].to_vec(),
+                    multicast,
                 };
                 match sender.try_send(datagram) {
                     Ok(()) | Err(TrySendError::Full(_)) => {}

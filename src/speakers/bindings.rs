@@ -14,6 +14,11 @@
 //! TLS its keepalives arrive inside the connection and only say it is
 //! alive: they never give it an address.
 //!
+//! A speaker that takes multicast gets its zones from their groups and is
+//! never a unicast target, but its keepalives go to the same port: they
+//! make it online (transport multicast) and N missed ones make it offline,
+//! exactly as for a unicast speaker; its address is only shown.
+//!
 //! Must not touch: sockets, keys, the clock (time comes in as `now`).
 
 use std::collections::BTreeMap;
@@ -49,6 +54,8 @@ pub enum Change {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Binding {
     zones: Vec<String>,
+    /// It said it takes multicast: its zones come from their groups.
+    multicast: bool,
     joined_at: Instant,
     transport: Option<SpeakerTransport>,
     address: Option<SocketAddr>,
@@ -75,10 +82,9 @@ impl Bindings {
     }
 
     /// A speaker's TLS session was admitted. A speaker that can receive
-    /// multicast is served by its group and never needs a binding.
+    /// multicast is served by its group and never becomes a unicast target.
     pub fn joined(&mut self, speaker: &str, zones: Vec<String>, multicast: bool, now: Instant) {
-        let transport = multicast.then_some(SpeakerTransport::Multicast);
-        let binding = Binding { zones, joined_at: now, transport, address: None, last_heard: None };
+        let binding = Binding { zones, multicast, joined_at: now, transport: None, address: None, last_heard: None };
         self.speakers.insert(speaker.to_string(), binding);
     }
 
@@ -106,12 +112,10 @@ impl Bindings {
     pub fn heard(&mut self, speaker: &str, from: SocketAddr, now: Instant) -> Option<Change> {
         let binding = self.speakers.get_mut(speaker)?;
         binding.last_heard = Some(now);
-        if binding.transport == Some(SpeakerTransport::Multicast) {
-            return None;
-        }
+        let transport = if binding.multicast { SpeakerTransport::Multicast } else { SpeakerTransport::Unicast };
         let previous = binding.address.replace(from);
-        let was = binding.transport.replace(SpeakerTransport::Unicast);
-        (previous != Some(from) || was != Some(SpeakerTransport::Unicast))
+        let was = binding.transport.replace(transport);
+        (previous != Some(from) || was != Some(transport))
             .then(|| Change::Adopted { speaker: speaker.to_string(), address: from, previous })
     }
 
@@ -142,8 +146,8 @@ impl Bindings {
         self.speakers
             .values()
             .filter_map(|b| match (b.transport, b.last_heard) {
-                (Some(SpeakerTransport::Unicast), Some(last)) => Some(last + self.drop_after()),
-                (None, _) => Some(b.joined_at + self.timing.fallback_after),
+                (Some(SpeakerTransport::Unicast | SpeakerTransport::Multicast), Some(last)) => Some(last + self.drop_after()),
+                (None, _) if !b.multicast => Some(b.joined_at + self.timing.fallback_after),
                 _ => None,
             })
             .min()
@@ -156,12 +160,13 @@ impl Bindings {
         let mut changes = Vec::new();
         for (name, b) in &mut self.speakers {
             match (b.transport, b.last_heard) {
-                (Some(SpeakerTransport::Unicast), Some(last)) if now >= last + drop_after => {
+                (Some(SpeakerTransport::Unicast | SpeakerTransport::Multicast), Some(last)) if now >= last + drop_after => {
                     b.transport = None;
                     b.joined_at = now;
                     changes.push(Change::Dropped { speaker: name.clone(), address: b.address.take() });
                 }
-                (None, _) if now >= b.joined_at + self.timing.fallback_after => {
+                // Nothing to carry in TLS for a multicast speaker.
+                (None, _) if !b.multicast && now >= b.joined_at + self.timing.fallback_after => {
                     b.transport = Some(SpeakerTransport::Tls);
                     changes.push(Change::FellBackToTls { speaker: name.clone() });
                 }
@@ -192,6 +197,17 @@ impl Bindings {
     /// The zones of `speaker` (whose targets a change touches).
     pub fn zones(&self, speaker: &str) -> &[String] {
         self.speakers.get(speaker).map_or(&[], |b| &b.zones)
+    }
+
+    /// A reload changed which of its zones are served: `zones` from now
+    /// on; the zones it had before (whose targets change too).
+    pub fn set_zones(&mut self, speaker: &str, zones: Vec<String>) -> Vec<String> {
+        self.speakers.get_mut(speaker).map_or_else(Vec::new, |b| std::mem::replace(&mut b.zones, zones))
+    }
+
+    /// Whether `speaker` takes its zones by multicast.
+    pub fn multicast(&self, speaker: &str) -> bool {
+        self.speakers.get(speaker).is_some_and(|b| b.multicast)
     }
 
     pub fn seen(&self, speaker: &str) -> Option<Seen> {

@@ -92,14 +92,49 @@ fn no_udp_after_joining_falls_back_to_tls_and_udp_later_wins_back() {
 }
 
 #[test]
-fn a_multicast_speaker_is_never_a_unicast_target() {
+fn a_multicast_speaker_is_never_a_unicast_target_and_never_falls_back_to_tls() {
     let t0 = Instant::now();
     let mut b = bindings();
     b.joined("xa-dong", zones(), true, t0);
-    assert_eq!(b.heard("xa-dong", addr("192.0.2.7:5004"), t0), None);
+    assert_eq!(b.poll_timeout(), None, "no keepalive yet, and no fallback to wait for");
+    assert_eq!(b.handle_timeout(t0 + Duration::from_secs(60)), []);
+    let change = b.heard("xa-dong", addr("192.0.2.7:5004"), t0);
+    assert_eq!(change, Some(Change::Adopted { speaker: "xa-dong".into(), address: addr("192.0.2.7:5004"), previous: None }));
+    assert_eq!(b.heard("xa-dong", addr("192.0.2.7:5004"), t0 + KEEPALIVE), None);
     assert_eq!(b.unicast_targets("thon-1"), []);
-    assert_eq!(b.poll_timeout(), None);
-    assert_eq!(b.seen("xa-dong").unwrap().last_heard, Some(t0), "its reports still count as heard");
+    let seen = b.seen("xa-dong").unwrap();
+    assert_eq!((seen.transport, seen.last_heard), (Some(SpeakerTransport::Multicast), Some(t0 + KEEPALIVE)));
+    assert!(b.multicast("xa-dong"));
+}
+
+#[test]
+fn a_multicast_speaker_goes_offline_after_n_missed_keepalives_and_online_with_the_next() {
+    let t0 = Instant::now();
+    let mut b = bindings();
+    b.joined("xa-dong", zones(), true, t0);
+    b.heard("xa-dong", addr("192.0.2.7:5004"), t0);
+    let due = b.poll_timeout().unwrap();
+    assert_eq!(due, t0 + KEEPALIVE * 3 + KEEPALIVE / 2);
+    assert_eq!(b.handle_timeout(due), [Change::Dropped { speaker: "xa-dong".into(), address: Some(addr("192.0.2.7:5004")) }]);
+    assert_eq!(b.seen("xa-dong").unwrap().transport, None);
+    assert_eq!(b.handle_timeout(due + Duration::from_secs(60)), [], "offline, and still no fallback");
+    assert!(b.heard("xa-dong", addr("192.0.2.7:5004"), due + KEEPALIVE).is_some());
+    assert_eq!(b.seen("xa-dong").unwrap().transport, Some(SpeakerTransport::Multicast));
+    assert_eq!(b.unicast_targets("thon-1"), []);
+}
+
+#[test]
+fn a_reload_changes_which_zones_a_unicast_speaker_is_a_target_of() {
+    let t0 = Instant::now();
+    let mut b = bindings();
+    b.joined("xa-dong", vec!["thon-1".into(), "thon-2".into()], false, t0);
+    b.heard("xa-dong", addr("203.0.113.9:40112"), t0);
+    assert_eq!(b.unicast_targets("thon-2"), [addr("203.0.113.9:40112")]);
+    let before = b.set_zones("xa-dong", vec!["thon-1".into(), "thon-3".into()]);
+    assert_eq!(before, ["thon-1", "thon-2"]);
+    assert_eq!(b.unicast_targets("thon-2"), []);
+    assert_eq!(b.unicast_targets("thon-3"), [addr("203.0.113.9:40112")]);
+    assert_eq!(b.set_zones("stranger", vec!["thon-1".into()]), Vec::<String>::new());
 }
 
 #[test]

@@ -61,7 +61,8 @@ pub struct ZoneGrant {
     pub channels: u8,
     /// `AES_CM_128_HMAC_SHA1_80` or `AEAD_AES_128_GCM`.
     pub suite: String,
-    /// The multicast group, when the speaker said it can receive it.
+    /// The multicast group, when the speaker said it can receive it
+    /// (`transport` is then `multicast` and no unicast copy is sent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<std::net::SocketAddrV4>,
     pub transport: SpeakerTransport,
@@ -92,6 +93,12 @@ pub enum Message {
     Keys { zone: String, keys: Vec<KeyGrant> },
     /// loa → speaker: a zone now arrives another way.
     Transport { zone: String, transport: SpeakerTransport },
+    /// loa → speaker: a zone granted anew or changed by a reload (a new
+    /// SSRC and keys, another group); it replaces any grant of that name.
+    Zone(ZoneGrant),
+    /// loa → speaker: a zone it no longer gets (removed by a reload, or
+    /// now plain RTP, which joined speakers never play).
+    ZoneGone { zone: String, reason: String },
     /// loa → speaker: not admitted; the connection closes after this.
     Refused { reason: String },
     /// Either side: the session ends.

@@ -1,22 +1,21 @@
 use super::*;
 
+fn grant() -> ZoneGrant {
+    ZoneGrant {
+        name: "thon-1".into(),
+        ssrc: 0x1234_5678,
+        pt: 96,
+        channels: 1,
+        suite: "AES_CM_128_HMAC_SHA1_80".into(),
+        group: None,
+        transport: SpeakerTransport::Unicast,
+        keys: vec![KeyGrant { mki: 1, key: "a2V5".into(), current: true }, KeyGrant { mki: 2, key: "bmV4dA==".into(), current: false }],
+        uplink: Uplink { ssrc: 7, key: "dXA=".into() },
+    }
+}
+
 fn welcome() -> Message {
-    Message::Welcome(Welcome {
-        speaker: "xa-dong".into(),
-        keepalive_ms: 15_000,
-        udp_port: 5300,
-        zones: vec![ZoneGrant {
-            name: "thon-1".into(),
-            ssrc: 0x1234_5678,
-            pt: 96,
-            channels: 1,
-            suite: "AES_CM_128_HMAC_SHA1_80".into(),
-            group: None,
-            transport: SpeakerTransport::Unicast,
-            keys: vec![KeyGrant { mki: 1, key: "a2V5".into(), current: true }, KeyGrant { mki: 2, key: "bmV4dA==".into(), current: false }],
-            uplink: Uplink { ssrc: 7, key: "dXA=".into() },
-        }],
-    })
+    Message::Welcome(Welcome { speaker: "xa-dong".into(), keepalive_ms: 15_000, udp_port: 5300, zones: vec![grant()] })
 }
 
 #[test]
@@ -26,6 +25,8 @@ fn every_message_round_trips_through_a_frame() {
         welcome(),
         Message::Keys { zone: "thon-1".into(), keys: vec![KeyGrant { mki: 3, key: "eA==".into(), current: false }] },
         Message::Transport { zone: "thon-1".into(), transport: SpeakerTransport::Tls },
+        Message::Zone(ZoneGrant { group: Some("239.255.0.1:5004".parse().unwrap()), transport: SpeakerTransport::Multicast, ..grant() }),
+        Message::ZoneGone { zone: "thon-1".into(), reason: "removed from the config".into() },
         Message::Refused { reason: "revoked".into() },
         Message::Bye { reason: "shutting down".into() },
     ];
@@ -40,6 +41,38 @@ fn every_message_round_trips_through_a_frame() {
 fn hello_reads_as_the_speaker_writes_it() {
     let payload = br#"{"type":"hello","version":1,"multicast":true,"udp":false}"#;
     assert_eq!(parse(payload).unwrap(), Payload::Control(Message::Hello { version: 1, multicast: true, udp: false }));
+}
+
+#[test]
+fn a_zone_change_reads_as_loa_writes_it() {
+    let payload = br#"{"type":"zone","name":"thon-1","ssrc":305419896,"pt":96,"channels":1,"suite":"AES_CM_128_HMAC_SHA1_80","group":"239.255.0.1:5004","transport":"multicast","keys":[{"mki":1,"key":"a2V5","current":true},{"mki":2,"key":"bmV4dA==","current":false}],"uplink":{"ssrc":7,"key":"dXA="}}"#;
+    let expected = ZoneGrant { group: Some("239.255.0.1:5004".parse().unwrap()), transport: SpeakerTransport::Multicast, ..grant() };
+    assert_eq!(parse(payload).unwrap(), Payload::Control(Message::Zone(expected)));
+    let gone = br#"{"type":"zone_gone","zone":"thon-1","reason":"removed from the config"}"#;
+    assert_eq!(
+        parse(gone).unwrap(),
+        Payload::Control(Message::ZoneGone { zone: "thon-1".into(), reason: "removed from the config".into() })
+    );
+}
+
+#[test]
+fn a_bad_zone_change_is_refused_with_the_reason() {
+    for (payload, words) in [
+        (&br#"{"type":"zone","name":"thon-1"}"#[..], "missing field `ssrc`"),
+        (
+            br#"{"type":"zone","name":"a","ssrc":1,"pt":96,"channels":1,"suite":"s","group":"239.255.0.1","transport":"multicast","keys":[],"uplink":{"ssrc":7,"key":"dXA="}}"#,
+            "invalid IPv4 socket address",
+        ),
+        (
+            br#"{"type":"zone","name":"a","ssrc":1,"pt":96,"channels":1,"suite":"s","transport":"carrier-pigeon","keys":[],"uplink":{"ssrc":7,"key":"dXA="}}"#,
+            "carrier-pigeon",
+        ),
+        (br#"{"type":"zone_gone","zone":"a"}"#, "missing field `reason`"),
+        (br#"{"type":"zone_gone","zone":7,"reason":"x"}"#, "invalid type"),
+    ] {
+        let JoinError::BadControl(why) = parse(payload).unwrap_err() else { panic!() };
+        assert!(why.contains(words), "{why}");
+    }
 }
 
 #[test]

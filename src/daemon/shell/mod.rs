@@ -87,6 +87,8 @@ pub struct Parts {
     pub zone_ssrcs: HashMap<String, u32>,
     pub zone_names: Vec<String>,
     pub keys: crate::daemon::tasks::keys::KeysHandle,
+    /// Joined speakers learn of zones a reload adds, changes or removes.
+    pub sessions: crate::daemon::tasks::sessions::SessionsHandle,
 }
 
 struct LiveConn {
@@ -245,6 +247,7 @@ impl Shell {
                     if let Some(name) = self.parts.zone_names.get(zone.index()) {
                         self.parts.zone_ssrcs.remove(name);
                         self.parts.keys.remove_zone(name);
+                        self.parts.sessions.zone_retired(name);
                     }
                 }
                 match links::pacer_command(cmd, frames) {
@@ -272,7 +275,18 @@ impl Shell {
                 debug_assert_eq!(zone.index(), self.parts.zone_names.len());
                 self.parts.zone_names.push(config.name.clone());
                 self.parts.zone_ssrcs.insert(config.name.clone(), spec.session.ssrc);
+                let facts = crate::daemon::tasks::sessions::ZoneFacts {
+                    ssrc: spec.session.ssrc,
+                    pt: spec.session.payload_type,
+                    channels: audio.channels.count() as u8,
+                    group: config.group,
+                };
+                let silent = spec.rtp_targets.is_empty();
                 self.send_pacer(pacer::Command::AddZone(spec));
+                // After the pacer has it: the speakers' targets follow.
+                if !silent {
+                    self.parts.sessions.zone_added(&config.name, facts);
+                }
             }
             Effect::Spawn { program, worker } => return self.spawn(program, worker),
             Effect::StopWorker { program } => {

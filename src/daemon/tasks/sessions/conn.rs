@@ -1,9 +1,16 @@
 //! One speaker's TLS connection: handshake, `hello`, admission (asked of
 //! the speakers thread, which keeps the enrolments and writes the audit),
-//! then `welcome`, `keys` whenever one of its zones' rings changes, and
-//! `bye` when it is revoked or replaced. In the TLS fallback it also
-//! carries `transport` messages, the zones' SRTP packets out and the
+//! then `welcome`, `keys` whenever one of its zones' rings changes,
+//! `zone` / `zone_gone` when a reload adds, changes or removes one of its
+//! zones, and `bye` when it is revoked or replaced. In the TLS fallback it
+//! also carries `transport` messages, the zones' SRTP packets out and the
 //! speaker's SRTCP keepalives in, all RFC 4571 framed.
+//!
+//! A speaker whose hello says `multicast` gets every zone with its group
+//! and transport multicast, and no unicast copy: the pacer already sends
+//! each zone to its group. Every loa zone has a group, so there is no zone
+//! it must get unicast; a speaker that cannot take multicast joins without
+//! saying it can.
 //!
 //! A slow or hostile peer costs a bounded amount: the handshake and the
 //! hello each have `STEP_TIMEOUT`, every write `STEP_TIMEOUT`, a frame is
@@ -15,7 +22,7 @@
 //! handshakes and these refusals are logged rate-limited.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -46,6 +53,63 @@ pub struct ZoneFacts {
     pub ssrc: u32,
     pub pt: u8,
     pub channels: u8,
+    /// Its multicast group and RTP port, for speakers that take multicast.
+    pub group: SocketAddrV4,
+}
+
+/// What a speaker was last told of one of its zones: enough to see what a
+/// reload (SSRC, group) or a key change (the MKIs) altered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Told {
+    ssrc: u32,
+    group: Option<SocketAddrV4>,
+    mkis: (u32, u32),
+}
+
+/// What the session grants of `zone` now, or why it grants nothing (the
+/// zone is gone from the config, or plain RTP).
+fn grant_now(sessions: &SessionsHandle, parts: &ListenerParts, zone: &str, transport: SpeakerTransport, uplink: &Uplink) -> Result<(ZoneGrant, Told), String> {
+    let Some(facts) = sessions.zone_facts(zone) else {
+        return Err(format!("zone {zone} is no longer in loa's config"));
+    };
+    let Some(keys) = parts.keys.keys(zone) else {
+        return Err(format!("zone {zone} is plain RTP (security = \"none\"); joined speakers play only SRTP zones"));
+    };
+    let group = (transport == SpeakerTransport::Multicast).then_some(facts.group);
+    let grant = ZoneGrant {
+        name: zone.to_string(),
+        ssrc: facts.ssrc,
+        pt: facts.pt,
+        channels: facts.channels,
+        suite: keys.suite.sdp_name().to_string(),
+        group,
+        transport,
+        keys: Ring::from_zone_keys(facts.ssrc, &keys).grants(),
+        uplink: uplink.clone(),
+    };
+    Ok((grant, Told { ssrc: facts.ssrc, group, mkis: mkis(&keys) }))
+}
+
+/// What to tell a speaker about one of its zones, given what it was told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Tell {
+    Nothing,
+    /// New SSRC or group (sent anew), or a zone it did not have.
+    Zone(ZoneGrant),
+    /// Only the ring moved on.
+    Keys(ZoneGrant),
+    Gone(String),
+}
+
+fn tell(told: Option<Told>, now: Result<(ZoneGrant, Told), String>) -> Tell {
+    match (told, now) {
+        (None, Err(_)) => Tell::Nothing,
+        (Some(_), Err(why)) => Tell::Gone(why),
+        (None, Ok((grant, _))) => Tell::Zone(grant),
+        (Some(old), Ok((grant, new))) if (old.ssrc, old.group) != (new.ssrc, new.group) => Tell::Zone(grant),
+        (Some(old), Ok((grant, new))) if old.mkis != new.mkis => Tell::Keys(grant),
+        (Some(_), Ok(_)) => Tell::Nothing,
+    }
 }
 
 pub(super) async fn accept(sessions: SessionsHandle, tcp: tokio::net::TcpListener, parts: ListenerParts) {
@@ -224,8 +288,12 @@ async fn session(
         Ok(Err(e)) => Err(e),
         Err(_) => Err(format!("no hello within {} s", STEP_TIMEOUT.as_secs())),
     };
+    let mut multicast = false;
     let hello_ok = match hello {
-        Ok(Message::Hello { version, udp, .. }) if version == join::VERSION => Ok(udp),
+        Ok(Message::Hello { version, multicast: m, udp }) if version == join::VERSION => {
+            multicast = m;
+            Ok(udp)
+        }
         Ok(Message::Hello { version, .. }) => {
             Err(format!("this loa speaks join protocol version {}, the speaker {version}", join::VERSION))
         }
@@ -280,25 +348,25 @@ async fn session(
     // (and sent unless the MKIs are the ones granted).
     let mut keys_rx = parts.keys.subscribe();
     keys_rx.borrow_and_update();
-    let mut sent: HashMap<String, (u32, u32)> = HashMap::new();
+    let mut catalog_rx = sessions.watch_catalog();
+    catalog_rx.borrow_and_update();
+    let mut told: HashMap<String, Told> = HashMap::new();
     let mut grants = Vec::new();
+    // How the welcome says each zone comes; the fallback may later move a
+    // unicast speaker inside TLS and back (`transport` messages).
+    let granted = match (multicast, udp) {
+        (true, _) => SpeakerTransport::Multicast,
+        (false, true) => SpeakerTransport::Unicast,
+        (false, false) => SpeakerTransport::Tls,
+    };
     for zone in &zones {
-        let (Some(facts), Some(keys)) = (parts.zones.get(zone), parts.keys.keys(zone)) else {
-            tracing::warn!(speaker = %name, zone = %zone, "zone not served to joined speakers: gone from the config, or plain RTP");
-            continue;
-        };
-        sent.insert(zone.clone(), mkis(&keys));
-        grants.push(ZoneGrant {
-            name: zone.clone(),
-            ssrc: facts.ssrc,
-            pt: facts.pt,
-            channels: facts.channels,
-            suite: keys.suite.sdp_name().to_string(),
-            group: None,
-            transport: if udp { SpeakerTransport::Unicast } else { SpeakerTransport::Tls },
-            keys: Ring::from_zone_keys(facts.ssrc, &keys).grants(),
-            uplink: uplink.clone(),
-        });
+        match grant_now(&sessions, parts, zone, granted, &uplink) {
+            Ok((grant, now)) => {
+                told.insert(zone.clone(), now);
+                grants.push(grant);
+            }
+            Err(why) => tracing::warn!(speaker = %name, zone = %zone, "zone not served to joined speakers: {why}"),
+        }
     }
     let welcome = Welcome {
         speaker: name.clone(),
@@ -308,7 +376,7 @@ async fn session(
     };
     let (link, ends) = fallback::link(peer);
     let fallback::LinkEnds { mut kicked, transport: mut transport_rx, media: mut media_rx, dropped } = ends;
-    let id = sessions.joined(&name, sent.keys().cloned().collect(), uplink_ssrc, rx, link, udp);
+    let id = sessions.joined(&name, told.keys().cloned().collect(), multicast, uplink_ssrc, rx, link, udp);
     let mut media_out = Vec::new();
     // A revocation may have run since the first lookup (it found no
     // session to close, and its fresh keys may be in this welcome). The
@@ -326,7 +394,8 @@ async fn session(
         tracing::info!(%peer, speaker = %name, "speaker left before its welcome: {e}");
         return;
     }
-    tracing::info!(%peer, speaker = %name, zones = ?sent.keys().collect::<Vec<_>>(), "speaker joined");
+    let transport = granted.as_str();
+    tracing::info!(%peer, speaker = %name, zones = ?told.keys().collect::<Vec<_>>(), transport, "speaker joined");
     parts.speakers.event(Some(name.clone()), SpeakerEventKind::Joined, peer, "");
 
     let why = loop {
@@ -341,32 +410,23 @@ async fn session(
                 if changed.is_err() {
                     break "the daemon is stopping".into();
                 }
-                let view = keys_rx.borrow_and_update().clone();
-                // Taken after the view: a revocation marks the session
-                // before it re-keys, so a revoked session sees it here.
-                if !sessions.is_live(&name, id) {
-                    continue;
+                keys_rx.borrow_and_update();
+                if let Err(e) = follow_zones(&sessions, parts, &name, id, &zones, granted, &uplink, &mut told, &mut wr).await {
+                    break e;
                 }
-                let mut failed = None;
-                for (zone, last) in &mut sent {
-                    let (Some(keys), Some(facts)) = (view.get(zone), parts.zones.get(zone)) else { continue };
-                    if mkis(keys) == *last {
-                        continue;
-                    }
-                    *last = mkis(keys);
-                    let message = Message::Keys { zone: zone.clone(), keys: Ring::from_zone_keys(facts.ssrc, keys).grants() };
-                    if let Err(e) = send(&mut wr, &message).await {
-                        failed = Some(e);
-                        break;
-                    }
+            }
+            changed = catalog_rx.changed() => {
+                if changed.is_err() {
+                    break "the daemon is stopping".into();
                 }
-                if let Some(e) = failed {
+                catalog_rx.borrow_and_update();
+                if let Err(e) = follow_zones(&sessions, parts, &name, id, &zones, granted, &uplink, &mut told, &mut wr).await {
                     break e;
                 }
             }
             Some(transport) = transport_rx.recv() => {
                 let mut failed = None;
-                for zone in sent.keys() {
+                for zone in told.keys() {
                     if let Err(e) = send(&mut wr, &Message::Transport { zone: zone.clone(), transport }).await {
                         failed = Some(e);
                         break;
@@ -419,5 +479,95 @@ fn keepalive(sessions: &SessionsHandle, parts: &ListenerParts, name: &str, uplin
                 );
             }
         }
+    }
+}
+
+/// A ring or the catalog changed: tells the speaker what changed in its
+/// zones (`keys`, `zone`, `zone_gone`) and, when the zones it is served
+/// changed, moves its unicast targets with them. A revoked session is told
+/// nothing (the revocation marks it before it re-keys).
+#[allow(clippy::too_many_arguments)]
+async fn follow_zones<W: AsyncWrite + Unpin>(
+    sessions: &SessionsHandle,
+    parts: &ListenerParts,
+    name: &str,
+    id: u64,
+    zones: &[String],
+    transport: SpeakerTransport,
+    uplink: &Uplink,
+    told: &mut HashMap<String, Told>,
+    wr: &mut W,
+) -> Result<(), String> {
+    if !sessions.is_live(name, id) {
+        return Ok(());
+    }
+    let mut moved = false;
+    for zone in zones {
+        let now = grant_now(sessions, parts, zone, transport, uplink);
+        let told_now = now.as_ref().ok().map(|(_, t)| *t);
+        let message = match tell(told.get(zone).copied(), now) {
+            Tell::Nothing => continue,
+            Tell::Keys(grant) => Message::Keys { zone: zone.clone(), keys: grant.keys },
+            Tell::Zone(grant) => {
+                tracing::info!(speaker = %name, zone = %zone, ssrc = grant.ssrc, "joined speaker told of its zone's change");
+                moved = true;
+                Message::Zone(grant)
+            }
+            Tell::Gone(reason) => {
+                tracing::info!(speaker = %name, zone = %zone, "joined speaker told its zone is gone: {reason}");
+                moved = true;
+                Message::ZoneGone { zone: zone.clone(), reason }
+            }
+        };
+        match told_now {
+            Some(t) => told.insert(zone.clone(), t),
+            None => told.remove(zone),
+        };
+        send(wr, &message).await?;
+    }
+    if moved {
+        sessions.set_zones(name, id, zones.iter().filter(|z| told.contains_key(*z)).cloned().collect());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::speakers::join::KeyGrant;
+
+    fn grant(ssrc: u32) -> ZoneGrant {
+        ZoneGrant {
+            name: "z".into(),
+            ssrc,
+            pt: 96,
+            channels: 1,
+            suite: "AES_CM_128_HMAC_SHA1_80".into(),
+            group: None,
+            transport: SpeakerTransport::Unicast,
+            keys: vec![KeyGrant { mki: 1, key: "a2V5".into(), current: true }],
+            uplink: Uplink { ssrc: 7, key: "dXA=".into() },
+        }
+    }
+
+    fn told(ssrc: u32, group: Option<&str>, mkis: (u32, u32)) -> Told {
+        Told { ssrc, group: group.map(|g| g.parse().unwrap()), mkis }
+    }
+
+    #[test]
+    fn a_reload_that_sends_the_zone_anew_is_a_zone_message_and_a_new_ring_alone_is_keys() {
+        let was = Some(told(1, None, (1, 2)));
+        assert_eq!(tell(was, Ok((grant(2), told(2, None, (1, 2))))), Tell::Zone(grant(2)));
+        let group = told(1, Some("239.255.0.1:5004"), (1, 2));
+        assert_eq!(tell(Some(group), Ok((grant(1), told(1, Some("239.255.0.2:5004"), (1, 2))))), Tell::Zone(grant(1)));
+        assert_eq!(tell(was, Ok((grant(1), told(1, None, (2, 3))))), Tell::Keys(grant(1)));
+        assert_eq!(tell(was, Ok((grant(1), told(1, None, (1, 2))))), Tell::Nothing);
+    }
+
+    #[test]
+    fn a_zone_added_back_is_granted_and_a_zone_gone_says_why() {
+        assert_eq!(tell(None, Ok((grant(5), told(5, None, (1, 2))))), Tell::Zone(grant(5)));
+        assert_eq!(tell(Some(told(1, None, (1, 2))), Err("plain now".into())), Tell::Gone("plain now".into()));
+        assert_eq!(tell(None, Err("still gone".into())), Tell::Nothing);
     }
 }

@@ -15,7 +15,6 @@
 //! Must not touch: the pacer, keys (packets arrive sealed), the bindings'
 //! rules (`speakers::bindings`).
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -87,7 +86,7 @@ fn rtp_ssrc(packet: &[u8]) -> Option<u32> {
 
 /// Reads the pacer's copies and hands each to its zone's fallback
 /// connections, until the runtime ends.
-pub(super) async fn receive(sessions: SessionsHandle, socket: tokio::net::UdpSocket, zone_of: HashMap<u32, String>) {
+pub(super) async fn receive(sessions: SessionsHandle, socket: tokio::net::UdpSocket) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
         let len = match socket.recv(&mut buf).await {
@@ -97,8 +96,10 @@ pub(super) async fn receive(sessions: SessionsHandle, socket: tokio::net::UdpSoc
                 continue;
             }
         };
-        let Some(zone) = rtp_ssrc(&buf[..len]).and_then(|ssrc| zone_of.get(&ssrc)) else { continue };
-        sessions.forward(zone, &Arc::from(&buf[..len]));
+        // By the catalog, which follows reloads (a zone sent anew has a
+        // new SSRC).
+        let Some(zone) = rtp_ssrc(&buf[..len]).and_then(|ssrc| sessions.zone_with_ssrc(ssrc)) else { continue };
+        sessions.forward(&zone, &Arc::from(&buf[..len]));
     }
 }
 

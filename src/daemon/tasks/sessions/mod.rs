@@ -3,7 +3,9 @@
 //! where their SRTCP keepalives arrive and their unicast SRTP leaves
 //! (`udp`), the TLS fallback for speakers UDP does not reach
 //! (`fallback`), and the state all share — the sans-IO bindings, each
-//! session's uplink key, and the handle revocation and `speakers list` use.
+//! session's uplink key, the zones as joined speakers are told of them
+//! (the catalog, which a reload changes), and the handle revocation and
+//! `speakers list` use.
 //!
 //! The state sits behind one lock held only for map operations and one
 //! SRTCP check, never across an await, so neither a slow peer nor a flood
@@ -23,7 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::daemon::tasks::keys::KeysHandle;
 use crate::daemon::tasks::speakers::SpeakersHandle;
@@ -71,6 +73,9 @@ struct Inner {
     fallback: Option<SocketAddr>,
     /// Told when a session ends, so the speaker shows offline at once.
     health: Option<crate::daemon::tasks::health::HealthHandle>,
+    /// The zones loa sends now, by name: what a welcome or a reload's
+    /// `zone` message is made of (keys come from the rings).
+    catalog: HashMap<String, ZoneFacts>,
 }
 
 /// The shared session state; cheap to clone.
@@ -78,6 +83,9 @@ struct Inner {
 pub struct SessionsHandle {
     inner: Arc<Mutex<Inner>>,
     targets: Arc<TargetsSink>,
+    /// Bumped when the catalog changes: each session then tells its
+    /// speaker what changed in its zones.
+    catalog_changed: Arc<watch::Sender<u64>>,
 }
 
 impl SessionsHandle {
@@ -92,8 +100,53 @@ impl SessionsHandle {
             security: udp::SecurityLog::default(),
             fallback: None,
             health: None,
+            catalog: HashMap::new(),
         };
-        SessionsHandle { inner: Arc::new(Mutex::new(inner)), targets: Arc::new(targets) }
+        let (catalog_changed, _) = watch::channel(0);
+        SessionsHandle { inner: Arc::new(Mutex::new(inner)), targets: Arc::new(targets), catalog_changed: Arc::new(catalog_changed) }
+    }
+
+    /// A zone loa now sends (at start, or added or sent anew by a reload
+    /// with a new SSRC or group). Call after the pacer has the zone, so
+    /// the unicast targets that follow land on it.
+    pub fn zone_added(&self, name: &str, facts: ZoneFacts) {
+        self.lock().catalog.insert(name.to_string(), facts);
+        self.catalog_changed.send_modify(|n| *n += 1);
+    }
+
+    /// A zone retired by a reload (removed, or about to be sent anew).
+    pub fn zone_retired(&self, name: &str) {
+        if self.lock().catalog.remove(name).is_some() {
+            self.catalog_changed.send_modify(|n| *n += 1);
+        }
+    }
+
+    fn zone_facts(&self, name: &str) -> Option<ZoneFacts> {
+        self.lock().catalog.get(name).copied()
+    }
+
+    fn watch_catalog(&self) -> watch::Receiver<u64> {
+        self.catalog_changed.subscribe()
+    }
+
+    /// Session `id` of `speaker` is now served `zones` (a reload changed
+    /// them): the unicast targets of every zone it had or has are sent
+    /// again, so a zone sent anew under the same name gets them too.
+    fn set_zones(&self, speaker: &str, id: u64, zones: Vec<String>) {
+        let mut inner = self.lock();
+        if inner.live.get(speaker).map(|l| l.id) != Some(id) {
+            return;
+        }
+        let mut touched = inner.bindings.set_zones(speaker, zones.clone());
+        touched.extend(zones.into_iter().filter(|z| !touched.contains(z)).collect::<Vec<_>>());
+        let updates = self.targets_of(&inner, &touched);
+        drop(inner);
+        self.send_targets(updates);
+    }
+
+    /// The zone loa sends now under `ssrc`.
+    fn zone_with_ssrc(&self, ssrc: u32) -> Option<String> {
+        self.lock().catalog.iter().find(|(_, facts)| facts.ssrc == ssrc).map(|(name, _)| name.clone())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -101,10 +154,12 @@ impl SessionsHandle {
     }
 
     /// An admitted speaker: any older session of the same speaker ends
-    /// (a 4G box that reconnected before its old TCP timed out). `udp`
-    /// false (its hello said it has none) puts its audio inside TLS at
-    /// once. Returns the session's id, for [`SessionsHandle::left`].
-    fn joined(&self, speaker: &str, zones: Vec<String>, uplink_ssrc: u32, rx: SrtpReceiver, link: fallback::Link, udp: bool) -> u64 {
+    /// (a 4G box that reconnected before its old TCP timed out).
+    /// `multicast`: it takes its zones from their groups, never unicast.
+    /// `udp` false (its hello said it has none) puts its audio inside TLS
+    /// at once. Returns the session's id, for [`SessionsHandle::left`].
+    #[allow(clippy::too_many_arguments)] // one admitted session's facts, each from the hello or the handshake
+    fn joined(&self, speaker: &str, zones: Vec<String>, multicast: bool, uplink_ssrc: u32, rx: SrtpReceiver, link: fallback::Link, udp: bool) -> u64 {
         let mut inner = self.lock();
         inner.next_id += 1;
         let id = inner.next_id;
@@ -115,7 +170,7 @@ impl SessionsHandle {
         // The old session's unicast or fallback target goes with it.
         let old_zones = inner.bindings.zones(speaker).to_vec();
         inner.bindings.left(speaker);
-        inner.bindings.joined(speaker, zones, false, Instant::now());
+        inner.bindings.joined(speaker, zones, multicast, Instant::now());
         inner.uplinks.insert(uplink_ssrc, Uplink { speaker: speaker.to_string(), rx });
         inner.live.insert(speaker.to_string(), Live { id, link, uplink_ssrc, told_tls: false });
         let mut updates = self.targets_of(&inner, &old_zones);
@@ -218,6 +273,14 @@ impl SessionsHandle {
         let mut zones: Vec<String> = Vec::new();
         for change in changes {
             let speaker = match &change {
+                Change::Adopted { speaker, address, .. } if inner.bindings.multicast(speaker) => {
+                    tracing::info!(speaker = %speaker, %address, "speaker online: multicast, keepalives from its address");
+                    speaker
+                }
+                Change::Dropped { speaker, .. } if inner.bindings.multicast(speaker) => {
+                    tracing::warn!(speaker = %speaker, "speaker offline: its keepalives stopped (it takes multicast: nothing else changes)");
+                    speaker
+                }
                 Change::Adopted { speaker, address, previous: None } => {
                     tracing::info!(speaker = %speaker, %address, "speaker online: unicast to its keepalives' address");
                     speaker
@@ -321,11 +384,13 @@ pub async fn start(sessions: SessionsHandle, parts: ListenerParts) -> std::io::R
     let udp = tokio::net::UdpSocket::from_std(udp)?;
     let tcp = tokio::net::TcpListener::bind(parts.listen).await?;
     tracing::info!(listen = %parts.listen, "speakers may join (TLS over TCP, SRTP/SRTCP over UDP)");
-    let zone_of: HashMap<u32, String> = parts.zones.iter().map(|(name, facts)| (facts.ssrc, name.clone())).collect();
+    for (name, facts) in &parts.zones {
+        sessions.zone_added(name, *facts);
+    }
     let loopback = fallback::bind(pacer_from).await?;
     sessions.lock().fallback = Some(loopback.local_addr()?);
     sessions.lock().health = Some(parts.health.clone());
-    tokio::spawn(fallback::receive(sessions.clone(), loopback, zone_of));
+    tokio::spawn(fallback::receive(sessions.clone(), loopback));
     tokio::spawn(udp::receive(sessions.clone(), udp, parts.health.clone()));
     tokio::spawn(sessions.clone().expire());
     tokio::spawn(conn::accept(sessions, tcp, parts));

@@ -32,7 +32,7 @@ fn join_as(sessions: &SessionsHandle, name: &str, ssrc: u32, udp: bool) -> (Srtp
     let key = MasterKey::generate(Suite::AesCm128HmacSha1_80, &mut rand::rng());
     let rx = SrtpReceiver::new(ssrc, key.clone(), None, DEFAULT_REPLAY_WINDOW).unwrap();
     let (link, ends) = fallback::link(PEER.parse().unwrap());
-    let id = sessions.joined(name, vec!["z".into()], ssrc, rx, link, udp);
+    let id = sessions.joined(name, vec!["z".into()], false, ssrc, rx, link, udp);
     (SrtpSender::new(ssrc, key, None).unwrap(), ends, id)
 }
 
@@ -299,4 +299,62 @@ fn a_fallback_speaker_leaving_takes_the_fallback_target_away() {
     assert!(!sessions.left("a", new));
     sessions.revoke("a");
     assert_eq!(last(&sent), Some(("z".into(), vec![])));
+}
+
+fn facts(ssrc: u32) -> ZoneFacts {
+    ZoneFacts { ssrc, pt: 96, channels: 1, group: "239.255.0.1:5004".parse().unwrap() }
+}
+
+#[test]
+fn a_reload_wakes_the_sessions_and_their_unicast_follows_the_zones_served() {
+    let (sessions, sent) = sessions();
+    let mut watch = sessions.watch_catalog();
+    sessions.zone_added("z", facts(1));
+    assert!(watch.has_changed().unwrap());
+    watch.borrow_and_update();
+    let (mut tx, _ends, id) = join(&sessions);
+    let from: SocketAddr = "203.0.113.9:5000".parse().unwrap();
+    udp::check(&sessions, &mut keepalive(&mut tx), from, Instant::now()).unwrap();
+
+    // z sent anew (retired, added with a new SSRC) and y added.
+    sessions.zone_retired("z");
+    sessions.zone_added("z", facts(2));
+    sessions.zone_added("y", facts(3));
+    assert!(watch.has_changed().unwrap());
+    assert_eq!(sessions.zone_facts("z").map(|f| f.ssrc), Some(2));
+    sent.lock().unwrap().clear();
+    sessions.set_zones("a", id, vec!["z".into(), "y".into()]);
+    let mut now = sent.lock().unwrap().clone();
+    now.sort();
+    assert_eq!(now, [("y".to_string(), vec![from]), ("z".to_string(), vec![from])], "z's new slot gets its targets again");
+
+    // z removed: its targets emptied, y keeps them.
+    sessions.zone_retired("z");
+    sent.lock().unwrap().clear();
+    sessions.set_zones("a", id, vec!["y".into()]);
+    let mut now = sent.lock().unwrap().clone();
+    now.sort();
+    assert_eq!(now, [("y".to_string(), vec![from]), ("z".to_string(), vec![])]);
+    // A session that was replaced moves nothing.
+    sent.lock().unwrap().clear();
+    sessions.set_zones("a", id + 100, vec!["z".into()]);
+    assert!(sent.lock().unwrap().is_empty());
+}
+
+#[test]
+fn a_multicast_speaker_is_online_by_its_keepalives_and_never_a_unicast_target() {
+    let (sessions, sent) = sessions();
+    let key = MasterKey::generate(Suite::AesCm128HmacSha1_80, &mut rand::rng());
+    let rx = SrtpReceiver::new(SSRC, key.clone(), None, DEFAULT_REPLAY_WINDOW).unwrap();
+    let (link, _ends) = fallback::link(PEER.parse().unwrap());
+    sessions.joined("a", vec!["z".into()], true, SSRC, rx, link, true);
+    let mut tx = SrtpSender::new(SSRC, key, None).unwrap();
+    let mut rows = [info("a")];
+    sessions.overlay(&mut rows);
+    assert_eq!(rows[0].state, SpeakerState::Offline, "not online before its first keepalive");
+    let from: SocketAddr = "192.0.2.40:41000".parse().unwrap();
+    udp::check(&sessions, &mut keepalive(&mut tx), from, Instant::now()).unwrap();
+    sessions.overlay(&mut rows);
+    assert_eq!((rows[0].state, rows[0].transport), (SpeakerState::Online, Some(SpeakerTransport::Multicast)));
+    assert!(sent.lock().unwrap().iter().all(|(_, targets)| targets.is_empty()), "{:?}", sent.lock().unwrap());
 }
