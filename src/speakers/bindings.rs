@@ -89,10 +89,11 @@ impl Bindings {
     }
 
     /// The speaker said in its hello that it cannot use UDP at all: its
-    /// audio goes inside TLS at once, with no fallback wait.
+    /// audio goes inside TLS at once, with no fallback wait. A multicast
+    /// speaker keeps its groups (nothing of it would travel inside TLS).
     pub fn without_udp(&mut self, speaker: &str) -> Option<Change> {
         let binding = self.speakers.get_mut(speaker)?;
-        if binding.transport.is_some() {
+        if binding.transport.is_some() || binding.multicast {
             return None;
         }
         binding.transport = Some(SpeakerTransport::Tls);
