@@ -9,7 +9,7 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::daemon::{enrol, join_daemon, Daemon, Packet, RtpListener};
 use common::*;
@@ -151,6 +151,7 @@ fn a_revoked_speaker_is_cut_off_at_once_and_the_others_play_on_under_a_key_it_ne
     // Revoked while the third tone (800 Hz) plays: 2.5 s of 20 ms packets
     // (the audio is encrypted, so counted, not listened to).
     listener.wait_packets(125, Duration::from_secs(10));
+    let revoked_at = Instant::now();
     let out = daemon.loa(&["speakers", "revoke", "a"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let said = String::from_utf8_lossy(&out.stdout);
@@ -172,6 +173,12 @@ fn a_revoked_speaker_is_cut_off_at_once_and_the_others_play_on_under_a_key_it_ne
     let mki = |p: &Packet| u32::from_be_bytes(p.payload[p.payload.len() - 14..p.payload.len() - 10].try_into().unwrap());
     assert_eq!(packets.first().map(mki), Some(1));
     assert_eq!(packets.last().map(mki), Some(3), "the zone re-keyed after the revocation");
+    // b acknowledged the new key, so the switch did not wait out the 2 s
+    // hand-out (a revoked speaker still on the group stops that soon).
+    let switched = packets.iter().find(|p| mki(p) == 3).unwrap().at.duration_since(revoked_at);
+    eprintln!("the zone switched keys {switched:?} after the revoke command");
+    assert!(switched < Duration::from_secs(1), "switched {switched:?} after the revocation");
+    assert!(daemon.log_text().contains("every joined speaker holds the new key: switching now"));
 
     // b heard all of it, across the switch; a none of the tones after.
     let (rate, samples) = read_wav_mono(&b_wav);

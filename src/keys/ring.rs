@@ -83,6 +83,10 @@ pub struct KeyRing {
     current: ZoneKey,
     next: ZoneKey,
     switch_at: SystemTime,
+    /// A revocation's next key, whose switch may come as soon as every
+    /// joined speaker holds it (`switch_early`). Not saved: after a
+    /// restart the hand-out time alone decides.
+    revoking: bool,
 }
 
 fn mki(value: u32) -> Mki {
@@ -126,6 +130,7 @@ impl KeyRing {
             current: fresh_key(suite, 1, rng),
             next: fresh_key(suite, 2, rng),
             switch_at: now + rotate,
+            revoking: false,
         }
     }
 
@@ -172,6 +177,7 @@ impl KeyRing {
             current,
             next,
             switch_at,
+            revoking: false,
         };
         if now < ring.switch_at {
             return (ring, RestoreNote::Kept);
@@ -237,6 +243,7 @@ impl KeyRing {
         let next = fresh_key(self.suite, value, rng);
         self.current = std::mem::replace(&mut self.next, next);
         self.switch_at = now + self.rotate;
+        self.revoking = false;
     }
 
     /// Revocation: whoever held the keys must not decode what follows. The
@@ -251,6 +258,20 @@ impl KeyRing {
         let value = self.next.mki.value().wrapping_add(1).max(1);
         self.next = fresh_key(self.suite, value, rng);
         self.switch_at = self.switch_at.min(now + handout);
+        self.revoking = true;
+    }
+
+    /// A revocation's next key (`next_mki`) is held by every joined speaker
+    /// of the zone: the switch need not wait out the hand-out, so the
+    /// revoked one (which may still hear a group) stops decoding sooner.
+    /// True when the switch was brought forward to `now`; a daily next
+    /// key, or a key no longer next, is left to its time.
+    pub fn switch_early(&mut self, next_mki: u32, now: SystemTime) -> bool {
+        if !self.revoking || self.next.mki.value() != next_mki || now >= self.switch_at {
+            return false;
+        }
+        self.switch_at = now;
+        true
     }
 }
 
@@ -313,6 +334,12 @@ impl KeyRings {
         ring.rotate_now(now, handout, rng);
         self.note_change(zone);
         true
+    }
+
+    /// See [`KeyRing::switch_early`]; the switch itself is made by the
+    /// next `handle_timeout`.
+    pub fn switch_early(&mut self, zone: &str, next_mki: u32, now: SystemTime) -> bool {
+        self.rings.get_mut(zone).is_some_and(|ring| ring.switch_early(next_mki, now))
     }
 
     /// The next zone whose keys changed since it was last polled.

@@ -67,6 +67,24 @@ fn revocation_replaces_the_next_key_and_brings_the_switch_forward() {
 }
 
 #[test]
+fn a_revocation_key_held_by_every_speaker_switches_at_once_and_a_daily_one_waits() {
+    let mut r = rng();
+    let mut ring = KeyRing::new(Suite::AesCm128HmacSha1_80, DAY, t(0), &mut r);
+    assert!(!ring.switch_early(2, t(10)), "the daily next key keeps its time");
+    assert_eq!(ring.switch_at(), t(86_400));
+    ring.rotate_now(t(100), Duration::from_secs(2), &mut r);
+    assert!(!ring.switch_early(2, t(100)), "a key that is no longer next");
+    assert!(ring.switch_early(3, t(100) + Duration::from_millis(40)));
+    assert_eq!(ring.switch_at(), t(100) + Duration::from_millis(40));
+    assert!(ring.handle_timeout(t(100) + Duration::from_millis(40), &mut r));
+    assert_eq!(mkis(&ring.keys()), (3, 4));
+    assert!(!ring.switch_early(4, t(101)), "the new next key is a daily one again");
+    // Acknowledged only after the hand-out ran out: nothing to bring forward.
+    ring.rotate_now(t(200), Duration::from_secs(2), &mut r);
+    assert!(!ring.switch_early(5, t(203)));
+}
+
+#[test]
 fn a_restart_before_the_switch_keeps_both_keys() {
     let mut r = rng();
     let ring = KeyRing::new(Suite::AesCm128HmacSha1_80, DAY, t(0), &mut r);

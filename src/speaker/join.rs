@@ -110,8 +110,8 @@ pub struct TlsUplink {
 }
 
 impl TlsUplink {
-    /// Queues a sealed SRTCP packet for the reader thread to write; never
-    /// blocks.
+    /// Queues a payload for the reader thread to write framed (a sealed
+    /// SRTCP packet, or a control message); never blocks.
     pub fn send(&self, packet: Vec<u8>) -> bool {
         self.out.try_send(packet).is_ok()
     }

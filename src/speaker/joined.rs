@@ -79,9 +79,11 @@ impl Speaker {
                     report_now |= tls;
                 }
                 Control::Keys { zone, keys } => {
+                    let mkis = keys.iter().map(|(mki, _)| mki.value()).collect();
                     if let Some(zones) = self.zones.as_mut() {
                         zones.add_keys(&zone, keys);
                     }
+                    self.acknowledge(zone, mkis);
                 }
                 Control::Zone(granted) => {
                     eprintln!(
@@ -90,9 +92,11 @@ impl Speaker {
                         granted.ssrc,
                         granted.group.map(|g| format!(", group {g}")).unwrap_or_default()
                     );
+                    let (zone, mkis) = (granted.name.clone(), granted.crypto.keys.iter().filter_map(|k| k.mki).map(|m| m.value()).collect());
                     if let Some(zones) = self.zones.as_mut() {
                         zones.grant(granted);
                     }
+                    self.acknowledge(zone, mkis);
                     self.follow_groups()?;
                 }
                 Control::Gone { zone, reason } => {
@@ -110,6 +114,20 @@ impl Speaker {
             self.send_report(std::time::Instant::now());
         }
         Ok(())
+    }
+
+    /// Tells loa, inside the TLS connection, which keys of `zone` the gates
+    /// hold now: a revocation's switch then waits for no one. Lost when
+    /// the connection's queue is full; loa then switches at the end of the
+    /// hand-out time instead.
+    fn acknowledge(&self, zone: String, mkis: Vec<u32>) {
+        let Some(uplink) = &self.tls_uplink else { return };
+        match serde_json::to_vec(&crate::speakers::join::Message::KeysAck { zone, mkis }) {
+            Ok(ack) => {
+                uplink.send(ack);
+            }
+            Err(e) => eprintln!("loa speaker: cannot write a keys acknowledgement: {e}"),
+        }
     }
 
     /// Multicast: the groups of the zones granted now, joined; the others

@@ -99,6 +99,9 @@ pub enum Message {
     /// loa → speaker: a zone it no longer gets (removed by a reload, or
     /// now plain RTP, which joined speakers never play).
     ZoneGone { zone: String, reason: String },
+    /// Speaker → loa: it holds these keys of `zone` now (after `keys`), so
+    /// a revocation's switch need not wait out its hand-out time.
+    KeysAck { zone: String, mkis: Vec<u32> },
     /// loa → speaker: not admitted; the connection closes after this.
     Refused { reason: String },
     /// Either side: the session ends.

@@ -27,6 +27,7 @@ fn every_message_round_trips_through_a_frame() {
         Message::Transport { zone: "thon-1".into(), transport: SpeakerTransport::Tls },
         Message::Zone(ZoneGrant { group: Some("239.255.0.1:5004".parse().unwrap()), transport: SpeakerTransport::Multicast, ..grant() }),
         Message::ZoneGone { zone: "thon-1".into(), reason: "removed from the config".into() },
+        Message::KeysAck { zone: "thon-1".into(), mkis: vec![1, 3] },
         Message::Refused { reason: "revoked".into() },
         Message::Bye { reason: "shutting down".into() },
     ];
@@ -41,6 +42,14 @@ fn every_message_round_trips_through_a_frame() {
 fn hello_reads_as_the_speaker_writes_it() {
     let payload = br#"{"type":"hello","version":1,"multicast":true,"udp":false}"#;
     assert_eq!(parse(payload).unwrap(), Payload::Control(Message::Hello { version: 1, multicast: true, udp: false }));
+}
+
+#[test]
+fn a_keys_acknowledgement_reads_as_the_speaker_writes_it_and_a_bad_one_is_refused() {
+    let payload = br#"{"type":"keys_ack","zone":"thon-1","mkis":[1,3]}"#;
+    assert_eq!(parse(payload).unwrap(), Payload::Control(Message::KeysAck { zone: "thon-1".into(), mkis: vec![1, 3] }));
+    let bad = br#"{"type":"keys_ack","zone":"thon-1","mkis":[-1]}"#;
+    assert!(matches!(parse(bad), Err(JoinError::BadControl(reason)) if reason.contains("invalid value")), "{:?}", parse(bad));
 }
 
 #[test]

@@ -135,6 +135,15 @@ impl KeysHandle {
         rotated
     }
 
+    /// Every joined speaker of `zone` holds its revocation key `next_mki`:
+    /// the switch is made now instead of at the end of `REVOKE_HANDOUT`.
+    pub fn switch_early(&self, zone: &str, next_mki: u32, now: SystemTime) {
+        if self.lock().rings.switch_early(zone, next_mki, now) {
+            tracing::info!(zone, mki = next_mki, "every joined speaker holds the new key: switching now");
+            self.wake.notify_one();
+        }
+    }
+
     /// Every SRTP zone's keys, now and after each change.
     pub fn subscribe(&self) -> watch::Receiver<KeysView> {
         self.view.subscribe()

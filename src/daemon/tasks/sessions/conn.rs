@@ -394,6 +394,11 @@ async fn session(
         tracing::info!(%peer, speaker = %name, "speaker left before its welcome: {e}");
         return;
     }
+    // Its welcome's keys are held: a revocation under way need not wait
+    // for it to acknowledge them.
+    for (zone, t) in &told {
+        held(&sessions, parts, &name, id, zone, vec![t.mkis.0, t.mkis.1]);
+    }
     let transport = granted.as_str();
     tracing::info!(%peer, speaker = %name, zones = ?told.keys().collect::<Vec<_>>(), transport, "speaker joined");
     parts.speakers.event(Some(name.clone()), SpeakerEventKind::Joined, peer, "");
@@ -445,6 +450,7 @@ async fn session(
                 Ok(None) => break "the connection closed".into(),
                 Ok(Some(mut payload)) => match join::parse(&payload) {
                     Ok(Payload::Control(Message::Bye { reason })) => break format!("the speaker said bye: {reason}"),
+                    Ok(Payload::Control(Message::KeysAck { zone, mkis })) => held(&sessions, parts, &name, id, &zone, mkis),
                     Ok(Payload::Control(_)) => {}
                     Ok(Payload::Media(_)) => keepalive(&sessions, parts, &name, uplink_ssrc, &mut payload, peer),
                     Err(e) => break format!("the speaker sent {e}"),
@@ -458,6 +464,17 @@ async fn session(
         tracing::info!(%peer, speaker = %name, dropped_for_slow_tls = dropped, "speaker left: {why}");
     }
     parts.speakers.event(Some(name), SpeakerEventKind::Left, peer, &why);
+}
+
+/// Session `id` of `name` holds `mkis` of `zone`; when every joined
+/// speaker of the zone holds a revocation's next key, the switch is made
+/// now rather than at the end of the hand-out (the revoked speaker, which
+/// may still hear the zone's group, stops decoding that much sooner).
+fn held(sessions: &SessionsHandle, parts: &ListenerParts, name: &str, id: u64, zone: &str, mkis: Vec<u32>) {
+    let Some(next) = parts.keys.keys(zone).map(|k| k.next.mki.value()) else { return };
+    if sessions.holds(name, id, zone, mkis, next) {
+        parts.keys.switch_early(zone, next, std::time::SystemTime::now());
+    }
 }
 
 /// A keepalive inside the connection (the TLS fallback): verified, then

@@ -52,6 +52,9 @@ struct Live {
     uplink_ssrc: u32,
     /// Whether the connection was last told its audio comes inside TLS.
     told_tls: bool,
+    /// The MKIs it holds of each zone: those of its welcome or `zone`
+    /// message, then of its last `keys_ack`.
+    holds: HashMap<String, Vec<u32>>,
 }
 
 /// A session's uplink: the key its keepalives are checked under.
@@ -172,7 +175,7 @@ impl SessionsHandle {
         inner.bindings.left(speaker);
         inner.bindings.joined(speaker, zones, multicast, Instant::now());
         inner.uplinks.insert(uplink_ssrc, Uplink { speaker: speaker.to_string(), rx });
-        inner.live.insert(speaker.to_string(), Live { id, link, uplink_ssrc, told_tls: false });
+        inner.live.insert(speaker.to_string(), Live { id, link, uplink_ssrc, told_tls: false, holds: HashMap::new() });
         let mut updates = self.targets_of(&inner, &old_zones);
         if !udp {
             let change = inner.bindings.without_udp(speaker);
@@ -199,6 +202,23 @@ impl SessionsHandle {
         drop(inner);
         self.send_targets(updates);
         true
+    }
+
+    /// Session `id` of `speaker` holds `mkis` of `zone`. True when every
+    /// live session granted `zone` now holds `mki` (a revocation's next
+    /// key: the switch need not wait any longer).
+    fn holds(&self, speaker: &str, id: u64, zone: &str, mkis: Vec<u32>, mki: u32) -> bool {
+        let mut inner = self.lock();
+        match inner.live.get_mut(speaker) {
+            Some(live) if live.id == id => live.holds.insert(zone.to_string(), mkis),
+            _ => return false,
+        };
+        let inner = &*inner;
+        inner
+            .live
+            .iter()
+            .filter(|(name, _)| inner.bindings.zones(name).iter().any(|z| z == zone))
+            .all(|(_, live)| live.holds.get(zone).is_some_and(|held| held.contains(&mki)))
     }
 
     /// Whether session `id` of `speaker` is still the live one (checked
