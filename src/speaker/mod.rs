@@ -12,9 +12,12 @@
 //! or a group).
 
 mod decode;
-mod gate;
+// `gate` and `join` are public for examples/unicast_speakers (`make bench`:
+// many joined speakers in one process, each joining and verifying exactly
+// as `loa speaker --join` does).
+pub mod gate;
 mod jitter;
-mod join;
+pub mod join;
 mod net;
 mod output;
 mod report;
