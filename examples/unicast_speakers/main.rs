@@ -1,0 +1,489 @@
+//! Many joined speakers in one process, for `make bench` (issue 15 point 8;
+//! scripts/bench-unicast.sh runs it in the private namespace):
+//!
+//!  1. enrols `--count` + `--first-audio` speakers through the control
+//!     socket (`speakers.add`, what `loa speakers add` calls: the daemon
+//!     makes each key and certificate and writes its audit row), writing
+//!     each credential file 0600;
+//!  2. **join to first audio**, `--first-audio` times, with the program
+//!     already on air: from the moment `loa speaker --join`'s own join code
+//!     (`loa::speaker::join`) starts the TCP connect to the kernel receive
+//!     time of the first packet that verifies (auth tag and replay window,
+//!     `loa::speaker::Gate`), each speaker leaving before the next joins;
+//!  3. **reference**: one joined speaker alone on the zone for
+//!     `--reference-secs`;
+//!  4. **N speakers**: the other `--count` − 1 join (`--joiners` threads),
+//!     and after `--settle` all `--count` are measured for `--secs`.
+//!
+//! Every speaker keeps its own UDP socket, sends its SRTCP keepalive at
+//! once and every `keepalive` the welcome gives, as `loa speaker --join`
+//! does, and verifies every datagram. Per receiver, the arrival jitter is
+//! each verified packet's kernel receive time (SO_TIMESTAMPNS) against
+//! that receiver's own ideal 20 ms grid (a least-squares fit of arrival
+//! time on RTP timestamp, common/grid.rs, as examples/rtp_timing does for
+//! a capture); the deviations of all receivers are pooled for p50/p99/max.
+//! Lost packets come from each receiver's sequence numbers in the window.
+//! The daemon's CPU (and its pacer thread's) is read from /proc over each
+//! window, its skipped ticks and unsent packets from `status` before and
+//! after. Underruns are counted by the pacer and said when the daemon
+//! stops (the script reads that line).
+//!
+//! At the end the process exits without a goodbye per session: the daemon
+//! sees the connections close.
+
+#[path = "../common/grid.rs"]
+mod grid;
+mod figures;
+mod net;
+
+use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use figures::Arrival;
+use loa::cli::client::Client;
+use loa::proto::speakers::SpeakersAddParams;
+use loa::proto::status::StatusParams;
+use loa::rtp::srtp::{is_rtcp, SrtpSender};
+use loa::speaker::gate::Gate;
+use loa::speaker::join::{Control, JoinOptions, Joined};
+use net::Poller;
+
+const USAGE: &str = "unicast_speakers --socket PATH --listen ADDR:PORT --zone Z --dir DIR --daemon-pid PID \
+     [--count N] [--first-audio K] [--reference-secs S] [--secs S] [--settle S] [--joiners T]";
+
+struct Args {
+    socket: PathBuf,
+    listen: String,
+    zone: String,
+    dir: PathBuf,
+    daemon_pid: u32,
+    count: usize,
+    first_audio: usize,
+    reference_secs: f64,
+    secs: f64,
+    settle_secs: f64,
+    joiners: usize,
+}
+
+fn args() -> Result<Args, String> {
+    let mut a = Args {
+        socket: PathBuf::new(),
+        listen: String::new(),
+        zone: String::new(),
+        dir: PathBuf::new(),
+        daemon_pid: 0,
+        count: 1000,
+        first_audio: 10,
+        reference_secs: 15.0,
+        secs: 30.0,
+        settle_secs: 3.0,
+        joiners: 4,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or_else(|| format!("{flag} needs a value ({USAGE})"))?;
+        let number = |v: &str| v.parse::<f64>().map_err(|_| format!("{flag} {v}: not a number"));
+        match flag.as_str() {
+            "--socket" => a.socket = value.into(),
+            "--listen" => a.listen = value,
+            "--zone" => a.zone = value,
+            "--dir" => a.dir = value.into(),
+            "--daemon-pid" => a.daemon_pid = number(&value)? as u32,
+            "--count" => a.count = number(&value)? as usize,
+            "--first-audio" => a.first_audio = number(&value)? as usize,
+            "--reference-secs" => a.reference_secs = number(&value)?,
+            "--secs" => a.secs = number(&value)?,
+            "--settle" => a.settle_secs = number(&value)?,
+            "--joiners" => a.joiners = (number(&value)? as usize).max(1),
+            other => return Err(format!("unknown argument {other} ({USAGE})")),
+        }
+    }
+    if a.listen.is_empty() || a.zone.is_empty() || a.dir.as_os_str().is_empty() || a.daemon_pid == 0 || a.count == 0 {
+        return Err(format!("missing arguments ({USAGE})"));
+    }
+    Ok(a)
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// Enrols each name on `zone`; the credential files, written 0600.
+fn enrol(args: &Args, names: &[String]) -> Result<Vec<PathBuf>, String> {
+    let mut client = Client::connect(&args.socket, Duration::from_secs(30)).map_err(|e| e.to_string())?;
+    let mut files = Vec::with_capacity(names.len());
+    for name in names {
+        let params = SpeakersAddParams { name: name.clone(), zones: vec![args.zone.clone()] };
+        let added = client.call(&params).map_err(|e| format!("cannot enrol {name}: {e}"))?;
+        let file = args.dir.join(format!("{name}.toml"));
+        write_secret(&file, &added.credential)?;
+        files.push(file);
+    }
+    Ok(files)
+}
+
+fn write_secret(path: &Path, text: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    f.write_all(text.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn join(args: &Args, credential: &Path) -> Result<Joined, String> {
+    let options = JoinOptions { daemon: args.listen.clone(), credential: credential.to_path_buf() };
+    loa::speaker::join::join(&options, Ipv4Addr::LOCALHOST).map_err(|e| e.to_string())
+}
+
+/// One joined speaker: its session, the gate every datagram goes through,
+/// its keepalive sender and what verified.
+struct Receiver {
+    name: String,
+    joined: Joined,
+    gate: Gate,
+    uplink: SrtpSender,
+    next_keepalive: Instant,
+    arrivals: Vec<Arrival>,
+    ended: Option<String>,
+}
+
+impl Receiver {
+    fn new(name: String, mut joined: Joined) -> Result<Receiver, String> {
+        let gate = Gate::new(joined.crypto.clone());
+        let uplink = joined.uplink.take().ok_or("the session came without an uplink key")?;
+        Ok(Receiver { name, joined, gate, uplink, next_keepalive: Instant::now(), arrivals: Vec::new(), ended: None })
+    }
+
+    fn keepalive(&mut self, now: Instant) -> Result<(), String> {
+        let j = &self.joined;
+        net::send_keepalive(&j.socket, &mut self.uplink, j.uplink_ssrc, &self.name, j.daemon_udp)?;
+        self.next_keepalive = now + j.keepalive;
+        Ok(())
+    }
+
+    /// Reads every datagram waiting; verified RTP is kept with its time.
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
+        while let Some((len, at_ns)) = net::recv_stamped(self.joined.socket.as_raw_fd(), buf)? {
+            let packet = &mut buf[..len];
+            let rtcp = is_rtcp(packet);
+            match self.gate.open(packet, rtcp, Instant::now()) {
+                Some(plain) if !rtcp && plain >= 12 => self.arrivals.push(Arrival {
+                    at_ns,
+                    seq: u16::from_be_bytes([packet[2], packet[3]]),
+                    rtp_timestamp: u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]),
+                }),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Keys of a rotation go to the gate; the end of the session is kept.
+    fn follow_control(&mut self) {
+        while let Ok(control) = self.joined.control.try_recv() {
+            match control {
+                Control::Keys(keys) => keys.into_iter().for_each(|(mki, key)| self.gate.add_key(key, mki)),
+                Control::Ended(reason) => self.ended = Some(reason),
+            }
+        }
+    }
+}
+
+/// A join made by a joiner thread: the speaker's index and name, and how
+/// it went.
+type Joining = (usize, String, Result<Joined, String>);
+
+struct Bench {
+    poller: Poller,
+    receivers: Vec<Receiver>,
+    buf: Vec<u8>,
+    ready: Vec<u64>,
+    errors: Vec<String>,
+}
+
+impl Bench {
+    fn add(&mut self, mut receiver: Receiver) {
+        let key = self.receivers.len() as u64;
+        let added = self.poller.add(&receiver.joined.socket, key).map_err(|e| e.to_string());
+        // The first keepalive at once: it binds the unicast.
+        match added.and_then(|()| receiver.keepalive(Instant::now())) {
+            Ok(()) => self.receivers.push(receiver),
+            Err(e) => self.errors.push(format!("{}: {e}", receiver.name)),
+        }
+    }
+
+    /// Receives, keeps the speakers alive and takes in new joins until
+    /// `until`, or until `joins` more have come when `until` is None.
+    fn pump(&mut self, until: Option<Instant>, incoming: Option<(&mpsc::Receiver<Joining>, &mut usize)>) -> std::io::Result<()> {
+        let mut incoming = incoming;
+        let mut housekeeping = Instant::now();
+        loop {
+            let now = Instant::now();
+            if until.is_some_and(|u| now >= u) {
+                return Ok(());
+            }
+            if let Some((rx, pending)) = incoming.as_mut() {
+                while let Ok((_, name, joined)) = rx.try_recv() {
+                    **pending -= 1;
+                    match joined.and_then(|j| Receiver::new(name.clone(), j)) {
+                        Ok(r) => self.add(r),
+                        Err(e) => self.errors.push(format!("{name}: {e}")),
+                    }
+                }
+                if until.is_none() && **pending == 0 {
+                    return Ok(());
+                }
+            }
+            let wait = until.map_or(Duration::from_millis(10), |u| u.saturating_duration_since(now).min(Duration::from_millis(10)));
+            let mut ready = std::mem::take(&mut self.ready);
+            self.poller.wait(wait.as_millis() as i32, &mut ready)?;
+            for &key in &ready {
+                self.receivers[key as usize].read(&mut self.buf)?;
+            }
+            self.ready = ready;
+            if now.duration_since(housekeeping) >= Duration::from_millis(100) {
+                housekeeping = now;
+                for r in &mut self.receivers {
+                    r.follow_control();
+                    if r.ended.is_none() && now >= r.next_keepalive {
+                        if let Err(e) = r.keepalive(now) {
+                            self.errors.push(format!("{}: {e}", r.name));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Join to first verified packet, `files.len()` times, one speaker at a
+/// time; (join to first audio, join to welcome), ms.
+fn first_audio(args: &Args, names: &[String], files: &[PathBuf]) -> Result<Vec<(f64, f64)>, String> {
+    let mut times = Vec::new();
+    let mut buf = vec![0u8; 2048];
+    for (name, file) in names.iter().zip(files) {
+        let start = now_ns();
+        let joined = join(args, file).map_err(|e| format!("{name}: {e}"))?;
+        let welcome = now_ns();
+        let mut poller = Poller::new().map_err(|e| e.to_string())?;
+        let mut r = Receiver::new(name.clone(), joined)?;
+        poller.add(&r.joined.socket, 0).map_err(|e| e.to_string())?;
+        r.keepalive(Instant::now())?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut ready = Vec::new();
+        while r.arrivals.is_empty() && Instant::now() < deadline {
+            poller.wait(10, &mut ready).map_err(|e| e.to_string())?;
+            if !ready.is_empty() {
+                r.read(&mut buf).map_err(|e| e.to_string())?;
+            }
+        }
+        let first = r.arrivals.first().ok_or_else(|| format!("{name}: no verified audio within 5 s of joining"))?;
+        times.push(((first.at_ns - start) as f64 / 1e6, (welcome - start) as f64 / 1e6));
+        // Leaves (bye) before the next joins.
+        drop(r);
+    }
+    Ok(times)
+}
+
+/// utime + stime of /proc/PID/stat or /proc/PID/task/TID/stat, in clock ticks.
+fn cpu_ticks(stat: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(stat).ok()?;
+    let fields: Vec<&str> = text.rsplit_once(')')?.1.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// The daemon's pacer thread's stat file.
+fn pacer_stat(pid: u32) -> Option<PathBuf> {
+    std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten().find_map(|task| {
+        let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+        (comm.trim() == "loa-pacer").then(|| task.path().join("stat"))
+    })
+}
+
+/// What is read before and after a window: wall time, the daemon's and
+/// its pacer's CPU ticks, its skipped ticks and the zone's unsent packets.
+struct Snapshot {
+    at: Instant,
+    at_ns: i64,
+    daemon: Option<u64>,
+    pacer: Option<u64>,
+    skipped_ticks: Option<u64>,
+    not_sent: Option<u64>,
+}
+
+fn snapshot(args: &Args) -> Snapshot {
+    let status = Client::connect(&args.socket, Duration::from_secs(5)).and_then(|mut c| c.call(&StatusParams {})).ok();
+    Snapshot {
+        at: Instant::now(),
+        at_ns: now_ns(),
+        daemon: cpu_ticks(Path::new(&format!("/proc/{}/stat", args.daemon_pid))),
+        pacer: pacer_stat(args.daemon_pid).and_then(|p| cpu_ticks(&p)),
+        skipped_ticks: status.as_ref().map(|s| s.pacer.skipped_ticks),
+        not_sent: status.and_then(|s| s.zones.into_iter().find(|z| z.name == args.zone).map(|z| z.packets_not_sent)),
+    }
+}
+
+fn delta(a: Option<u64>, b: Option<u64>) -> String {
+    a.zip(b).map_or("?".into(), |(a, b)| b.saturating_sub(a).to_string())
+}
+
+/// Clock ticks per second of /proc's CPU times.
+fn clock_hz() -> f64 {
+    // SAFETY: sysconf takes no pointers.
+    unsafe { libc::sysconf(libc::_SC_CLK_TCK) as f64 }
+}
+
+fn cpu_pct(a: Option<u64>, b: Option<u64>, secs: f64) -> String {
+    a.zip(b).map_or("?".into(), |(a, b)| format!("{:.1}", b.saturating_sub(a) as f64 / clock_hz() / secs * 100.0))
+}
+
+/// One line of figures for a window of `speakers` joined speakers.
+fn report(label: &str, speakers: usize, bench: &Bench, before: &Snapshot, after: &Snapshot) -> usize {
+    let f = figures::window(bench.receivers.iter().map(|r| r.arrivals.as_slice()), before.at_ns, after.at_ns);
+    let secs = after.at.duration_since(before.at).as_secs_f64();
+    println!(
+        "{label}: speakers={speakers} receivers={} secs={secs:.1} packets={} lost={} lossy_receivers={} \
+         p50_ms={:.3} p99_ms={:.3} max_ms={:.3} worst_receiver_p99_ms={:.3} worst_drift_ppm={:.1} \
+         fanout_p50_ms={:.3} fanout_max_ms={:.3} daemon_cpu_pct={} pacer_cpu_pct={} skipped_ticks={} not_sent={}",
+        f.heard,
+        f.packets,
+        f.lost,
+        f.lossy,
+        f.p50_ms,
+        f.p99_ms,
+        f.max_ms,
+        f.worst_p99_ms,
+        f.worst_drift_ppm,
+        f.fanout_p50_ms,
+        f.fanout_max_ms,
+        cpu_pct(before.daemon, after.daemon, secs),
+        cpu_pct(before.pacer, after.pacer, secs),
+        delta(before.skipped_ticks, after.skipped_ticks),
+        delta(before.not_sent, after.not_sent),
+    );
+    f.heard
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    grid::quantile(values, 0.5)
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    let names: Vec<String> = (0..args.count).map(|i| format!("bench-{i:04}")).collect();
+    let fa_names: Vec<String> = (0..args.first_audio).map(|i| format!("first-{i:02}")).collect();
+    let started = Instant::now();
+    let all: Vec<String> = names.iter().chain(&fa_names).cloned().collect();
+    let files = enrol(args, &all)?;
+    let secs = started.elapsed().as_secs_f64();
+    println!("enrolment: speakers={} secs={secs:.1} ms_each={:.1} (speakers.add on the control socket)", all.len(), secs * 1e3 / all.len() as f64);
+    let (files, fa_files) = files.split_at(args.count);
+
+    if args.first_audio > 0 {
+        let times = first_audio(args, &fa_names, fa_files)?;
+        let mut audio: Vec<f64> = times.iter().map(|t| t.0).collect();
+        let mut welcome: Vec<f64> = times.iter().map(|t| t.1).collect();
+        let max = audio.iter().cloned().fold(0.0, f64::max);
+        let min = audio.iter().cloned().fold(f64::INFINITY, f64::min);
+        println!(
+            "join to first audio: joins={} median_ms={:.1} min_ms={min:.1} max_ms={max:.1} welcome_median_ms={:.1}",
+            times.len(),
+            median(&mut audio),
+            median(&mut welcome)
+        );
+    }
+
+    let mut bench = Bench { poller: Poller::new().map_err(|e| e.to_string())?, receivers: Vec::new(), buf: vec![0u8; 2048], ready: Vec::new(), errors: Vec::new() };
+    let first = join(args, &files[0]).and_then(|j| Receiver::new(names[0].clone(), j)).map_err(|e| format!("{}: {e}", names[0]))?;
+    bench.add(first);
+    let io = |e: std::io::Error| format!("receiving: {e}");
+    bench.pump(Some(Instant::now() + Duration::from_secs_f64(args.settle_secs)), None).map_err(io)?;
+    let before = snapshot(args);
+    bench.pump(Some(Instant::now() + Duration::from_secs_f64(args.reference_secs)), None).map_err(io)?;
+    let after = snapshot(args);
+    report("reference", 1, &bench, &before, &after);
+
+    // The others join from a few threads while the first keeps playing.
+    let started = Instant::now();
+    let (tx, rx) = mpsc::channel::<Joining>();
+    let mut pending = args.count - 1;
+    std::thread::scope(|scope| -> Result<(), String> {
+        for t in 0..args.joiners {
+            let tx = tx.clone();
+            let (names, files) = (&names, files);
+            scope.spawn(move || {
+                for i in (1..args.count).filter(|i| i % args.joiners == t) {
+                    if tx.send((i, names[i].clone(), join(args, &files[i]))).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        bench.pump(None, Some((&rx, &mut pending))).map_err(io)
+    })?;
+    let join_secs = started.elapsed().as_secs_f64();
+    println!(
+        "joins: speakers={} of={} secs={join_secs:.1} failed={} ({} threads)",
+        bench.receivers.len(),
+        args.count,
+        bench.errors.len(),
+        args.joiners
+    );
+    bench.pump(Some(Instant::now() + Duration::from_secs_f64(args.settle_secs)), None).map_err(io)?;
+    let before = snapshot(args);
+    bench.pump(Some(Instant::now() + Duration::from_secs_f64(args.secs)), None).map_err(io)?;
+    let after = snapshot(args);
+    let heard = report("unicast", bench.receivers.len(), &bench, &before, &after);
+
+    let rejected: u64 = bench.receivers.iter().map(|r| r.gate.rejected.total()).sum();
+    let ended: Vec<&Receiver> = bench.receivers.iter().filter(|r| r.ended.is_some()).collect();
+    let own = cpu_ticks(Path::new("/proc/self/stat"));
+    println!(
+        "receivers: rejected={rejected} sessions_ended={} errors={} own_cpu_s={}",
+        ended.len(),
+        bench.errors.len(),
+        own.map_or("?".into(), |t| format!("{:.1}", t as f64 / clock_hz()))
+    );
+    for e in bench.errors.iter().take(5) {
+        eprintln!("unicast_speakers: {e}");
+    }
+    if let Some(r) = ended.first() {
+        eprintln!("unicast_speakers: {} (and {} more) ended: {}", r.name, ended.len() - 1, r.ended.as_deref().unwrap_or(""));
+    }
+    if heard == 0 {
+        return Err("no receiver heard the zone in the measuring window".into());
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = match args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("unicast_speakers: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let code = match run(&args) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("unicast_speakers: {e}");
+            1
+        }
+    };
+    // Exits without dropping the sessions one by one (each waits for its
+    // reader thread): the daemon sees the connections close.
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    std::process::exit(code)
+}
