@@ -14,6 +14,9 @@ pub struct Arrival {
     pub at_ns: i64,
     pub rtp_timestamp: u32,
     pub seq: u16,
+    /// The receiving socket's running count of datagrams it dropped for
+    /// want of room (this process read too slowly), as of this one.
+    pub socket_drops: u32,
 }
 
 #[derive(Debug, Default)]
@@ -24,6 +27,10 @@ pub struct Figures {
     pub lost: u64,
     /// Receivers that lost at least one packet.
     pub lossy: usize,
+    /// Of the lost packets, those the receiving sockets dropped because
+    /// this process did not read them in time: the bench's loss, not
+    /// the daemon's or the network's.
+    pub socket_drops: u64,
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
@@ -71,6 +78,7 @@ pub fn window<'a>(receivers: impl Iterator<Item = &'a [Arrival]>, from_ns: i64, 
         let lost = lost(kept.iter().map(|a| a.seq));
         figures.lost += lost;
         figures.lossy += usize::from(lost > 0);
+        figures.socket_drops += u64::from(kept[kept.len() - 1].socket_drops.wrapping_sub(kept[0].socket_drops));
         let first = kept[0].at_ns;
         let series: Vec<(f64, u32)> = kept.iter().map(|a| ((a.at_ns - first) as f64 / 1e9, a.rtp_timestamp)).collect();
         let (dev, drift) = fit(&series);

@@ -34,6 +34,7 @@
 #[path = "../common/grid.rs"]
 mod grid;
 mod figures;
+mod keepalive;
 mod net;
 
 use std::net::Ipv4Addr;
@@ -48,9 +49,10 @@ use figures::Arrival;
 use loa::cli::client::Client;
 use loa::proto::speakers::SpeakersAddParams;
 use loa::proto::status::StatusParams;
-use loa::rtp::srtp::{is_rtcp, SrtpSender};
+use loa::rtp::srtp::is_rtcp;
 use loa::speaker::gate::Gate;
 use loa::speaker::join::{Control, JoinOptions, Joined};
+use keepalive::{Keepalives, Keeper};
 use net::Poller;
 
 const USAGE: &str = "unicast_speakers --socket PATH --listen ADDR:PORT --zone Z --dir DIR --daemon-pid PID \
@@ -144,40 +146,34 @@ fn join(args: &Args, credential: &Path) -> Result<Joined, String> {
     loa::speaker::join::join(&options, Ipv4Addr::LOCALHOST).map_err(|e| e.to_string())
 }
 
-/// One joined speaker: its session, the gate every datagram goes through,
-/// its keepalive sender and what verified.
+/// One joined speaker: its session, the gate every datagram goes through
+/// and what verified. Its keepalives are a [`Keeper`] of their own.
 struct Receiver {
     name: String,
     joined: Joined,
     gate: Gate,
-    uplink: SrtpSender,
-    next_keepalive: Instant,
     arrivals: Vec<Arrival>,
     ended: Option<String>,
 }
 
 impl Receiver {
-    fn new(name: String, mut joined: Joined) -> Result<Receiver, String> {
+    fn new(name: String, mut joined: Joined) -> Result<(Receiver, Keeper), String> {
         let gate = Gate::new(joined.crypto.clone());
         let uplink = joined.uplink.take().ok_or("the session came without an uplink key")?;
-        Ok(Receiver { name, joined, gate, uplink, next_keepalive: Instant::now(), arrivals: Vec::new(), ended: None })
-    }
-
-    fn keepalive(&mut self, now: Instant) -> Result<(), String> {
-        let j = &self.joined;
-        net::send_keepalive(&j.socket, &mut self.uplink, j.uplink_ssrc, &self.name, j.daemon_udp)?;
-        self.next_keepalive = now + j.keepalive;
-        Ok(())
+        let socket = joined.socket.try_clone().map_err(|e| format!("cannot share the socket with the keepalives: {e}"))?;
+        let keeper = Keeper { name: name.clone(), socket, uplink, ssrc: joined.uplink_ssrc, to: joined.daemon_udp, every: joined.keepalive };
+        Ok((Receiver { name, joined, gate, arrivals: Vec::new(), ended: None }, keeper))
     }
 
     /// Reads every datagram waiting; verified RTP is kept with its time.
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
-        while let Some((len, at_ns)) = net::recv_stamped(self.joined.socket.as_raw_fd(), buf)? {
-            let packet = &mut buf[..len];
+        while let Some(got) = net::recv_stamped(self.joined.socket.as_raw_fd(), buf)? {
+            let packet = &mut buf[..got.len];
             let rtcp = is_rtcp(packet);
             match self.gate.open(packet, rtcp, Instant::now()) {
                 Some(plain) if !rtcp && plain >= 12 => self.arrivals.push(Arrival {
-                    at_ns,
+                    at_ns: got.at_ns,
+                    socket_drops: got.socket_drops,
                     seq: u16::from_be_bytes([packet[2], packet[3]]),
                     rtp_timestamp: u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]),
                 }),
@@ -208,20 +204,24 @@ struct Bench {
     buf: Vec<u8>,
     ready: Vec<u64>,
     errors: Vec<String>,
+    keepalives: Keepalives,
+    debug_at: Instant,
+    longest_read: Duration,
 }
 
 impl Bench {
-    fn add(&mut self, mut receiver: Receiver) {
+    fn add(&mut self, (receiver, keeper): (Receiver, Keeper)) {
         let key = self.receivers.len() as u64;
-        let added = self.poller.add(&receiver.joined.socket, key).map_err(|e| e.to_string());
-        // The first keepalive at once: it binds the unicast.
-        match added.and_then(|()| receiver.keepalive(Instant::now())) {
-            Ok(()) => self.receivers.push(receiver),
+        match self.poller.add(&receiver.joined.socket, key) {
+            Ok(()) => {
+                self.receivers.push(receiver);
+                self.keepalives.add(keeper);
+            }
             Err(e) => self.errors.push(format!("{}: {e}", receiver.name)),
         }
     }
 
-    /// Receives, keeps the speakers alive and takes in new joins until
+    /// Receives and takes in new joins until
     /// `until`, or until `joins` more have come when `until` is None.
     fn pump(&mut self, until: Option<Instant>, incoming: Option<(&mpsc::Receiver<Joining>, &mut usize)>) -> std::io::Result<()> {
         let mut incoming = incoming;
@@ -246,22 +246,43 @@ impl Bench {
             let wait = until.map_or(Duration::from_millis(10), |u| u.saturating_duration_since(now).min(Duration::from_millis(10)));
             let mut ready = std::mem::take(&mut self.ready);
             self.poller.wait(wait.as_millis() as i32, &mut ready)?;
+            let reading = Instant::now();
             for &key in &ready {
                 self.receivers[key as usize].read(&mut self.buf)?;
             }
+            self.longest_read = self.longest_read.max(reading.elapsed());
             self.ready = ready;
             if now.duration_since(housekeeping) >= Duration::from_millis(100) {
                 housekeeping = now;
-                for r in &mut self.receivers {
-                    r.follow_control();
-                    if r.ended.is_none() && now >= r.next_keepalive {
-                        if let Err(e) = r.keepalive(now) {
-                            self.errors.push(format!("{}: {e}", r.name));
-                        }
-                    }
+                if std::env::var_os("BENCH_DEBUG").is_some() && now.duration_since(self.debug_at) >= Duration::from_secs(1) {
+                    self.debug_at = now;
+                    let packets: usize = self.receivers.iter().map(|r| r.arrivals.len()).sum();
+                    eprintln!(
+                        "debug: receivers {} keepalives {} packets {packets} longest read pass {:?}",
+                        self.receivers.len(),
+                        self.keepalives.sent.load(std::sync::atomic::Ordering::Relaxed),
+                        std::mem::take(&mut self.longest_read)
+                    );
                 }
+                self.receivers.iter_mut().for_each(Receiver::follow_control);
             }
         }
+    }
+}
+
+impl Bench {
+    /// Reads what is still queued: packets that arrived in a window but
+    /// were not read before it ended belong to it (their kernel time says so).
+    fn drain(&mut self) -> std::io::Result<()> {
+        for r in &mut self.receivers {
+            r.read(&mut self.buf)?;
+        }
+        Ok(())
+    }
+
+    fn errors(&self) -> Vec<String> {
+        let keepalives = self.keepalives.errors.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        self.errors.iter().cloned().chain(keepalives).collect()
     }
 }
 
@@ -275,9 +296,9 @@ fn first_audio(args: &Args, names: &[String], files: &[PathBuf]) -> Result<Vec<(
         let joined = join(args, file).map_err(|e| format!("{name}: {e}"))?;
         let welcome = now_ns();
         let mut poller = Poller::new().map_err(|e| e.to_string())?;
-        let mut r = Receiver::new(name.clone(), joined)?;
+        let (mut r, mut keeper) = Receiver::new(name.clone(), joined)?;
         poller.add(&r.joined.socket, 0).map_err(|e| e.to_string())?;
-        r.keepalive(Instant::now())?;
+        keeper.send()?;
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut ready = Vec::new();
         while r.arrivals.is_empty() && Instant::now() < deadline {
@@ -286,7 +307,10 @@ fn first_audio(args: &Args, names: &[String], files: &[PathBuf]) -> Result<Vec<(
                 r.read(&mut buf).map_err(|e| e.to_string())?;
             }
         }
-        let first = r.arrivals.first().ok_or_else(|| format!("{name}: no verified audio within 5 s of joining"))?;
+        let first = r
+            .arrivals
+            .first()
+            .ok_or_else(|| format!("{name}: no verified audio within 5 s of joining (datagrams refused: {:?})", r.gate.rejected))?;
         times.push(((first.at_ns - start) as f64 / 1e6, (welcome - start) as f64 / 1e6));
         // Leaves (bye) before the next joins.
         drop(r);
@@ -321,7 +345,11 @@ struct Snapshot {
 }
 
 fn snapshot(args: &Args) -> Snapshot {
+    let asked = Instant::now();
     let status = Client::connect(&args.socket, Duration::from_secs(5)).and_then(|mut c| c.call(&StatusParams {})).ok();
+    if std::env::var_os("BENCH_DEBUG").is_some() {
+        eprintln!("debug: status answered in {:?}", asked.elapsed());
+    }
     Snapshot {
         at: Instant::now(),
         at_ns: now_ns(),
@@ -352,12 +380,13 @@ fn report(label: &str, speakers: usize, bench: &Bench, before: &Snapshot, after:
     let secs = after.at.duration_since(before.at).as_secs_f64();
     println!(
         "{label}: speakers={speakers} receivers={} secs={secs:.1} packets={} lost={} lossy_receivers={} \
-         p50_ms={:.3} p99_ms={:.3} max_ms={:.3} worst_receiver_p99_ms={:.3} worst_drift_ppm={:.1} \
+         socket_drops={} p50_ms={:.3} p99_ms={:.3} max_ms={:.3} worst_receiver_p99_ms={:.3} worst_drift_ppm={:.1} \
          fanout_p50_ms={:.3} fanout_max_ms={:.3} daemon_cpu_pct={} pacer_cpu_pct={} skipped_ticks={} not_sent={}",
         f.heard,
         f.packets,
         f.lost,
         f.lossy,
+        f.socket_drops,
         f.p50_ms,
         f.p99_ms,
         f.max_ms,
@@ -402,7 +431,7 @@ fn run(args: &Args) -> Result<(), String> {
         );
     }
 
-    let mut bench = Bench { poller: Poller::new().map_err(|e| e.to_string())?, receivers: Vec::new(), buf: vec![0u8; 2048], ready: Vec::new(), errors: Vec::new() };
+    let mut bench = Bench { poller: Poller::new().map_err(|e| e.to_string())?, receivers: Vec::new(), buf: vec![0u8; 2048], ready: Vec::new(), errors: Vec::new(), keepalives: Keepalives::start().map_err(|e| e.to_string())?, debug_at: Instant::now(), longest_read: Duration::ZERO };
     let first = join(args, &files[0]).and_then(|j| Receiver::new(names[0].clone(), j)).map_err(|e| format!("{}: {e}", names[0]))?;
     bench.add(first);
     let io = |e: std::io::Error| format!("receiving: {e}");
@@ -410,6 +439,7 @@ fn run(args: &Args) -> Result<(), String> {
     let before = snapshot(args);
     bench.pump(Some(Instant::now() + Duration::from_secs_f64(args.reference_secs)), None).map_err(io)?;
     let after = snapshot(args);
+    bench.drain().map_err(io)?;
     report("reference", 1, &bench, &before, &after);
 
     // The others join from a few threads while the first keeps playing.
@@ -436,13 +466,14 @@ fn run(args: &Args) -> Result<(), String> {
         "joins: speakers={} of={} secs={join_secs:.1} failed={} ({} threads)",
         bench.receivers.len(),
         args.count,
-        bench.errors.len(),
+        bench.errors().len(),
         args.joiners
     );
     bench.pump(Some(Instant::now() + Duration::from_secs_f64(args.settle_secs)), None).map_err(io)?;
     let before = snapshot(args);
     bench.pump(Some(Instant::now() + Duration::from_secs_f64(args.secs)), None).map_err(io)?;
     let after = snapshot(args);
+    bench.drain().map_err(io)?;
     let heard = report("unicast", bench.receivers.len(), &bench, &before, &after);
 
     let rejected: u64 = bench.receivers.iter().map(|r| r.gate.rejected.total()).sum();
@@ -451,15 +482,19 @@ fn run(args: &Args) -> Result<(), String> {
     println!(
         "receivers: rejected={rejected} sessions_ended={} errors={} own_cpu_s={}",
         ended.len(),
-        bench.errors.len(),
+        bench.errors().len(),
         own.map_or("?".into(), |t| format!("{:.1}", t as f64 / clock_hz()))
     );
-    for e in bench.errors.iter().take(5) {
+    for e in bench.errors().iter().take(5) {
         eprintln!("unicast_speakers: {e}");
     }
     if let Some(r) = ended.first() {
         eprintln!("unicast_speakers: {} (and {} more) ended: {}", r.name, ended.len() - 1, r.ended.as_deref().unwrap_or(""));
     }
+    // The sessions are not dropped one by one (each waits up to 100 ms
+    // for its reader thread): the process exits and the daemon sees the
+    // connections close.
+    std::mem::forget(bench);
     if heard == 0 {
         return Err("no receiver heard the zone in the measuring window".into());
     }
