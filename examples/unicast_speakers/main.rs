@@ -286,7 +286,7 @@ impl Bench {
             self.ready = ready;
             if now.duration_since(housekeeping) >= Duration::from_millis(100) {
                 housekeeping = now;
-                if std::env::var_os("BENCH_DEBUG").is_some() && now.duration_since(self.debug_at) >= Duration::from_secs(1) {
+                if std::env::var_os("BENCH_DEBUG").is_some_and(|v| !v.is_empty()) && now.duration_since(self.debug_at) >= Duration::from_secs(1) {
                     self.debug_at = now;
                     let packets: usize = self.receivers.iter().map(|r| r.arrivals.len()).sum();
                     eprintln!(
@@ -380,7 +380,7 @@ struct Snapshot {
 fn snapshot(args: &Args) -> Snapshot {
     let asked = Instant::now();
     let status = Client::connect(&args.socket, Duration::from_secs(5)).and_then(|mut c| c.call(&StatusParams {})).ok();
-    if std::env::var_os("BENCH_DEBUG").is_some() {
+    if std::env::var_os("BENCH_DEBUG").is_some_and(|v| !v.is_empty()) {
         eprintln!("debug: status answered in {:?}", asked.elapsed());
     }
     Snapshot {
