@@ -40,6 +40,11 @@ pub struct Figures {
     /// First to last receiver of the same packet: median and largest.
     pub fanout_p50_ms: f64,
     pub fanout_max_ms: f64,
+    /// Pooled p99 of the tenth of receivers served first in each tick, and
+    /// of the tenth served last (by their mean place in the fan-out): does
+    /// the jitter grow along the send loop?
+    pub first_tenth_p99_ms: f64,
+    pub last_tenth_p99_ms: f64,
 }
 
 /// Packets lost among `seqs` (in arrival order): the span of extended
@@ -68,6 +73,7 @@ pub fn window<'a>(receivers: impl Iterator<Item = &'a [Arrival]>, from_ns: i64, 
     let mut figures = Figures::default();
     let mut pooled: Vec<f64> = Vec::new();
     let mut spans: HashMap<u32, (i64, i64)> = HashMap::new();
+    let mut each: Vec<(Vec<f64>, Vec<&Arrival>)> = Vec::new();
     for arrivals in receivers {
         let kept: Vec<&Arrival> = arrivals.iter().filter(|a| a.at_ns >= from_ns && a.at_ns < to_ns).collect();
         if kept.len() < 10 {
@@ -85,12 +91,30 @@ pub fn window<'a>(receivers: impl Iterator<Item = &'a [Arrival]>, from_ns: i64, 
         figures.worst_p99_ms = figures.worst_p99_ms.max(quantile(&dev, 0.99));
         figures.worst_drift_ppm = figures.worst_drift_ppm.max(drift.abs());
         pooled.extend_from_slice(&dev);
-        for a in kept {
+        for a in &kept {
             let span = spans.entry(a.rtp_timestamp).or_insert((a.at_ns, a.at_ns));
             span.0 = span.0.min(a.at_ns);
             span.1 = span.1.max(a.at_ns);
         }
+        each.push((dev, kept));
     }
+    // Each receiver's mean place in the fan-out, then the two tenths.
+    let mut placed: Vec<(f64, &Vec<f64>)> = each
+        .iter()
+        .map(|(dev, kept)| {
+            let offset: i64 = kept.iter().map(|a| a.at_ns - spans[&a.rtp_timestamp].0).sum();
+            (offset as f64 / kept.len() as f64, dev)
+        })
+        .collect();
+    placed.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let tenth = placed.len().div_ceil(10);
+    let p99_of = |group: &[(f64, &Vec<f64>)]| {
+        let mut all: Vec<f64> = group.iter().flat_map(|(_, dev)| dev.iter().copied()).collect();
+        all.sort_by(|x, y| x.total_cmp(y));
+        if all.is_empty() { 0.0 } else { quantile(&all, 0.99) }
+    };
+    figures.first_tenth_p99_ms = p99_of(&placed[..tenth]);
+    figures.last_tenth_p99_ms = p99_of(&placed[placed.len() - tenth..]);
     if pooled.is_empty() {
         return figures;
     }

@@ -414,7 +414,7 @@ fn report(label: &str, speakers: usize, bench: &Bench, before: &Snapshot, after:
     println!(
         "{label}: speakers={speakers} receivers={} secs={secs:.1} packets={} lost={} lossy_receivers={} \
          socket_drops={} p50_ms={:.3} p99_ms={:.3} max_ms={:.3} worst_receiver_p99_ms={:.3} worst_drift_ppm={:.1} \
-         fanout_p50_ms={:.3} fanout_max_ms={:.3} daemon_cpu_pct={} pacer_cpu_pct={} skipped_ticks={} not_sent={}",
+         fanout_p50_ms={:.3} fanout_max_ms={:.3} first_tenth_p99_ms={:.3} last_tenth_p99_ms={:.3} daemon_cpu_pct={} pacer_cpu_pct={} skipped_ticks={} not_sent={}",
         f.heard,
         f.packets,
         f.lost,
@@ -427,6 +427,8 @@ fn report(label: &str, speakers: usize, bench: &Bench, before: &Snapshot, after:
         f.worst_drift_ppm,
         f.fanout_p50_ms,
         f.fanout_max_ms,
+        f.first_tenth_p99_ms,
+        f.last_tenth_p99_ms,
         cpu_pct(before.daemon, after.daemon, secs),
         cpu_pct(before.pacer, after.pacer, secs),
         delta(before.skipped_ticks, after.skipped_ticks),
