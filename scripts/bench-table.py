@@ -6,7 +6,7 @@ target the row names.
     scripts/bench-table.py DIR [TITLE]
 
 DIR holds, for each part NAME (transcode, capacity, pacing-idle, pacing-busy,
-memory, daemon-busy, live-latency, srtp), NAME.txt (what the part printed) and
+memory, daemon-busy, live-latency, srtp, unicast), NAME.txt (what the part printed) and
 NAME.status (its exit status). A verdict needs a number: a figure that is
 missing or unparsable, or that comes from a part that failed, printed
 nothing or left no status, reads "not measured (<reason>)", and so does the
@@ -293,6 +293,44 @@ def srtp(table, part):
               "—", "—", [("0 underruns", underruns, "==", 0), ("p99 ≤ 1 ms", p99, "<=", 1.0)], needs=(p_n, pmax))
 
 
+def unicast(table, part):
+    """Joined speakers over unicast SRTP (scripts/bench-unicast.sh): N of
+    them on one zone against one alone on it, same daemon and run; and the
+    time from the start of a join to its first verified packet."""
+    line = r"^unicast:"
+    speakers, heard, secs = part.key(line, "speakers"), part.key(line, "receivers"), part.key(line, "secs")
+    lost, p99, mx = part.key(line, "lost"), part.key(line, "p99_ms"), part.key(line, "max_ms")
+    worst, fan = part.key(line, "worst_receiver_p99_ms"), part.key(line, "fanout_max_ms")
+    cpu, pacer_cpu, skipped = part.key(line, "daemon_cpu_pct"), part.key(line, "pacer_cpu_pct"), part.key(line, "skipped_ticks")
+    underruns = part.key(r"^pacer \(whole run\):", "underruns")
+    ref = r"^reference:"
+    r99, rmax, rcpu = part.key(ref, "p99_ms", "reference p99_ms"), part.key(ref, "max_ms", "reference max_ms"), part.key(ref, "daemon_cpu_pct", "reference daemon_cpu_pct")
+    if isinstance(p99, NotMeasured) or isinstance(r99, NotMeasured):
+        ratio = p99 if isinstance(p99, NotMeasured) else r99
+    elif r99 <= 0:
+        ratio = NotMeasured(f"reference p99 reads {r99} ms")
+    else:
+        ratio = p99 / r99
+    all_heard = speakers if not isinstance(speakers, NotMeasured) else math.nan
+    table.row(f"unicast SRTP speakers on one zone, {fmt(secs, '.0f')} s",
+              f"{fmt(heard, '.0f')} of {fmt(speakers, '.0f')} joined speakers heard it, {fmt(lost, '.0f')} packets lost, "
+              f"{fmt(underruns, '.0f')} underruns, {fmt(skipped, '.0f')} skipped ticks, wire p99 {fmt(p99)} ms (max {fmt(mx)}, "
+              f"worst receiver p99 {fmt(worst)}), first to last speaker ≤ {fmt(fan, '.2f')} ms, daemon {fmt(cpu, '.0f')} % of a core "
+              f"(pacer {fmt(pacer_cpu, '.0f')} %)",
+              f"1 speaker alone on the zone: p99 {fmt(r99)} ms, max {fmt(rmax)} ms, daemon {fmt(rcpu, '.0f')} %",
+              f"p99 {fmt(ratio, '.2f')}× the reference",
+              [("N ≥ 1,000", heard, ">=", 1000), ("all N heard", heard, "==", all_heard), ("0 lost", lost, "==", 0),
+               ("0 underruns", underruns, "==", 0), ("0 skipped ticks", skipped, "==", 0), ("p99 ≤ 1 ms", p99, "<=", 1.0)],
+              needs=(secs, mx, worst, fan, cpu, pacer_cpu, rmax, rcpu, ratio))
+    line = r"^join to first audio:"
+    joins, p50 = part.key(line, "joins"), part.key(line, "median_ms")
+    mn, mx, welcome = part.key(line, "min_ms"), part.key(line, "max_ms"), part.key(line, "welcome_median_ms")
+    table.row(f"join to first verified audio, program on air, loopback, {fmt(joins, '.0f')} joins",
+              f"median {fmt(p50, '.0f')} ms, min {fmt(mn, '.0f')} ms, max {fmt(mx, '.0f')} ms",
+              f"its TLS join alone (connect to welcome): median {fmt(welcome, '.0f')} ms", "—",
+              [("max ≤ 1 s", mx, "<=", 1000.0)], needs=(joins, p50, mn, welcome))
+
+
 def main():
     if len(sys.argv) < 2:
         sys.exit("usage: bench-table.py DIR [TITLE]")
@@ -306,6 +344,7 @@ def main():
     memory(table, part("memory"))
     daemon(table, part("daemon-busy"), part("live-latency"))
     srtp(table, part("srtp"))
+    unicast(table, part("unicast"))
     table.print(title)
     sys.exit(1 if table.not_measured else 0)
 

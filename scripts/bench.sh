@@ -3,11 +3,12 @@
 # the reference each target names, measured in this same run on this machine.
 #
 #   scripts/bench.sh            (builds, then re-runs itself in the private
-#                                network namespace; ≈ 14 minutes)
+#                                network namespace; ≈ 16 minutes)
 #
 # Environment: BENCH_PACING_SECS (default 120), BENCH_CAPACITY (64),
 # BENCH_CAPACITY_SECS (60), BENCH_TRANSCODE_SECS (300), BENCH_TRANSCODE_RUNS (5),
-# BENCH_SRTP_ZONES (8 SRTP + 8 plain), BENCH_SRTP_SECS (60).
+# BENCH_SRTP_ZONES (8 SRTP + 8 plain), BENCH_SRTP_SECS (60), BENCH_UNICAST
+# (1000 joined speakers), BENCH_UNICAST_SECS (30).
 # Each part's full output is kept in target/bench/NAME.txt and its exit
 # status in NAME.status; the parts are the scripts next to this one and can
 # be run alone (see README "Performance"). The table is built from those
@@ -18,7 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${LOA_IN_NETNS:-}" != 1 ]; then
-  cargo build --release --locked --bin loa --example rtp_timing --example srtp_cost --bench transcode
+  cargo build --release --locked --bin loa --example rtp_timing --example srtp_cost --example unicast_speakers --bench transcode
   cargo test --release --locked --test daemon --no-run
   exec scripts/netns.sh "$0" "$@"
 fi
@@ -29,6 +30,8 @@ transcode_secs=${BENCH_TRANSCODE_SECS:-300}
 transcode_runs=${BENCH_TRANSCODE_RUNS:-5}
 srtp_zones=${BENCH_SRTP_ZONES:-8}
 srtp_secs=${BENCH_SRTP_SECS:-60}
+unicast_n=${BENCH_UNICAST:-1000}
+unicast_secs=${BENCH_UNICAST_SECS:-30}
 out=target/bench
 mkdir -p "$out"
 # A figure must come from this run: nothing of an earlier one is left to read.
@@ -62,6 +65,8 @@ step "loa live: input → speaker output latency, 20 clicks"
 part live-latency scripts/live-latency.py 20
 step "SRTP: cost per packet vs plain RTP, and pacing of $srtp_zones SRTP + $srtp_zones plain zones for $srtp_secs s"
 part srtp scripts/bench-srtp.sh "$srtp_zones" "$srtp_secs"
+step "joined speakers: $unicast_n on one SRTP zone (unicast) for $unicast_secs s against 1 alone, and join to first audio"
+part unicast scripts/bench-unicast.sh "$unicast_n" "$unicast_secs"
 
 # The table, and the verdicts, from the parts' files alone
 # (scripts/bench-table.py; exit 1 if any figure was not measured).

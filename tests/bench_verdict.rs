@@ -82,6 +82,17 @@ on the wire srtp (first 5 s left out): streams 8 packets 22000 p50_ms 0.012 p99_
 on the wire plain (first 5 s left out): streams 8 packets 22000 p50_ms 0.011 p99_ms 0.058 max_ms 0.905 worst_drift_ppm 0.6
 ";
 
+const UNICAST: &str = "\
+== 1000 joined speakers on one SRTP zone (unicast), reference: 1 speaker alone on it; 10 timed joins
+enrolment: speakers=1010 secs=1.1 ms_each=1.1 (speakers.add on the control socket)
+join to first audio: joins=10 median_ms=38.9 min_ms=27.4 max_ms=43.7 welcome_median_ms=4.5
+reference: speakers=1 receivers=1 secs=15.0 packets=750 lost=0 lossy_receivers=0 socket_drops=0 p50_ms=0.040 p99_ms=0.094 max_ms=0.767 worst_receiver_p99_ms=0.094 worst_drift_ppm=1.5 fanout_p50_ms=0.000 fanout_max_ms=0.000 daemon_cpu_pct=3.2 pacer_cpu_pct=2.2 skipped_ticks=0 not_sent=0
+joins: speakers=1000 of=1000 secs=3.2 failed=0 (4 threads)
+unicast: speakers=1000 receivers=1000 secs=30.5 packets=1525000 lost=0 lossy_receivers=0 socket_drops=0 p50_ms=0.241 p99_ms=0.893 max_ms=15.803 worst_receiver_p99_ms=3.799 worst_drift_ppm=17.5 fanout_p50_ms=4.154 fanout_max_ms=8.982 daemon_cpu_pct=32.9 pacer_cpu_pct=25.7 skipped_ticks=0 not_sent=0
+receivers: verified=179154 (1 in 10 after the first) rejected=0 sessions_ended=0 errors=0 own_cpu_s=30.5
+pacer (whole run): 2026-12-05T05:35:00.600494Z  INFO loa::daemon: pacer stopped packets=1834350 underruns=0 p99_ms=0.14 max_ms=15.61 stalls=0 skipped_ticks=0 longest_stall_ms=0
+";
+
 /// Part name → (output, exit status); `None` status leaves no .status file.
 type Parts = BTreeMap<&'static str, (String, Option<i32>)>;
 
@@ -95,6 +106,7 @@ fn good_parts() -> Parts {
         ("daemon-busy", DAEMON_BUSY),
         ("live-latency", LIVE),
         ("srtp", SRTP),
+        ("unicast", UNICAST),
     ]
     .into_iter()
     .map(|(name, text)| (name, (text.to_string(), Some(0))))
@@ -153,7 +165,7 @@ fn table(parts: &Parts) -> Table {
 fn a_complete_run_judges_every_target_and_exits_zero() {
     let t = table(&good_parts());
     assert!(t.success, "{}", t.stdout);
-    assert_eq!(t.rows.len(), 15, "{}", t.stdout);
+    assert_eq!(t.rows.len(), 17, "{}", t.stdout);
     for row in &t.rows {
         assert!(reads_met(row) && !row.contains("not met") && !row.contains("not measured"), "{row}");
         // Five cells: a '|' inside one (say "|drift|") would split it.
@@ -186,6 +198,14 @@ fn a_complete_run_judges_every_target_and_exits_zero() {
         assert!(on.contains(target), "{target} not shown: {on}");
     }
     assert!(t.row("pacing through the daemon, SRTP off (8 zones, same run)").contains("p99 ≤ 1 ms — met"));
+    let unicast = t.row("unicast SRTP speakers on one zone, 30 s");
+    for target in ["N ≥ 1,000 — met", "all N heard — met", "0 lost — met", "0 underruns — met", "0 skipped ticks — met", "p99 ≤ 1 ms — met"] {
+        assert!(unicast.contains(target), "{target} not judged: {unicast}");
+    }
+    assert!(unicast.contains("1 speaker alone on the zone: p99 0.094 ms"), "the reference is shown: {unicast}");
+    assert!(unicast.contains("p99 9.50× the reference"), "{unicast}");
+    let join = t.row("join to first verified audio");
+    assert!(join.contains("median 39 ms, min 27 ms, max 44 ms") && join.contains("max ≤ 1 s — met"), "{join}");
     assert!(t.row("transcode mono (MP3").contains("(libopus 1.6.1)"), "loa's libopus named");
     assert!(t.row("transcode mono (MP3").contains("(libopus 1.3.1)"), "ffmpeg's libopus named");
 }
@@ -224,7 +244,7 @@ fn when_every_part_failed_no_row_reads_met() {
         *status = Some(1);
     }
     let t = table(&parts);
-    assert_eq!(t.rows.len(), 15, "{}", t.stdout);
+    assert_eq!(t.rows.len(), 17, "{}", t.stdout);
     for row in &t.rows {
         assert!(!reads_met(row) && !row.contains("not met") && row.contains("not measured (part "), "{row}");
     }
@@ -321,5 +341,65 @@ fn srtp_pacing_without_its_plain_reference_is_not_measured() {
     assert!(!reads_met(on) && on.contains("not measured (no line matching '^on the wire plain\\b' in srtp.txt)"), "{on}");
     // The per-packet cost has its own reference and is still judged.
     assert!(reads_met(t.row("SRTP cost per packet, AEAD_AES_128_GCM")));
+    assert!(!t.success);
+}
+
+#[test]
+fn unicast_speakers_judge_n_loss_and_p99_each() {
+    // The run's real p99 (3.093 ms) and a zone that lost packets to 12 of
+    // 1000 speakers: measured, so results, not failures of the run.
+    let mut parts = good_parts();
+    parts.get_mut("unicast").unwrap().0 =
+        UNICAST.replace("p99_ms=0.893", "p99_ms=3.093").replace("lost=0 lossy_receivers=0 socket_drops=0 p50_ms=0.241", "lost=40 lossy_receivers=12 socket_drops=0 p50_ms=0.241");
+    let t = table(&parts);
+    let unicast = t.row("unicast SRTP speakers");
+    for target in ["N ≥ 1,000 — met", "0 lost — **not met**", "0 underruns — met", "p99 ≤ 1 ms — **not met**"] {
+        assert!(unicast.contains(target), "{target} not judged: {unicast}");
+    }
+    assert!(t.success, "{}", t.stdout);
+}
+
+#[test]
+fn fewer_unicast_speakers_heard_than_joined_is_not_met() {
+    // The daemon once closed the 513th connection: 512 heard of 1000.
+    let mut parts = good_parts();
+    parts.get_mut("unicast").unwrap().0 = UNICAST.replace("speakers=1000 receivers=1000", "speakers=512 receivers=512");
+    let t = table(&parts);
+    let unicast = t.row("unicast SRTP speakers");
+    assert!(unicast.contains("N ≥ 1,000 — **not met**") && unicast.contains("all N heard — met"), "{unicast}");
+    let mut parts = good_parts();
+    parts.get_mut("unicast").unwrap().0 = UNICAST.replace("speakers=1000 receivers=1000", "speakers=1000 receivers=998");
+    let unicast = table(&parts).row("unicast SRTP speakers").clone();
+    assert!(unicast.contains("all N heard — **not met**"), "{unicast}");
+}
+
+#[test]
+fn unicast_without_its_one_speaker_reference_or_the_pacer_line_is_not_measured() {
+    let mut parts = good_parts();
+    parts.get_mut("unicast").unwrap().0 = UNICAST.lines().filter(|l| !l.starts_with("reference:")).collect::<Vec<_>>().join("\n");
+    let t = table(&parts);
+    let unicast = t.row("unicast SRTP speakers");
+    assert!(!reads_met(unicast) && unicast.contains("not measured (no line matching '^reference:' in unicast.txt)"), "{unicast}");
+    // The join figure has its own line and is still judged.
+    assert!(reads_met(t.row("join to first verified audio")));
+    assert!(!t.success);
+
+    let mut parts = good_parts();
+    parts.get_mut("unicast").unwrap().0 = UNICAST.lines().filter(|l| !l.starts_with("pacer (whole run)")).collect::<Vec<_>>().join("\n");
+    let unicast = table(&parts).row("unicast SRTP speakers").clone();
+    assert!(!reads_met(&unicast) && unicast.contains("not measured (no line matching"), "{unicast}");
+}
+
+#[test]
+fn a_slow_join_reads_not_met_and_a_missing_one_not_measured() {
+    let mut parts = good_parts();
+    parts.get_mut("unicast").unwrap().0 = UNICAST.replace("max_ms=43.7 welcome", "max_ms=1250.0 welcome");
+    let join = table(&parts).row("join to first verified audio").clone();
+    assert!(join.contains("max ≤ 1 s — **not met**"), "{join}");
+    let mut parts = good_parts();
+    parts.get_mut("unicast").unwrap().0 = UNICAST.lines().filter(|l| !l.starts_with("join to first audio")).collect::<Vec<_>>().join("\n");
+    let t = table(&parts);
+    let join = t.row("join to first verified audio");
+    assert!(!reads_met(join) && join.contains("not measured (no line matching '^join to first audio:' in unicast.txt)"), "{join}");
     assert!(!t.success);
 }

@@ -599,14 +599,10 @@ fn send_zone<T: Transmit>(
     }
     // A joined speaker's send failing says nothing about the interface
     // (the sessions drop a speaker that went away): counted, not watched.
-    for &target in &zone.speaker_targets {
-        if tx.send_to_speaker(&zone.packet, target).is_ok() {
-            out.stats.packets += 1;
-            delivered = true;
-        } else {
-            zone.not_sent += 1;
-        }
-    }
+    let sent = tx.send_to_speakers(&zone.packet, &zone.speaker_targets);
+    out.stats.packets += sent as u64;
+    zone.not_sent += (zone.speaker_targets.len() - sent) as u64;
+    delivered |= sent > 0;
     if !delivered {
         zone.withdraw(media_samples, payload_len);
     }

@@ -35,6 +35,7 @@ use crate::keys::ZoneKeys;
 use crate::program::Frame;
 use crate::proto::ids::{ProgramId, ZoneId};
 
+mod batch;
 mod clock;
 pub mod core;
 mod seal;

@@ -41,6 +41,13 @@ impl Transmit for SocketTransmit {
             None => self.send_to(packet, target),
         }
     }
+
+    fn send_to_speakers(&mut self, packet: &[u8], targets: &[SocketAddr]) -> usize {
+        match &self.speakers {
+            Some(socket) => super::batch::send_to_all(std::os::fd::AsRawFd::as_raw_fd(socket), packet, targets),
+            None => targets.iter().filter(|&&target| self.send_to(packet, target).is_ok()).count(),
+        }
+    }
 }
 
 /// Frame queues waiting for the reaper; beyond that (programs ending by

@@ -12,18 +12,21 @@
 //! or a group).
 
 mod decode;
-mod gate;
+// `gate` and `join` are public for examples/unicast_speakers (`make bench`:
+// many joined speakers in one process, each joining and verifying exactly
+// as `loa speaker --join` does).
+pub mod gate;
 mod jitter;
-mod join;
+pub mod join;
 mod joined;
 mod net;
 mod output;
 mod report;
 mod sdp;
 mod stats;
+mod summary;
 mod zones;
 
-use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,7 +42,8 @@ use decode::{FrameDecoder, Produced};
 use gate::Gate;
 pub use gate::Rejected;
 use jitter::{Arrival, JitterBuffer, Playout};
-use net::{Channel, Datagram, Groups, Readers};
+pub use net::Datagram;
+use net::{Channel, Groups, Readers};
 use output::Output;
 use report::ReportTimer;
 use stats::ReceiverStats;
@@ -48,6 +52,7 @@ pub use output::OutputTarget;
 pub use report::MIN_INTERVAL as RTCP_MIN_INTERVAL;
 pub use join::JoinOptions;
 pub use joined::Arrived;
+pub use summary::SpeakerStats;
 pub use sdp::{SdpError, SdpStream};
 
 /// Default jitter buffer target.
@@ -158,79 +163,6 @@ pub enum SpeakerError {
     Decoder(#[from] decode::DecoderError),
     #[error(transparent)]
     Output(#[from] output::OutputError),
-}
-
-/// What the speaker heard and played, for the stats line.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SpeakerStats {
-    /// RTP packets accepted from the played source(s).
-    pub received: u64,
-    /// Packets lost on the way (RFC 3550 A.3, over every source played).
-    pub lost: u64,
-    /// Lost frames rebuilt from the next packet's in-band FEC.
-    pub recovered: u64,
-    /// Lost frames concealed (PLC), including undecodable payloads.
-    pub concealed: u64,
-    /// Packets that arrived after their slot was played.
-    pub late: u64,
-    pub duplicates: u64,
-    /// Datagrams that were not RTP for this stream (garbage, wrong version,
-    /// wrong payload type, not Opus).
-    pub ignored: u64,
-    /// Packets discarded on purpose by `--drop`.
-    pub dropped: u64,
-    /// Frames written to the output, one per tick.
-    pub frames: u64,
-    /// Audio written to the output (per channel, at 48 kHz).
-    pub played: Duration,
-    /// Times the stream's SSRC changed.
-    pub ssrc_changes: u64,
-    /// RTCP Receiver Reports sent.
-    pub reports: u64,
-    /// Interarrival jitter of the current source.
-    pub jitter: Duration,
-    /// SSRC of the source played last.
-    pub ssrc: Option<u32>,
-    /// SRTP stream: datagrams that failed verification, by reason.
-    pub rejected: Option<Rejected>,
-    /// Joined: verified packets by the way they came.
-    pub arrived: Option<Arrived>,
-}
-
-impl fmt::Display for SpeakerStats {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "received {}, lost {}, recovered by FEC {}, concealed {}, late {}, jitter {:.2} ms \
-             (duplicates {}, ignored {}, dropped {}, {:.1} s played, {} reports)",
-            self.received,
-            self.lost,
-            self.recovered,
-            self.concealed,
-            self.late,
-            self.jitter.as_secs_f64() * 1e3,
-            self.duplicates,
-            self.ignored,
-            self.dropped,
-            self.played.as_secs_f64(),
-            self.reports,
-        )?;
-        if let Some(r) = &self.rejected {
-            write!(
-                f,
-                "; SRTP rejected {} (bad auth {}, replay {}, unknown SSRC {}, malformed {})",
-                r.total(),
-                r.bad_auth,
-                r.replay,
-                r.unknown_ssrc,
-                r.malformed
-            )?;
-        }
-        if let Some(a) = &self.arrived {
-            write!(f, "; {a}")?;
-        }
-        Ok(())
-    }
 }
 
 /// The stream after reading the SDP and the flags.

@@ -49,6 +49,12 @@ pub trait Transmit {
     fn send_to_speaker(&mut self, packet: &[u8], target: SocketAddr) -> io::Result<()> {
         self.send_to(packet, target)
     }
+
+    /// To a zone's whole list of joined speakers; how many went. The
+    /// socket shell batches them (`sendmmsg`); by default one by one.
+    fn send_to_speakers(&mut self, packet: &[u8], targets: &[SocketAddr]) -> usize {
+        targets.iter().filter(|&&target| self.send_to_speaker(packet, target).is_ok()).count()
+    }
 }
 
 impl<F: FnMut(&[u8], SocketAddr) -> io::Result<()>> Transmit for F {

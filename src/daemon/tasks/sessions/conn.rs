@@ -15,7 +15,7 @@
 //! A slow or hostile peer costs a bounded amount: the handshake and the
 //! hello each have `STEP_TIMEOUT`, every write `STEP_TIMEOUT`, a frame is
 //! at most 64 KiB (a control message 16 KiB), and at most
-//! `MAX_CONNECTIONS` connections are served at once; the rest are closed
+//! `max_connections()` connections are served at once; the rest are closed
 //! at accept. Of those, at most `handshakes::MAX_PER_ADDRESS` from one
 //! source IP may be unauthenticated at once (`speakers::handshakes`), so
 //! stalled connections from one host cannot fill the cap; failed
@@ -43,9 +43,20 @@ use crate::speakers::keys::Ring;
 use crate::store::SpeakerEventKind;
 
 const STEP_TIMEOUT: Duration = Duration::from_secs(5);
-const MAX_CONNECTIONS: usize = 512;
 /// Fallback packets written at once before one flush.
 const MEDIA_BATCH: usize = 16;
+
+/// Connections served at once: half the file descriptors the daemon may
+/// open, so a flood of connections leaves the other half to media files,
+/// the store and sockets; at most 4096. Under systemd's default soft limit
+/// (1024) that is 512 speakers; config/loa.service raises the limit so a
+/// commune's 1000+ speakers fit (`make bench` joins 1000).
+fn max_connections() -> usize {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit only writes the struct it is given.
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 { limit.rlim_cur } else { 1024 };
+    usize::try_from(soft / 2).unwrap_or(usize::MAX).clamp(64, 4096)
+}
 
 /// What a joined speaker is told of a zone besides its keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,7 +133,8 @@ pub(super) async fn accept(sessions: SessionsHandle, tcp: tokio::net::TcpListene
     };
     let acceptor = TlsAcceptor::from(Arc::new(config));
     let parts = Arc::new(parts);
-    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let max = max_connections();
+    let limit = Arc::new(Semaphore::new(max));
     let handshakes = Arc::new(Mutex::new(Handshakes::new(handshakes::MAX_PER_ADDRESS)));
     loop {
         let (stream, peer) = match tcp.accept().await {
@@ -138,7 +150,7 @@ pub(super) async fn accept(sessions: SessionsHandle, tcp: tokio::net::TcpListene
             continue;
         };
         let Ok(permit) = limit.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "{MAX_CONNECTIONS} speaker connections are open already; this one is closed");
+            tracing::warn!(%peer, "{max} speaker connections are open already; this one is closed");
             continue;
         };
         let (acceptor, sessions, parts) = (acceptor.clone(), sessions.clone(), parts.clone());
