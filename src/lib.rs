@@ -25,3 +25,4 @@ pub mod schedule;
 pub mod speaker;
 pub mod speakers;
 pub mod store;
+pub mod throttle;

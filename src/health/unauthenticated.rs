@@ -11,10 +11,12 @@
 //! Must not touch: sockets, the log (the daemon prints the lines), the
 //! endpoint states (`HealthMonitor`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
+
+use crate::throttle::{Full, Throttle};
 
 /// At most one SECURITY line per source address this often.
 pub const LOG_EVERY: Duration = Duration::from_secs(60);
@@ -84,17 +86,19 @@ impl fmt::Display for SecurityLine {
     }
 }
 
-#[derive(Debug)]
-struct Source {
-    logged_at: Instant,
-    unsaid: u64,
-}
-
 /// The counts and the rate limit.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct UnauthenticatedLog {
     per_zone: BTreeMap<String, u64>,
-    sources: HashMap<IpAddr, Source>,
+    sources: Throttle<IpAddr>,
+}
+
+impl Default for UnauthenticatedLog {
+    fn default() -> UnauthenticatedLog {
+        // A full table of addresses said within the minute: a new one is
+        // counted, not said (the addresses already said cover it).
+        UnauthenticatedLog { per_zone: BTreeMap::new(), sources: Throttle::new(LOG_EVERY, MAX_SOURCES, Full::Quiet) }
+    }
 }
 
 impl UnauthenticatedLog {
@@ -103,29 +107,8 @@ impl UnauthenticatedLog {
         let total = self.per_zone.entry(zone.to_string()).or_default();
         *total += 1;
         let zone_total = *total;
-        if !self.sources.contains_key(&from) && self.sources.len() >= MAX_SOURCES {
-            self.sources.retain(|_, s| now.saturating_duration_since(s.logged_at) < LOG_EVERY);
-            if self.sources.len() >= MAX_SOURCES {
-                // Counted, not said: the addresses already said cover it.
-                return None;
-            }
-        }
-        let line = |count| SecurityLine { zone: zone.to_string(), from, kind, count, zone_total };
-        match self.sources.get_mut(&from) {
-            None => {
-                self.sources.insert(from, Source { logged_at: now, unsaid: 0 });
-                Some(line(1))
-            }
-            Some(source) => {
-                source.unsaid += 1;
-                if now.saturating_duration_since(source.logged_at) < LOG_EVERY {
-                    return None;
-                }
-                let count = std::mem::take(&mut source.unsaid);
-                source.logged_at = now;
-                Some(line(count))
-            }
-        }
+        let count = self.sources.hit(now, from)?;
+        Some(SecurityLine { zone: zone.to_string(), from, kind, count, zone_total })
     }
 
     /// Unauthenticated datagrams per zone since start.

@@ -5,9 +5,10 @@
 //! then at most one per [`INTERVAL`], saying how many were refused since.
 //! Sans-IO: time is an argument.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
+
+use crate::throttle::{Full, Throttle};
 
 /// At most one stored refusal per peer address and reason per this long.
 pub const INTERVAL: Duration = Duration::from_secs(60);
@@ -16,10 +17,17 @@ pub const INTERVAL: Duration = Duration::from_secs(60);
 /// (so spoofed or many sources cannot grow the table without bound).
 const MAX_PEERS: usize = 4096;
 
-#[derive(Default)]
 pub struct RefusalLog {
-    /// (peer, reason) → (when last kept, refusals not kept since).
-    last: HashMap<(IpAddr, String), (Instant, u64)>,
+    /// By (peer, reason). A full table of peers refused within the
+    /// interval still keeps a new peer's first refusal (not remembered):
+    /// every source is heard of at least once.
+    throttle: Throttle<(IpAddr, String)>,
+}
+
+impl Default for RefusalLog {
+    fn default() -> RefusalLog {
+        RefusalLog { throttle: Throttle::new(INTERVAL, MAX_PEERS, Full::Say) }
+    }
 }
 
 impl RefusalLog {
@@ -27,26 +35,7 @@ impl RefusalLog {
     /// kept, `n` being the refusals of the same peer and reason left out
     /// since the last one kept; None when it is left out (counted).
     pub fn refused(&mut self, now: Instant, peer: IpAddr, reason: &str) -> Option<u64> {
-        if self.last.len() >= MAX_PEERS {
-            self.last.retain(|_, (at, _)| now.saturating_duration_since(*at) < INTERVAL);
-        }
-        match self.last.get_mut(&(peer, reason.to_string())) {
-            Some((at, skipped)) if now.saturating_duration_since(*at) < INTERVAL => {
-                *skipped += 1;
-                None
-            }
-            Some((at, skipped)) => {
-                let n = std::mem::take(skipped);
-                *at = now;
-                Some(n)
-            }
-            None => {
-                if self.last.len() < MAX_PEERS {
-                    self.last.insert((peer, reason.to_string()), (now, 0));
-                }
-                Some(0)
-            }
-        }
+        self.throttle.hit(now, (peer, reason.to_string())).map(|n| n - 1)
     }
 }
 
@@ -87,10 +76,10 @@ mod tests {
             let peer = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i));
             assert_eq!(log.refused(t0, peer, "not enrolled"), Some(0), "each new source is kept once");
         }
-        assert!(log.last.len() <= MAX_PEERS);
+        assert!(log.throttle.len() <= MAX_PEERS);
         // An interval later the quiet ones are forgotten and room is made.
         let later = t0 + INTERVAL;
         assert_eq!(log.refused(later, IpAddr::V4(std::net::Ipv4Addr::new(10, 9, 9, 9)), "not enrolled"), Some(0));
-        assert!(log.last.len() < MAX_PEERS);
+        assert!(log.throttle.len() < MAX_PEERS);
     }
 }

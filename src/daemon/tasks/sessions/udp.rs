@@ -20,16 +20,22 @@ use crate::health::{JoinedReporter, Report};
 use crate::proto::speakers::SpeakerTransport;
 use crate::rtp::rtcp::{self, RtcpPacket};
 use crate::rtp::srtp::is_rtcp;
+use crate::throttle::{Full, Throttle};
 
 const LOG_EVERY: Duration = Duration::from_secs(10);
 const MAX_DATAGRAM: usize = 2048;
 
 /// Unauthenticated datagrams: counted, logged rate-limited.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct SecurityLog {
     total: u64,
-    since_log: u64,
-    last_log: Option<Instant>,
+    lines: Throttle<()>,
+}
+
+impl Default for SecurityLog {
+    fn default() -> SecurityLog {
+        SecurityLog { total: 0, lines: Throttle::new(LOG_EVERY, 1, Full::Quiet) }
+    }
 }
 
 impl SecurityLog {
@@ -37,13 +43,7 @@ impl SecurityLog {
     /// per `LOG_EVERY`), with how many came since the last line.
     pub(super) fn count(&mut self, now: Instant) -> Option<(u64, u64)> {
         self.total += 1;
-        self.since_log += 1;
-        if self.last_log.is_some_and(|last| now.saturating_duration_since(last) < LOG_EVERY) {
-            return None;
-        }
-        self.last_log = Some(now);
-        let since = std::mem::take(&mut self.since_log);
-        Some((since, self.total))
+        self.lines.hit(now, ()).map(|since| (since, self.total))
     }
 }
 
