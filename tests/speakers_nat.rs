@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use common::daemon::{base_config, Daemon};
 use common::nat::{NatOptions, NatRig, LOA_ADDR, NAT_PUBLIC};
-use common::{poll_until, read_wav_mono, tone_segments, unique_group, wait_until, write_tones_wav, Segment, LOA, TONES};
+use common::{poll_until, read_wav_mono, rtp_packet, tone_frames, tone_segments, unique_group, wait_until, write_tones_wav, Segment, LOA, TONES};
 use base64::Engine;
 use loa::proto::speakers::SpeakerTransport;
 use loa::rtp::srtp::{MasterKey, SrtpSender, Suite};
@@ -625,42 +625,6 @@ fn config_with_group(dir: &Path) -> (String, String, u16) {
     (text, group, port)
 }
 
-/// Opus frames of a steady, loud `freq` tone: the attacker's programme.
-fn attacker_frames(freq: f32, count: usize) -> Vec<Vec<u8>> {
-    use loa::config::{Audio, Channels, FrameDuration};
-    use loa::media::opus::{OpusEncoder, MAX_PAYLOAD_BYTES};
-    let audio = Audio {
-        channels: Channels::Mono,
-        frame: FrameDuration::Ms20,
-        bitrate_bps: 32_000,
-        complexity: 5,
-        fec: false,
-        expected_loss_pct: 0,
-        payload_type: 96,
-        loudness: Default::default(),
-    };
-    let mut encoder = OpusEncoder::new(&audio).unwrap();
-    let mut out = [0u8; MAX_PAYLOAD_BYTES];
-    (0..count)
-        .map(|n| {
-            let pcm: Vec<f32> = (0..960)
-                .map(|i| 0.8 * (2.0 * std::f32::consts::PI * freq * (n * 960 + i) as f32 / 48_000.0).sin())
-                .collect();
-            let len = encoder.encode(&pcm, &mut out).unwrap();
-            out[..len].to_vec()
-        })
-        .collect()
-}
-
-fn rtp_packet(ssrc: u32, seq: u16, timestamp: u32, marker: bool, payload: &[u8]) -> Vec<u8> {
-    let mut b = vec![0x80, 96 | if marker { 0x80 } else { 0 }];
-    b.extend(seq.to_be_bytes());
-    b.extend(timestamp.to_be_bytes());
-    b.extend(ssrc.to_be_bytes());
-    b.extend(payload);
-    b
-}
-
 /// A UDP socket in `host` that sends as if from `from` (an address the
 /// host does not have): IP_TRANSPARENT, which root in the test's
 /// namespace may set. An attacker on loa's LAN forging loa's address and
@@ -736,7 +700,7 @@ fn injection_at_a_joined_speakers_own_port_never_reaches_its_audio() {
     let neighbour = rig.speaker.enter(|| UdpSocket::bind("0.0.0.0:0")).unwrap();
     let forger_lan = spoofing_socket(rig.attacker.as_ref().unwrap(), loa_udp);
     let aims: [(&UdpSocket, SocketAddrV4); 2] = [(&neighbour, private), (&forger_lan, public)];
-    let frames = attacker_frames(attack_tone, 150);
+    let frames = tone_frames(attack_tone, 0.8, 150);
     let wrong = MasterKey::generate(crypto.suite, &mut rand::rng());
     let mut forger = SrtpSender::new(ssrc, wrong, crypto.keys[0].mki).unwrap();
     let (mut plain, mut forged, mut replayed, mut truncated) = (0u64, 0u64, 0u64, 0u64);

@@ -13,7 +13,6 @@ use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use common::*;
-use loa::config::{Audio, Channels, FrameDuration};
 use loa::media::opus::{OpusEncoder, MAX_PAYLOAD_BYTES};
 use loa::rtp::session::{Session, SessionConfig};
 use loa::rtp::srtp::{CryptoAttribute, KeyParam, MasterKey, Mki, SrtpSender, Suite};
@@ -24,19 +23,6 @@ const FFMPEG_SRTP_GRACE: Duration = Duration::from_secs(15);
 
 fn three_tones() -> Vec<(f32, f32)> {
     TONES[..3].iter().map(|&f| (f, 1.0)).collect()
-}
-
-fn audio() -> Audio {
-    Audio {
-        channels: Channels::Mono,
-        frame: FrameDuration::Ms20,
-        bitrate_bps: 32_000,
-        complexity: 5,
-        fec: false,
-        expected_loss_pct: 0,
-        payload_type: 96,
-        loudness: Default::default(),
-    }
 }
 
 /// 48 kHz mono sines with 5 ms fades, 0.2 s of silence before and after.
@@ -91,7 +77,7 @@ fn send(
         },
         start,
     );
-    let mut encoder = OpusEncoder::new(&audio()).unwrap();
+    let mut encoder = OpusEncoder::new(&test_audio()).unwrap();
     let mut payload = [0u8; MAX_PAYLOAD_BYTES];
     let mut packet = Vec::with_capacity(1500);
     let mut report = Vec::with_capacity(1500);

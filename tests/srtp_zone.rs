@@ -271,42 +271,6 @@ fn seq_gaps_of(seqs: &[u16]) -> usize {
     seqs.windows(2).filter(|w| w[1] != w[0].wrapping_add(1)).count()
 }
 
-/// Opus frames of a steady `freq` tone, for the attacker.
-fn attacker_frames(freq: f32, count: usize) -> Vec<Vec<u8>> {
-    use loa::config::{Audio, Channels, FrameDuration};
-    use loa::media::opus::{OpusEncoder, MAX_PAYLOAD_BYTES};
-    let audio = Audio {
-        channels: Channels::Mono,
-        frame: FrameDuration::Ms20,
-        bitrate_bps: 32_000,
-        complexity: 5,
-        fec: false,
-        expected_loss_pct: 0,
-        payload_type: 96,
-        loudness: Default::default(),
-    };
-    let mut encoder = OpusEncoder::new(&audio).unwrap();
-    let mut out = [0u8; MAX_PAYLOAD_BYTES];
-    (0..count)
-        .map(|n| {
-            let pcm: Vec<f32> = (0..960)
-                .map(|i| 0.5 * (2.0 * std::f32::consts::PI * freq * (n * 960 + i) as f32 / 48_000.0).sin())
-                .collect();
-            let len = encoder.encode(&pcm, &mut out).unwrap();
-            out[..len].to_vec()
-        })
-        .collect()
-}
-
-fn rtp_packet(ssrc: u32, seq: u16, timestamp: u32, payload: &[u8]) -> Vec<u8> {
-    let mut b = vec![0x80, 96];
-    b.extend(seq.to_be_bytes());
-    b.extend(timestamp.to_be_bytes());
-    b.extend(ssrc.to_be_bytes());
-    b.extend(payload);
-    b
-}
-
 #[test]
 fn injected_plain_forged_replayed_and_truncated_packets_never_reach_the_speakers_audio() {
     use loa::rtp::srtp::{MasterKey, SrtpSender};
@@ -346,7 +310,7 @@ fn injected_plain_forged_replayed_and_truncated_packets_never_reach_the_speakers
 
     let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let to = SocketAddrV4::new(group.parse().unwrap(), port);
-    let frames = attacker_frames(attack_tone, 150);
+    let frames = tone_frames(attack_tone, 0.5, 150);
     let wrong = MasterKey::generate(crypto.suite, &mut rand::rng());
     let mut forger = SrtpSender::new(ssrc, wrong, crypto.keys[0].mki).unwrap();
     let (mut plain, mut forged, mut replayed, mut truncated) = (0, 0, 0, 0);
@@ -355,10 +319,10 @@ fn injected_plain_forged_replayed_and_truncated_packets_never_reach_the_speakers
         // Plain RTP, with the zone's SSRC and the next sequence numbers.
         let ahead = latest.seq.wrapping_add(1 + n as u16 % 3);
         let ts = latest.timestamp.wrapping_add(960);
-        socket.send_to(&rtp_packet(ssrc, ahead, ts, frame), to).unwrap();
+        socket.send_to(&rtp_packet(ssrc, ahead, ts, false, frame), to).unwrap();
         plain += 1;
         // The same under a key that is not the zone's, same MKI.
-        let mut p = rtp_packet(ssrc, ahead.wrapping_add(40), ts, frame);
+        let mut p = rtp_packet(ssrc, ahead.wrapping_add(40), ts, false, frame);
         if forger.protect_rtp(&mut p).is_ok() {
             socket.send_to(&p, to).unwrap();
             forged += 1;

@@ -602,3 +602,46 @@ pub fn strip_ansi(text: &str) -> String {
 pub fn loa(args: &[&str]) -> Output {
     Command::new(LOA).args(args).output().unwrap()
 }
+
+/// The Opus settings the tests encode their own streams with: mono, 20 ms,
+/// 32 kbit/s, complexity 5, no FEC, payload type 96.
+pub fn test_audio() -> loa::config::Audio {
+    use loa::config::{Audio, Channels, FrameDuration};
+    Audio {
+        channels: Channels::Mono,
+        frame: FrameDuration::Ms20,
+        bitrate_bps: 32_000,
+        complexity: 5,
+        fec: false,
+        expected_loss_pct: 0,
+        payload_type: 96,
+        loudness: Default::default(),
+    }
+}
+
+/// `count` Opus frames (20 ms each) of a steady `freq` tone at
+/// `amplitude`: an attacker's programme, loud and easy to find.
+pub fn tone_frames(freq: f32, amplitude: f32, count: usize) -> Vec<Vec<u8>> {
+    use loa::media::opus::{OpusEncoder, MAX_PAYLOAD_BYTES};
+    let mut encoder = OpusEncoder::new(&test_audio()).unwrap();
+    let mut out = [0u8; MAX_PAYLOAD_BYTES];
+    (0..count)
+        .map(|n| {
+            let pcm: Vec<f32> = (0..960)
+                .map(|i| amplitude * (2.0 * std::f32::consts::PI * freq * (n * 960 + i) as f32 / 48_000.0).sin())
+                .collect();
+            let len = encoder.encode(&pcm, &mut out).unwrap();
+            out[..len].to_vec()
+        })
+        .collect()
+}
+
+/// A plain RTP packet, payload type 96.
+pub fn rtp_packet(ssrc: u32, seq: u16, timestamp: u32, marker: bool, payload: &[u8]) -> Vec<u8> {
+    let mut b = vec![0x80, 96 | if marker { 0x80 } else { 0 }];
+    b.extend(seq.to_be_bytes());
+    b.extend(timestamp.to_be_bytes());
+    b.extend(ssrc.to_be_bytes());
+    b.extend(payload);
+    b
+}
