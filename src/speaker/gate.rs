@@ -179,11 +179,13 @@ impl Gate {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::rtp::srtp::{SrtpSender, Suite};
 
-    fn rtp(ssrc: u32, seq: u16) -> Vec<u8> {
+    /// A 20 ms Opus-shaped RTP packet of `ssrc` (the other speaker tests'
+    /// too).
+    pub(in crate::speaker) fn rtp(ssrc: u32, seq: u16) -> Vec<u8> {
         let mut p = vec![0x80, 96];
         p.extend(seq.to_be_bytes());
         p.extend(960u32.wrapping_mul(u32::from(seq)).to_be_bytes());

@@ -2,6 +2,7 @@
 //! inside the TLS connection, through the same gate as UDP datagrams.
 
 use super::*;
+use crate::speaker::gate::tests::rtp;
 use crate::rtp::srtp::{CryptoAttribute, KeyParam, MasterKey, Mki, SrtpSender, Suite};
 use crate::speaker::gate::{Gate, Rejected};
 
@@ -14,15 +15,6 @@ fn suites() -> HashMap<String, Suite> {
 
 fn daemon() -> SocketAddr {
     "203.0.113.10:5300".parse().unwrap()
-}
-
-fn rtp(ssrc: u32, seq: u16) -> Vec<u8> {
-    let mut p = vec![0x80, 96];
-    p.extend(seq.to_be_bytes());
-    p.extend(960u32.wrapping_mul(u32::from(seq)).to_be_bytes());
-    p.extend(ssrc.to_be_bytes());
-    p.extend([0xfc, 1, 2, 3, 4, 5]);
-    p
 }
 
 fn zone() -> (SrtpSender, Gate) {

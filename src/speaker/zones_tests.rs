@@ -1,16 +1,8 @@
 use super::*;
+use crate::speaker::gate::tests::rtp;
 use crate::rtp::srtp::{KeyParam, SrtpSender, Suite};
 
 const FRAME: Duration = Duration::from_millis(20);
-
-fn rtp(ssrc: u32, seq: u16) -> Vec<u8> {
-    let mut p = vec![0x80, 96];
-    p.extend(seq.to_be_bytes());
-    p.extend(960u32.wrapping_mul(u32::from(seq)).to_be_bytes());
-    p.extend(ssrc.to_be_bytes());
-    p.extend([0xfc, 1, 2, 3, 4, 5]);
-    p
-}
 
 /// A zone as loa would grant it, and loa's sender for it.
 fn zone(name: &str, ssrc: u32) -> (Granted, SrtpSender) {
