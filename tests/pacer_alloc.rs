@@ -1,7 +1,8 @@
 //! The pacer's rule, checked: after warm-up, a tick — clock aside, the
 //! whole path the real-time thread runs (sends on a real UDP socket, the
 //! command and event channels, frames from the programs' queues, RTCP
-//! reports, reassignments) — neither allocates nor frees.
+//! reports, reassignments, a fan-out to joined speakers sent in slices) —
+//! neither allocates nor frees.
 //!
 //! A counting global allocator counts only on this test's thread, and only
 //! while a tick runs; the "engine" work between ticks (sending commands,
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant, SystemTime};
 use loa::config::FrameDuration;
 use loa::keys::KeyRing;
 use loa::media::opus::Payload;
-use loa::pacer::{Command, Flow, PacerCore, PacerEvent, Ticker, ZoneSeal, ZoneSpec};
+use loa::pacer::{Begin, Command, Flow, PacerCore, PacerEvent, Ticker, ZoneSeal, ZoneSpec};
 use loa::program::Frame;
 use loa::proto::ids::{ProgramId, ZoneId};
 use loa::rtp::session::SessionConfig;
@@ -93,6 +94,8 @@ const ZONES: usize = 8;
 const FIRST_SRTP: usize = 4;
 const PROGRAMS: u64 = 5;
 const WARMUP: u64 = 200;
+/// Joined speakers (unicast targets) on zone 5.
+const SPEAKERS: usize = 100;
 /// 4000 ticks of 20 ms: 80 s of made-up time, so every zone sends RTCP
 /// reports (about every 5 s) inside the counted part.
 const TICKS: u64 = WARMUP + 4000;
@@ -164,6 +167,12 @@ fn a_tick_neither_allocates_nor_frees_after_warm_up() {
         .collect();
     let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
     sender.set_nonblocking(true).unwrap();
+    // Joined speakers on zone 5: enough for the fan-out to be sent in
+    // slices over the tick (a copy of each packet, held between slices).
+    let speakers_socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    speakers_socket.set_nonblocking(true).unwrap();
+    let speakers: Vec<UdpSocket> = (0..4).map(|_| receiver()).collect();
+    let speaker_targets = (0..SPEAKERS).map(|n| speakers[n % speakers.len()].local_addr().unwrap()).collect();
 
     let start = Instant::now();
     let wall0 = SystemTime::now();
@@ -173,6 +182,8 @@ fn a_tick_neither_allocates_nor_frees_after_warm_up() {
     let (released_tx, released) = mpsc::sync_channel(16);
     let mut ticker = Ticker::new(core, Some(sender), command_rx, event_tx, released_tx, false);
 
+    commands.send(Command::SetSpeakersSocket(speakers_socket)).unwrap();
+    commands.send(Command::SetSpeakerTargets { zone: ZoneId::from_index(5), targets: speaker_targets }).unwrap();
     let mut feeders = Vec::new();
     for n in 1..=PROGRAMS {
         let (tx, rx) = queue(n);
@@ -186,6 +197,7 @@ fn a_tick_neither_allocates_nor_frees_after_warm_up() {
     }
 
     let (mut packets, mut seen_events, mut zone_left, mut sealed) = (0u64, 0u64, 0u64, 0u64);
+    let mut speaker_packets = 0u64;
     let (mut allocs, mut frees, mut worst) = (0u64, 0u64, (0u64, 0u64, 0u64));
     for tick in 0..TICKS {
         // The engine's side, not counted: now and then zone 2 moves between
@@ -204,7 +216,13 @@ fn a_tick_neither_allocates_nor_frees_after_warm_up() {
         let due = start + Duration::from_millis(20) * tick as u32;
         let wall = wall0 + Duration::from_millis(20) * tick as u32;
         let late = Duration::from_micros(40);
-        let (flow, a, f) = counted(|| ticker.tick(late, due, wall));
+        // As the thread runs it: the sends, the slices at their times, the
+        // rest of the tick.
+        let (flow, a, f) = counted(|| {
+            assert_eq!(ticker.send(late, due, wall), Begin::Send);
+            ticker.send_spread(due + Duration::from_millis(10));
+            ticker.end_tick()
+        });
         assert_eq!(flow, Flow::Continue);
         if tick >= WARMUP {
             allocs += a;
@@ -214,6 +232,7 @@ fn a_tick_neither_allocates_nor_frees_after_warm_up() {
             }
         }
         packets += drain(&rtp, &mut sealed);
+        speaker_packets += drain(&speakers, &mut 0);
         drain(&rtcp, &mut sealed);
         while let Ok(event) = events.try_recv() {
             seen_events += 1;
@@ -233,7 +252,9 @@ fn a_tick_neither_allocates_nor_frees_after_warm_up() {
     // The counted ticks did the real work.
     assert_eq!(stats.underruns, 0);
     assert_eq!(stats.send_errors, 0);
-    assert!(stats.packets >= ZONES as u64 * (TICKS - 2), "every zone sent every tick: {}", stats.packets);
+    let per_tick = ZONES as u64 + SPEAKERS as u64;
+    assert!(stats.packets >= per_tick * (TICKS - 2), "every zone sent every tick: {}", stats.packets);
+    assert!(speaker_packets > (TICKS - 2) * SPEAKERS as u64 * 9 / 10, "the speakers' packets arrived: {speaker_packets}");
     assert!(stats.rtcp_packets >= ZONES as u64 * 10, "reports went out: {}", stats.rtcp_packets);
     assert!(packets > (TICKS - 2) * ZONES as u64 * 9 / 10, "the packets arrived: {packets}");
     assert!(zone_left >= 20, "zone 2 moved and said where it left: {zone_left}");

@@ -11,7 +11,8 @@ use std::mem::{size_of, zeroed};
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 
-/// Messages per `sendmmsg` call (the kernel takes up to UIO_MAXIOV, 1024).
+/// Messages per `sendmmsg` call (the kernel takes up to UIO_MAXIOV, 1024);
+/// the core hands over slices of 32 (`core/spread.rs`).
 const BATCH: usize = 64;
 
 /// Writes `target` into `slot`; the length of the address written.

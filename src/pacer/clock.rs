@@ -19,10 +19,21 @@ pub fn now_ns() -> u64 {
 /// deadline for ~1.5 % of one core at 20 ms frames.
 pub const SPIN: u64 = 300_000;
 
+/// Spinning before each slice of a fan-out spread over the tick (31 a
+/// tick for 1,000 speakers), so shorter than `SPIN`: at 1,000 speakers
+/// 60 µs costs ~9 % of a core and gave wire p99 0.17 ms, 20 µs ~4 % and
+/// 0.31 ms (`scripts/bench-unicast.sh`, 2026-12-05).
+pub const SLICE_SPIN: u64 = 60_000;
+
 /// Sleeps until `deadline`, waking `SPIN` early and spinning the rest.
 pub fn wait_until_ns(deadline: u64) {
-    if deadline > SPIN {
-        sleep_until_ns(deadline - SPIN);
+    wait_until_ns_spinning(deadline, SPIN);
+}
+
+/// Sleeps until `deadline`, waking `spin` early and spinning the rest.
+pub fn wait_until_ns_spinning(deadline: u64, spin: u64) {
+    if deadline > spin {
+        sleep_until_ns(deadline - spin);
     }
     while now_ns() < deadline {
         std::hint::spin_loop();

@@ -39,6 +39,7 @@ use super::watch::{Change, SendWatch};
 use super::{PacerEvent, ZoneSpec};
 
 mod ports;
+mod spread;
 mod zone_state;
 use zone_state::{Standing, ZoneState, PACKET_ROOM};
 use ports::{send_rtcp_to, transmit};
@@ -258,18 +259,21 @@ impl<S: FrameSource> PacerCore<S> {
         ZoneId::from_index(self.zones.len() - 1)
     }
 
-    /// A zone removed by a config reload: it stops playing at once, says
-    /// RTCP BYE at the next `send` and stays idle for good (other zones'
-    /// ids do not move).
     /// Joined speakers' unicast addresses for `zone`, from the next send
-    /// on. The list is built off this thread; the old one is freed here,
-    /// once per change (a NAT rebinding), never per packet.
+    /// on (after the slices of the packet being spread, if any). The list
+    /// is built off this thread; the old one is freed here, once per change
+    /// (a NAT rebinding), never per packet.
     pub fn set_speaker_targets(&mut self, zone: ZoneId, targets: Vec<SocketAddr>) {
         if let Some(state) = self.zones.get_mut(zone.index()).filter(|z| z.active()) {
-            state.speaker_targets = targets;
+            if let Some(targets) = state.spread.replace(targets) {
+                state.speaker_targets = targets;
+            }
         }
     }
 
+    /// A zone removed by a config reload: it stops playing at once, says
+    /// RTCP BYE at the next `send` and stays idle for good (other zones'
+    /// ids do not move).
     pub fn retire_zone(&mut self, zone: ZoneId) {
         self.pending.retain(|(z, _, _)| *z != zone);
         if let Some(state) = self.zones.get_mut(zone.index()).filter(|z| z.active()) {
@@ -332,10 +336,14 @@ impl<S: FrameSource> PacerCore<S> {
     /// RTCP reports due by `now` and the BYE of a retiring zone.
     pub fn send<T: Transmit>(&mut self, now: Instant, wall: SystemTime, tx: &mut T) {
         self.out.now = now;
-        let media = self.media_samples(self.tick);
+        // Slices a stall kept from going: the last packet before this one.
+        self.send_spread(None, tx);
+        let (due, media) = (self.due(self.tick), self.media_samples(self.tick));
+        let frame = self.frame.duration();
         for (index, zone) in self.zones.iter_mut().enumerate() {
             if let Some((program, len)) = zone.stamped.take() {
-                send_zone(zone, ZoneId::from_index(index), program, len, media, tx, &mut self.out);
+                let stamp = Stamp { program, payload_len: len, media, due, frame };
+                send_zone(zone, ZoneId::from_index(index), stamp, tx, &mut self.out);
             }
         }
         for program in self.programs.values_mut() {
@@ -378,11 +386,31 @@ impl<S: FrameSource> PacerCore<S> {
                     && zone.active()
                     && zone.stamp(due, media, frame_samples, payload, &mut self.out.stats)
                 {
-                    send_zone(zone, ZoneId::from_index(index), id, payload.len(), media, tx, &mut self.out);
+                    let stamp = Stamp { program: id, payload_len: payload.len(), media, due, frame: self.frame.duration() };
+                    send_zone(zone, ZoneId::from_index(index), stamp, tx, &mut self.out);
                 }
             }
             program.sent = Some((frame.item, frame.position));
             program.last_sent = program.sent;
+        }
+    }
+
+    /// When the next slice of a packet spread over the tick is due.
+    pub fn spread_due(&self) -> Option<Instant> {
+        self.zones.iter().filter_map(|zone| zone.spread.due()).min()
+    }
+
+    /// Sends the slices due by `now` (None: all that are pending).
+    pub fn send_spread<T: Transmit>(&mut self, now: Option<Instant>, tx: &mut T) {
+        for zone in self.zones.iter_mut() {
+            while let Some((packet, slice)) = zone.spread.take(&zone.speaker_targets, now) {
+                let sent = tx.send_to_speakers(packet, slice);
+                self.out.stats.packets += sent as u64;
+                zone.not_sent += (slice.len() - sent) as u64;
+            }
+            if let Some(targets) = zone.spread.take_waiting() {
+                zone.speaker_targets = targets;
+            }
         }
     }
 
@@ -408,6 +436,7 @@ impl<S: FrameSource> PacerCore<S> {
 
     /// RTCP BYE on every zone still active (the pacer stops).
     pub fn bye_all<T: Transmit>(&mut self, now: Instant, wall: SystemTime, tx: &mut T) {
+        self.send_spread(None, tx);
         for (index, zone) in self.zones.iter_mut().enumerate() {
             if zone.standing != Standing::Retired {
                 zone.session.bye(now, wall, None, &mut self.rtcp);
@@ -577,17 +606,20 @@ impl<S: FrameSource> PacerCore<S> {
     }
 }
 
-/// Sends a zone's stamped packet to its targets; if it reached none, the
-/// sequence number is given back (the media clock runs on).
-fn send_zone<T: Transmit>(
-    zone: &mut ZoneState,
-    zone_id: ZoneId,
+/// The packet a zone sends this tick: whose, how long, and the tick's
+/// media time, deadline and length.
+struct Stamp {
     program: ProgramId,
     payload_len: usize,
-    media_samples: u64,
-    tx: &mut T,
-    out: &mut Outputs,
-) {
+    media: u64,
+    due: Instant,
+    frame: Duration,
+}
+
+/// Sends a zone's stamped packet to its group and the first slice of its
+/// joined speakers (the rest are spread over the tick); if it reached
+/// none, the sequence number is given back (the media clock runs on).
+fn send_zone<T: Transmit>(zone: &mut ZoneState, zone_id: ZoneId, stamp: Stamp, tx: &mut T, out: &mut Outputs) {
     let mut delivered = zone.rtp_targets.is_empty() && zone.speaker_targets.is_empty();
     for &target in &zone.rtp_targets {
         if transmit(tx, &zone.packet, target, zone_id, out) {
@@ -599,16 +631,19 @@ fn send_zone<T: Transmit>(
     }
     // A joined speaker's send failing says nothing about the interface
     // (the sessions drop a speaker that went away): counted, not watched.
-    let sent = tx.send_to_speakers(&zone.packet, &zone.speaker_targets);
+    let first = &zone.speaker_targets[..zone.speaker_targets.len().min(spread::SLICE)];
+    let sent = tx.send_to_speakers(&zone.packet, first);
     out.stats.packets += sent as u64;
-    zone.not_sent += (zone.speaker_targets.len() - sent) as u64;
+    zone.not_sent += (first.len() - sent) as u64;
     delivered |= sent > 0;
+    // Slices still to go spend the sequence number whatever this one did.
+    delivered |= zone.spread.begin(&zone.packet, zone.speaker_targets.len(), stamp.due, stamp.frame);
     if !delivered {
-        zone.withdraw(media_samples, payload_len);
+        zone.withdraw(stamp.media, stamp.payload_len);
     }
     if zone.announce_first {
         zone.announce_first = false;
-        out.emit(PacerEvent::FirstPacket { program, zone: zone_id, at: out.now });
+        out.emit(PacerEvent::FirstPacket { program: stamp.program, zone: zone_id, at: out.now });
     }
 }
 

@@ -1,6 +1,7 @@
 //! The pacer's real-time thread: a thin loop around `PacerCore`. Per tick:
 //! wait for the absolute deadline, send (the packets stamped at the end of
-//! the previous tick), then apply the commands that came meanwhile, end the
+//! the previous tick), send the slices of a fan-out to many joined speakers
+//! each at its time, then apply the commands that came meanwhile, end the
 //! tick (timed assignments, next frames, events) and hand the events on —
 //! everything after the wait is non-blocking (`try_recv`, `try_send`, a
 //! non-blocking socket).
@@ -99,14 +100,31 @@ impl Ticker {
         &self.core
     }
 
-    /// One tick, woken `late` after its deadline: send first, then
-    /// commands, then the end of the tick and its events.
+    /// One tick, woken `late` after its deadline, every part at `now`: the
+    /// sends, the slices of the fan-outs, the rest of the tick.
     pub fn tick(&mut self, late: Duration, now: Instant, wall: SystemTime) -> Flow {
-        if self.core.begin_tick(late) == Begin::Skipped {
-            self.flush_events();
+        if self.send(late, now, wall) == Begin::Skipped {
             return Flow::Continue;
         }
-        self.core.send(now, wall, &mut self.tx);
+        self.core.send_spread(None, &mut self.tx);
+        self.end_tick()
+    }
+
+    /// The first part of a tick, at its deadline: the packets go out (to
+    /// joined speakers, the first slice). Skipped: a stall, the tick is
+    /// over (its events are handed on).
+    pub fn send(&mut self, late: Duration, now: Instant, wall: SystemTime) -> Begin {
+        let begin = self.core.begin_tick(late);
+        match begin {
+            Begin::Skipped => self.flush_events(),
+            Begin::Send => self.core.send(now, wall, &mut self.tx),
+        }
+        begin
+    }
+
+    /// The last part of a tick, once the slices went: commands, then the
+    /// end of the tick (the next packets stamped) and its events.
+    pub fn end_tick(&mut self) -> Flow {
         if self.apply_commands() == Flow::Stop {
             return Flow::Stop;
         }
@@ -124,6 +142,11 @@ impl Ticker {
         while let Some(frames) = self.core.take_released() {
             self.release(frames);
         }
+    }
+
+    /// The slices of a fan-out due by `now` (see the core's `spread`).
+    pub fn send_spread(&mut self, now: Instant) {
+        self.core.send_spread(Some(now), &mut self.tx);
     }
 
     /// Hands a queue to the reaper; dropped here only if it cannot take it.
@@ -243,6 +266,7 @@ pub fn spawn(socket: Option<UdpSocket>, options: PacerOptions) -> io::Result<Pac
 
 /// The tick loop; `start_ns` is the core's tick 0 on the raw monotonic clock.
 fn run(mut ticker: Ticker, start_ns: u64, frame_ns: u64, heartbeat: &AtomicU64) -> PacerStats {
+    let start = ticker.core.due(0);
     loop {
         let deadline_ns = start_ns + ticker.core.tick() * frame_ns;
         // Spinning buys microseconds for packets; with nothing on air
@@ -253,7 +277,26 @@ fn run(mut ticker: Ticker, start_ns: u64, frame_ns: u64, heartbeat: &AtomicU64) 
             clock::sleep_until_ns(deadline_ns);
         }
         let late = Duration::from_nanos(clock::now_ns().saturating_sub(deadline_ns));
-        let flow = ticker.tick(late, Instant::now(), SystemTime::now());
+        let flow = match ticker.send(late, Instant::now(), SystemTime::now()) {
+            Begin::Skipped => Flow::Continue,
+            Begin::Send => {
+                // A packet's fan-out to many joined speakers, slice by
+                // slice, each at its own offset in the tick, before the
+                // tick's other work (which would otherwise delay a slice
+                // by a varying amount); the next tick's send takes what is
+                // left, should a slice fall beyond it.
+                let next_ns = deadline_ns + frame_ns;
+                while let Some(due) = ticker.core.spread_due() {
+                    let due_ns = start_ns + due.saturating_duration_since(start).as_nanos() as u64;
+                    if due_ns >= next_ns {
+                        break;
+                    }
+                    clock::wait_until_ns_spinning(due_ns, clock::SLICE_SPIN);
+                    ticker.send_spread(Instant::now());
+                }
+                ticker.end_tick()
+            }
+        };
         heartbeat.store(ticker.core.stats().ticks, Ordering::Relaxed);
         if flow == Flow::Stop {
             break;

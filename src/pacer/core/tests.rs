@@ -223,6 +223,8 @@ impl Rig {
             Ok(())
         };
         self.core.send(now, wall, &mut tx);
+        // The slices of a fan-out, before the commands, as the thread does.
+        self.core.send_spread(None, &mut tx);
         commands(&mut self.core);
         self.core.end_tick();
         self.core.flush_events(|event| {
@@ -256,6 +258,7 @@ fn timestamp_at(tick: u64) -> u32 {
     INITIAL_TS.wrapping_add(tick as u32 * FRAME_SAMPLES)
 }
 
+mod fanout;
 mod faults;
 mod playing;
 mod srtp;

@@ -10,6 +10,7 @@ use crate::rtp::session::Session;
 use super::super::seal::ZoneSeal;
 use super::super::stats::PacerStats;
 use super::super::ZoneSpec;
+use super::spread::Spread;
 
 /// Room in each zone's packet buffer: an RTP header and the largest payload.
 pub(super) const PACKET_ROOM: usize = 1500;
@@ -46,6 +47,8 @@ pub(super) struct ZoneState {
     pub(super) stamped: Option<(ProgramId, usize)>,
     /// SRTP zone: packets and reports are sealed once, before fan-out.
     pub(super) seal: Option<ZoneSeal>,
+    /// The slices of this tick's packet still to go to joined speakers.
+    pub(super) spread: Spread,
 }
 
 impl ZoneState {
@@ -63,6 +66,7 @@ impl ZoneState {
             packet: Vec::with_capacity(PACKET_ROOM),
             stamped: None,
             seal: spec.seal,
+            spread: Spread::with_room(PACKET_ROOM),
         }
     }
 
