@@ -188,3 +188,49 @@ fn a_revoked_speaker_is_cut_off_at_once_and_the_others_play_on_under_a_key_it_ne
     assert!(heard.starts_with(&[400.0, 600.0]), "before its revocation it played: {heard:?}");
     assert!(heard.iter().all(|f| TONES[..3].contains(f)), "the revoked speaker heard {heard:?}");
 }
+
+fn endpoint_rows(daemon: &Daemon) -> Vec<Value> {
+    daemon.json(&["endpoints"])["endpoints"].as_array().unwrap().iter().filter(|r| r["joined"] == true).cloned().collect()
+}
+
+#[test]
+fn enrolled_speakers_are_in_loa_endpoints_before_they_join_and_after_a_restart_and_revoked_ones_leave() {
+    require_netns();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut daemon, listen, _, _) = join_daemon(dir.path());
+    let credential = enrol(&daemon, "xa-dong");
+    enrol(&daemon, "xa-tay");
+
+    // Not joined yet: listed by name, no address or transport; offline
+    // once the keepalive silence window (2 × 1 s + margin) passes.
+    let rows = endpoint_rows(&daemon);
+    let names: Vec<_> = rows.iter().map(|r| (r["name"].as_str().unwrap(), r["address"].as_str().unwrap(), r["transport"].is_null())).collect();
+    assert_eq!(names, [("xa-dong", "-", true), ("xa-tay", "-", true)], "{rows:#?}");
+    assert!(rows.iter().all(|r| r["state"] == "unknown" || r["state"] == "offline"), "{rows:#?}");
+    daemon.wait_json(&["endpoints"], "xa-tay offline without joining", Duration::from_secs(6), |e| {
+        e["endpoints"].as_array().is_some_and(|rows| rows.iter().any(|r| r["name"] == "xa-tay" && r["state"] == "offline"))
+    });
+    let table = String::from_utf8_lossy(&daemon.loa(&["endpoints"]).stdout).into_owned();
+    let line = table.lines().find(|l| l.starts_with("xa-tay")).unwrap_or_else(|| panic!("{table}"));
+    assert!(line.contains(" - ") && line.contains("offline") && line.contains("never"), "{table}");
+
+    // It joins: the same row comes online with its transport and address.
+    let spk = Background::spawn("loa speaker", &mut speaker(&listen, &credential, None));
+    daemon.wait_json(&["endpoints"], "xa-dong online", Duration::from_secs(6), |e| {
+        e["endpoints"].as_array().is_some_and(|rows| rows.iter().any(|r| r["name"] == "xa-dong" && r["state"] == "online" && r["transport"] == "unicast"))
+    });
+    assert_eq!(endpoint_rows(&daemon).len(), 2, "the enrolled row, not a second one");
+
+    // Revoked: its row goes (the offline transition stays in the log).
+    assert!(daemon.loa(&["speakers", "revoke", "xa-tay"]).status.success());
+    let rows = endpoint_rows(&daemon);
+    assert!(rows.iter().all(|r| r["name"] != "xa-tay"), "{rows:#?}");
+    drop(spk.stop(STOP_GRACE));
+
+    // After a restart, before anyone joins: the enrolled speaker is listed.
+    assert!(daemon.stop());
+    let daemon = Daemon::start_existing(dir.path());
+    let rows = endpoint_rows(&daemon);
+    let names: Vec<_> = rows.iter().map(|r| (r["name"].as_str().unwrap(), r["state"].as_str().unwrap())).collect();
+    assert_eq!(names, [("xa-dong", "unknown")], "{rows:#?}");
+}

@@ -182,7 +182,11 @@ async fn serve(config: Config, config_path: PathBuf) -> Result<(), DaemonError> 
         },
         None => None,
     };
-    let links = tasks::speakers::Links { sessions: sessions.clone(), keys: keys.clone() };
+    let links = tasks::speakers::Links {
+        sessions: sessions.clone(),
+        keys: keys.clone(),
+        health: config.speakers.listen.map(|_| health.clone()),
+    };
     let (speakers, speakers_thread) = tasks::speakers::spawn(config.daemon.state_dir.clone(), links)?;
     if let (Some(listen), Some(identity)) = (config.speakers.listen, identity) {
         let facts = config

@@ -198,6 +198,9 @@ pub struct EndpointStatus {
     pub cname: Option<String>,
     /// A joined speaker's transport and public address:port.
     pub link: Option<Link>,
+    /// A speaker that joins loa itself (enrolled); `link` is None until
+    /// its first authenticated report.
+    pub joined: bool,
 }
 
 /// A probe the shell should run (see [`crate::health::run_probe`]) and
@@ -229,6 +232,8 @@ struct Entry {
     probe_deadline: Option<Instant>,
     /// A joined speaker's way in (its identity is its name).
     link: Option<Link>,
+    /// A speaker that joins loa itself (enrolled), heard yet or not.
+    joined: bool,
 }
 
 impl Entry {
@@ -251,6 +256,7 @@ impl Entry {
             next_probe: now,
             probe_deadline: None,
             link: None,
+            joined: false,
         }
     }
 
@@ -273,6 +279,7 @@ impl Entry {
             registered: self.registered,
             cname: self.cname.clone(),
             link: self.link,
+            joined: self.joined,
         }
     }
 }
@@ -624,7 +631,7 @@ fn silence_deadline(
     {
         return None;
     }
-    if entry.link.is_some() {
+    if entry.joined {
         return joined::silence_deadline(config, entry);
     }
     let sending_since = zones.get(&entry.spec.zone)?.sending_since?;

@@ -43,7 +43,8 @@ pub struct Endpoint {
     /// unregistered reporter's address.
     pub name: String,
     /// An IP for a speaker listed in the config (it may report from any
-    /// port); a joined speaker's public address:port (its NAT's mapping).
+    /// port); a joined speaker's public address:port (its NAT's mapping),
+    /// `-` while an enrolled speaker has not been heard since loa started.
     pub address: String,
     /// How loa reaches it: the zone's group or unicast targets for a
     /// listed speaker, its session's transport for a joined one; none for

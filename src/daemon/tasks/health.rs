@@ -54,6 +54,9 @@ pub enum HealthInput {
     /// A joined speaker's session ended (revoked, left, replaced): it is
     /// offline now, `why` in plain words.
     Left { speaker: String, why: String },
+    /// Every enrolled speaker (name, zones), after loa starts and after
+    /// each enrolment or revocation: their rows, heard or not.
+    Enrolled(Vec<(String, Vec<String>)>),
     /// A reloaded config and the zones' RTP SSRCs.
     Reconfigure(Box<Config>, HashMap<String, u32>),
     /// Every endpoint's status as JSON rows, and the unauthenticated
@@ -180,6 +183,7 @@ async fn run(
                         monitor.handle_probe_result(now, &zone, &endpoint, result)
                     }
                     HealthInput::Left { speaker, why } => monitor.handle_left(now, &speaker, &why),
+                    HealthInput::Enrolled(enrolled) => monitor.set_enrolled(now, &enrolled),
                     HealthInput::Reconfigure(config, ssrcs) => {
                         monitor.set_inventory(inventory(&config), now);
                         for (zone, ssrc) in &ssrcs {
@@ -258,7 +262,7 @@ fn log_not_a_speaker(
 
 fn publish(event: &HealthEvent, now: Instant, store: &StoreHandle, events: &broadcast::Sender<Event>) {
     // A joined speaker is told apart from its NAT's neighbours by the port.
-    let shown = event.link.map_or_else(|| event.address.to_string(), |link| link.public.to_string());
+    let shown = event.link.map_or_else(|| shown_address(event.address), |link| link.public.to_string());
     let text = format!(
         "speaker {} ({}) in zone {}: {} → {}: {}",
         event.endpoint,
@@ -314,6 +318,16 @@ fn listed_transport(config: &Config, zone: &str, address: std::net::IpAddr, regi
     Some(if unicast { SpeakerTransport::Unicast } else { SpeakerTransport::Multicast })
 }
 
+/// An endpoint's address as shown: `-` for an enrolled speaker not heard
+/// since loa started (its row has no address yet).
+fn shown_address(address: std::net::IpAddr) -> String {
+    if address.is_unspecified() {
+        "-".into()
+    } else {
+        address.to_string()
+    }
+}
+
 fn snapshot_json(monitor: &HealthMonitor, config: &Config, now: Instant) -> Vec<Value> {
     monitor
         .snapshot()
@@ -321,14 +335,15 @@ fn snapshot_json(monitor: &HealthMonitor, config: &Config, now: Instant) -> Vec<
         .map(|s| {
             let transport = match s.link {
                 Some(link) => Some(link.transport),
+                None if s.joined => None,
                 None => listed_transport(config, &s.zone, s.address, s.registered),
             };
             json!({
                 "zone": s.zone,
                 "name": s.name,
-                "address": s.link.map_or_else(|| s.address.to_string(), |link| link.public.to_string()),
+                "address": s.link.map_or_else(|| shown_address(s.address), |link| link.public.to_string()),
                 "transport": transport,
-                "joined": s.link.is_some(),
+                "joined": s.joined,
                 "state": s.state.as_str(),
                 "since_secs": secs(Some(now.saturating_duration_since(s.since))),
                 "loss_pct": s.loss_pct,

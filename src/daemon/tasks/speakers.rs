@@ -16,6 +16,7 @@ use std::thread::JoinHandle;
 use jiff::Timestamp;
 
 use crate::daemon::core::SpeakersCall;
+use crate::daemon::tasks::health::{HealthHandle, HealthInput};
 use crate::daemon::tasks::keys::KeysHandle;
 use crate::daemon::tasks::sessions::SessionsHandle;
 use crate::speakers::join::Enrolment;
@@ -38,6 +39,10 @@ enum Msg {
 pub struct Links {
     pub sessions: SessionsHandle,
     pub keys: KeysHandle,
+    /// Told the enrolled speakers when they change, so that `loa
+    /// endpoints` lists each from its enrolment (None: no `[speakers]
+    /// listen`, nobody can join).
+    pub health: Option<HealthHandle>,
 }
 
 #[derive(Clone)]
@@ -91,15 +96,21 @@ pub fn spawn(state_dir: PathBuf, links: Links) -> std::io::Result<(SpeakersHandl
 
 fn run(state_dir: &std::path::Path, rx: mpsc::Receiver<Msg>, links: &Links) {
     let mut registry = Registry::open(state_dir);
-    if let Err(e) = &registry {
-        tracing::error!("speakers cannot be enrolled or listed: {e}");
+    match &mut registry {
+        Ok(registry) => tell_health(registry, links),
+        Err(e) => tracing::error!("speakers cannot be enrolled or listed: {e}"),
     }
     let mut refusals = crate::speakers::refusals::RefusalLog::default();
     while let Ok(msg) = rx.recv() {
         match (msg, &mut registry) {
             (Msg::Stop, _) => return,
             (Msg::Call { call, reply }, Ok(registry)) => {
-                let _ = reply.send(answer(registry, call, links, Timestamp::now()));
+                let changes = !matches!(call, SpeakersCall::List);
+                let answer = answer(registry, call, links, Timestamp::now());
+                if changes && answer.is_ok() {
+                    tell_health(registry, links);
+                }
+                let _ = reply.send(answer);
             }
             (Msg::Call { reply, .. }, Err(e)) => {
                 let _ = reply.send(Err(RpcError::internal(format!("the speaker registry is not open: {e}"))));
@@ -126,6 +137,18 @@ fn run(state_dir: &std::path::Path, rx: mpsc::Receiver<Msg>, links: &Links) {
             }
             (Msg::Event(_), Err(_)) => {}
         }
+    }
+}
+
+/// The enrolled speakers and their zones, to health (revoked ones are not).
+fn tell_health(registry: &mut Registry, links: &Links) {
+    let Some(health) = &links.health else { return };
+    match registry.list() {
+        Ok(list) => {
+            let enrolled = list.speakers.into_iter().filter(|s| s.revoked_at.is_none()).map(|s| (s.name, s.zones)).collect();
+            health.send(HealthInput::Enrolled(enrolled));
+        }
+        Err(e) => tracing::warn!("cannot list the enrolled speakers for `loa endpoints`: {e}"),
     }
 }
 

@@ -6,8 +6,13 @@
 //!   speaker is never `unregistered` and never a SECURITY line: the shell
 //!   hands the monitor only reports that authenticated under the speaker's
 //!   own uplink key ([`Report::joined`]).
-//! - Its first report makes its row (one per zone it is granted); each
-//!   report updates its transport and public address:port ([`Link`]).
+//! - Its rows (one per zone it is granted) exist from the moment it is
+//!   enrolled, or from loa's start for those enrolled before
+//!   ([`HealthMonitor::set_enrolled`]): `unknown` until its first report,
+//!   so a speaker that never comes back after a restart is seen going
+//!   offline, not missing. Revoking it removes its rows (its session's
+//!   end made them offline first, and that transition is in the history).
+//!   Each report updates its transport and public address:port ([`Link`]).
 //! - Quality and state come from its receiver reports exactly as for a
 //!   multicast speaker (`quality::judge`).
 //! - Its reports are its keepalives, sent whether or not its zones play,
@@ -15,9 +20,9 @@
 //!   [`HealthConfig::joined_silence`] without one. Its session ending
 //!   (revoked, left, replaced) makes it offline at once
 //!   ([`HealthMonitor::handle_left`]). The row stays, offline, until it
-//!   reports again.
+//!   reports again or is revoked.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use super::{judge, transition, EndpointSpec, Entry, HealthConfig, HealthMonitor, Probe, Report, ReportOrigin, State};
@@ -47,15 +52,8 @@ impl HealthMonitor {
         let i = match self.joined.iter().position(|e| e.spec.zone == report.zone && e.spec.name == reporter.name) {
             Some(i) => i,
             None => {
-                let spec = EndpointSpec {
-                    zone: report.zone.clone(),
-                    name: reporter.name,
-                    address: report.from.ip(),
-                    probe: Probe::Rtcp,
-                    probe_interval: Duration::ZERO,
-                    probe_timeout: Duration::ZERO,
-                };
-                self.joined.push(Entry::new(spec, true, now));
+                let spec = joined_spec(&report.zone, &reporter.name, Some(report.from.ip()));
+                self.joined.push(Entry::joined(spec, now));
                 self.joined.len() - 1
             }
         };
@@ -65,6 +63,21 @@ impl HealthMonitor {
         let ssrc = self.zones.get(&report.zone).and_then(|z| z.ssrc);
         judge(&self.config, &mut self.events, entry, ssrc, report, now);
         ReportOrigin::Endpoint
+    }
+
+    /// The enrolled speakers (name, zones), whole: a row for each zone of
+    /// each, `unknown` until it reports; rows of names or zones no longer
+    /// enrolled (revoked) go.
+    pub fn set_enrolled(&mut self, now: Instant, enrolled: &[(String, Vec<String>)]) {
+        let is_enrolled = |name: &str, zone: &str| enrolled.iter().any(|(n, zones)| n == name && zones.iter().any(|z| z == zone));
+        self.joined.retain(|e| is_enrolled(&e.spec.name, &e.spec.zone));
+        for (name, zones) in enrolled {
+            for zone in zones {
+                if !self.joined.iter().any(|e| &e.spec.name == name && &e.spec.zone == zone) {
+                    self.joined.push(Entry::joined(joined_spec(zone, name, None), now));
+                }
+            }
+        }
     }
 
     /// `speaker`'s session ended (`why`, in plain words): every row of it
@@ -77,9 +90,28 @@ impl HealthMonitor {
     }
 }
 
+/// A joined speaker's row of `zone`; its address is its NAT's, once known.
+fn joined_spec(zone: &str, name: &str, address: Option<IpAddr>) -> EndpointSpec {
+    EndpointSpec {
+        zone: zone.to_owned(),
+        name: name.to_owned(),
+        address: address.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        probe: Probe::Rtcp,
+        probe_interval: Duration::ZERO,
+        probe_timeout: Duration::ZERO,
+    }
+}
+
+impl Entry {
+    fn joined(spec: EndpointSpec, now: Instant) -> Entry {
+        Entry { joined: true, ..Entry::new(spec, true, now) }
+    }
+}
+
 /// When silence makes a joined speaker offline, and since when it has been
-/// quiet: from its last report, whether or not its zones send.
+/// quiet: from its last report, whether or not its zones send; never
+/// heard, from when its row was made (`since`: it is `unknown` until then).
 pub(super) fn silence_deadline(config: &HealthConfig, entry: &Entry) -> Option<(Instant, Instant)> {
-    let last = entry.last_report?;
+    let last = entry.last_report.unwrap_or(entry.since);
     Some((last.checked_add(config.joined_silence)?, last))
 }

@@ -128,3 +128,56 @@ fn a_reload_keeps_joined_speakers() {
     m.set_inventory(vec![spec("thon-1", "a", 1)], secs(t0, 1.0));
     assert_eq!(status(&m, "thon-1", "xa-dong").state, State::Online);
 }
+
+fn enrolled(list: &[(&str, &[&str])]) -> Vec<(String, Vec<String>)> {
+    list.iter().map(|(name, zones)| (name.to_string(), zones.iter().map(|z| z.to_string()).collect())).collect()
+}
+
+#[test]
+fn an_enrolled_speaker_has_its_rows_before_it_is_heard_and_keeps_them_when_it_reports() {
+    let t0 = Instant::now();
+    let mut m = monitor(t0);
+    m.set_enrolled(t0, &enrolled(&[("xa-dong", &["thon-1", "thon-2"]), ("xa-tay", &["thon-1"])]));
+    let rows: Vec<_> = m.snapshot().into_iter().filter(|s| s.joined).collect();
+    let seen: Vec<_> = rows.iter().map(|s| (s.zone.as_str(), s.name.as_str(), s.state, s.link.is_none(), s.address.is_unspecified())).collect();
+    assert_eq!(
+        seen,
+        [("thon-1", "xa-dong", State::Unknown, true, true), ("thon-2", "xa-dong", State::Unknown, true, true), ("thon-1", "xa-tay", State::Unknown, true, true)]
+    );
+    assert_eq!(m.zone_counts("thon-1"), (0, 0, 0, 4), "two listed, two enrolled, none heard");
+
+    m.handle_report(secs(t0, 1.0), joined("xa-dong", 40_001, vec![block(0, 0)]));
+    let row = status(&m, "thon-1", "xa-dong");
+    assert_eq!((row.state, row.link.map(|l| l.public.port()), row.joined), (State::Online, Some(40_001), true));
+    assert_eq!(m.snapshot().iter().filter(|s| s.name == "xa-dong").count(), 2, "the same rows, not new ones");
+    // Told again (another enrolment): nothing heard is forgotten.
+    m.set_enrolled(secs(t0, 2.0), &enrolled(&[("xa-dong", &["thon-1", "thon-2"]), ("xa-tay", &["thon-1"]), ("xa-bac", &["thon-2"])]));
+    assert_eq!(status(&m, "thon-1", "xa-dong").state, State::Online);
+    assert_eq!(status(&m, "thon-2", "xa-bac").state, State::Unknown);
+}
+
+#[test]
+fn an_enrolled_speaker_never_heard_goes_offline_after_the_silence_window() {
+    let t0 = Instant::now();
+    let mut m = HealthMonitor::new(silence_config(), vec![], t0);
+    m.set_enrolled(t0, &enrolled(&[("xa-dong", &["thon-1"])]));
+    assert_eq!(m.poll_timeout(), Some(secs(t0, 3.5)));
+    m.handle_timeout(secs(t0, 3.4));
+    assert_eq!(status(&m, "thon-1", "xa-dong").state, State::Unknown);
+    m.handle_timeout(secs(t0, 3.5));
+    let events = events(&mut m);
+    let seen: Vec<_> = events.iter().map(|e| (e.endpoint.as_str(), e.from, e.to, e.detail.as_str())).collect();
+    assert_eq!(seen, [("xa-dong", State::Unknown, State::Offline, "no report for 3.5 s")]);
+    assert_eq!(m.poll_timeout(), None, "offline: nothing more to wait for");
+}
+
+#[test]
+fn a_revoked_speaker_and_a_zone_taken_from_one_lose_their_rows() {
+    let t0 = Instant::now();
+    let mut m = monitor(t0);
+    m.set_enrolled(t0, &enrolled(&[("xa-dong", &["thon-1", "thon-2"]), ("xa-tay", &["thon-1"])]));
+    m.handle_report(t0, joined("xa-tay", 40_002, vec![]));
+    m.set_enrolled(secs(t0, 1.0), &enrolled(&[("xa-dong", &["thon-2"])]));
+    let rows: Vec<_> = m.snapshot().into_iter().filter(|s| s.joined).map(|s| (s.zone, s.name)).collect();
+    assert_eq!(rows, [("thon-2".to_string(), "xa-dong".to_string())], "xa-tay revoked, thon-1 taken from xa-dong");
+}
