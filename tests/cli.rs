@@ -152,3 +152,46 @@ fn a_bad_word_or_duration_is_refused_by_the_cli_before_any_call() {
     let out = loa_as_typed(&["status", "--json", "--socket", nowhere]);
     assert_eq!(out.status.code(), Some(2), "an absent daemon is still exit 2");
 }
+
+#[test]
+fn speaker_mistakes_are_refused_in_words_before_any_call_or_enrolment() {
+    let dir = tempfile::tempdir().unwrap();
+    let nowhere = dir.path().join("none.sock");
+    let nowhere = nowhere.to_str().unwrap();
+    let missing = dir.path().join("no-such-folder/xa-dong.toml");
+    for (args, says) in [
+        (vec!["--socket", nowhere, "speakers", "add", "xã-đông", "--zones", "thon-1"], "may only use letters A–Z"),
+        (vec!["--socket", nowhere, "speakers", "revoke", "xa dong"], "may only use letters A–Z"),
+        // The credential's folder is looked at before the daemon is asked:
+        // a typo must not leave an enrolled speaker nobody holds.
+        (vec!["--socket", nowhere, "speakers", "add", "xa-dong", "--zones", "thon-1", "--out", missing.to_str().unwrap()],
+         "no-such-folder does not exist; nothing was enrolled"),
+        (vec!["speaker", "--join", "192.0.2.1", "--credential", "c.toml"], "\"192.0.2.1\" has no port; give loa's address and the port of its [speakers] listen"),
+        (vec!["speaker", "--join", "loa.example:http", "--credential", "c.toml"], "\"http\" is not a port number"),
+    ] {
+        let out = loa_as_typed(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        // 2 would mean it tried the (absent) daemon.
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    assert!(!missing.parent().unwrap().exists());
+}
+
+#[test]
+fn a_credential_file_that_is_not_one_is_named_with_what_to_give_instead() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("loa.toml");
+    std::fs::write(&config, "[network]\ninterface = \"127.0.0.1\"\n[[zone]]\nname = \"thon-1\"\ngroup = \"239.255.77.1:5004\"\n").unwrap();
+    let missing = dir.path().join("xa-dong.toml");
+    for (credential, says) in [
+        (&config, "it is a loa config file, not a speaker credential; give the file `loa speakers add NAME --zones Z --out FILE` wrote"),
+        (&missing, "cannot read the credential"),
+    ] {
+        // The file is read before anything dials; loopback all the same.
+        let out = loa_as_typed(&["speaker", "--join", "127.0.0.1:9", "--credential", credential.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(says), "{err}");
+    }
+}

@@ -189,6 +189,7 @@ pub struct StreamArgs {
 
 #[derive(Debug, PartialEq, Args)]
 pub struct SdpArgs {
+    /// Zone name from the config.
     #[arg(long, short)]
     pub zone: String,
     /// Write the SDP to FILE (mode 0600: for an SRTP zone it holds the key)
@@ -370,8 +371,12 @@ pub enum PlaylistCommand {
 pub enum SpeakersCommand {
     /// Enrol a speaker: make its credential (printed, or written with mode 0600).
     Add {
+        /// The speaker's name in `loa speakers list` and `loa endpoints`:
+        /// letters, digits, '-' and '_', e.g. xa-dong.
+        #[arg(value_parser = speaker_name)]
         name: String,
-        /// The zones it plays, comma-separated.
+        /// The zones it plays, comma-separated names from the config
+        /// (SRTP zones; not "all").
         #[arg(long, value_delimiter = ',', required = true)]
         zones: Vec<String>,
         /// Write the credential file here (mode 0600) instead of printing it.
@@ -380,8 +385,13 @@ pub enum SpeakersCommand {
     },
     /// Every enrolled speaker: zones, transport, public address, last keepalive, state.
     List,
-    /// Cut a speaker off: its credential no longer joins.
-    Revoke { name: String },
+    /// Cut a speaker off: its session ends now, its credential no longer
+    /// joins, and its zones get new keys.
+    Revoke {
+        /// The name it was enrolled under (see `loa speakers list`).
+        #[arg(value_parser = speaker_name)]
+        name: String,
+    },
 }
 
 #[derive(Debug, PartialEq, Args)]
@@ -410,13 +420,15 @@ pub struct EndpointsArgs {
 #[derive(Debug, PartialEq, Args)]
 pub struct SpeakerArgs {
     /// The zone's SDP file (from `loa sdp`).
-    #[arg(long, required_unless_present_any = ["group", "listen", "join"])]
+    #[arg(long, value_name = "FILE", required_unless_present_any = ["group", "listen", "join"])]
     pub sdp: Option<PathBuf>,
-    /// Join loa as an enrolled speaker: HOST:PORT of its [speakers] listen.
-    #[arg(long, requires = "credential", conflicts_with_all = ["sdp", "group", "listen", "rtcp_to"])]
+    /// Join loa as an enrolled speaker: loa's address as this speaker
+    /// reaches it and the port of its [speakers] listen, e.g. 192.0.2.1:5300.
+    #[arg(long, value_name = "HOST:PORT", value_parser = host_port, requires = "credential",
+          conflicts_with_all = ["sdp", "group", "listen", "rtcp_to"])]
     pub join: Option<String>,
-    /// The speaker's credential file (from `loa speakers add --out`).
-    #[arg(long, requires = "join")]
+    /// The speaker's credential file (from `loa speakers add NAME --zones Z --out FILE`).
+    #[arg(long, value_name = "FILE", requires = "join")]
     pub credential: Option<PathBuf>,
     /// With --join: this speaker takes multicast. loa then grants each zone
     /// with its group, which the speaker joins on this interface address, and
@@ -424,19 +436,19 @@ pub struct SpeakerArgs {
     #[arg(long, requires = "join", value_name = "IP")]
     pub multicast_interface: Option<Ipv4Addr>,
     /// Multicast group and RTP port, e.g. 239.255.0.1:5004.
-    #[arg(long)]
+    #[arg(long, value_name = "ADDR:PORT")]
     pub group: Option<SocketAddrV4>,
     /// Interface address to join the group on (default: the kernel's choice).
-    #[arg(long)]
+    #[arg(long, value_name = "IP")]
     pub interface: Option<Ipv4Addr>,
     /// Also take RTP sent unicast to this address.
-    #[arg(long)]
+    #[arg(long, value_name = "IP:PORT")]
     pub listen: Option<SocketAddrV4>,
     /// Address reports are sent from (default: the interface address).
-    #[arg(long)]
+    #[arg(long, value_name = "IP")]
     pub bind: Option<Ipv4Addr>,
     /// Send reports unicast here instead of the group's RTCP port.
-    #[arg(long)]
+    #[arg(long, value_name = "IP:PORT")]
     pub rtcp_to: Option<SocketAddrV4>,
     /// Jitter buffer target in milliseconds.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=2000))]
@@ -445,7 +457,7 @@ pub struct SpeakerArgs {
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=2))]
     pub channels: Option<u8>,
     /// WAV file to write (48 kHz, 16-bit), or - for raw s16le on stdout.
-    #[arg(long)]
+    #[arg(long, value_name = "FILE.wav|-")]
     pub out: Option<PathBuf>,
     /// Minimum seconds between RTCP reports (RFC 3550: 5; shorter for tests).
     #[arg(long, default_value_t = 5.0)]
@@ -469,6 +481,23 @@ fn zones(text: &str) -> Result<ZoneSelection, String> {
             Err("give zone names separated by commas, or all".into())
         }
         zones => Ok(zones),
+    }
+}
+
+/// A speaker name, refused here in words rather than by the daemon as
+/// "invalid params".
+fn speaker_name(text: &str) -> Result<String, String> {
+    crate::speakers::check_name(text).map(|()| text.to_string())
+}
+
+/// `--join`: HOST:PORT, checked for its shape before the credential is
+/// read or anything dials (the name itself is looked up when joining).
+fn host_port(text: &str) -> Result<String, String> {
+    let wanted = "give loa's address and the port of its [speakers] listen, e.g. 192.0.2.1:5300";
+    match text.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0) => Ok(text.to_string()),
+        Some((_, port)) => Err(format!("\"{port}\" is not a port number; {wanted}")),
+        None => Err(format!("\"{text}\" has no port; {wanted}")),
     }
 }
 

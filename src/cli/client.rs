@@ -24,7 +24,7 @@ use crate::proto::rpc::RpcError;
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error(
-        "the loa daemon is not running (cannot connect to {}: {}); start it with `systemctl start loa` or `loa serve`",
+        "the loa daemon is not running (cannot connect to {}: {}); start it with `systemctl start loa` or `loa serve`, or if it runs on another config, name that file with --config FILE",
         path.display(),
         crate::proto::text::io_reason(source)
     )]

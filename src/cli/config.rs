@@ -86,6 +86,8 @@ pub fn sdp(args: SdpArgs, global: &Global) -> ExitCode {
             Ok(_) => user_error(format!("unknown zone \"{}\"", args.zone)),
         };
     };
+    // Said once the SDP is out: a file that could not be written holds no secret.
+    let mut notes = Vec::new();
     let text = match zone.security {
         ZoneSecurity::None => crate::rtp::sdp::for_zone(&config, zone),
         ZoneSecurity::Srtp => {
@@ -104,31 +106,38 @@ pub fn sdp(args: SdpArgs, global: &Global) -> ExitCode {
                 }
                 Err(e) => return user_error(format!("the daemon's keys for zone {} are unusable: {e}", zone.name)),
             };
-            eprintln!(
-                "loa: this SDP holds zone {}'s key: it is a secret, since whoever has it can play audio on the zone's speakers",
+            notes.push(format!(
+                "this SDP holds zone {}'s key: it is a secret, since whoever has it can play audio on the zone's speakers",
                 zone.name
-            );
+            ));
             if keys.mki_len == 0 {
-                eprintln!(
-                    "loa: zone {} has mki = false: this SDP holds only the key in use, which stops playing at the next key change ({}); give receivers a new SDP after it",
-                    zone.name, keys.switch_at
-                );
+                // The daemon's clock has nanoseconds; the operator reads seconds.
+                let switch_at = match keys.switch_at.parse::<jiff::Timestamp>() {
+                    Ok(t) => t.round(jiff::Unit::Second).unwrap_or(t).to_string(),
+                    Err(_) => keys.switch_at.clone(),
+                };
+                notes.push(format!(
+                    "zone {} has mki = false: this SDP holds only the key in use, which stops playing at the next key change ({switch_at}); give receivers a new SDP after it",
+                    zone.name
+                ));
             } else {
-                eprintln!("loa: keys rotate: this SDP plays until the key after the two it holds takes over");
+                notes.push("keys rotate: this SDP plays until the key after the two it holds takes over".into());
             }
             text
         }
     };
     match &args.out {
-        None => {
-            print!("{text}");
-            ExitCode::SUCCESS
+        None => print!("{text}"),
+        Some(path) => {
+            if let Err(e) = write_private(path, text.as_bytes()) {
+                return user_error(format!("cannot write {}: {}", path.display(), crate::proto::text::io_reason(&e)));
+            }
         }
-        Some(path) => match write_private(path, text.as_bytes()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => user_error(format!("cannot write {}: {}", path.display(), crate::proto::text::io_reason(&e))),
-        },
     }
+    for note in notes {
+        eprintln!("loa: {note}");
+    }
+    ExitCode::SUCCESS
 }
 
 /// The zone's `a=crypto` attribute (RFC 4568 §6.1): one line holding both

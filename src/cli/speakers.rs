@@ -24,6 +24,9 @@ pub fn run(command: SpeakersCommand, global: &Global) -> ExitCode {
 }
 
 fn add(global: &Global, params: SpeakersAddParams, out: Option<&Path>) -> ExitCode {
+    if let Some(Err(e)) = out.map(writable) {
+        return user_error(format!("{e}; nothing was enrolled"));
+    }
     let added = match Client::connect(&global.socket(), TIMEOUT).and_then(|mut c| c.call(&params)) {
         Ok(added) => added,
         Err(e) => return fail(e),
@@ -45,9 +48,37 @@ fn add(global: &Global, params: SpeakersAddParams, out: Option<&Path>) -> ExitCo
     ExitCode::SUCCESS
 }
 
+/// Whether the credential can be written at `path`, asked before the
+/// daemon enrols anything: a typo in `--out` must not leave an enrolled
+/// speaker whose credential nobody holds (it would have to be revoked).
+/// Tried the way `write_private` writes: a new file beside `path`.
+fn writable(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if path.is_dir() {
+        return Err(format!("{} is a folder; give the credential a file name, e.g. {}", path.display(), path.join("NAME.toml").display()));
+    }
+    let folder = match path.parent() {
+        Some(folder) if !folder.as_os_str().is_empty() => folder,
+        _ => Path::new("."),
+    };
+    if !folder.is_dir() {
+        return Err(format!("cannot write {}: the folder {} does not exist", path.display(), folder.display()));
+    }
+    let probe = path.with_extension("tmp");
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        // Left by an earlier write; `write_private` replaces it.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(format!("cannot write {}: {}", path.display(), crate::proto::text::io_reason(&e))),
+    }
+}
+
 fn written_text(added: &SpeakerAdded, path: &Path) -> String {
     format!(
-        "speaker {} enrolled for {} ({}); credential written to {} (mode 0600)\n",
+        "speaker {} enrolled for {} (certificate pin {}); credential written to {} (mode 0600)\n",
         added.name,
         added.zones.join(","),
         added.pin,
@@ -70,12 +101,17 @@ fn row(s: &SpeakerInfo) -> Vec<String> {
         s.zones.join(","),
         s.transport.map_or_else(dash, |t| t.to_string()),
         s.address.clone().unwrap_or_else(dash),
-        s.last_keepalive.map_or_else(dash, |t| t.to_string()),
+        s.last_keepalive.map_or_else(dash, to_the_second),
         match s.revoked_at {
-            Some(at) => format!("{} {at}", s.state),
+            Some(at) => format!("{} {}", s.state, to_the_second(at)),
             None => s.state.to_string(),
         },
     ]
+}
+
+/// A time in the table: the daemon keeps nanoseconds, a person reads seconds.
+fn to_the_second(t: jiff::Timestamp) -> String {
+    t.round(jiff::Unit::Second).unwrap_or(t).to_string()
 }
 
 pub fn revoked_text(v: &SpeakerRevoked) -> String {
@@ -118,10 +154,10 @@ mod tests {
         online.state = SpeakerState::Online;
         online.transport = Some(SpeakerTransport::Unicast);
         online.address = Some("203.0.113.9:40112".into());
-        online.last_keepalive = Some(Timestamp::from_second(1_800_000_100).unwrap());
+        online.last_keepalive = Some(Timestamp::new(1_800_000_100, 84_976_138).unwrap());
         let mut revoked = speaker("cu");
         revoked.state = SpeakerState::Revoked;
-        revoked.revoked_at = Some(Timestamp::from_second(1_800_000_200).unwrap());
+        revoked.revoked_at = Some(Timestamp::new(1_800_000_199, 817_000_000).unwrap());
         let text = speakers_text(&SpeakerList { speakers: vec![online, speaker("moi"), revoked] });
         assert_eq!(
             text,
@@ -131,5 +167,18 @@ mod tests {
              cu       thon-1,thon-2  -          -                  -                     revoked 2027-01-15T08:03:20Z\n"
         );
         assert_eq!(speakers_text(&SpeakerList { speakers: vec![] }), "no speakers enrolled\n");
+    }
+
+    #[test]
+    fn a_credential_path_that_cannot_be_written_is_refused_before_enrolling() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(writable(&dir.path().join("xa-dong.toml")), Ok(()));
+        assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "the trial leaves nothing behind");
+        let missing = dir.path().join("nowhere/xa-dong.toml");
+        assert_eq!(
+            writable(&missing),
+            Err(format!("cannot write {}: the folder {} does not exist", missing.display(), dir.path().join("nowhere").display()))
+        );
+        assert!(writable(dir.path()).unwrap_err().contains("is a folder; give the credential a file name"));
     }
 }

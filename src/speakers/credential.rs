@@ -32,7 +32,7 @@ impl Credential {
     /// dials: a pin that parses, a certificate, and a key that belongs to
     /// that certificate.
     pub fn parse(text: &str) -> Result<Credential, SpeakersError> {
-        let credential: Credential = toml::from_str(text).map_err(|e| SpeakersError::BadCredential(e.message().to_string()))?;
+        let credential: Credential = toml::from_str(text).map_err(|e| SpeakersError::BadCredential(toml_reason(text, &e)))?;
         credential.check()?;
         Ok(credential)
     }
@@ -62,5 +62,52 @@ impl Credential {
             return Err(SpeakersError::BadCredential("private_key does not belong to certificate".into()));
         }
         Ok(())
+    }
+}
+
+/// What a speaker's operator does about a file that is not a credential.
+const MADE_BY: &str = "give the file `loa speakers add NAME --zones Z --out FILE` wrote, unchanged";
+
+/// A file that does not read as a credential, said for the person who
+/// gave it: where in the file, what is wrong, and which file is wanted.
+/// loa's own config (the file most at hand) is named as such, since its
+/// `[daemon]` table otherwise reads as "expected socket address".
+fn toml_reason(text: &str, e: &toml::de::Error) -> String {
+    let table = text.parse::<toml::Table>().ok();
+    if table.is_some_and(|t| t.contains_key("network") || t.contains_key("zone")) {
+        return format!("it is a loa config file, not a speaker credential; {MADE_BY}");
+    }
+    // A missing field spans the whole table, from the file's first byte:
+    // "line 1" would point at nothing.
+    match e.span().filter(|span| span.start > 0) {
+        Some(span) => format!("line {}: {}; {MADE_BY}", line_of(text, span.start), e.message()),
+        None => format!("{}; {MADE_BY}", e.message()),
+    }
+}
+
+/// The 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broken_credential_says_the_line_and_which_file_is_wanted() {
+        // An address without its quotes, on the second line.
+        let err = Credential::parse("speaker = \"a\"\ndaemon = 192.0.2.1:5300\nzones = []\n").unwrap_err().to_string();
+        assert!(err.starts_with("the credential file is not valid: line 2: "), "{err}");
+        assert!(err.ends_with(MADE_BY), "{err}");
+        let err = Credential::parse("speaker = \"a\"\n").unwrap_err().to_string();
+        assert_eq!(err, format!("the credential file is not valid: missing field `daemon`; {MADE_BY}"));
+    }
+
+    #[test]
+    fn loas_own_config_given_as_a_credential_is_named_as_such() {
+        let config = "[network]\ninterface = \"127.0.0.1\"\n[daemon]\nsocket = \"/run/loa/loa.sock\"\n[[zone]]\nname = \"thon-1\"\n";
+        let err = Credential::parse(config).unwrap_err().to_string();
+        assert_eq!(err, format!("the credential file is not valid: it is a loa config file, not a speaker credential; {MADE_BY}"));
     }
 }

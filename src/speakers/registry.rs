@@ -86,8 +86,6 @@ impl Registry {
         Ok(SpeakerAdded { name: name.to_string(), zones, pin: record.pin, credential: credential.to_toml() })
     }
 
-    /// Every enrolment. No speaker has a session yet in this build, so
-    /// live ones are offline with no transport or address.
     /// Who a certificate that completed the handshake belongs to, and
     /// that speaker's zones.
     pub fn enrolment(&mut self, pin: &super::Pin) -> Result<(super::join::Enrolment, Vec<String>), RegistryError> {
@@ -104,6 +102,8 @@ impl Registry {
         self.with_store(|s| s.speaker_event(event))
     }
 
+    /// Every enrolment as the store holds it: live ones offline, with no
+    /// transport or address; the speakers task fills in those in session.
     pub fn list(&mut self) -> Result<SpeakerList, RegistryError> {
         let speakers = self.with_store(|s| s.speakers())?.into_iter().map(info).collect();
         Ok(SpeakerList { speakers })
