@@ -24,11 +24,13 @@ fn config(dir: &Path, listen: bool) -> String {
     config_on(dir, listen.then(listen_addr).as_deref())
 }
 
+/// SRTP zones thon-1 and thon-2 (what joined speakers play) and a plain
+/// RTP zone, legacy.
 fn config_on(dir: &Path, listen: Option<&str>) -> String {
-    let (zone, _, _) = zone_toml("thon-1");
-    let (zone2, _, _) = zone_toml("thon-2");
+    let srtp = |name| zone_toml(name).0.replace("security = \"none\"\n", "");
+    let (legacy, _, _) = zone_toml("legacy");
     let speakers = listen.map(|l| format!("[speakers]\nlisten = \"{l}\"\n")).unwrap_or_default();
-    format!("{}{speakers}{zone}{zone2}", base_config(dir))
+    format!("{}{speakers}{}{}{legacy}", base_config(dir), srtp("thon-1"), srtp("thon-2"))
 }
 
 fn stderr(out: &std::process::Output) -> String {
@@ -103,7 +105,7 @@ fn revocation_frees_the_name_and_everything_is_audited_with_who() {
 }
 
 #[test]
-fn enrolment_is_refused_in_words_for_unknown_zones_bad_names_and_no_listen_address() {
+fn enrolment_is_refused_in_words_for_unknown_and_plain_zones_bad_names_and_no_listen_address() {
     require_netns();
     let dir = tempfile::tempdir().unwrap();
     let daemon = Daemon::start(dir.path(), &config(dir.path(), false));
@@ -119,5 +121,8 @@ fn enrolment_is_refused_in_words_for_unknown_zones_bad_names_and_no_listen_addre
     let daemon = Daemon::start(dir.path(), &config(dir.path(), true));
     let out = daemon.loa(&["speakers", "add", "xa-dong", "--zones", "thon-9"]);
     assert!(stderr(&out).contains("unknown zone \"thon-9\""), "{}", stderr(&out));
+    let out = daemon.loa(&["speakers", "add", "xa-dong", "--zones", "thon-1,legacy"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("zone \"legacy\" is plain RTP (security = \"none\"); joined speakers play only SRTP zones"), "{}", stderr(&out));
     assert_eq!(daemon.json(&["speakers", "list"])["speakers"].as_array().unwrap().len(), 0, "nothing enrolled by a refusal");
 }

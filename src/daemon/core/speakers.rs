@@ -4,6 +4,7 @@
 
 use super::io::{Effect, RequestId, SpeakersCall};
 use super::Core;
+use crate::config::ZoneSecurity;
 use crate::daemon::server::Caller;
 use crate::proto::speakers::{SpeakersAddParams, SpeakersRevokeParams};
 use crate::proto::RpcError;
@@ -24,6 +25,13 @@ impl Core {
             let mut zones: Vec<String> = Vec::with_capacity(p.zones.len());
             for zone in p.zones {
                 self.zone_named(&zone)?;
+                // A joined speaker plays only what verifies: a plain-RTP
+                // zone would be granted nothing, silently.
+                if self.config.zones.iter().any(|z| z.name == zone && z.security == ZoneSecurity::None) {
+                    return Err(RpcError::refused(format!(
+                        "zone \"{zone}\" is plain RTP (security = \"none\"); joined speakers play only SRTP zones: enrol this speaker in SRTP zones, or make {zone} an SRTP zone"
+                    )));
+                }
                 if !zones.contains(&zone) {
                     zones.push(zone);
                 }
