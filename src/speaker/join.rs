@@ -10,7 +10,7 @@
 //! A thread keeps reading the TLS connection: `keys` go to the zone's gate
 //! (a revocation's fresh key arrives before the switch), `zone` and
 //! `zone_gone` (a reload) replace or remove a grant, `bye` or `refused`
-//! end the speaker with the reason.
+//! end the session with the reason (`rejoin` decides what follows).
 //!
 //! Every zone granted is received; which one plays is `zones`' rule. With
 //! `--multicast-interface` the hello says the speaker takes multicast: loa
