@@ -152,6 +152,31 @@ fn loa_restarted_mid_stream_the_speaker_rejoins_and_plays_both_sequences_in_one_
 }
 
 #[test]
+fn loa_stopped_with_sigterm_the_speaker_rejoins_when_loa_is_back() {
+    require_netns();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut daemon, listen, _, _) = join_daemon(dir.path());
+    let tones: Vec<(f32, f32)> = TONES[..2].iter().map(|&f| (f, 1.0)).collect();
+    write_tones_wav(&dir.path().join("media/tones.wav"), 48_000, 1, &tones);
+    let credential = enrol(&daemon, "xa-dong");
+    let wav = dir.path().join("xa-dong.wav");
+    let mut speaker = Speaker::start(dir.path(), &listen, &credential, &wav);
+    wait_online(&daemon, "xa-dong", Duration::from_secs(10));
+
+    // SIGTERM: loa exits 0 (today it closes the speakers' connections
+    // without its `bye`; either way the session is lost, not refused).
+    assert!(daemon.stop(), "loa stops cleanly:\n{}", daemon.log_text());
+    speaker.wait_log("session lost (", Duration::from_secs(5));
+    speaker.wait_log("rejoining in", Duration::from_secs(1));
+    let daemon = Daemon::start_existing(dir.path());
+    speaker.wait_log("rejoined loa for zone(s) z", Duration::from_secs(30));
+    play(&daemon, "tones.wav");
+    let log = speaker.stop();
+    let (rate, samples) = read_wav_mono(&wav);
+    assert_tones(&tone_segments(rate, &samples, &TONES), &tones, 0.06, &format!("after loa's stop and start ({log})"));
+}
+
+#[test]
 fn a_speaker_started_before_loa_joins_when_loa_comes_up() {
     require_netns();
     let dir = tempfile::tempdir().unwrap();

@@ -413,12 +413,13 @@ pub struct EndpointsArgs {
 const SPEAKER_AFTER_HELP: &str = "\
 With --join, a session that ends is rejoined by itself, for ever: the
 connection lost or broken, loa restarted, upgraded or stopped (its bye),
-loa not up yet at start, or busy (too many joins from one address). The
-delay starts at 1 s and doubles to 60 s, each ±20 % at random; a session
-that lasted 60 s starts it over. The output plays on meanwhile (silence),
-is never reopened, and the counters go on. A refusal loa may lift (it
-cannot check enrolments now, another box joined with this credential) is
-retried every 60 s. What a rejoin cannot fix stops the speaker instead.
+loa not up yet at start, busy (too many joins from one address) or
+unable to check enrolments now. The delay starts at 1 s and doubles to
+60 s, each ±20 % at random; a session that lasted 60 s starts it over.
+The output plays on meanwhile (silence), is never reopened, and the
+counters go on. Another box joining with this credential, or a refusal
+in words this speaker does not know, is retried every 60 s. What a rejoin
+cannot fix stops the speaker instead.
 
 Exit status:
   0  stopped by SIGINT/SIGTERM

@@ -19,8 +19,11 @@
 //!   file that cannot be read or parsed. A revoked speaker thus stays out
 //!   and costs loa nothing; enrolling it again needs a new credential and
 //!   a restart anyway.
-//! - A refusal loa may lift but not soon (it cannot look enrolments up,
-//!   another box joined with this credential) is retried at the cap only.
+//! - loa failing to look enrolments up (its store, or loa shutting down) is
+//!   a loa that is away: retried as a lost session. Another box joining
+//!   with this credential, or a refusal in words this speaker does not
+//!   know, is retried at the cap only: such a pair of twins then takes
+//!   the session from each other once a minute, not in a loop.
 //!
 //! Must not touch: sockets, threads (the shell in `mod` makes the attempts).
 
@@ -67,7 +70,8 @@ impl Stop {
 pub enum Cause {
     /// The connection broke, loa is away, restarting, or busy: retry soon.
     Lost,
-    /// loa refused, but for a reason that may pass: retry at the cap.
+    /// loa refused in words that may pass, or a twin took the session:
+    /// retry at the cap.
     Held,
     Final(Stop),
 }
@@ -86,10 +90,9 @@ pub fn cause(error: &SpeakerError) -> Cause {
     match error {
         SpeakerError::Credential(_) => Cause::Final(Stop::Credential),
         SpeakerError::WrongDaemon(_) => Cause::Final(Stop::WrongDaemon),
-        SpeakerError::Refused(reason) => match refusal_is_final(reason) {
-            true => Cause::Final(Stop::Refused),
-            false => Cause::Held,
-        },
+        SpeakerError::Refused(reason) if refusal_is_final(reason) => Cause::Final(Stop::Refused),
+        SpeakerError::Refused(reason) if reason.contains("cannot check enrolments") || reason.contains("shutting down") => Cause::Lost,
+        SpeakerError::Refused(_) => Cause::Held,
         SpeakerError::JoinFailed(reason) if reason.contains("joined again from another connection") => Cause::Held,
         _ => Cause::Lost,
     }

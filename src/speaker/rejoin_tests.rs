@@ -176,8 +176,15 @@ fn a_broken_connection_or_loa_going_away_is_rejoined_soon() {
 }
 
 #[test]
-fn a_refusal_loa_may_lift_or_a_twin_is_retried_at_the_cap() {
-    assert_eq!(cause(&SpeakerError::Refused("loa cannot check enrolments now: database is locked".into())), Cause::Held);
+fn loa_unable_to_look_enrolments_up_is_a_loa_away() {
+    for reason in ["loa cannot check enrolments now: database is locked", "loa cannot check enrolments now: the daemon is shutting down"] {
+        assert_eq!(cause(&SpeakerError::Refused(reason.into())), Cause::Lost, "{reason}");
+    }
+}
+
+#[test]
+fn a_refusal_in_unknown_words_or_a_twin_is_retried_at_the_cap() {
+    assert_eq!(cause(&SpeakerError::Refused("the moon is full".into())), Cause::Held);
     let twin = SpeakerError::JoinFailed("loa ended the session: the speaker joined again from another connection".into());
     assert_eq!(cause(&twin), Cause::Held);
 }
