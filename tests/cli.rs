@@ -191,7 +191,7 @@ fn a_credential_file_that_is_not_one_is_named_with_what_to_give_instead() {
         // The file is read before anything dials; loopback all the same.
         let out = loa_as_typed(&["speaker", "--join", "127.0.0.1:9", "--credential", credential.to_str().unwrap()]);
         let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert_eq!(out.status.code(), Some(5), "a bad credential: {err}");
         assert!(err.contains(says), "{err}");
     }
 }

@@ -262,7 +262,7 @@ fn a_thousand_bad_joins_leave_status_fast_the_pacing_unchanged_and_the_speaker_w
     std::fs::write(&stranger_path, stranger.to_toml()).unwrap();
     let out = speaker(&listen, &stranger_path, &dir.path().join("stranger.wav")).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(3), "refused for good: {stderr}");
     assert!(stderr.contains("loa refused this speaker: this credential is not enrolled with this loa"), "{stderr}");
 
     let wav = dir.path().join("xa-dong.wav");

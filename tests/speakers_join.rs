@@ -120,13 +120,13 @@ fn unknown_and_revoked_credentials_are_refused_in_plain_words() {
     std::fs::write(&forged_path, forged.to_toml()).unwrap();
     let out = speaker(&listen, &forged_path, None).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(3), "refused for good: {stderr}");
     assert!(stderr.contains("loa refused this speaker: this credential is not enrolled with this loa"), "{stderr}");
 
     assert!(daemon.loa(&["speakers", "revoke", "xa-dong"]).status.success());
     let out = speaker(&listen, &credential, None).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(3), "refused for good: {stderr}");
     assert!(stderr.contains("loa refused this speaker: speaker \"xa-dong\" was revoked at"), "{stderr}");
     let log = daemon.log_text();
     assert!(log.contains("speaker join refused"), "{log}");
@@ -161,8 +161,8 @@ fn a_revoked_speaker_is_cut_off_at_once_and_the_others_play_on_under_a_key_it_ne
 
     let a_out = a.stop(STOP_GRACE);
     let a_err = String::from_utf8_lossy(&a_out.stderr);
-    assert_eq!(a_out.status.code(), Some(1), "the revoked speaker ends with the reason: {a_err}");
-    assert!(a_err.contains("loa ended the session: this speaker was revoked by the operator"), "{a_err}");
+    assert_eq!(a_out.status.code(), Some(3), "the revoked speaker ends with the reason: {a_err}");
+    assert!(a_err.contains("loa refused this speaker: this speaker was revoked by the operator"), "{a_err}");
     let b_out = b.stop(STOP_GRACE);
     let b_err = String::from_utf8_lossy(&b_out.stderr);
     assert!(b_out.status.success(), "{b_err}");

@@ -101,6 +101,7 @@ pub enum Command {
     Speakers(SpeakersCommand),
     /// Reference IP loudspeaker: join a zone, play it into a WAV file or
     /// stdout (jitter buffer, Opus FEC/PLC), send RTCP receiver reports back.
+    #[command(after_help = SPEAKER_AFTER_HELP)]
     Speaker(SpeakerArgs),
     /// Re-read the config file; a broken file is refused and the old one stays.
     Reload,
@@ -417,13 +418,36 @@ pub struct EndpointsArgs {
     pub watch: bool,
 }
 
+/// `loa speaker --help`: what --join does when a session ends, and the
+/// exit statuses (speaker/rejoin.rs decides).
+const SPEAKER_AFTER_HELP: &str = "\
+With --join, a session that ends is rejoined by itself, for ever: the
+connection lost or broken, loa restarted, upgraded or stopped (its bye),
+loa not up yet at start, busy (too many joins from one address) or
+unable to check enrolments now. The delay starts at 1 s and doubles to
+60 s, each ±20 % at random; a session that lasted 60 s starts it over.
+The output plays on meanwhile (silence), is never reopened, and the
+counters go on. Another box joining with this credential, or a refusal
+in words this speaker does not know, is retried every 60 s. What a rejoin
+cannot fix stops the speaker instead.
+
+Exit status:
+  0  stopped by SIGINT/SIGTERM
+  1  could not run (arguments, output, sockets, a multicast group)
+  3  loa refused this credential: not enrolled, revoked, or a join
+     protocol it does not speak
+  4  loa's identity is not the one the credential pins (another machine
+     may be answering at that address)
+  5  the credential file cannot be read or is not a credential";
+
 #[derive(Debug, PartialEq, Args)]
 pub struct SpeakerArgs {
     /// The zone's SDP file (from `loa sdp`).
     #[arg(long, value_name = "FILE", required_unless_present_any = ["group", "listen", "join"])]
     pub sdp: Option<PathBuf>,
     /// Join loa as an enrolled speaker: loa's address as this speaker
-    /// reaches it and the port of its [speakers] listen, e.g. 192.0.2.1:5300.
+    /// reaches it and the port of its [speakers] listen, e.g. 192.0.2.1:5300;
+    /// rejoined by itself when the session ends (below).
     #[arg(long, value_name = "HOST:PORT", value_parser = host_port, requires = "credential",
           conflicts_with_all = ["sdp", "group", "listen", "rtcp_to"])]
     pub join: Option<String>,

@@ -1,6 +1,7 @@
 //! `loa speaker`: the reference IP loudspeaker, from its command-line
 //! arguments to `crate::speaker::run`, with its own exit codes (0 when it
-//! ran, 1 when it could not).
+//! ran, 1 when it could not, 3–5 when `--join` stopped for what a rejoin
+//! cannot fix: `SpeakerError::exit_status`).
 //!
 //! Must not touch: sockets, jitter buffer, decoding (`crate::speaker`).
 
@@ -26,7 +27,10 @@ pub fn run(args: SpeakerArgs) -> ExitCode {
             eprintln!("loa speaker: {stats}");
             ExitCode::SUCCESS
         }
-        Err(e) => said(e),
+        Err(e) => {
+            eprintln!("loa speaker: {e}");
+            ExitCode::from(e.exit_status())
+        }
     }
 }
 

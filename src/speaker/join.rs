@@ -10,7 +10,7 @@
 //! A thread keeps reading the TLS connection: `keys` go to the zone's gate
 //! (a revocation's fresh key arrives before the switch), `zone` and
 //! `zone_gone` (a reload) replace or remove a grant, `bye` or `refused`
-//! end the speaker with the reason.
+//! end the session with the reason (`rejoin` decides what follows).
 //!
 //! Every zone granted is received; which one plays is `zones`' rule. With
 //! `--multicast-interface` the hello says the speaker takes multicast: loa
@@ -132,6 +132,16 @@ fn failed(daemon: &str, what: impl std::fmt::Display) -> SpeakerError {
     SpeakerError::JoinFailed(format!("cannot join loa at {daemon}: {what}"))
 }
 
+/// The handshake's failure; our verifier refusing loa's certificate (the
+/// only certificate errors this client raises) is `WrongDaemon`: a rejoin
+/// cannot fix it.
+fn handshake_failed(daemon: &str, e: std::io::Error) -> SpeakerError {
+    match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+        Some(rustls::Error::InvalidCertificate(_) | rustls::Error::General(_)) => SpeakerError::WrongDaemon(format!("cannot join loa at {daemon}: {e}")),
+        _ => failed(daemon, e),
+    }
+}
+
 fn is_timeout(e: &std::io::Error) -> bool {
     matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
 }
@@ -198,22 +208,23 @@ fn key_of(suite: Suite, grant: &KeyGrant) -> Result<(Mki, MasterKey), String> {
 pub fn join(options: &JoinOptions, bind: Ipv4Addr, datagrams: SyncSender<Datagram>) -> Result<Joined, SpeakerError> {
     let daemon = options.daemon.as_str();
     let text = std::fs::read_to_string(&options.credential)
-        .map_err(|e| SpeakerError::JoinFailed(format!("cannot read the credential {}: {e}", options.credential.display())))?;
+        .map_err(|e| SpeakerError::Credential(format!("cannot read the credential {}: {e}", options.credential.display())))?;
     let credential = Credential::parse(&text)
-        .map_err(|e| SpeakerError::JoinFailed(format!("{}: {e}", options.credential.display())))?;
+        .map_err(|e| SpeakerError::Credential(format!("{}: {e}", options.credential.display())))?;
     let addr = daemon
         .to_socket_addrs()
         .map_err(|e| failed(daemon, format!("not an address: {e}")))?
         .next()
         .ok_or_else(|| failed(daemon, "the name has no address"))?;
-    let config = crate::speakers::tls::client_config(&credential).map_err(|e| failed(daemon, e))?;
+    let config = crate::speakers::tls::client_config(&credential)
+        .map_err(|e| SpeakerError::Credential(format!("{}: {e}", options.credential.display())))?;
     let name = rustls_pki_types::ServerName::IpAddress(addr.ip().into());
     let connection = rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| failed(daemon, e))?;
     let tcp = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).map_err(|e| failed(daemon, e))?;
     tcp.set_read_timeout(Some(WELCOME_TIMEOUT)).map_err(|e| failed(daemon, e))?;
     let mut tls = rustls::StreamOwned::new(connection, tcp);
     let hello = Message::Hello { version: join::VERSION, multicast: options.multicast.is_some(), udp: true };
-    tls.write_all(&join::frame_message(&hello)).and_then(|()| tls.flush()).map_err(|e| failed(daemon, e))?;
+    tls.write_all(&join::frame_message(&hello)).and_then(|()| tls.flush()).map_err(|e| handshake_failed(daemon, e))?;
     let mut deframer = Deframer::default();
     let welcome = match read_message(&mut tls, &mut deframer).map_err(|e| failed(daemon, e))? {
         Some(Message::Welcome(welcome)) => welcome,

@@ -2,17 +2,28 @@
 //! session's zones (`zones`: each zone's gate, the rule of which plays),
 //! and what the TLS connection says after the welcome — new keys, a zone
 //! changed or taken away by a reload (and the groups that follow), the
-//! session's end.
+//! session's end; and the sessions one after the other: a session that
+//! ends is rejoined when `rejoin`'s rule says, on a thread of its own (a
+//! join blocks for up to 15 s; the output clock must not), and the new
+//! session's zones, sockets and keys replace the old ones while the jitter
+//! buffer, the decoder, the output and the counters go on.
 //!
 //! Must not touch: the jitter buffer and the decoder (the loop in `mod`
 //! feeds them what this lets through).
 
 use std::fmt;
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, TryRecvError};
+use std::time::{Duration, Instant};
 
-use super::join::Control;
-use super::net::{Channel, Datagram};
-use super::zones::Opened;
+use rand::Rng;
+
+use super::gate::Rejected;
+use super::join::{self, Control, JoinOptions, Joined};
+use super::net::{Channel, Datagram, Groups, Readers};
+use super::rejoin::{self, Next, Rejoin};
+use super::zones::{JoinedZones, Opened};
 use super::{Speaker, SpeakerError};
 
 /// Verified RTP packets of a joined session, by the way they came.
@@ -34,7 +45,213 @@ impl fmt::Display for Arrived {
     }
 }
 
+/// A session as a join made it: the TLS thread already puts the audio it
+/// carries in `datagrams`, the queue of `readers`.
+pub(super) struct NewSession {
+    pub joined: Joined,
+    readers: Readers,
+    datagrams: Receiver<Datagram>,
+}
+
+/// A join on its own thread.
+struct Attempt {
+    result: Receiver<Result<Joined, SpeakerError>>,
+    readers: Readers,
+    datagrams: Receiver<Datagram>,
+}
+
+/// Joined: the rule, what a join needs, and the attempt under way.
+pub(super) struct Rejoining {
+    rule: Rejoin,
+    options: JoinOptions,
+    bind: Ipv4Addr,
+    attempt: Option<Attempt>,
+}
+
+/// How long the first join's wait looks at the stop flag.
+const STOP_POLL: Duration = Duration::from_millis(50);
+
+impl Rejoining {
+    pub fn new(options: JoinOptions, bind: Ipv4Addr, seed: u64) -> Rejoining {
+        Rejoining { rule: Rejoin::new(Instant::now(), seed), options, bind, attempt: None }
+    }
+
+    /// When the next attempt is due (None while joined or attempting).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.rule.poll_timeout()
+    }
+
+    fn join(&self) -> (Result<Joined, SpeakerError>, Readers, Receiver<Datagram>) {
+        let (readers, datagrams) = Readers::new();
+        (join::join(&self.options, self.bind, readers.sender()), readers, datagrams)
+    }
+
+    /// The first session, before anything plays (its welcome says how
+    /// many channels the output has): tried as a rejoin is, in this
+    /// thread. None when stopped first.
+    pub fn first_join(&mut self, stop: &AtomicBool) -> Result<Option<NewSession>, SpeakerError> {
+        while !stop.load(Ordering::Relaxed) {
+            if !self.rule.poll(Instant::now()) {
+                let wait = self.rule.poll_timeout().map_or(STOP_POLL, |due| due.saturating_duration_since(Instant::now()));
+                std::thread::sleep(wait.min(STOP_POLL));
+                continue;
+            }
+            let (result, readers, datagrams) = self.join();
+            let now = Instant::now();
+            match result {
+                Ok(joined) => {
+                    self.rule.joined(now);
+                    return Ok(Some(NewSession { joined, readers, datagrams }));
+                }
+                Err(e) => match self.rule.ended(now, rejoin::cause(&e)) {
+                    Next::Stop(_) => return Err(e),
+                    Next::RetryIn(d) => eprintln!("loa speaker: cannot join loa yet ({e}); trying again in {:.1} s", d.as_secs_f64()),
+                },
+            }
+        }
+        Ok(None)
+    }
+
+    fn start_attempt(&mut self) -> Result<(), SpeakerError> {
+        let (readers, datagrams) = Readers::new();
+        let sender = readers.sender();
+        let (tx, result) = mpsc::channel();
+        let (options, bind) = (self.options.clone(), self.bind);
+        // Not joined on stop: it ends by itself within the join's
+        // timeouts, and what it made is dropped with its channel.
+        std::thread::Builder::new()
+            .name("speaker-rejoin".into())
+            .spawn(move || {
+                let _ = tx.send(join::join(&options, bind, sender));
+            })
+            .map_err(SpeakerError::Thread)?;
+        self.attempt = Some(Attempt { result, readers, datagrams });
+        Ok(())
+    }
+}
+
+/// What the stats line counted in the sessions that ended (each
+/// session's gates start from zero).
+#[derive(Debug, Default)]
+pub(super) struct Earlier {
+    rejected: Rejected,
+    pub not_played: u64,
+}
+
+impl Earlier {
+    pub fn rejected(&self, zones: &JoinedZones) -> Rejected {
+        let (a, b) = (self.rejected, zones.rejected());
+        Rejected {
+            bad_auth: a.bad_auth + b.bad_auth,
+            replay: a.replay + b.replay,
+            unknown_ssrc: a.unknown_ssrc + b.unknown_ssrc,
+            malformed: a.malformed + b.malformed,
+        }
+    }
+}
+
 impl Speaker {
+    /// A session begins (the first, or a rejoin): its zones' gates, its
+    /// socket's reader, its groups, its uplink key and keepalive period
+    /// replace the previous session's.
+    pub(super) fn begin_session(&mut self, new: NewSession, now: Instant, again: bool) -> Result<(), SpeakerError> {
+        let NewSession { mut joined, readers, datagrams } = new;
+        self.end_session();
+        self.readers = readers;
+        self.datagrams = datagrams;
+        self.readers.spawn(joined.socket.try_clone().map_err(SpeakerError::Thread)?, Channel::Rtp).map_err(SpeakerError::Thread)?;
+        if let Some(old) = self.zones.take() {
+            self.earlier.rejected = self.earlier.rejected(&old);
+            self.earlier.not_played += old.not_played;
+        }
+        self.zones = Some(JoinedZones::new(joined.zones.clone()));
+        let multicast = self.rejoining.as_ref().and_then(|r| r.options.multicast);
+        if let Some(interface) = multicast {
+            self.groups = Some(Groups::new(interface));
+            self.follow_groups()?;
+        }
+        let bind = joined.socket.local_addr().map_or(Ipv4Addr::UNSPECIFIED, |a| match a.ip() {
+            std::net::IpAddr::V4(ip) => ip,
+            std::net::IpAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
+        });
+        // Keepalives leave from the socket the audio comes to: they open
+        // the NAT mapping it comes back through.
+        self.report_socket = joined.socket.try_clone().map_err(|source| SpeakerError::ReportSocket { bind, source })?;
+        self.cname = super::cname_of(&self.report_socket, bind);
+        self.ssrc = joined.uplink_ssrc;
+        self.rtcp_to = Some(joined.daemon_udp);
+        self.uplink = joined.uplink.take();
+        self.tls_uplink = joined.tls_uplink.take();
+        self.control = Some(std::mem::replace(&mut joined.control, mpsc::channel().1));
+        self.timer = super::ReportTimer::new(now, joined.keepalive, self.rng.random());
+        let names: Vec<&str> = joined.zones.iter().map(|z| z.name.as_str()).collect();
+        eprintln!(
+            "loa speaker: {} loa for zone(s) {} by {}; keepalives to {} every {} ms",
+            if again { "rejoined" } else { "joined" },
+            names.join(", "),
+            if self.groups.is_some() { "multicast" } else { "unicast" },
+            joined.daemon_udp,
+            joined.keepalive.as_millis()
+        );
+        self.session = Some(joined);
+        // The first keepalive at once: it binds the unicast.
+        self.send_report(now);
+        Ok(())
+    }
+
+    /// The session's TLS thread, sockets and keys let go; reports wait
+    /// for the next session. The zones stay until then (their counts).
+    fn end_session(&mut self) {
+        self.session = None;
+        self.control = None;
+        self.tls_uplink = None;
+        self.uplink = None;
+        self.rtcp_to = None;
+        self.groups = None;
+        (self.readers, self.datagrams) = Readers::new();
+    }
+
+    /// The session ended, or a rejoin failed, with `error`: rejoin when
+    /// the rule says, or stop with it.
+    pub(super) fn session_lost(&mut self, error: SpeakerError, now: Instant) -> Result<(), SpeakerError> {
+        let was_joined = self.session.is_some();
+        self.end_session();
+        let Some(rejoining) = self.rejoining.as_mut() else { return Err(error) };
+        match rejoining.rule.ended(now, rejoin::cause(&error)) {
+            Next::Stop(_) => Err(error),
+            Next::RetryIn(d) => {
+                let what = if was_joined { "session lost" } else { "rejoin failed" };
+                eprintln!("loa speaker: {what} ({error}); rejoining in {:.1} s", d.as_secs_f64());
+                Ok(())
+            }
+        }
+    }
+
+    /// Joined without a session: starts the attempt when due, takes its
+    /// result when it came.
+    pub(super) fn follow_rejoin(&mut self, now: Instant) -> Result<(), SpeakerError> {
+        let Some(rejoining) = self.rejoining.as_mut() else { return Ok(()) };
+        let Some(attempt) = &rejoining.attempt else {
+            if self.session.is_none() && rejoining.rule.poll(now) {
+                rejoining.start_attempt()?;
+            }
+            return Ok(());
+        };
+        let result = match attempt.result.try_recv() {
+            Ok(result) => result,
+            Err(TryRecvError::Empty) => return Ok(()),
+            Err(TryRecvError::Disconnected) => Err(SpeakerError::JoinFailed("the join attempt ended without an answer".into())),
+        };
+        let Attempt { readers, datagrams, .. } = rejoining.attempt.take().expect("looked at above");
+        match result {
+            Ok(joined) => {
+                rejoining.rule.joined(now);
+                self.begin_session(NewSession { joined, readers, datagrams }, now, true)
+            }
+            Err(e) => self.session_lost(e, now),
+        }
+    }
+
     /// Verifies a joined session's datagram in place; whether it goes on
     /// to the player (the played zone's RTP, any zone's SRTCP).
     pub(super) fn open_joined(&mut self, datagram: &mut Datagram) -> bool {
@@ -65,9 +282,10 @@ impl Speaker {
         }
     }
 
-    /// Joined: what the TLS connection said since the last look.
-    pub(super) fn follow_control(&mut self) -> Result<(), SpeakerError> {
-        let Some(control) = &self.control else { return Ok(()) };
+    /// Joined: what the TLS connection said since the last look; the
+    /// session's end, if it came.
+    pub(super) fn follow_control(&mut self) -> Result<Option<SpeakerError>, SpeakerError> {
+        let Some(control) = &self.control else { return Ok(None) };
         let messages: Vec<Control> = control.try_iter().collect();
         let mut report_now = false;
         for message in messages {
@@ -106,14 +324,14 @@ impl Speaker {
                     }
                     self.follow_groups()?;
                 }
-                Control::Ended(reason) => return Err(SpeakerError::JoinFailed(reason)),
+                Control::Ended(reason) => return Ok(Some(rejoin::session_end(reason))),
             }
         }
         // At once: the keepalive inside TLS is what shows it online.
         if report_now {
-            self.send_report(std::time::Instant::now());
+            self.send_report(Instant::now());
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Tells loa, inside the TLS connection, which keys of `zone` the gates

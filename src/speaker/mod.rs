@@ -21,6 +21,7 @@ pub mod join;
 mod joined;
 mod net;
 mod output;
+mod rejoin;
 mod report;
 mod sdp;
 mod stats;
@@ -155,14 +156,32 @@ pub enum SpeakerError {
     /// loa refused the join; its reason, in its words.
     #[error("loa refused this speaker: {0}")]
     Refused(String),
-    /// The join could not be made, or the session ended (revoked, loa
-    /// stopped, the connection broke): why.
+    /// The join could not be made, or the session ended (loa stopped, the
+    /// connection broke): why. Rejoined (`rejoin`).
     #[error("{0}")]
     JoinFailed(String),
+    /// The credential file cannot be read or is not a credential.
+    #[error("{0}")]
+    Credential(String),
+    /// loa's certificate is not the one the credential pins.
+    #[error("{0}")]
+    WrongDaemon(String),
     #[error(transparent)]
     Decoder(#[from] decode::DecoderError),
     #[error(transparent)]
     Output(#[from] output::OutputError),
+}
+
+impl SpeakerError {
+    /// The process's exit status: 3 loa refused this credential (unknown,
+    /// revoked), 4 loa's identity is not the pinned one, 5 the credential
+    /// file is unreadable or malformed, 1 anything else.
+    pub fn exit_status(&self) -> u8 {
+        match rejoin::cause(self) {
+            rejoin::Cause::Final(stop) => stop.exit_status(),
+            rejoin::Cause::Lost | rejoin::Cause::Held => 1,
+        }
+    }
 }
 
 /// The stream after reading the SDP and the flags.
@@ -222,37 +241,35 @@ fn plan(options: &SpeakerOptions) -> Result<Plan, SpeakerError> {
 }
 
 /// Plays until `stop` is set (SIGINT/SIGTERM in `main`), then sends BYE,
-/// finalises the output and returns what happened.
+/// finalises the output and returns what happened. Joined (`--join`): a
+/// session that ends is rejoined by `rejoin`'s rule while the output plays
+/// on; it returns only when stopped or for what a rejoin cannot fix.
 pub fn run(options: SpeakerOptions, stop: Arc<AtomicBool>) -> Result<SpeakerStats, SpeakerError> {
-    let (mut readers, datagrams) = Readers::new();
-    let mut joined = match &options.join {
-        Some(join) => Some(join::join(join, options.bind.unwrap_or(Ipv4Addr::UNSPECIFIED), readers.sender())?),
+    let seed = options.seed.unwrap_or_else(rand::random);
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let bind_join = options.bind.unwrap_or(Ipv4Addr::UNSPECIFIED);
+    let mut rejoining = options.join.clone().map(|join| joined::Rejoining::new(join, bind_join, rng.random()));
+    // The first session sets the output's channels: nothing plays before.
+    let first = match rejoining.as_mut() {
+        Some(r) => match r.first_join(&stop)? {
+            Some(first) => Some(first),
+            None => return Ok(SpeakerStats::default()),
+        },
         None => None,
     };
-    let plan = match &joined {
+    let plan = match &first {
         // Each zone's keys and payload type are in `zones`.
-        Some(j) => Plan {
+        Some(first) => Plan {
             group: None,
             interface: Ipv4Addr::UNSPECIFIED,
             payload_type: None,
-            channels: usize::from(options.channels.unwrap_or(j.channels)),
+            channels: usize::from(options.channels.unwrap_or(first.joined.channels)),
             rtcp_port: None,
             crypto: None,
         },
         None => plan(&options)?,
     };
-    if let Some(j) = &joined {
-        readers.spawn(j.socket.try_clone().map_err(SpeakerError::Thread)?, Channel::Rtp).map_err(SpeakerError::Thread)?;
-    }
-    let mut groups = match (&joined, options.join.as_ref().and_then(|o| o.multicast)) {
-        (Some(j), Some(interface)) => {
-            let mut groups = Groups::new(interface);
-            let wanted: Vec<SocketAddrV4> = j.zones.iter().filter_map(|z| z.group).collect();
-            groups.follow(&wanted, &mut readers).map_err(|(group, source)| SpeakerError::Join { group, interface, source })?;
-            Some(groups)
-        }
-        _ => None,
-    };
+    let (mut readers, datagrams) = Readers::new();
     if let Some(group) = plan.group {
         let socket = net::listener(group, plan.interface).map_err(|source| SpeakerError::Join {
             group,
@@ -284,38 +301,27 @@ pub fn run(options: SpeakerOptions, stop: Arc<AtomicBool>) -> Result<SpeakerStat
             .map_err(SpeakerError::Thread)?;
     }
     let bind = options.bind.unwrap_or(plan.interface);
-    let report_socket = match &joined {
-        // Keepalives leave from the socket the audio comes to: they open
-        // the NAT mapping it comes back through.
-        Some(j) => j.socket.try_clone().map_err(|source| SpeakerError::ReportSocket { bind, source })?,
+    let report_socket = match &first {
+        // Replaced by each session's own (`begin_session`).
+        Some(first) => first.joined.socket.try_clone().map_err(|source| SpeakerError::ReportSocket { bind, source })?,
         None => net::report_socket(bind, plan.interface).map_err(|source| SpeakerError::ReportSocket { bind, source })?,
     };
-    let cname = format!(
-        "loa-speaker@{}",
-        report_socket
-            .local_addr()
-            .map(|a| a.ip())
-            .unwrap_or(bind.into())
-    );
+    let cname = cname_of(&report_socket, bind);
     let output = Output::open(&options.out, plan.channels as u16)?;
     let decoder = FrameDecoder::new(plan.channels, 960)?;
 
-    let seed = options.seed.unwrap_or_else(rand::random);
-    let mut rng = SmallRng::seed_from_u64(seed);
     let now = Instant::now();
-    let report_ssrc = joined.as_ref().map_or_else(|| rng.random(), |j| j.uplink_ssrc);
+    let report_ssrc = rng.random();
     let gate = plan.crypto.clone().map(Gate::new);
-    // Joined: the uplink key of the session. From an SDP with keys:
-    // reports are SRTCP under the zone's keys, following the key the
-    // zone's packets use.
-    let uplink = match joined.as_mut() {
-        Some(j) => j.uplink.take(),
-        None => gate.as_ref().and_then(|g| g.report_sender(report_ssrc)),
-    };
+    // From an SDP with keys: reports are SRTCP under the zone's keys,
+    // following the key the zone's packets use. Joined: the session's
+    // uplink key (`begin_session`).
+    let uplink = gate.as_ref().and_then(|g| g.report_sender(report_ssrc));
     let mut speaker = Speaker {
-        zones: joined.as_ref().map(|j| zones::JoinedZones::new(j.zones.clone())),
-        groups: groups.take(),
+        zones: None,
+        groups: None,
         readers,
+        datagrams,
         arrived: Arrived::default(),
         gate,
         buffer: JitterBuffer::new(options.jitter),
@@ -328,7 +334,7 @@ pub fn run(options: SpeakerOptions, stop: Arc<AtomicBool>) -> Result<SpeakerStat
         payload_type: plan.payload_type,
         drop_fraction: (options.drop_pct / 100.0).clamp(0.0, 1.0),
         ssrc: report_ssrc,
-        rtcp_to: joined.as_ref().map(|j| j.daemon_udp).or(options.rtcp_to.map(SocketAddr::V4)).or_else(|| {
+        rtcp_to: options.rtcp_to.map(SocketAddr::V4).or_else(|| {
             Some(SocketAddr::V4(SocketAddrV4::new(
                 *plan.group?.ip(),
                 plan.rtcp_port?,
@@ -337,12 +343,15 @@ pub fn run(options: SpeakerOptions, stop: Arc<AtomicBool>) -> Result<SpeakerStat
         rtcp_from_rtp_sender: options.listen.map(|l| l.port().wrapping_add(1)),
         report_socket,
         cname,
-        timer: ReportTimer::new(now, joined.as_ref().map_or(options.rtcp_interval, |j| j.keepalive), rng.random()),
-        rtcp_mux: joined.is_some(),
-        uplink_follows_zone: joined.is_none(),
+        timer: ReportTimer::new(now, options.rtcp_interval, rng.random()),
+        rtcp_mux: first.is_some(),
+        uplink_follows_zone: first.is_none(),
         uplink,
-        tls_uplink: joined.as_mut().and_then(|j| j.tls_uplink.take()),
+        tls_uplink: None,
         control: None,
+        session: None,
+        rejoining,
+        earlier: Default::default(),
         rng,
         packet: Vec::new(),
     };
@@ -356,29 +365,23 @@ pub fn run(options: SpeakerOptions, stop: Arc<AtomicBool>) -> Result<SpeakerStat
         bind,
         speaker.cname,
     );
-
-    if let Some(j) = &mut joined {
-        let names: Vec<&str> = j.zones.iter().map(|z| z.name.as_str()).collect();
-        let how = if speaker.groups.is_some() { "multicast" } else { "unicast" };
-        eprintln!(
-            "loa speaker: joined loa for zone(s) {} by {how}; keepalives to {} every {} ms",
-            names.join(", "),
-            j.daemon_udp,
-            j.keepalive.as_millis()
-        );
-        speaker.control = Some(std::mem::replace(&mut j.control, std::sync::mpsc::channel().1));
-        // The first keepalive at once: it binds the unicast.
-        speaker.send_report(now);
-    }
-    let result = speaker.run_loop(&datagrams, &stop, options.verbose);
+    let result = match first {
+        Some(first) => speaker.begin_session(first, now, false).and_then(|()| speaker.run_loop(&stop, options.verbose)),
+        None => speaker.run_loop(&stop, options.verbose),
+    };
     speaker.send_bye();
-    let Speaker { output, readers, .. } = speaker;
+    let Speaker { output, readers, session, .. } = speaker;
     drop(readers);
-    drop(joined);
+    drop(session);
     let finished = output.finish();
     let stats = result?;
     finished?;
     Ok(stats)
+}
+
+/// The CNAME of reports: the address they leave from.
+fn cname_of(report_socket: &UdpSocket, bind: Ipv4Addr) -> String {
+    format!("loa-speaker@{}", report_socket.local_addr().map(|a| a.ip()).unwrap_or(bind.into()))
 }
 
 /// How long the loop may block waiting for datagrams, so the stop flag is
@@ -392,7 +395,10 @@ struct Speaker {
     zones: Option<zones::JoinedZones>,
     /// Joined with `--multicast-interface`: the groups it is in.
     groups: Option<Groups>,
+    /// The threads reading this session's sockets (joined: replaced with
+    /// each session), and their queue.
     readers: Readers,
+    datagrams: std::sync::mpsc::Receiver<Datagram>,
     arrived: Arrived,
     buffer: JitterBuffer,
     decoder: FrameDecoder,
@@ -429,31 +435,35 @@ struct Speaker {
     control: Option<std::sync::mpsc::Receiver<join::Control>>,
     /// Joined: keepalives inside TLS while the audio comes that way.
     tls_uplink: Option<join::TlsUplink>,
+    /// Joined: the session under way (dropping it ends its TLS thread).
+    session: Option<join::Joined>,
+    /// Joined: when to try loa again, and the attempt under way.
+    rejoining: Option<joined::Rejoining>,
+    /// Joined: what the stats line counted in sessions that ended.
+    earlier: joined::Earlier,
 }
 
 impl Speaker {
-    fn run_loop(
-        &mut self,
-        datagrams: &std::sync::mpsc::Receiver<Datagram>,
-        stop: &AtomicBool,
-        verbose: bool,
-    ) -> Result<SpeakerStats, SpeakerError> {
+    fn run_loop(&mut self, stop: &AtomicBool, verbose: bool) -> Result<SpeakerStats, SpeakerError> {
         let start = Instant::now();
         let mut next_flush = start + FLUSH_EVERY;
         let mut next_print = start + PRINT_EVERY;
         while !stop.load(Ordering::Relaxed) {
-            self.follow_control()?;
+            if let Some(ended) = self.follow_control()? {
+                self.session_lost(ended, Instant::now())?;
+            }
+            self.follow_rejoin(Instant::now())?;
             let now = Instant::now();
             let mut deadline = (now + MAX_WAIT).min(self.timer.poll_timeout());
-            if let Some(tick) = self.buffer.poll_timeout() {
-                deadline = deadline.min(tick);
+            for due in [self.buffer.poll_timeout(), self.rejoining.as_ref().and_then(|r| r.poll_timeout())].into_iter().flatten() {
+                deadline = deadline.min(due);
             }
-            match datagrams.recv_timeout(deadline.saturating_duration_since(now)) {
+            match self.datagrams.recv_timeout(deadline.saturating_duration_since(now)) {
                 Ok(datagram) => {
                     self.handle(datagram);
                     // Take what else is waiting before playing, so a
                     // packet that came just in time is not counted late.
-                    while let Ok(datagram) = datagrams.try_recv() {
+                    while let Ok(datagram) = self.datagrams.try_recv() {
                         self.handle(datagram);
                     }
                 }
@@ -495,8 +505,8 @@ impl Speaker {
             .as_ref()
             .map_or(Duration::ZERO, |s| s.jitter_duration());
         stats.ssrc = self.buffer.ssrc();
-        stats.rejected = self.zones.as_ref().map(zones::JoinedZones::rejected).or(self.gate.as_ref().map(|g| g.rejected));
-        stats.arrived = self.zones.as_ref().map(|z| Arrived { not_played: z.not_played, ..self.arrived });
+        stats.rejected = self.zones.as_ref().map(|z| self.earlier.rejected(z)).or(self.gate.as_ref().map(|g| g.rejected));
+        stats.arrived = self.zones.as_ref().map(|z| Arrived { not_played: self.earlier.not_played + z.not_played, ..self.arrived });
         stats
     }
 
