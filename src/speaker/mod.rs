@@ -12,6 +12,7 @@
 //! or a group).
 
 mod decode;
+mod downstream;
 // `gate` and `join` are public for examples/unicast_speakers (`make bench`:
 // many joined speakers in one process, each joining and verifying exactly
 // as `loa speaker --join` does).
@@ -241,7 +242,8 @@ pub fn run(options: SpeakerOptions, stop: Arc<AtomicBool>) -> Result<SpeakerStat
         },
         None => plan(&options)?,
     };
-    if let Some(j) = &joined {
+    // `--tls-only`: nothing is read by UDP.
+    if let Some(j) = joined.as_ref().filter(|j| j.udp) {
         readers.spawn(j.socket.try_clone().map_err(SpeakerError::Thread)?, Channel::Rtp).map_err(SpeakerError::Thread)?;
     }
     let mut groups = match (&joined, options.join.as_ref().and_then(|o| o.multicast)) {
@@ -359,13 +361,13 @@ pub fn run(options: SpeakerOptions, stop: Arc<AtomicBool>) -> Result<SpeakerStat
 
     if let Some(j) = &mut joined {
         let names: Vec<&str> = j.zones.iter().map(|z| z.name.as_str()).collect();
-        let how = if speaker.groups.is_some() { "multicast" } else { "unicast" };
-        eprintln!(
-            "loa speaker: joined loa for zone(s) {} by {how}; keepalives to {} every {} ms",
-            names.join(", "),
-            j.daemon_udp,
-            j.keepalive.as_millis()
-        );
+        let how = match (speaker.groups.is_some(), j.udp) {
+            (true, _) => "multicast",
+            (false, true) => "unicast",
+            (false, false) => "TLS only (no UDP)",
+        };
+        let to = if j.udp { j.daemon_udp.to_string() } else { "loa inside TLS".into() };
+        eprintln!("loa speaker: joined loa for zone(s) {} by {how}; keepalives to {to} every {} ms", names.join(", "), j.keepalive.as_millis());
         speaker.control = Some(std::mem::replace(&mut j.control, std::sync::mpsc::channel().1));
         // The first keepalive at once: it binds the unicast.
         speaker.send_report(now);
