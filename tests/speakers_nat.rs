@@ -8,139 +8,28 @@
 //!
 //! With UDP blocked at the NAT (`NatRig::block_udp`) the audio comes inside
 //! the speaker's TLS connection instead (RFC 4571 framing), and a UDP path
-//! that opens again wins unicast back.
+//! that opens again wins unicast back. UDP that reaches loa but not the
+//! speaker, and `--tls-only`, are tests/speakers_downstream.rs.
 
 mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::daemon::{base_config, Daemon};
-use common::nat::{NatOptions, NatRig, LOA_ADDR, NAT_PUBLIC};
-use common::{poll_until, read_wav_mono, rtp_packet, tone_frames, tone_segments, unique_group, wait_until, write_tones_wav, Segment, LOA, TONES};
+use common::joined::{config, listen, longest_hole, play, row, stats_line, wait_online, Speaker, KEEPALIVE};
+use common::nat::{NatOptions, NatRig, NAT_PUBLIC};
+use common::{rtp_packet, tone_frames, tone_segments, unique_group, wait_until, TONES};
 use base64::Engine;
 use loa::proto::speakers::SpeakerTransport;
 use loa::rtp::srtp::{MasterKey, SrtpSender, Suite};
 use loa::speakers::join::{self, Deframer, Message, Payload};
 use loa::speakers::Credential;
 use serde_json::Value;
-
-const LISTEN_PORT: u16 = 5300;
-/// The speakers' keepalive in these tests: shorter than every NAT timeout
-/// the rig sets, as a deployment's 15 s is shorter than a carrier's 30 s+.
-const KEEPALIVE: Duration = Duration::from_secs(1);
-
-fn listen() -> String {
-    format!("{LOA_ADDR}:{LISTEN_PORT}")
-}
-
-/// A daemon config with one SRTP zone `thon-1` and joins on loa's host.
-fn config(dir: &Path) -> String {
-    let (group, port) = unique_group();
-    format!(
-        "{}[speakers]\nlisten = \"{}\"\nkeepalive = \"{}ms\"\nmissed_keepalives = 3\n\
-         [[zone]]\nname = \"thon-1\"\ngroup = \"{group}:{port}\"\n",
-        base_config(dir),
-        listen(),
-        KEEPALIVE.as_millis()
-    )
-}
-
-/// `loa speaker --join` running in the speaker's host.
-struct Speaker {
-    child: Child,
-    stderr: PathBuf,
-    wav: PathBuf,
-}
-
-impl Speaker {
-    /// Enrols `name` on `thon-1`, starts the speaker behind the NAT and
-    /// waits for it to say it joined.
-    fn join(rig: &NatRig, daemon: &Daemon, dir: &Path, name: &str) -> Speaker {
-        let credential = dir.join(format!("{name}.toml"));
-        let out = daemon.loa(&["speakers", "add", name, "--zones", "thon-1", "--out", credential.to_str().unwrap()]);
-        assert!(out.status.success(), "loa speakers add: {}", String::from_utf8_lossy(&out.stderr));
-        let (stderr, wav) = (dir.join(format!("{name}.log")), dir.join(format!("{name}.wav")));
-        let child = rig
-            .speaker
-            .command(LOA)
-            .args(["speaker", "--join", &listen(), "--credential"])
-            .arg(&credential)
-            .arg("--out")
-            .arg(&wav)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .spawn()
-            .unwrap();
-        let mut speaker = Speaker { child, stderr, wav };
-        wait_until("the speaker to join through the NAT", Duration::from_secs(20), || {
-            let text = speaker.log();
-            if text.contains("joined loa") {
-                return Ok(());
-            }
-            if let Ok(Some(status)) = speaker.child.try_wait() {
-                panic!("the speaker exited ({status}) before joining:\n{text}\ndaemon log:\n{}", daemon.log_text());
-            }
-            Err(text)
-        });
-        speaker
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    /// SIGINT (the speaker finalises its WAV), then its WAV as mono samples.
-    fn stop(mut self) -> (u32, Vec<f32>) {
-        // `ip netns exec` execs, so the child's pid is the speaker's.
-        Command::new("kill").args(["-INT", &self.child.id().to_string()]).status().unwrap();
-        let exited = poll_until(Duration::from_secs(10), || self.child.try_wait().unwrap().ok_or(()));
-        assert!(exited.is_ok(), "the speaker ignored SIGINT:\n{}", self.log());
-        read_wav_mono(&self.wav)
-    }
-}
-
-impl Drop for Speaker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The speaker's row in `loa speakers list --json`.
-fn row<'a>(list: &'a Value, name: &str) -> &'a Value {
-    list["speakers"].as_array().and_then(|s| s.iter().find(|s| s["name"] == name)).unwrap_or(&Value::Null)
-}
-
-/// Waits until loa shows `name` online over `transport` and returns the
-/// address it sends to.
-fn wait_online(daemon: &Daemon, name: &str, transport: &str, timeout: Duration, unlike: Option<&str>) -> String {
-    let list = daemon.wait_json(&["speakers", "list"], &format!("{name} online over {transport}"), timeout, |list| {
-        let s = row(list, name);
-        s["state"] == "online" && s["transport"] == transport && s["address"].as_str() != unlike
-    });
-    row(&list, name)["address"].as_str().unwrap_or_default().to_string()
-}
-
-/// Writes `tones` to the media root and plays them on `thon-1`; returns
-/// once the daemon has sent the last packet.
-fn play(daemon: &Daemon, dir: &Path, file: &str, tones: &[(f32, f32)]) {
-    write_tones_wav(&dir.join("media").join(file), 48_000, 1, tones);
-    let out = daemon.loa(&["play", "--zones", "thon-1", file]);
-    assert!(out.status.success(), "loa play: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// The longest stretch between consecutive tone segments (silence or
-/// concealment where the audio should have been).
-fn longest_hole(segments: &[Segment]) -> f64 {
-    segments.windows(2).map(|w| w[1].start - (w[0].start + w[0].seconds)).fold(0.0, f64::max)
-}
 
 #[test]
 fn a_speaker_behind_the_nat_plays_the_tones_across_several_nat_timeouts() {
@@ -217,10 +106,6 @@ fn a_conntrack_flush_mid_stream_is_recovered_within_one_keepalive() {
     );
 }
 
-/// The last line the speaker printed with its counters (at exit).
-fn stats_line(log: &str) -> &str {
-    log.lines().rev().find(|l| l.contains("SRTP rejected")).unwrap_or("")
-}
 
 #[test]
 fn with_udp_blocked_the_speaker_plays_the_tones_inside_its_tls_connection() {
@@ -272,8 +157,9 @@ fn udp_blocked_mid_stream_moves_the_audio_inside_tls_and_unblocked_wins_unicast_
     std::thread::sleep(Duration::from_millis(1000));
     rig.block_udp();
     let blocked = Instant::now();
-    // Three missed keepalives drop unicast (3.5 s), two more seconds
-    // without UDP and the audio goes inside TLS.
+    // The speaker hears the audio stop, sends a keepalive at once, gets no
+    // answer within a second and asks for TLS (src/speaker/downstream.rs);
+    // loa alone would wait for three missed keepalives and 2 s more.
     wait_online(&daemon, "xa-dong", "tls", Duration::from_secs(10), None);
     let inside = blocked.elapsed();
     // Two seconds of the programme inside TLS (the second 600 Hz tone,
@@ -285,13 +171,15 @@ fn udp_blocked_mid_stream_moves_the_audio_inside_tls_and_unblocked_wins_unicast_
     let back = unblocked.elapsed();
     eprintln!("blocked: tls after {inside:?}; unblocked: unicast after {back:?}");
     // Keepalive periods are randomised up to 1.5 times (RFC 3550 §6.3.1).
-    assert!(back <= KEEPALIVE * 3 / 2 + Duration::from_millis(500), "the next keepalive by UDP wins unicast back, not {back:?}");
+    // The first answered one is confirmed at once (a round trip), then the
+    // speaker asks for unicast.
+    assert!(back <= KEEPALIVE * 3 / 2 + Duration::from_millis(500), "the next keepalive answered by UDP wins unicast back, not {back:?}");
 
     daemon.wait_idle(Duration::from_secs(30));
     std::thread::sleep(Duration::from_millis(500));
     let (rate, samples) = speaker.stop();
     let segments = tone_segments(rate, &samples, &TONES);
-    // The hole is the dropped binding and the fallback wait; from the
+    // The hole is the speaker's wait for an answer; from the
     // second run's 600 Hz tone on (inside TLS, then unicast again) every
     // tone is there, in order.
     let mut heard: Vec<f32> = segments.iter().map(|s| s.freq).collect();
@@ -299,7 +187,9 @@ fn udp_blocked_mid_stream_moves_the_audio_inside_tls_and_unblocked_wins_unicast_
     assert!(heard.ends_with(&TONES[1..]), "the tones inside TLS and by unicast again: {segments:#?}");
     let hole = longest_hole(&segments);
     eprintln!("longest hole {hole:.2} s; heard {heard:?}");
-    let limit = 3.5 * KEEPALIVE.as_secs_f64() + 2.0 + 1.0;
+    // 0.2 s of silence, a second unanswered, and the switch (a loaded
+    // 2-core machine may add most of a second).
+    let limit = 0.2 + 1.0 + 1.0;
     assert!(hole <= limit, "the switch to TLS left a hole of {hole:.2} s (limit {limit:.1} s): {segments:#?}");
     let log = std::fs::read_to_string(dir.path().join("xa-dong.log")).unwrap();
     assert!(!log.contains("ended the session"), "the session lasted through both switches: {log}");

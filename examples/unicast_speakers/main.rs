@@ -157,7 +157,7 @@ struct Session {
 }
 
 fn join(args: &Args, credential: &Path) -> Result<Session, String> {
-    let options = JoinOptions { daemon: args.listen.clone(), credential: credential.to_path_buf(), multicast: None };
+    let options = JoinOptions { daemon: args.listen.clone(), credential: credential.to_path_buf(), multicast: None, tls_only: false };
     let (datagrams, tls_media) = mpsc::sync_channel(64);
     let joined = loa::speaker::join::join(&options, Ipv4Addr::LOCALHOST, datagrams).map_err(|e| e.to_string())?;
     Ok(Session { joined, tls_media })
@@ -202,6 +202,11 @@ impl Receiver {
         while let Some(got) = net::recv_stamped(self.joined.socket.as_raw_fd(), buf)? {
             let packet = &mut buf[..got.len];
             let rtcp = is_rtcp(packet);
+            // loa's answers to the keepalives (the downstream check of
+            // `loa speaker`): not the zone's, and not counted as refused.
+            if rtcp && packet.get(4..8) == Some(&loa::speakers::join::answer_ssrc(self.joined.uplink_ssrc).to_be_bytes()[..]) {
+                continue;
+            }
             self.seen += 1;
             let ssrc = packet.get(8..12).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
             let taken = match self.verified_ssrc {

@@ -459,6 +459,11 @@ pub struct SpeakerArgs {
     /// sends it no unicast copy; keepalives still go to loa's port.
     #[arg(long, requires = "join", value_name = "IP")]
     pub multicast_interface: Option<Ipv4Addr>,
+    /// With --join: no UDP at all. The audio comes inside the TLS connection
+    /// from the start (loa lists the speaker as transport tls), for a site
+    /// whose network is known to break UDP.
+    #[arg(long, requires = "join", conflicts_with = "multicast_interface")]
+    pub tls_only: bool,
     /// Multicast group and RTP port, e.g. 239.255.0.1:5004.
     #[arg(long, value_name = "ADDR:PORT")]
     pub group: Option<SocketAddrV4>,

@@ -46,6 +46,7 @@ fn options(args: SpeakerArgs) -> Result<SpeakerOptions, &'static str> {
         join,
         credential,
         multicast_interface,
+        tls_only,
         group,
         interface,
         listen,
@@ -89,6 +90,7 @@ fn options(args: SpeakerArgs) -> Result<SpeakerOptions, &'static str> {
             daemon,
             credential,
             multicast: multicast_interface,
+            tls_only,
         }),
     })
 }
@@ -131,5 +133,16 @@ mod tests {
         assert_eq!(join.multicast, Some("192.0.2.40".parse().unwrap()));
         let alone = Cli::try_parse_from(["loa", "speaker", "--group", "239.255.0.1:5004", "--multicast-interface", "192.0.2.40"]);
         assert!(alone.unwrap_err().to_string().contains("--join"));
+    }
+
+    #[test]
+    fn tls_only_goes_with_join_and_not_with_multicast() {
+        let argv = ["loa", "speaker", "--join", "192.0.2.1:5300", "--credential", "c.toml", "--tls-only"];
+        let Command::Speaker(args) = Cli::try_parse_from(argv).unwrap().command else { panic!() };
+        assert!(options(args).unwrap().join.unwrap().tls_only);
+        let alone = Cli::try_parse_from(["loa", "speaker", "--group", "239.255.0.1:5004", "--tls-only"]);
+        assert!(alone.unwrap_err().to_string().contains("--join"));
+        let both = ["loa", "speaker", "--join", "192.0.2.1:5300", "--credential", "c.toml", "--tls-only", "--multicast-interface", "192.0.2.40"];
+        assert!(Cli::try_parse_from(both).unwrap_err().to_string().contains("cannot be used with"));
     }
 }

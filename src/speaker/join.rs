@@ -29,6 +29,15 @@
 //! keepalives go both ways: inside TLS (they keep the speaker online) and
 //! by UDP (one that gets through wins unicast back); each copy is sealed
 //! on its own, so neither is a replay of the other.
+//!
+//! loa answers each UDP keepalive that authenticates with one small SRTCP
+//! packet under the uplink key (`speakers::join::answer_ssrc`): the proof
+//! that its UDP reaches the speaker, which `downstream` judges; a speaker
+//! left without answers asks for the fallback itself (`downstream`,
+//! `udp: false`), as one whose network lets its UDP out but not loa's in
+//! would otherwise hear nothing for good. With `--tls-only` the hello says
+//! `udp: false`: the audio comes inside TLS from the welcome on, and no
+//! datagram is read or sent (the socket `setup` binds stays unused).
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -46,7 +55,8 @@ use super::net::{Channel, Datagram};
 use super::zones::Granted;
 use super::SpeakerError;
 use crate::proto::speakers::SpeakerTransport;
-use crate::rtp::srtp::{CryptoAttribute, KeyParam, MasterKey, Mki, SrtpSender, Suite};
+use super::downstream::Downstream;
+use crate::rtp::srtp::{is_rtcp, CryptoAttribute, KeyParam, MasterKey, Mki, SrtpReceiver, SrtpSender, Suite, DEFAULT_REPLAY_WINDOW};
 use crate::speakers::join::{self, Deframer, KeyGrant, Message, Payload, Welcome, ZoneGrant};
 use crate::speakers::Credential;
 
@@ -68,6 +78,8 @@ pub struct JoinOptions {
     pub credential: PathBuf,
     /// The speaker takes multicast, joining groups on this interface.
     pub multicast: Option<Ipv4Addr>,
+    /// No UDP at all: the audio comes inside TLS from the start.
+    pub tls_only: bool,
 }
 
 /// What the TLS connection says after the welcome.
@@ -89,7 +101,10 @@ pub enum Control {
 pub struct Joined {
     pub zones: Vec<Granted>,
     pub channels: u8,
+    /// Where unicast arrives and keepalives leave; unused with `--tls-only`.
     pub socket: UdpSocket,
+    /// Whether the session uses UDP at all (false with `--tls-only`).
+    pub udp: bool,
     /// Where keepalives go: loa's address, the welcome's UDP port.
     pub daemon_udp: SocketAddr,
     pub uplink_ssrc: u32,
@@ -102,11 +117,45 @@ pub struct Joined {
     reader: Option<(Arc<AtomicBool>, JoinHandle<()>)>,
 }
 
-/// The way into the TLS connection for the speaker's keepalives.
+/// The way into the TLS connection for the speaker's keepalives and
+/// messages, and what decides whether the audio should come that way.
 pub struct TlsUplink {
     out: SyncSender<Vec<u8>>,
     /// The audio comes inside TLS: keepalives go this way too.
     pub active: bool,
+    /// Whether the speaker uses UDP at all (false with `--tls-only`).
+    pub udp: bool,
+    /// Whether loa's UDP reaches the speaker; none with `--tls-only` or
+    /// multicast (nothing of it would travel inside TLS).
+    pub(super) check: Option<UdpCheck>,
+}
+
+/// The downstream rule and the key loa's answers verify under.
+pub(super) struct UdpCheck {
+    pub rule: Downstream,
+    pub answer_ssrc: u32,
+    answers: SrtpReceiver,
+    /// A `downstream` message the connection's queue had no room for:
+    /// sent on the next pass.
+    pub unsent: Option<bool>,
+}
+
+impl UdpCheck {
+    /// Whether `packet` is loa's answer to a keepalive and verifies (auth
+    /// tag, replay window); a packet that does not is left as it was, for
+    /// the gates to count.
+    pub fn verify(&mut self, packet: &[u8]) -> bool {
+        if answer_ssrc_of(packet) != Some(self.answer_ssrc) {
+            return false;
+        }
+        self.answers.unprotect_rtcp(&mut packet.to_vec()).is_ok()
+    }
+}
+
+/// The SSRC an SRTCP packet carries, if `packet` is one.
+fn answer_ssrc_of(packet: &[u8]) -> Option<u32> {
+    let ssrc = packet.get(4..8)?;
+    is_rtcp(packet).then(|| u32::from_be_bytes([ssrc[0], ssrc[1], ssrc[2], ssrc[3]]))
 }
 
 impl TlsUplink {
@@ -223,7 +272,7 @@ pub fn join(options: &JoinOptions, bind: Ipv4Addr, datagrams: SyncSender<Datagra
     let tcp = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).map_err(|e| failed(daemon, e))?;
     tcp.set_read_timeout(Some(WELCOME_TIMEOUT)).map_err(|e| failed(daemon, e))?;
     let mut tls = rustls::StreamOwned::new(connection, tcp);
-    let hello = Message::Hello { version: join::VERSION, multicast: options.multicast.is_some(), udp: true };
+    let hello = Message::Hello { version: join::VERSION, multicast: options.multicast.is_some(), udp: !options.tls_only };
     tls.write_all(&join::frame_message(&hello)).and_then(|()| tls.flush()).map_err(|e| handshake_failed(daemon, e))?;
     let mut deframer = Deframer::default();
     let welcome = match read_message(&mut tls, &mut deframer).map_err(|e| failed(daemon, e))? {
@@ -232,7 +281,7 @@ pub fn join(options: &JoinOptions, bind: Ipv4Addr, datagrams: SyncSender<Datagra
         Some(other) => return Err(failed(daemon, format!("loa answered hello with {other:?}"))),
         None => return Err(failed(daemon, format!("no welcome within {} s", WELCOME_TIMEOUT.as_secs()))),
     };
-    let mut joined = setup(&welcome, addr, bind).map_err(|e| failed(daemon, e))?;
+    let (mut joined, answers) = setup(&welcome, addr, bind).map_err(|e| failed(daemon, e))?;
     tls.sock.set_read_timeout(Some(POLL)).map_err(|e| failed(daemon, e))?;
     // A daemon that stops reading cannot hold the reader thread for long.
     tls.sock.set_write_timeout(Some(CONNECT_TIMEOUT)).map_err(|e| failed(daemon, e))?;
@@ -241,7 +290,8 @@ pub fn join(options: &JoinOptions, bind: Ipv4Addr, datagrams: SyncSender<Datagra
     let stop = Arc::new(AtomicBool::new(false));
     let reader = {
         let suites = joined.zones.iter().map(|z| (z.name.clone(), z.crypto.suite)).collect();
-        let mut link = Link { suites, daemon: addr, control: tx, datagrams, uplink: uplink_rx };
+        let answer_ssrc = join::answer_ssrc(joined.uplink_ssrc);
+        let mut link = Link { suites, daemon: addr, answer_ssrc, control: tx, datagrams, uplink: uplink_rx };
         let stop = stop.clone();
         std::thread::Builder::new()
             .name("speaker-join".into())
@@ -249,7 +299,11 @@ pub fn join(options: &JoinOptions, bind: Ipv4Addr, datagrams: SyncSender<Datagra
             .map_err(SpeakerError::Thread)?
     };
     let fallback = welcome.zones.iter().any(|z| z.transport == SpeakerTransport::Tls);
-    joined.tls_uplink = Some(TlsUplink { out, active: fallback });
+    let udp = !options.tls_only;
+    let check = (udp && options.multicast.is_none())
+        .then(|| UdpCheck { rule: Downstream::new(fallback), answer_ssrc: join::answer_ssrc(joined.uplink_ssrc), answers, unsent: None });
+    joined.udp = udp;
+    joined.tls_uplink = Some(TlsUplink { out, active: fallback, udp, check });
     joined.control = control;
     joined.reader = Some((stop, reader));
     Ok(joined)
@@ -277,23 +331,26 @@ fn granted(zone: &ZoneGrant) -> Result<Granted, String> {
     })
 }
 
-/// The welcome as the speaker plays it.
-fn setup(welcome: &Welcome, daemon: SocketAddr, bind: Ipv4Addr) -> Result<Joined, String> {
+/// The welcome as the speaker plays it, and the receiver loa's answers to
+/// its keepalives verify under.
+fn setup(welcome: &Welcome, daemon: SocketAddr, bind: Ipv4Addr) -> Result<(Joined, SrtpReceiver), String> {
     let first = welcome.zones.first().ok_or("loa granted no zone (are this speaker's zones SRTP zones in its config?)")?;
     let zones = welcome.zones.iter().map(granted).collect::<Result<Vec<_>, _>>()?;
     // One uplink per session: every grant carries the same.
     let suite = zones[0].crypto.suite;
     let uplink_bytes = base64::engine::general_purpose::STANDARD.decode(&first.uplink.key).map_err(|e| format!("an uplink key that is not base64: {e}"))?;
     let uplink_key = MasterKey::from_bytes(suite, &uplink_bytes).map_err(|e| e.to_string())?;
+    let answers = SrtpReceiver::new(join::answer_ssrc(first.uplink.ssrc), uplink_key.clone(), None, DEFAULT_REPLAY_WINDOW).map_err(|e| e.to_string())?;
     let uplink = SrtpSender::new(first.uplink.ssrc, uplink_key, None).map_err(|e| e.to_string())?;
     let socket = UdpSocket::bind((bind, 0)).map_err(|e| format!("cannot open a UDP socket: {e}"))?;
     socket.set_read_timeout(Some(POLL)).map_err(|e| e.to_string())?;
     let (tx, control) = mpsc::channel();
     drop(tx);
-    Ok(Joined {
+    let joined = Joined {
         channels: first.channels,
         zones,
         socket,
+        udp: true,
         daemon_udp: SocketAddr::new(daemon.ip(), welcome.udp_port),
         uplink_ssrc: first.uplink.ssrc,
         uplink: Some(uplink),
@@ -301,7 +358,8 @@ fn setup(welcome: &Welcome, daemon: SocketAddr, bind: Ipv4Addr) -> Result<Joined
         control,
         tls_uplink: None,
         reader: None,
-    })
+    };
+    Ok((joined, answers))
 }
 
 /// What the reader thread needs besides the connection.
@@ -310,6 +368,9 @@ struct Link {
     suites: HashMap<String, Suite>,
     /// loa's address, as the fallback's datagrams' source.
     daemon: SocketAddr,
+    /// loa never frames its answers to keepalives into TLS: one that came
+    /// that way would prove nothing of UDP, and is dropped.
+    answer_ssrc: u32,
     control: Sender<Control>,
     /// The player's queue, shared with the UDP readers.
     datagrams: SyncSender<Datagram>,
@@ -319,8 +380,9 @@ struct Link {
 
 /// What one frame from loa means for the player: a message for the loop,
 /// audio for the gates (stamped with its arrival), or nothing.
-fn route(frame: Frame, suites: &mut HashMap<String, Suite>, daemon: SocketAddr, arrival: Instant) -> Option<Result<Control, Datagram>> {
+fn route(frame: Frame, suites: &mut HashMap<String, Suite>, daemon: SocketAddr, answer_ssrc: u32, arrival: Instant) -> Option<Result<Control, Datagram>> {
     match frame {
+        Frame::Media(data) if answer_ssrc_of(&data) == Some(answer_ssrc) => None,
         Frame::Media(data) => Some(Err(Datagram { channel: Channel::Rtp, arrival, from: daemon, data, multicast: false })),
         // Said for each zone; the speaker's audio comes one way for all.
         Frame::Control(Message::Transport { zone, transport }) if suites.contains_key(&zone) => {
@@ -351,7 +413,7 @@ fn follow(mut tls: Tls, mut deframer: Deframer, link: &mut Link, stop: &AtomicBo
         let arrival = Instant::now();
         let routed = match read.and_then(|frame| write_uplink(&mut tls, &link.uplink).map(|()| frame)) {
             Ok(None) => continue,
-            Ok(Some(frame)) => route(frame, &mut link.suites, link.daemon, arrival),
+            Ok(Some(frame)) => route(frame, &mut link.suites, link.daemon, link.answer_ssrc, arrival),
             Err(e) => Some(Ok(Control::Ended(e))),
         };
         let control = match routed {

@@ -7,6 +7,8 @@ use crate::rtp::srtp::{CryptoAttribute, KeyParam, MasterKey, Mki, SrtpSender, Su
 use crate::speaker::gate::{Gate, Rejected};
 
 const ZONE_SSRC: u32 = 7;
+const UPLINK_SSRC: u32 = 0x0bad_cafe;
+const ANSWER_SSRC: u32 = !UPLINK_SSRC;
 
 /// The zones granted, as the reader thread holds them.
 fn suites() -> HashMap<String, Suite> {
@@ -42,7 +44,7 @@ fn play(stream: &[u8], gate: &mut Gate) -> Result<Vec<u16>, String> {
     for piece in stream.chunks(7) {
         deframer.push(piece);
         while let Some(frame) = next_frame(&mut deframer) {
-            match route(frame?, &mut suites(), daemon(), t) {
+            match route(frame?, &mut suites(), daemon(), ANSWER_SSRC, t) {
                 Some(Err(mut datagram)) => {
                     assert_eq!((datagram.channel, datagram.from), (Channel::Rtp, daemon()));
                     if let Some(len) = gate.open(&mut datagram.data, false, datagram.arrival) {
@@ -104,7 +106,7 @@ fn a_frame_that_is_neither_audio_nor_a_message_ends_the_session_with_a_reason() 
 fn transport_messages_for_a_granted_zone_switch_the_fallback() {
     let t = Instant::now();
     let message = |zone: &str, transport| Frame::Control(Message::Transport { zone: zone.into(), transport });
-    let routed = |frame| match route(frame, &mut suites(), daemon(), t) {
+    let routed = |frame| match route(frame, &mut suites(), daemon(), ANSWER_SSRC, t) {
         Some(Ok(Control::Fallback(tls))) => Some(tls),
         None => None,
         other => panic!("{other:?}"),
@@ -112,4 +114,52 @@ fn transport_messages_for_a_granted_zone_switch_the_fallback() {
     assert_eq!(routed(message("thon-1", SpeakerTransport::Tls)), Some(true));
     assert_eq!(routed(message("thon-1", SpeakerTransport::Unicast)), Some(false));
     assert_eq!(routed(message("thon-2", SpeakerTransport::Tls)), None, "a zone not granted");
+}
+
+/// loa's side of a session's answers: an empty RR from the answer SSRC,
+/// sealed under the uplink key.
+fn answerer(key: &MasterKey) -> impl FnMut() -> Vec<u8> {
+    let mut tx = SrtpSender::new(join::answer_ssrc(UPLINK_SSRC), key.clone(), None).unwrap();
+    move || {
+        let mut p = Vec::new();
+        crate::rtp::rtcp::write_receiver_report(&mut p, ANSWER_SSRC, &[], "loa");
+        tx.protect_rtcp(&mut p).unwrap();
+        p
+    }
+}
+
+fn check(key: &MasterKey) -> UdpCheck {
+    let answers = SrtpReceiver::new(ANSWER_SSRC, key.clone(), None, DEFAULT_REPLAY_WINDOW).unwrap();
+    UdpCheck { rule: Downstream::new(false), answer_ssrc: ANSWER_SSRC, answers, unsent: None }
+}
+
+#[test]
+fn only_a_sealed_answer_of_the_session_counts_and_only_once() {
+    let key = MasterKey::generate(Suite::AesCm128HmacSha1_80, &mut rand::rng());
+    let mut answer = answerer(&key);
+    let mut check = check(&key);
+    let first = answer();
+    assert!(check.verify(&first));
+    assert!(!check.verify(&first), "a replayed answer proves nothing");
+    assert!(check.verify(&answer()));
+    // Sealed under another key, or plain, or the speaker's own keepalive
+    // reflected back (the uplink SSRC), or a zone's packet: no answer.
+    let other = MasterKey::generate(Suite::AesCm128HmacSha1_80, &mut rand::rng());
+    assert!(!check.verify(&answerer(&other)()));
+    let mut plain = Vec::new();
+    crate::rtp::rtcp::write_receiver_report(&mut plain, ANSWER_SSRC, &[], "loa");
+    assert!(!check.verify(&plain));
+    let mut reflected = Vec::new();
+    crate::rtp::rtcp::write_receiver_report(&mut reflected, UPLINK_SSRC, &[], "loa-speaker@x");
+    SrtpSender::new(UPLINK_SSRC, key.clone(), None).unwrap().protect_rtcp(&mut reflected).unwrap();
+    assert!(!check.verify(&reflected));
+    let (mut tx, _) = zone();
+    assert!(!check.verify(&sealed(&mut tx, 1)));
+}
+
+#[test]
+fn an_answer_framed_inside_tls_is_dropped_it_proves_nothing_of_udp() {
+    let key = MasterKey::generate(Suite::AesCm128HmacSha1_80, &mut rand::rng());
+    let inside = answerer(&key)();
+    assert!(route(Frame::Media(inside), &mut suites(), daemon(), ANSWER_SSRC, Instant::now()).is_none());
 }

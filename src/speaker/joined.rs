@@ -2,11 +2,14 @@
 //! session's zones (`zones`: each zone's gate, the rule of which plays),
 //! and what the TLS connection says after the welcome — new keys, a zone
 //! changed or taken away by a reload (and the groups that follow), the
-//! session's end; and the sessions one after the other: a session that
+//! session's end; the sessions one after the other: a session that
 //! ends is rejoined when `rejoin`'s rule says, on a thread of its own (a
 //! join blocks for up to 15 s; the output clock must not), and the new
 //! session's zones, sockets and keys replace the old ones while the jitter
-//! buffer, the decoder, the output and the counters go on.
+//! buffer, the decoder, the output and the counters go on; and the shell
+//! of the downstream rule (`downstream`): loa's answers to the keepalives
+//! taken out of the stream and verified, verified audio noted, the rule's
+//! probes and its `downstream` messages sent.
 //!
 //! Must not touch: the jitter buffer and the decoder (the loop in `mod`
 //! feeds them what this lets through).
@@ -19,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
+use super::downstream::{Action, ANSWER_WITHIN};
 use super::gate::Rejected;
 use super::join::{self, Control, JoinOptions, Joined};
 use super::net::{Channel, Datagram, Groups, Readers};
@@ -33,14 +37,16 @@ pub struct Arrived {
     pub unicast: u64,
     /// Of those, packets of a zone that was not the one playing.
     pub not_played: u64,
+    /// loa's answers to our UDP keepalives that verified.
+    pub answers: u64,
 }
 
 impl fmt::Display for Arrived {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "joined: {} packet(s) by multicast, {} by unicast, {} of zones not played",
-            self.multicast, self.unicast, self.not_played
+            "joined: {} packet(s) by multicast, {} by unicast, {} of zones not played, {} answer(s) to keepalives by UDP",
+            self.multicast, self.unicast, self.not_played, self.answers
         )
     }
 }
@@ -159,7 +165,10 @@ impl Speaker {
         self.end_session();
         self.readers = readers;
         self.datagrams = datagrams;
-        self.readers.spawn(joined.socket.try_clone().map_err(SpeakerError::Thread)?, Channel::Rtp).map_err(SpeakerError::Thread)?;
+        // `--tls-only`: nothing is read by UDP.
+        if joined.udp {
+            self.readers.spawn(joined.socket.try_clone().map_err(SpeakerError::Thread)?, Channel::Rtp).map_err(SpeakerError::Thread)?;
+        }
         if let Some(old) = self.zones.take() {
             self.earlier.rejected = self.earlier.rejected(&old);
             self.earlier.not_played += old.not_played;
@@ -185,12 +194,16 @@ impl Speaker {
         self.control = Some(std::mem::replace(&mut joined.control, mpsc::channel().1));
         self.timer = super::ReportTimer::new(now, joined.keepalive, self.rng.random());
         let names: Vec<&str> = joined.zones.iter().map(|z| z.name.as_str()).collect();
+        let how = match (self.groups.is_some(), joined.udp) {
+            (true, _) => "multicast",
+            (false, true) => "unicast",
+            (false, false) => "TLS only (no UDP)",
+        };
+        let to = if joined.udp { joined.daemon_udp.to_string() } else { "loa inside TLS".into() };
         eprintln!(
-            "loa speaker: {} loa for zone(s) {} by {}; keepalives to {} every {} ms",
+            "loa speaker: {} loa for zone(s) {} by {how}; keepalives to {to} every {} ms",
             if again { "rejoined" } else { "joined" },
             names.join(", "),
-            if self.groups.is_some() { "multicast" } else { "unicast" },
-            joined.daemon_udp,
             joined.keepalive.as_millis()
         );
         self.session = Some(joined);
@@ -257,12 +270,26 @@ impl Speaker {
     pub(super) fn open_joined(&mut self, datagram: &mut Datagram) -> bool {
         let Some(zones) = self.zones.as_mut() else { return false };
         let rtcp = datagram.channel == Channel::Rtcp;
+        let check = self.tls_uplink.as_mut().and_then(|t| t.check.as_mut());
+        if let Some(check) = check.filter(|_| rtcp && !datagram.multicast) {
+            // loa's answer to a keepalive: proof its UDP reaches us, and
+            // nothing for the gates. One that does not verify goes on to
+            // them and is counted there like any stranger's packet.
+            if check.verify(&datagram.data) {
+                check.rule.answered(datagram.arrival);
+                self.arrived.answers += 1;
+                return false;
+            }
+        }
         let before = zones.playing().map(str::to_string);
         let opened = zones.open(&mut datagram.data, rtcp, datagram.arrival);
         if zones.playing() != before.as_deref() {
             eprintln!("loa speaker: playing zone {}", zones.playing().unwrap_or("none"));
         }
         if matches!(opened, Opened::Play { .. } | Opened::NotPlayed) {
+            if let Some(check) = self.tls_uplink.as_mut().and_then(|t| t.check.as_mut()) {
+                check.rule.audio(datagram.arrival);
+            }
             match datagram.multicast {
                 true => self.arrived.multicast += 1,
                 false => self.arrived.unicast += 1,
@@ -293,7 +320,11 @@ impl Speaker {
                 Control::Fallback(tls) => {
                     if let Some(uplink) = self.tls_uplink.as_mut() {
                         uplink.active = tls;
+                        if let Some(check) = uplink.check.as_mut() {
+                            check.rule.transport(tls, Instant::now());
+                        }
                     }
+                    eprintln!("loa speaker: loa sends the audio {}", if tls { "inside the TLS connection" } else { "by UDP again" });
                     report_now |= tls;
                 }
                 Control::Keys { zone, keys } => {
@@ -331,7 +362,50 @@ impl Speaker {
         if report_now {
             self.send_report(Instant::now());
         }
+        self.follow_downstream(Instant::now());
         Ok(None)
+    }
+
+    /// Runs the downstream rule: a keepalive by UDP when it wants one, a
+    /// `downstream` message over TLS when loa's UDP stopped or started
+    /// reaching us. Called every pass of the loop (at most `MAX_WAIT`
+    /// late, far below the rule's quarter-second steps).
+    fn follow_downstream(&mut self, now: Instant) {
+        loop {
+            let Some(uplink) = self.tls_uplink.as_mut() else { return };
+            let Some(check) = uplink.check.as_mut() else { return };
+            if let Some(udp) = check.unsent {
+                match serde_json::to_vec(&crate::speakers::join::Message::Downstream { udp }) {
+                    Ok(message) => {
+                        if !uplink.send(message) {
+                            return;
+                        }
+                    }
+                    Err(e) => eprintln!("loa speaker: cannot write a downstream message: {e}"),
+                }
+                let Some(check) = uplink.check.as_mut() else { return };
+                check.unsent = None;
+            }
+            let Some(check) = uplink.check.as_mut() else { return };
+            if check.rule.poll_timeout().is_none_or(|due| due > now) {
+                return;
+            }
+            match check.rule.poll(now) {
+                None => return,
+                Some(Action::Probe) => self.send_report(now),
+                Some(Action::Ask { udp }) => {
+                    match udp {
+                        false => eprintln!(
+                            "loa speaker: loa's UDP does not reach this speaker (no answer to its keepalives within {} ms); asking for the audio inside TLS",
+                            ANSWER_WITHIN.as_millis()
+                        ),
+                        true => eprintln!("loa speaker: loa's UDP reaches this speaker again (its keepalives are answered); asking for unicast"),
+                    }
+                    // Sent at the top of the next turn (now, queue room allowing).
+                    check.unsent = Some(udp);
+                }
+            }
+        }
     }
 
     /// Tells loa, inside the TLS connection, which keys of `zone` the gates

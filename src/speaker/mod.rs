@@ -12,6 +12,7 @@
 //! or a group).
 
 mod decode;
+mod downstream;
 // `gate` and `join` are public for examples/unicast_speakers (`make bench`:
 // many joined speakers in one process, each joining and verifying exactly
 // as `loa speaker --join` does).

@@ -70,6 +70,10 @@ impl super::Speaker {
         if self.send_rtcp() {
             self.stats.reports += 1;
         }
+        // Joined: loa's answer to it is awaited (`downstream`).
+        if let Some(check) = self.tls_uplink.as_mut().and_then(|t| t.check.as_mut()) {
+            check.rule.keepalive_sent(now);
+        }
     }
 
     pub(super) fn send_bye(&mut self) {
@@ -109,6 +113,10 @@ impl super::Speaker {
             (Some(copy), Some(tls)) => tls.send(copy),
             _ => false,
         };
+        // `--tls-only`: nothing by UDP, ever.
+        if self.tls_uplink.as_ref().is_some_and(|t| !t.udp) {
+            return sent_tls;
+        }
         match self.report_socket.send_to(&self.packet, to) {
             Ok(_) => true,
             Err(e) => {

@@ -14,6 +14,14 @@
 //! TLS its keepalives arrive inside the connection and only say it is
 //! alive: they never give it an address.
 //!
+//! The speaker has the last word on the way down: loa answers each of its
+//! UDP keepalives, and a speaker that gets no answer (a network that lets
+//! its UDP out but not loa's back in) says so over TLS
+//! ([`Bindings::downstream`]). Its audio then goes inside TLS although its
+//! keepalives authenticate by UDP; they go on being answered, and their
+//! address is kept aside (never sent to) until the speaker says the
+//! answers come again.
+//!
 //! A speaker that takes multicast gets its zones from their groups and is
 //! never a unicast target, but its keepalives go to the same port: they
 //! make it online (transport multicast) and N missed ones make it offline,
@@ -45,10 +53,23 @@ pub enum Change {
     /// Unicast to `address` from now on (first keepalive, or its NAT gave
     /// it a new mapping: `previous` is the old one).
     Adopted { speaker: String, address: SocketAddr, previous: Option<SocketAddr> },
-    /// No authenticated UDP since joining: its audio goes inside TLS.
-    FellBackToTls { speaker: String },
+    /// Its audio goes inside TLS from now on, for `why`.
+    FellBackToTls { speaker: String, why: WhyTls },
     /// Keepalives missed: no more unicast; it shows offline.
     Dropped { speaker: String, address: Option<SocketAddr> },
+}
+
+/// Why a speaker's audio went inside its TLS connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhyTls {
+    /// No authenticated UDP from it within the fallback time (after
+    /// joining, or after its binding was dropped).
+    NothingByUdp,
+    /// Its hello said it has no UDP (`loa speaker --tls-only`).
+    HelloWithoutUdp,
+    /// It said loa's UDP does not reach it: its keepalives went
+    /// unanswered although they authenticate here.
+    SpeakerHearsNoUdp,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +81,10 @@ struct Binding {
     transport: Option<SpeakerTransport>,
     address: Option<SocketAddr>,
     last_heard: Option<Instant>,
+    /// It said loa's UDP does not reach it: where its latest authenticated
+    /// UDP keepalive came from, kept aside (none yet: `Some(None)`) until
+    /// it says loa's UDP reaches it again.
+    unheard: Option<Option<SocketAddr>>,
 }
 
 /// What `loa speakers list` and `loa endpoints` show of a joined speaker.
@@ -84,7 +109,7 @@ impl Bindings {
     /// A speaker's TLS session was admitted. A speaker that can receive
     /// multicast is served by its group and never becomes a unicast target.
     pub fn joined(&mut self, speaker: &str, zones: Vec<String>, multicast: bool, now: Instant) {
-        let binding = Binding { zones, multicast, joined_at: now, transport: None, address: None, last_heard: None };
+        let binding = Binding { zones, multicast, joined_at: now, transport: None, address: None, last_heard: None, unheard: None };
         self.speakers.insert(speaker.to_string(), binding);
     }
 
@@ -97,7 +122,37 @@ impl Bindings {
             return None;
         }
         binding.transport = Some(SpeakerTransport::Tls);
-        Some(Change::FellBackToTls { speaker: speaker.to_string() })
+        Some(Change::FellBackToTls { speaker: speaker.to_string(), why: WhyTls::HelloWithoutUdp })
+    }
+
+    /// The speaker said over TLS whether loa's UDP reaches it. `false`:
+    /// its audio goes inside TLS now, whatever its keepalives do, and
+    /// their address is kept aside; `true`: unicast again to the address
+    /// of its latest authenticated UDP keepalive (or, none yet, to the
+    /// next one's). Nothing for a multicast speaker (nothing of it would
+    /// travel inside TLS) or one that said the same already.
+    pub fn downstream(&mut self, speaker: &str, udp: bool) -> Option<Change> {
+        let binding = self.speakers.get_mut(speaker)?;
+        if binding.multicast {
+            return None;
+        }
+        match (udp, binding.unheard) {
+            (false, None) => {
+                binding.unheard = Some(binding.address.take());
+                let was = binding.transport.replace(SpeakerTransport::Tls);
+                (was != Some(SpeakerTransport::Tls))
+                    .then(|| Change::FellBackToTls { speaker: speaker.to_string(), why: WhyTls::SpeakerHearsNoUdp })
+            }
+            (true, Some(aside)) => {
+                binding.unheard = None;
+                let address = aside?;
+                binding.address = Some(address);
+                binding.transport = Some(SpeakerTransport::Unicast);
+                Some(Change::Adopted { speaker: speaker.to_string(), address, previous: None })
+            }
+            // It said so already.
+            (false, Some(_)) | (true, None) => None,
+        }
     }
 
     /// Its TLS session ended (bye, revocation, a broken connection).
@@ -110,9 +165,15 @@ impl Bindings {
     /// An authenticated packet of `speaker` arrived from `from`. Only
     /// such a packet moves its audio: this is the one place an address is
     /// adopted.
+    /// While the speaker says loa's UDP does not reach it, the address is
+    /// only kept aside and its audio stays inside TLS.
     pub fn heard(&mut self, speaker: &str, from: SocketAddr, now: Instant) -> Option<Change> {
         let binding = self.speakers.get_mut(speaker)?;
         binding.last_heard = Some(now);
+        if let Some(aside) = binding.unheard.as_mut() {
+            *aside = Some(from);
+            return None;
+        }
         let transport = if binding.multicast { SpeakerTransport::Multicast } else { SpeakerTransport::Unicast };
         let previous = binding.address.replace(from);
         let was = binding.transport.replace(transport);
@@ -169,7 +230,7 @@ impl Bindings {
                 // Nothing to carry in TLS for a multicast speaker.
                 (None, _) if !b.multicast && now >= b.joined_at + self.timing.fallback_after => {
                     b.transport = Some(SpeakerTransport::Tls);
-                    changes.push(Change::FellBackToTls { speaker: name.clone() });
+                    changes.push(Change::FellBackToTls { speaker: name.clone(), why: WhyTls::NothingByUdp });
                 }
                 _ => {}
             }

@@ -83,7 +83,7 @@ fn no_udp_after_joining_falls_back_to_tls_and_udp_later_wins_back() {
     b.joined("xa-dong", zones(), false, t0);
     assert_eq!(b.poll_timeout(), Some(t0 + Duration::from_secs(3)));
     assert_eq!(b.handle_timeout(t0 + Duration::from_secs(2)), []);
-    assert_eq!(b.handle_timeout(t0 + Duration::from_secs(3)), [Change::FellBackToTls { speaker: "xa-dong".into() }]);
+    assert_eq!(b.handle_timeout(t0 + Duration::from_secs(3)), [Change::FellBackToTls { speaker: "xa-dong".into(), why: WhyTls::NothingByUdp }]);
     assert_eq!(b.seen("xa-dong").unwrap().transport, Some(SpeakerTransport::Tls));
     assert_eq!(b.poll_timeout(), None, "nothing times out over TLS");
     let change = b.heard("xa-dong", addr("203.0.113.9:40112"), t0 + Duration::from_secs(10));
@@ -153,7 +153,7 @@ fn a_speaker_that_says_it_has_no_udp_goes_inside_tls_at_once() {
     let t0 = Instant::now();
     let mut b = bindings();
     b.joined("xa-dong", zones(), false, t0);
-    assert_eq!(b.without_udp("xa-dong"), Some(Change::FellBackToTls { speaker: "xa-dong".into() }));
+    assert_eq!(b.without_udp("xa-dong"), Some(Change::FellBackToTls { speaker: "xa-dong".into(), why: WhyTls::HelloWithoutUdp }));
     assert_eq!(b.seen("xa-dong").unwrap().transport, Some(SpeakerTransport::Tls));
     assert_eq!(b.poll_timeout(), None, "no fallback wait left");
     assert_eq!(b.without_udp("xa-dong"), None, "already inside TLS");
@@ -209,6 +209,63 @@ fn udp_that_stops_mid_stream_drops_the_binding_then_falls_back_to_tls() {
     let dropped = t0 + KEEPALIVE * 3 + KEEPALIVE / 2;
     assert!(matches!(b.handle_timeout(dropped)[..], [Change::Dropped { .. }]));
     assert_eq!(b.poll_timeout(), Some(dropped + Duration::from_secs(3)));
-    assert_eq!(b.handle_timeout(dropped + Duration::from_secs(3)), [Change::FellBackToTls { speaker: "xa-dong".into() }]);
+    assert_eq!(b.handle_timeout(dropped + Duration::from_secs(3)), [Change::FellBackToTls { speaker: "xa-dong".into(), why: WhyTls::NothingByUdp }]);
     assert_eq!(b.tls_speakers("thon-1").collect::<Vec<_>>(), ["xa-dong"]);
+}
+
+#[test]
+fn a_speaker_that_hears_no_udp_goes_inside_tls_although_its_keepalives_authenticate() {
+    let t0 = Instant::now();
+    let mut b = bindings();
+    b.joined("xa-dong", zones(), false, t0);
+    b.heard("xa-dong", addr("203.0.113.9:40112"), t0);
+    assert_eq!(b.unicast_targets("thon-1"), [addr("203.0.113.9:40112")]);
+    let down = t0 + Duration::from_secs(1);
+    assert_eq!(b.downstream("xa-dong", false), Some(Change::FellBackToTls { speaker: "xa-dong".into(), why: WhyTls::SpeakerHearsNoUdp }));
+    assert_eq!(b.unicast_targets("thon-1"), [], "no more unicast into the void");
+    assert_eq!(b.tls_speakers("thon-1").collect::<Vec<_>>(), ["xa-dong"]);
+    assert_eq!(b.downstream("xa-dong", false), None, "said already");
+    // Its keepalives go on authenticating by UDP: alive, but they win
+    // nothing back, from any address.
+    for (n, from) in ["203.0.113.9:40112", "203.0.113.9:51000"].into_iter().enumerate() {
+        assert_eq!(b.heard("xa-dong", addr(from), down + KEEPALIVE * (n as u32 + 1)), None);
+    }
+    let seen = b.seen("xa-dong").unwrap();
+    assert_eq!((seen.transport, seen.address), (Some(SpeakerTransport::Tls), None), "listed tls, at the connection's address");
+    assert!(b.online("xa-dong", down + KEEPALIVE * 3));
+    assert_eq!(b.handle_timeout(down + KEEPALIVE * 3), [], "nothing times out inside TLS");
+    // The answers come again: unicast to the latest keepalive's address.
+    assert_eq!(
+        b.downstream("xa-dong", true),
+        Some(Change::Adopted { speaker: "xa-dong".into(), address: addr("203.0.113.9:51000"), previous: None })
+    );
+    assert_eq!(b.unicast_targets("thon-1"), [addr("203.0.113.9:51000")]);
+    assert_eq!(b.tls_speakers("thon-1").count(), 0);
+    assert_eq!(b.downstream("xa-dong", true), None, "said already");
+}
+
+#[test]
+fn hearing_no_udp_before_any_keepalive_authenticated_needs_no_fallback_wait_and_the_next_keepalive_after_udp_comes_back_wins_unicast() {
+    let t0 = Instant::now();
+    let mut b = bindings();
+    b.joined("xa-dong", zones(), false, t0);
+    assert!(matches!(b.downstream("xa-dong", false), Some(Change::FellBackToTls { why: WhyTls::SpeakerHearsNoUdp, .. })));
+    assert_eq!(b.poll_timeout(), None, "no fallback wait left");
+    // UDP reaches it again before any keepalive of its came by UDP:
+    // nothing to send to yet; the next authenticated one wins unicast.
+    assert_eq!(b.downstream("xa-dong", true), None);
+    assert_eq!(b.seen("xa-dong").unwrap().transport, Some(SpeakerTransport::Tls));
+    let change = b.heard("xa-dong", addr("203.0.113.9:40112"), t0 + KEEPALIVE);
+    assert_eq!(change, Some(Change::Adopted { speaker: "xa-dong".into(), address: addr("203.0.113.9:40112"), previous: None }));
+}
+
+#[test]
+fn a_multicast_speaker_or_a_stranger_saying_it_hears_no_udp_changes_nothing() {
+    let t0 = Instant::now();
+    let mut b = bindings();
+    b.joined("xa-tay", zones(), true, t0);
+    b.heard("xa-tay", addr("192.0.2.7:5004"), t0);
+    assert_eq!(b.downstream("xa-tay", false), None);
+    assert_eq!(b.seen("xa-tay").unwrap().transport, Some(SpeakerTransport::Multicast));
+    assert_eq!(b.downstream("stranger", false), None);
 }

@@ -102,10 +102,25 @@ pub enum Message {
     /// Speaker → loa: it holds these keys of `zone` now (after `keys`), so
     /// a revocation's switch need not wait out its hand-out time.
     KeysAck { zone: String, mkis: Vec<u32> },
+    /// Speaker → loa: whether loa's UDP reaches it, judged by loa's
+    /// answers to its keepalives ([`answer_ssrc`]). `false` puts its audio
+    /// inside TLS, and UDP keepalives no longer win unicast back; `true`
+    /// (answers came again) lets them.
+    Downstream { udp: bool },
     /// loa → speaker: not admitted; the connection closes after this.
     Refused { reason: String },
     /// Either side: the session ends.
     Bye { reason: String },
+}
+
+/// The SSRC of loa's answers to a session's UDP keepalives: one small
+/// SRTCP receiver report on the keepalive's own 5-tuple, sealed under the
+/// session's uplink key, which proves to the speaker that loa's UDP reaches
+/// it. Never the uplink SSRC itself, so the two directions under one key
+/// never share a keystream (RFC 3711 §9.1: the SSRC is in the IV) and a
+/// keepalive reflected back at the speaker is no answer.
+pub fn answer_ssrc(uplink_ssrc: u32) -> u32 {
+    !uplink_ssrc
 }
 
 /// What one frame carries.

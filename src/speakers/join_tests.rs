@@ -28,6 +28,7 @@ fn every_message_round_trips_through_a_frame() {
         Message::Zone(ZoneGrant { group: Some("239.255.0.1:5004".parse().unwrap()), transport: SpeakerTransport::Multicast, ..grant() }),
         Message::ZoneGone { zone: "thon-1".into(), reason: "removed from the config".into() },
         Message::KeysAck { zone: "thon-1".into(), mkis: vec![1, 3] },
+        Message::Downstream { udp: false },
         Message::Refused { reason: "revoked".into() },
         Message::Bye { reason: "shutting down".into() },
     ];
@@ -50,6 +51,29 @@ fn a_keys_acknowledgement_reads_as_the_speaker_writes_it_and_a_bad_one_is_refuse
     assert_eq!(parse(payload).unwrap(), Payload::Control(Message::KeysAck { zone: "thon-1".into(), mkis: vec![1, 3] }));
     let bad = br#"{"type":"keys_ack","zone":"thon-1","mkis":[-1]}"#;
     assert!(matches!(parse(bad), Err(JoinError::BadControl(reason)) if reason.contains("invalid value")), "{:?}", parse(bad));
+}
+
+#[test]
+fn downstream_reads_as_the_speaker_writes_it_and_a_bad_one_is_refused() {
+    let down = br#"{"type":"downstream","udp":false}"#;
+    assert_eq!(parse(down).unwrap(), Payload::Control(Message::Downstream { udp: false }));
+    assert_eq!(frame_message(&Message::Downstream { udp: true })[2..], br#"{"type":"downstream","udp":true}"#[..]);
+    for (payload, words) in [
+        (&br#"{"type":"downstream"}"#[..], "missing field `udp`"),
+        (br#"{"type":"downstream","udp":"no"}"#, "invalid type"),
+        (br#"{"type":"downstream","udp":false,"since":3}"#, "unknown field `since`"),
+    ] {
+        let JoinError::BadControl(why) = parse(payload).unwrap_err() else { panic!() };
+        assert!(why.contains(words), "{why}");
+    }
+}
+
+#[test]
+fn the_answer_ssrc_is_never_the_uplinks() {
+    for uplink in [0, 1, 7, 0x8000_0000, u32::MAX] {
+        assert_ne!(answer_ssrc(uplink), uplink);
+        assert_eq!(answer_ssrc(answer_ssrc(uplink)), uplink, "one answer SSRC per uplink");
+    }
 }
 
 #[test]

@@ -13,6 +13,7 @@ use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::time::{Duration, Instant};
 
 pub mod daemon;
+pub mod joined;
 pub mod nat;
 
 pub const LOA: &str = env!("CARGO_BIN_EXE_loa");

@@ -17,7 +17,8 @@
 //! in seconds. loa's host has no route to 100.64.0.0/10 at all.
 //!
 //! Controls: `flush_conntrack` (rebinding), `block_udp`/`unblock_udp` (the
-//! TLS fallback), `udp_mappings` (what the NAT holds now).
+//! TLS fallback), `block_udp_inward`/`unblock_udp_inward` (the speaker's UDP
+//! gets out, nothing comes back in), `udp_mappings` (what the NAT holds now).
 //!
 //! Tests build it as root inside scripts/netns.sh (nested namespaces made
 //! with `ip netns`, whose bind mounts stay in that script's private mount
@@ -283,6 +284,19 @@ impl NatRig {
         self.nat.run("nft", &["delete", "table", "inet", "loa_block"]);
     }
 
+    /// Drops every UDP datagram the NAT would forward to the speaker,
+    /// replies on its own mappings included, while the speaker's UDP still
+    /// gets out (and TCP passes both ways): its keepalives reach loa and
+    /// authenticate, loa's unicast never arrives.
+    pub fn block_udp_inward(&self) {
+        nft(&self.nat, BLOCK_UDP_INWARD).unwrap_or_else(|said| panic!("cannot block inward UDP in the NAT box: {said}"));
+    }
+
+    /// Lets UDP towards the speaker through again.
+    pub fn unblock_udp_inward(&self) {
+        self.nat.run("nft", &["delete", "table", "inet", "loa_block_inward"]);
+    }
+
     /// The UDP mappings the NAT holds now.
     pub fn udp_mappings(&self) -> Vec<UdpMapping> {
         let out = self.nat.command("conntrack").args(["-L", "-p", "udp"]).stdin(Stdio::null()).output();
@@ -331,6 +345,17 @@ table inet loa_block {
   chain forward {
     type filter hook forward priority -10; policy accept;
     meta l4proto udp drop
+  }
+}
+";
+
+/// Runs before the carrier's filter (which accepts established replies),
+/// so replies on the speaker's mappings are dropped too.
+const BLOCK_UDP_INWARD: &str = "
+table inet loa_block_inward {
+  chain forward {
+    type filter hook forward priority -10; policy accept;
+    oifname \"priv\" meta l4proto udp drop
   }
 }
 ";

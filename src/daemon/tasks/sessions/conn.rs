@@ -36,7 +36,7 @@ use tokio_rustls::TlsAcceptor;
 use super::{fallback, udp, ListenerParts, SessionsHandle};
 use crate::keys::ZoneKeys;
 use crate::proto::speakers::SpeakerTransport;
-use crate::rtp::srtp::{MasterKey, SrtpReceiver, Suite, DEFAULT_REPLAY_WINDOW};
+use crate::rtp::srtp::{MasterKey, Suite};
 use crate::speakers::handshakes::{self, Handshakes, Verdict};
 use crate::speakers::join::{self, Deframer, Message, Payload, Uplink, Welcome, ZoneGrant};
 use crate::speakers::keys::Ring;
@@ -348,8 +348,8 @@ async fn session(
     let suite = zones.iter().find_map(|z| parts.keys.keys(z)).map_or(Suite::AesCm128HmacSha1_80, |k| k.suite);
     let uplink_key = MasterKey::generate(suite, &mut rand::rng());
     let uplink_ssrc = rand::random::<u32>().max(1);
-    let rx = match SrtpReceiver::new(uplink_ssrc, uplink_key.clone(), None, DEFAULT_REPLAY_WINDOW) {
-        Ok(rx) => rx,
+    let keys = match super::Uplink::new(&name, uplink_ssrc, &uplink_key) {
+        Ok(keys) => keys,
         Err(e) => {
             tracing::error!("cannot set up a speaker's uplink key: {e}");
             return;
@@ -388,7 +388,7 @@ async fn session(
     };
     let (link, ends) = fallback::link(peer);
     let fallback::LinkEnds { mut kicked, transport: mut transport_rx, media: mut media_rx, dropped } = ends;
-    let id = sessions.joined(&name, told.keys().cloned().collect(), multicast, uplink_ssrc, rx, link, udp);
+    let id = sessions.joined(told.keys().cloned().collect(), multicast, keys, link, udp);
     let mut media_out = Vec::new();
     // A revocation may have run since the first lookup (it found no
     // session to close, and its fresh keys may be in this welcome). The
@@ -463,6 +463,7 @@ async fn session(
                 Ok(Some(mut payload)) => match join::parse(&payload) {
                     Ok(Payload::Control(Message::Bye { reason })) => break format!("the speaker said bye: {reason}"),
                     Ok(Payload::Control(Message::KeysAck { zone, mkis })) => held(&sessions, parts, &name, id, &zone, mkis),
+                    Ok(Payload::Control(Message::Downstream { udp })) => sessions.downstream(&name, id, udp),
                     Ok(Payload::Control(_)) => {}
                     Ok(Payload::Media(_)) => keepalive(&sessions, parts, &name, uplink_ssrc, &mut payload, peer),
                     Err(e) => break format!("the speaker sent {e}"),

@@ -30,8 +30,8 @@ use tokio::sync::{mpsc, watch};
 use crate::daemon::tasks::keys::KeysHandle;
 use crate::daemon::tasks::speakers::SpeakersHandle;
 use crate::proto::speakers::{SpeakerInfo, SpeakerState, SpeakerTransport};
-use crate::rtp::srtp::SrtpReceiver;
-use crate::speakers::bindings::{Bindings, Change, Timing};
+use crate::rtp::srtp::{MasterKey, SetupError, SrtpReceiver, SrtpSender, DEFAULT_REPLAY_WINDOW};
+use crate::speakers::bindings::{Bindings, Change, Timing, WhyTls};
 
 pub use conn::ZoneFacts;
 
@@ -57,10 +57,41 @@ struct Live {
     holds: HashMap<String, Vec<u32>>,
 }
 
-/// A session's uplink: the key its keepalives are checked under.
-struct Uplink {
+/// A session's uplink: the key its keepalives are checked under, and
+/// loa's answers to its UDP keepalives are sealed under (with their own
+/// SSRC, `join::answer_ssrc`), which tell the speaker loa's UDP reaches it.
+pub(super) struct Uplink {
     speaker: String,
+    ssrc: u32,
     rx: SrtpReceiver,
+    answer: SrtpSender,
+}
+
+impl Uplink {
+    pub(super) fn new(speaker: &str, ssrc: u32, key: &MasterKey) -> Result<Uplink, SetupError> {
+        Ok(Uplink {
+            speaker: speaker.to_string(),
+            ssrc,
+            rx: SrtpReceiver::new(ssrc, key.clone(), None, DEFAULT_REPLAY_WINDOW)?,
+            answer: SrtpSender::new(crate::speakers::join::answer_ssrc(ssrc), key.clone(), None)?,
+        })
+    }
+
+    /// The answer to one authenticated UDP keepalive: an empty receiver
+    /// report (RFC 3550 §6.4.2) from the answer SSRC, sealed: smaller than
+    /// any keepalive `loa speaker` sends, and only a keepalive that passed
+    /// the replay window gets one, so the port amplifies nothing.
+    fn answer(&mut self) -> Option<Vec<u8>> {
+        let mut packet = Vec::with_capacity(64);
+        crate::rtp::rtcp::write_receiver_report(&mut packet, crate::speakers::join::answer_ssrc(self.ssrc), &[], "loa");
+        match self.answer.protect_rtcp(&mut packet) {
+            Ok(()) => Some(packet),
+            Err(e) => {
+                tracing::warn!(speaker = %self.speaker, "cannot seal the answer to a keepalive: {e}");
+                None
+            }
+        }
+    }
 }
 
 struct Inner {
@@ -161,8 +192,9 @@ impl SessionsHandle {
     /// `multicast`: it takes its zones from their groups, never unicast.
     /// `udp` false (its hello said it has none) puts its audio inside TLS
     /// at once. Returns the session's id, for [`SessionsHandle::left`].
-    #[allow(clippy::too_many_arguments)] // one admitted session's facts, each from the hello or the handshake
-    fn joined(&self, speaker: &str, zones: Vec<String>, multicast: bool, uplink_ssrc: u32, rx: SrtpReceiver, link: fallback::Link, udp: bool) -> u64 {
+    fn joined(&self, zones: Vec<String>, multicast: bool, uplink: Uplink, link: fallback::Link, udp: bool) -> u64 {
+        let (name, uplink_ssrc) = (uplink.speaker.clone(), uplink.ssrc);
+        let speaker = name.as_str();
         let mut inner = self.lock();
         inner.next_id += 1;
         let id = inner.next_id;
@@ -174,7 +206,7 @@ impl SessionsHandle {
         let old_zones = inner.bindings.zones(speaker).to_vec();
         inner.bindings.left(speaker);
         inner.bindings.joined(speaker, zones, multicast, Instant::now());
-        inner.uplinks.insert(uplink_ssrc, Uplink { speaker: speaker.to_string(), rx });
+        inner.uplinks.insert(uplink_ssrc, uplink);
         inner.live.insert(speaker.to_string(), Live { id, link, uplink_ssrc, told_tls: false, holds: HashMap::new() });
         let mut updates = self.targets_of(&inner, &old_zones);
         if !udp {
@@ -202,6 +234,22 @@ impl SessionsHandle {
         drop(inner);
         self.send_targets(updates);
         true
+    }
+
+    /// Session `id` of `speaker` says whether loa's UDP reaches it (its
+    /// `downstream` message): inside TLS now, or unicast again.
+    fn downstream(&self, speaker: &str, id: u64, udp: bool) {
+        let mut inner = self.lock();
+        if inner.live.get(speaker).map(|l| l.id) != Some(id) {
+            return;
+        }
+        if udp {
+            tracing::info!(speaker = %speaker, "the speaker hears loa's UDP again");
+        }
+        let change = inner.bindings.downstream(speaker, udp);
+        let updates = self.apply(&mut inner, change.into_iter().collect());
+        drop(inner);
+        self.send_targets(updates);
     }
 
     /// Session `id` of `speaker` holds `mkis` of `zone`. True when every
@@ -313,8 +361,13 @@ impl SessionsHandle {
                     tracing::warn!(speaker = %speaker, address = ?address, "speaker offline: its keepalives stopped; unicast to it stopped");
                     speaker
                 }
-                Change::FellBackToTls { speaker } => {
-                    tracing::warn!(speaker = %speaker, "no authenticated UDP from the speaker (or its hello said it has none): its audio goes inside its TLS connection");
+                Change::FellBackToTls { speaker, why } => {
+                    let why = match why {
+                        WhyTls::NothingByUdp => "no authenticated UDP from the speaker",
+                        WhyTls::HelloWithoutUdp => "the speaker's hello said it has no UDP",
+                        WhyTls::SpeakerHearsNoUdp => "the speaker says loa's UDP does not reach it (its keepalives arrive but go unanswered there)",
+                    };
+                    tracing::warn!(speaker = %speaker, "{why}: its audio goes inside its TLS connection");
                     speaker
                 }
             };

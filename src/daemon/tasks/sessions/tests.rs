@@ -30,9 +30,9 @@ const PEER: &str = "203.0.113.1:41000";
 
 fn join_as(sessions: &SessionsHandle, name: &str, ssrc: u32, udp: bool) -> (SrtpSender, fallback::LinkEnds, u64) {
     let key = MasterKey::generate(Suite::AesCm128HmacSha1_80, &mut rand::rng());
-    let rx = SrtpReceiver::new(ssrc, key.clone(), None, DEFAULT_REPLAY_WINDOW).unwrap();
+    let uplink = Uplink::new(name, ssrc, &key).unwrap();
     let (link, ends) = fallback::link(PEER.parse().unwrap());
-    let id = sessions.joined(name, vec!["z".into()], false, ssrc, rx, link, udp);
+    let id = sessions.joined(vec!["z".into()], false, uplink, link, udp);
     (SrtpSender::new(ssrc, key, None).unwrap(), ends, id)
 }
 
@@ -345,9 +345,9 @@ fn a_reload_wakes_the_sessions_and_their_unicast_follows_the_zones_served() {
 fn a_multicast_speaker_is_online_by_its_keepalives_and_never_a_unicast_target() {
     let (sessions, sent) = sessions();
     let key = MasterKey::generate(Suite::AesCm128HmacSha1_80, &mut rand::rng());
-    let rx = SrtpReceiver::new(SSRC, key.clone(), None, DEFAULT_REPLAY_WINDOW).unwrap();
+    let uplink = Uplink::new("a", SSRC, &key).unwrap();
     let (link, _ends) = fallback::link(PEER.parse().unwrap());
-    sessions.joined("a", vec!["z".into()], true, SSRC, rx, link, true);
+    sessions.joined(vec!["z".into()], true, uplink, link, true);
     let mut tx = SrtpSender::new(SSRC, key, None).unwrap();
     let mut rows = [info("a")];
     sessions.overlay(&mut rows);
@@ -357,4 +357,82 @@ fn a_multicast_speaker_is_online_by_its_keepalives_and_never_a_unicast_target() 
     sessions.overlay(&mut rows);
     assert_eq!((rows[0].state, rows[0].transport), (SpeakerState::Online, Some(SpeakerTransport::Multicast)));
     assert!(sent.lock().unwrap().iter().all(|(_, targets)| targets.is_empty()), "{:?}", sent.lock().unwrap());
+}
+
+/// What a speaker holding the session's uplink key makes of an answer.
+fn verify_answer(key: &MasterKey, answer: &[u8]) -> Result<usize, crate::rtp::srtp::UnprotectError> {
+    let mut rx = SrtpReceiver::new(crate::speakers::join::answer_ssrc(SSRC), key.clone(), None, DEFAULT_REPLAY_WINDOW).unwrap();
+    rx.unprotect_rtcp(&mut answer.to_vec())
+}
+
+#[test]
+fn each_authenticated_udp_keepalive_is_answered_under_the_uplink_key_and_nothing_else_is() {
+    let (sessions, _) = sessions();
+    let key = MasterKey::generate(Suite::AesCm128HmacSha1_80, &mut rand::rng());
+    let (link, _ends) = fallback::link(PEER.parse().unwrap());
+    sessions.joined(vec!["z".into()], false, Uplink::new("a", SSRC, &key).unwrap(), link, true);
+    let mut tx = SrtpSender::new(SSRC, key.clone(), None).unwrap();
+    let from: SocketAddr = "198.51.100.7:40000".parse().unwrap();
+    let t = Instant::now();
+
+    let good = keepalive(&mut tx);
+    let first = udp::check(&sessions, &mut good.clone(), from, t).unwrap();
+    let answer = first.answer.expect("an authenticated keepalive is answered");
+    assert!(answer.len() <= good.len(), "never more bytes out than in: {} > {}", answer.len(), good.len());
+    assert!(verify_answer(&key, &answer).is_ok());
+    // Under another key it is nothing; with the uplink's own SSRC it is
+    // not an answer (a keepalive reflected back would be one).
+    let other = MasterKey::generate(Suite::AesCm128HmacSha1_80, &mut rand::rng());
+    assert!(verify_answer(&other, &answer).is_err());
+    let mut as_uplink = SrtpReceiver::new(SSRC, key.clone(), None, DEFAULT_REPLAY_WINDOW).unwrap();
+    assert!(as_uplink.unprotect_rtcp(&mut answer.clone()).is_err());
+    // A replayed keepalive, or a plain one, gets no answer at all.
+    assert!(udp::check(&sessions, &mut good.clone(), from, t).is_err());
+    assert!(udp::check(&sessions, &mut plain_rr(), from, t).is_err());
+    // Each answer is sealed afresh: the next is no replay of the first.
+    let second = udp::check(&sessions, &mut keepalive(&mut tx), from, t).unwrap().answer.unwrap();
+    assert_ne!(second, answer);
+}
+
+#[test]
+fn a_multicast_speaker_is_not_answered() {
+    let (sessions, _) = sessions();
+    let key = MasterKey::generate(Suite::AesCm128HmacSha1_80, &mut rand::rng());
+    let (link, _ends) = fallback::link(PEER.parse().unwrap());
+    sessions.joined(vec!["z".into()], true, Uplink::new("a", SSRC, &key).unwrap(), link, true);
+    let mut tx = SrtpSender::new(SSRC, key, None).unwrap();
+    let checked = udp::check(&sessions, &mut keepalive(&mut tx), "192.0.2.40:41000".parse().unwrap(), Instant::now()).unwrap();
+    assert_eq!(checked.answer, None, "it has nothing to decide");
+}
+
+#[test]
+fn a_speaker_that_hears_no_udp_moves_inside_tls_though_its_keepalives_authenticate_and_back_when_it_says_so() {
+    let (sessions, sent) = with_fallback();
+    let (mut tx, mut ends, id) = join(&sessions);
+    let t = Instant::now();
+    let from: SocketAddr = "203.0.113.9:5000".parse().unwrap();
+    udp::check(&sessions, &mut keepalive(&mut tx), from, t).unwrap();
+    assert_eq!(last(&sent), Some(("z".into(), vec![from])));
+
+    // A session that was replaced moves nothing.
+    sessions.downstream("a", id + 1, false);
+    assert_eq!(last(&sent), Some(("z".into(), vec![from])));
+    sessions.downstream("a", id, false);
+    assert_eq!(last(&sent), Some(("z".into(), vec![FALLBACK.parse().unwrap()])), "no more unicast, the fallback instead");
+    assert_eq!(ends.transport.try_recv().unwrap(), SpeakerTransport::Tls);
+    let r = row(&sessions, "a");
+    assert_eq!((r.transport, r.address.as_deref(), r.state), (Some(SpeakerTransport::Tls), Some(PEER), SpeakerState::Online));
+
+    // Its UDP keepalives are still answered (how it learns UDP is back)
+    // and keep it online, but win nothing back.
+    sent.lock().unwrap().clear();
+    let later: SocketAddr = "203.0.113.9:5001".parse().unwrap();
+    let checked = udp::check(&sessions, &mut keepalive(&mut tx), later, t + Duration::from_secs(1)).unwrap();
+    assert!(checked.answer.is_some());
+    assert!(sent.lock().unwrap().is_empty(), "{:?}", sent.lock().unwrap());
+    assert!(ends.transport.try_recv().is_err());
+
+    sessions.downstream("a", id, true);
+    assert_eq!(last(&sent), Some(("z".into(), vec![later])), "unicast again, to its latest keepalive's address");
+    assert_eq!(ends.transport.try_recv().unwrap(), SpeakerTransport::Unicast);
 }

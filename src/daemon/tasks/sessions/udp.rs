@@ -10,6 +10,12 @@
 //! enrolled name with its transport and public address:port (the monitor
 //! judges each zone by the blocks about that zone's stream). Speakers
 //! behind one NAT are then told apart by name, not by their shared IP.
+//!
+//! Each verified keepalive of a speaker that does not take multicast is
+//! answered at once from this socket to its source (the very 5-tuple its
+//! NAT opened): one small SRTCP packet under the session's uplink key that
+//! proves to the speaker that loa's UDP reaches it. A speaker left without
+//! answers asks for its audio inside TLS (`Message::Downstream`).
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
@@ -47,9 +53,19 @@ impl SecurityLog {
     }
 }
 
-/// Whose keepalive a datagram is (and the length of the plain report), or
-/// why it is no speaker's.
-pub(super) fn check(sessions: &SessionsHandle, packet: &mut [u8], from: SocketAddr, now: Instant) -> Result<(String, usize), &'static str> {
+/// A datagram that verified as a joined speaker's keepalive.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct Keepalive {
+    pub speaker: String,
+    /// The length of the plain report at the start of the datagram.
+    pub len: usize,
+    /// The sealed answer to send back to where it came from (none for a
+    /// speaker that takes multicast: it has nothing to decide).
+    pub answer: Option<Vec<u8>>,
+}
+
+/// Whose keepalive a datagram is, or why it is no speaker's.
+pub(super) fn check(sessions: &SessionsHandle, packet: &mut [u8], from: SocketAddr, now: Instant) -> Result<Keepalive, &'static str> {
     if packet.len() < 8 || !is_rtcp(packet) {
         return Err("not an SRTCP packet");
     }
@@ -63,12 +79,13 @@ pub(super) fn check(sessions: &SessionsHandle, packet: &mut [u8], from: SocketAd
         Err(e) => return Err(e.reason()),
     };
     let speaker = uplink.speaker.clone();
+    let answer = if inner.bindings.multicast(&speaker) { None } else { inner.uplinks.get_mut(&ssrc).and_then(super::Uplink::answer) };
     inner.heard_at.insert(speaker.clone(), jiff::Timestamp::now());
     let change = inner.bindings.heard(&speaker, from, now);
     let updates = sessions.apply(&mut inner, change.into_iter().collect());
     drop(inner);
     sessions.send_targets(updates);
-    Ok((speaker, len))
+    Ok(Keepalive { speaker, len, answer })
 }
 
 /// The verified report of `speaker` to the health monitor: one per zone
@@ -116,7 +133,13 @@ pub(super) async fn receive(sessions: SessionsHandle, socket: tokio::net::UdpSoc
         };
         let now = Instant::now();
         match check(&sessions, &mut buf[..len], from, now) {
-            Ok((speaker, plain)) => {
+            Ok(Keepalive { speaker, len: plain, answer }) => {
+                if let Some(answer) = answer {
+                    // Lost like any datagram; the speaker sends again.
+                    if let Err(e) = socket.send_to(&answer, from).await {
+                        tracing::debug!(%from, "cannot answer a keepalive: {e}");
+                    }
+                }
                 let (zones, transport) = {
                     let inner = sessions.lock();
                     let seen = inner.bindings.seen(&speaker).and_then(|s| s.transport);
