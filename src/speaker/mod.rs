@@ -356,16 +356,26 @@ pub fn run(options: SpeakerOptions, stop: Arc<AtomicBool>) -> Result<SpeakerStat
         rng,
         packet: Vec::new(),
     };
-    eprintln!(
-        "loa speaker: listening on {}{} (interface {}), {} channel(s), jitter buffer {} ms, reports from {} as {}",
-        plan.group.map(|g| g.to_string()).unwrap_or_default(),
-        options.listen.map(|l| format!(" unicast {l}")).unwrap_or_default(),
-        plan.interface,
-        plan.channels,
-        options.jitter.as_millis(),
-        bind,
-        speaker.cname,
-    );
+    match &options.join {
+        // Where it listens and reports from comes with each session (the
+        // `joined loa for zone(s) …` line).
+        Some(join) => eprintln!(
+            "loa speaker: joining loa at {}, {} channel(s), jitter buffer {} ms",
+            join.daemon,
+            plan.channels,
+            options.jitter.as_millis(),
+        ),
+        None => eprintln!(
+            "loa speaker: listening on {}{} (interface {}), {} channel(s), jitter buffer {} ms, reports from {} as {}",
+            plan.group.map(|g| g.to_string()).unwrap_or_default(),
+            options.listen.map(|l| format!(" unicast {l}")).unwrap_or_default(),
+            plan.interface,
+            plan.channels,
+            options.jitter.as_millis(),
+            bind,
+            speaker.cname,
+        ),
+    }
     let result = match first {
         Some(first) => speaker.begin_session(first, now, false).and_then(|()| speaker.run_loop(&stop, options.verbose)),
         None => speaker.run_loop(&stop, options.verbose),
