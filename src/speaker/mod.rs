@@ -471,6 +471,13 @@ impl Speaker {
             }
             match self.datagrams.recv_timeout(deadline.saturating_duration_since(now)) {
                 Ok(datagram) => {
+                    // What the TLS connection said meanwhile first: a zone
+                    // granted anew by a reload must be in place before its
+                    // first packet is verified (the wait above can be
+                    // MAX_WAIT long, a program's first packet sooner).
+                    if let Some(ended) = self.follow_control()? {
+                        self.session_lost(ended, Instant::now())?;
+                    }
                     self.handle(datagram);
                     // Take what else is waiting before playing, so a
                     // packet that came just in time is not counted late.
