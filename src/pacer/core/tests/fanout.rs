@@ -15,6 +15,14 @@ fn logger(log: &RefCell<Vec<SocketAddr>>) -> impl FnMut(&[u8], SocketAddr) -> io
     }
 }
 
+/// Begins the tick due at `at` and sends it (group and first slice) into
+/// `log`, as the thread does at the deadline.
+fn send_at(rig: &mut Rig, at: Instant, log: &RefCell<Vec<SocketAddr>>) {
+    let wall = rig.wall();
+    assert_eq!(rig.core.begin_tick(Duration::ZERO), Begin::Send);
+    rig.core.send(at, wall, &mut logger(log));
+}
+
 /// A zone playing program 1 with `n` joined speakers, its first packet
 /// stamped for the next send.
 fn playing_to(n: u16) -> (Rig, Source, Vec<SocketAddr>) {
@@ -35,9 +43,7 @@ fn the_first_slice_goes_with_the_group_and_the_rest_at_their_slots() {
     let (mut rig, _feed, targets) = playing_to(100);
     let log = RefCell::new(Vec::new());
     let due = rig.core.due(rig.core.tick());
-    let wall = rig.wall();
-    assert_eq!(rig.core.begin_tick(Duration::ZERO), Begin::Send);
-    rig.core.send(due, wall, &mut logger(&log));
+    send_at(&mut rig, due, &log);
     let mut expected = vec![rtp_target(0)];
     expected.extend_from_slice(&targets[..spread::SLICE]);
     assert_eq!(*log.borrow(), expected, "group, then the first slice, at the deadline");
@@ -78,17 +84,14 @@ fn a_new_list_during_the_slices_serves_from_the_next_packet() {
     let (mut rig, _feed, targets) = playing_to(100);
     let log = RefCell::new(Vec::new());
     let due = rig.core.due(rig.core.tick());
-    let wall = rig.wall();
-    rig.core.begin_tick(Duration::ZERO);
-    rig.core.send(due, wall, &mut logger(&log));
+    send_at(&mut rig, due, &log);
     let newcomer = SocketAddr::from(([198, 51, 100, 7], 4000));
     rig.core.set_speaker_targets(zone(0), vec![newcomer]);
     rig.core.send_spread(None, &mut logger(&log));
     assert_eq!(log.borrow()[1..], targets[..], "the packet finished on the list it began with");
     rig.core.end_tick();
     log.borrow_mut().clear();
-    rig.core.begin_tick(Duration::ZERO);
-    rig.core.send(due + FRAME.duration(), wall, &mut logger(&log));
+    send_at(&mut rig, due + FRAME.duration(), &log);
     assert_eq!(*log.borrow(), [rtp_target(0), newcomer]);
 }
 
@@ -97,13 +100,10 @@ fn slices_left_by_a_late_thread_go_before_the_next_packet() {
     let (mut rig, _feed, targets) = playing_to(100);
     let log = RefCell::new(Vec::new());
     let due = rig.core.due(rig.core.tick());
-    let wall = rig.wall();
-    rig.core.begin_tick(Duration::ZERO);
-    rig.core.send(due, wall, &mut logger(&log));
+    send_at(&mut rig, due, &log);
     rig.core.end_tick();
     log.borrow_mut().clear();
-    rig.core.begin_tick(Duration::ZERO);
-    rig.core.send(due + FRAME.duration(), wall, &mut logger(&log));
+    send_at(&mut rig, due + FRAME.duration(), &log);
     let sent = log.borrow().clone();
     assert_eq!(sent[..100 - spread::SLICE], targets[spread::SLICE..], "the last packet's slices first");
     assert_eq!(sent[100 - spread::SLICE], rtp_target(0));
